@@ -1,0 +1,410 @@
+package audit_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"carefront/internal/audit"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
+)
+
+var testSeed = []byte("0123456789abcdef0123456789abcdef")
+
+func newWriter(t *testing.T, db *sqldb.DB, every int) (*audit.Writer, *audit.Signer) {
+	t.Helper()
+	s, err := audit.NewSigner(testSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := audit.NewWriter(db, audit.Options{Signer: s, Observer: "carefront-test", CheckpointEvery: every})
+	t.Cleanup(func() { w.Close(context.Background()) })
+	return w, s
+}
+
+func fixedClock(db *sqldb.DB) {
+	var mu sync.Mutex
+	t := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t = t.Add(time.Second)
+		return t
+	}
+}
+
+func read(n int) audit.Record {
+	return audit.Record{
+		Type: audit.TypeRESTful, Subtype: []audit.Coding{audit.SubtypeRead},
+		Action: audit.Read, Outcome: audit.Success,
+		User: "Patient/p1", Address: "203.0.113.7", Patient: "Patient/p1",
+		Entities:  []audit.Entity{{What: fmt.Sprintf("Observation/o%d", n)}},
+		RequestID: fmt.Sprintf("req-%d", n),
+	}
+}
+
+func appendN(t *testing.T, w *audit.Writer, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		if err := w.Append(context.Background(), read(i)); err != nil {
+			t.Fatalf("Append(%d) = %v", i, err)
+		}
+	}
+}
+
+func TestAppendShapesBALPEvent(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		fixedClock(db)
+		w, _ := newWriter(t, db, 1000)
+		appendN(t, w, 1)
+		var raw []byte
+		if err := db.RawWriter().QueryRow(sqldb.Rebind(db.Dialect, "SELECT event FROM audit_event WHERE seq = ?"), 1).Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{
+			"resourceType": "AuditEvent",
+			"type":         map[string]any{"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
+			"subtype":      []any{map[string]any{"system": "http://hl7.org/fhir/restful-interaction", "code": "read"}},
+			"action":       "R",
+			"recorded":     "2026-11-23T09:00:01.000Z",
+			"outcome":      "0",
+			"agent": []any{
+				map[string]any{
+					"type":      map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP", "display": "information recipient"}}},
+					"who":       map[string]any{"reference": "Patient/p1"},
+					"requestor": true,
+					"network":   map[string]any{"address": "203.0.113.7", "type": "2"},
+				},
+				map[string]any{
+					"type":      map[string]any{"coding": []any{map[string]any{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110152", "display": "Destination Role ID"}}},
+					"who":       map[string]any{"display": "carefront-test"},
+					"requestor": false,
+				},
+			},
+			"source": map[string]any{
+				"observer": map[string]any{"display": "carefront-test"},
+				"type":     []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4", "display": "Application Server"}},
+			},
+			"entity": []any{
+				map[string]any{
+					"what": map[string]any{"reference": "Patient/p1"},
+					"type": map[string]any{"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"},
+					"role": map[string]any{"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"},
+				},
+				map[string]any{
+					"what": map[string]any{"reference": "Observation/o1"},
+					"type": map[string]any{"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"},
+					"role": map[string]any{"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "4", "display": "Domain Resource"},
+				},
+				map[string]any{
+					"what": map[string]any{"identifier": map[string]any{"value": "req-1"}},
+					"type": map[string]any{"system": "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType", "code": "XrequestId", "display": "X-Request-Id"},
+				},
+			},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("stored AuditEvent mismatch (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestAppendRefusesFreeTextAndWritesNothing(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*audit.Record)
+	}{
+		{"prose reason", func(r *audit.Record) { r.Reason = "patient asked about HIV test" }},
+		{"name as user", func(r *audit.Record) { r.User = "Jane Doe" }},
+		{"search value as entity", func(r *audit.Record) { r.Entities = []audit.Entity{{What: "Observation?code=HIV"}}} },
+		{"bad address", func(r *audit.Record) { r.Address = "jane's laptop" }},
+		{"bad request id", func(r *audit.Record) { r.RequestID = "<script>" }},
+		{"bad action", func(r *audit.Record) { r.Action = "X" }},
+		{"bad outcome", func(r *audit.Record) { r.Outcome = "1" }},
+		{"free-text display", func(r *audit.Record) {
+			r.Type = audit.Coding{System: "http://example.org", Code: "x", Display: "Mrs. Smith's 2nd visit"}
+		}},
+	}
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w, _ := newWriter(t, db, 1000)
+		for _, tt := range tests {
+			r := read(1)
+			tt.mod(&r)
+			if err := w.Append(context.Background(), r); err == nil {
+				t.Errorf("%s: Append = nil, want an error", tt.name)
+			}
+		}
+		var n int
+		if err := db.RawWriter().QueryRow("SELECT COUNT(*) FROM audit_event").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("audit_event has %d rows after refused appends, want 0", n)
+		}
+	})
+}
+
+func TestConcurrentWritersFormOneChain(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		// Two writers on one database stand for two carefront instances.
+		w1, s := newWriter(t, db, 50)
+		w2, _ := newWriter(t, db, 50)
+		var wg sync.WaitGroup
+		errs := make(chan error, 400)
+		for g := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w := w1
+				if g%2 == 1 {
+					w = w2
+				}
+				for i := range 25 {
+					errs <- w.Append(context.Background(), read(g*100+i))
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("Append: %v", err)
+			}
+		}
+		for _, w := range []*audit.Writer{w1, w2} {
+			if err := w.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rep, err := audit.Verify(context.Background(), db, s.Public())
+		if err != nil {
+			t.Fatalf("Verify = %v", err)
+		}
+		if rep.Records != 400 || rep.LastSeq != 400 || rep.Checkpoints < 8 {
+			t.Errorf("Verify = %+v, want 400 records and at least 8 checkpoints", rep)
+		}
+	})
+}
+
+func TestCloseCommitsQueuedAndSignsFinalCheckpoint(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w, s := newWriter(t, db, 1000)
+		appendN(t, w, 7)
+		if err := w.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Append(context.Background(), read(8)); !errors.Is(err, audit.ErrClosed) {
+			t.Errorf("Append after Close = %v, want ErrClosed", err)
+		}
+		rep, err := audit.Verify(context.Background(), db, s.Public())
+		if err != nil || rep.Records != 7 || rep.Checkpoints != 1 {
+			t.Errorf("Verify = %+v, %v; want 7 records, 1 checkpoint", rep, err)
+		}
+	})
+}
+
+func TestAppendFailsWhenNotDurable(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w, _ := newWriter(t, db, 1000)
+		appendN(t, w, 1)
+		db.Close() // the database goes away under the writer
+		if err := w.Append(context.Background(), read(2)); err == nil {
+			t.Fatal("Append on a closed database = nil, want an error (no silent loss)")
+		}
+	})
+}
+
+func TestDatabaseRefusesUpdateAndDelete(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w, _ := newWriter(t, db, 1)
+		appendN(t, w, 2)
+		for _, q := range []string{
+			"UPDATE audit_event SET outcome = '4' WHERE seq = 1",
+			"DELETE FROM audit_event WHERE seq = 2",
+			"UPDATE audit_checkpoint SET key_id = 'x'",
+			"DELETE FROM audit_checkpoint",
+		} {
+			if _, err := db.RawWriter().Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Errorf("%s: err = %v, want append-only refusal", q, err)
+			}
+		}
+		if db.Dialect == sqldb.Postgres {
+			if _, err := db.RawWriter().Exec("TRUNCATE audit_event"); err == nil {
+				t.Error("TRUNCATE audit_event succeeded, want refusal")
+			}
+		}
+		var outcome string
+		db.RawWriter().QueryRow("SELECT outcome FROM audit_event WHERE seq = 1").Scan(&outcome)
+		if outcome != "0" {
+			t.Errorf("outcome after refused UPDATE = %q, want unchanged 0", outcome)
+		}
+	})
+}
+
+// dropGuards removes the append-only triggers as an attacker with database
+// administrator rights could, so the tamper tests reach the verifier.
+func dropGuards(t *testing.T, db *sqldb.DB) {
+	t.Helper()
+	var qs []string
+	if db.Dialect == sqldb.Postgres {
+		qs = []string{"ALTER TABLE audit_event DISABLE TRIGGER USER", "ALTER TABLE audit_checkpoint DISABLE TRIGGER USER"}
+	} else {
+		qs = []string{"DROP TRIGGER audit_event_no_update", "DROP TRIGGER audit_event_no_delete",
+			"DROP TRIGGER audit_checkpoint_no_update", "DROP TRIGGER audit_checkpoint_no_delete"}
+	}
+	for _, q := range qs {
+		if _, err := db.RawWriter().Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+func exec(t *testing.T, db *sqldb.DB, q string, args ...any) {
+	t.Helper()
+	if _, err := db.RawWriter().Exec(sqldb.Rebind(db.Dialect, q), args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func TestVerifyNamesFirstTamperedRecord(t *testing.T) {
+	tests := []struct {
+		name    string
+		tamper  func(t *testing.T, db *sqldb.DB)
+		wantSeq int64
+		want    string
+	}{
+		{"edit event body", func(t *testing.T, db *sqldb.DB) {
+			exec(t, db, "UPDATE audit_event SET event = ? WHERE seq = 5", []byte(strings.Replace(eventOf(t, db, 5), "Patient/p1", "Patient/p2", 1)))
+		}, 5, "altered"},
+		{"edit indexed column", func(t *testing.T, db *sqldb.DB) {
+			exec(t, db, "UPDATE audit_event SET patient = 'Patient/other' WHERE seq = 6")
+		}, 6, "indexed columns"},
+		{"edit outcome column", func(t *testing.T, db *sqldb.DB) {
+			exec(t, db, "UPDATE audit_event SET outcome = '4' WHERE seq = 2")
+		}, 2, "indexed columns"},
+		{"delete a middle record", func(t *testing.T, db *sqldb.DB) {
+			exec(t, db, "DELETE FROM audit_event WHERE seq = 4")
+		}, 4, "missing"},
+		{"delete the last record", func(t *testing.T, db *sqldb.DB) {
+			exec(t, db, "DELETE FROM audit_event WHERE seq = 10")
+		}, 10, "missing"},
+		{"reorder two records", func(t *testing.T, db *sqldb.DB) {
+			// Swap the content of 3 and 4, keeping their positions.
+			a, b := rowOf(t, db, 3), rowOf(t, db, 4)
+			exec(t, db, "DELETE FROM audit_event WHERE seq IN (3, 4)")
+			insertRow(t, db, 3, b)
+			insertRow(t, db, 4, a)
+		}, 3, "link"},
+		{"insert a record", func(t *testing.T, db *sqldb.DB) {
+			r := rowOf(t, db, 7)
+			exec(t, db, "DELETE FROM audit_event WHERE seq >= 8")
+			insertRow(t, db, 8, r)
+		}, 8, "link"},
+		{"rewrite the chain after an edit", func(t *testing.T, db *sqldb.DB) {
+			// A capable attacker recomputes every hash; the signed
+			// checkpoint at 4 still gives the edit away.
+			rewriteFrom(t, db, 2, func(ev string) string { return strings.Replace(ev, `"outcome":"0"`, `"outcome":"4"`, 1) })
+		}, 4, "checkpoint"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+				fixedClock(db)
+				w, s := newWriter(t, db, 4)
+				appendN(t, w, 10)
+				if err := w.Close(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := audit.Verify(context.Background(), db, s.Public()); err != nil {
+					t.Fatalf("Verify before tampering = %v", err)
+				}
+				dropGuards(t, db)
+				tt.tamper(t, db)
+				_, err := audit.Verify(context.Background(), db, s.Public())
+				var ve *audit.VerifyError
+				if !errors.As(err, &ve) {
+					t.Fatalf("Verify after tampering = %v, want a *VerifyError", err)
+				}
+				if ve.Seq != tt.wantSeq || !strings.Contains(ve.Error(), tt.want) {
+					t.Errorf("Verify = %q (record %d), want record %d and %q", ve, ve.Seq, tt.wantSeq, tt.want)
+				}
+			})
+		})
+	}
+}
+
+func TestVerifyRejectsForeignKey(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w, _ := newWriter(t, db, 2)
+		appendN(t, w, 2)
+		other, _, _ := ed25519.GenerateKey(nil)
+		_, err := audit.Verify(context.Background(), db, other)
+		if err == nil || !strings.Contains(err.Error(), "unknown key") {
+			t.Errorf("Verify with another key = %v, want unknown key", err)
+		}
+	})
+}
+
+type row struct {
+	recorded, typeCode, action, outcome string
+	patient, requestID                  any
+	event, prev, hash                   []byte
+}
+
+func rowOf(t *testing.T, db *sqldb.DB, seq int) row {
+	t.Helper()
+	var r row
+	var p, q *string
+	err := db.RawWriter().QueryRow(sqldb.Rebind(db.Dialect, "SELECT recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash FROM audit_event WHERE seq = ?"), seq).
+		Scan(&r.recorded, &r.typeCode, &r.action, &r.outcome, &p, &q, &r.event, &r.prev, &r.hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != nil {
+		r.patient = *p
+	}
+	if q != nil {
+		r.requestID = *q
+	}
+	return r
+}
+
+func insertRow(t *testing.T, db *sqldb.DB, seq int, r row) {
+	t.Helper()
+	exec(t, db, "INSERT INTO audit_event (seq, recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		seq, r.recorded, r.typeCode, r.action, r.outcome, r.patient, r.requestID, r.event, r.prev, r.hash)
+}
+
+func eventOf(t *testing.T, db *sqldb.DB, seq int) string {
+	return string(rowOf(t, db, seq).event)
+}
+
+// rewriteFrom edits record seq with edit and recomputes every hash after it
+// (and the head) the way the writer would.
+func rewriteFrom(t *testing.T, db *sqldb.DB, seq int, edit func(string) string) {
+	t.Helper()
+	prev := rowOf(t, db, seq).prev
+	for s := seq; s <= 10; s++ {
+		r := rowOf(t, db, s)
+		if s == seq {
+			r.event = []byte(edit(string(r.event)))
+			r.outcome = "4"
+		}
+		h := audit.ChainHashForTest(prev, int64(s), r.event)
+		exec(t, db, "UPDATE audit_event SET event = ?, outcome = ?, prev_hash = ?, hash = ? WHERE seq = ?", r.event, r.outcome, prev, h, s)
+		prev = h
+	}
+	exec(t, db, "UPDATE audit_head SET hash = ? WHERE id = 1", prev)
+}

@@ -1,0 +1,336 @@
+// Package audit appends carefront's audit trail: every security-relevant and
+// every PHI access event, shaped as an IHE Basic Audit Log Patterns (BALP)
+// AuditEvent, stored append-only in a SHA-256 hash chain with checkpoints
+// signed by an Ed25519 key, and verified end to end by Verify.
+//
+// Records hold ids and codes only. The package never stores resource bodies,
+// search values or free text: Record fields are validated against patterns
+// that admit references, codes and network addresses, nothing else.
+package audit
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"time"
+)
+
+// Coding is a FHIR Coding: a code from a code system.
+type Coding struct {
+	System  string `json:"system"`
+	Code    string `json:"code"`
+	Display string `json:"display,omitempty"`
+}
+
+// Code systems used by the BALP shapes.
+const (
+	sysDICOM        = "http://dicom.nema.org/resources/ontology/DCM"
+	sysEventType    = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+	sysRESTful      = "http://hl7.org/fhir/restful-interaction"
+	sysParticipant  = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+	sysEntityType   = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+	sysObjectRole   = "http://terminology.hl7.org/CodeSystem/object-role"
+	sysSourceType   = "http://terminology.hl7.org/CodeSystem/security-source-type"
+	sysBALPEntity   = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
+	sysCarefrontEvt = "https://carefront.example/CodeSystem/audit-subtype"
+)
+
+// Event types and subtypes in common use.
+var (
+	TypeApplicationActivity = Coding{sysDICOM, "110100", "Application Activity"}
+	TypeUserAuthentication  = Coding{sysDICOM, "110114", "User Authentication"}
+	TypeSecurityAlert       = Coding{sysDICOM, "110113", "Security Alert"}
+	TypeRESTful             = Coding{sysEventType, "rest", "RESTful Operation"}
+	TypeExport              = Coding{sysDICOM, "110106", "Export"}
+	TypeImport              = Coding{sysDICOM, "110107", "Import"}
+
+	SubtypeApplicationStart = Coding{sysDICOM, "110120", "Application Start"}
+	SubtypeApplicationStop  = Coding{sysDICOM, "110121", "Application Stop"}
+	SubtypeLogin            = Coding{sysDICOM, "110122", "Login"}
+	SubtypeLogout           = Coding{sysDICOM, "110123", "Logout"}
+	SubtypeRead             = Coding{sysRESTful, "read", ""}
+	SubtypeVRead            = Coding{sysRESTful, "vread", ""}
+	SubtypeSearch           = Coding{sysRESTful, "search", ""}
+	SubtypeCreate           = Coding{sysRESTful, "create", ""}
+	SubtypeUpdate           = Coding{sysRESTful, "update", ""}
+	SubtypeDelete           = Coding{sysRESTful, "delete", ""}
+	SubtypeHistory          = Coding{sysRESTful, "history-instance", ""}
+	SubtypeKeyRotation      = Coding{sysCarefrontEvt, "key-rotation", "Key Rotation"}
+)
+
+// Action is what was done to the data (FHIR AuditEventAction).
+type Action string
+
+// The actions.
+const (
+	Create  Action = "C"
+	Read    Action = "R"
+	Update  Action = "U"
+	Delete  Action = "D"
+	Execute Action = "E"
+)
+
+// Outcome is how it ended (FHIR AuditEventOutcome).
+type Outcome string
+
+// The outcomes.
+const (
+	Success        Outcome = "0"
+	MinorFailure   Outcome = "4" // e.g. denied, bad input
+	SeriousFailure Outcome = "8"
+	MajorFailure   Outcome = "12"
+)
+
+// Entity names one data item touched by the event.
+type Entity struct {
+	What string // a reference like "Observation/abc"
+	Type Coding // zero means System Object
+	Role Coding // zero means Domain Resource
+}
+
+// Record is what a caller says happened. The writer shapes it into a BALP
+// AuditEvent. Every field is an id, a code or an address: never free text.
+type Record struct {
+	Type    Coding
+	Subtype []Coding
+	Action  Action
+	Outcome Outcome
+	// Reason is a code for the outcome, e.g. "consent-denied"; never prose.
+	Reason string
+
+	User      string // reference to the person acting, e.g. "Patient/123"
+	Client    string // OAuth client id of the app acting, if any
+	Address   string // network address the request came from
+	OnBehalf  string // reference to whom the user acts for, when not themself
+	Patient   string // reference to the patient whose data it is
+	Entities  []Entity
+	RequestID string
+}
+
+// The BALP wire shape, a FHIR R4 AuditEvent. Field order is fixed by the
+// struct, so json.Marshal gives the same bytes for the same event.
+type event struct {
+	ResourceType string   `json:"resourceType"`
+	Type         Coding   `json:"type"`
+	Subtype      []Coding `json:"subtype,omitempty"`
+	Action       Action   `json:"action"`
+	Recorded     string   `json:"recorded"`
+	Outcome      Outcome  `json:"outcome"`
+	OutcomeDesc  string   `json:"outcomeDesc,omitempty"`
+	Agent        []agent  `json:"agent"`
+	Source       source   `json:"source"`
+	Entity       []entity `json:"entity,omitempty"`
+}
+
+type reference struct {
+	Reference  string      `json:"reference,omitempty"`
+	Identifier *identifier `json:"identifier,omitempty"`
+	Display    string      `json:"display,omitempty"`
+}
+
+type identifier struct {
+	System string `json:"system,omitempty"`
+	Value  string `json:"value"`
+}
+
+type network struct {
+	Address string `json:"address"`
+	Type    string `json:"type"`
+}
+
+type agent struct {
+	Type      concept   `json:"type"`
+	Who       reference `json:"who"`
+	Requestor bool      `json:"requestor"`
+	Network   *network  `json:"network,omitempty"`
+}
+
+type concept struct {
+	Coding []Coding `json:"coding"`
+}
+
+type source struct {
+	Observer reference `json:"observer"`
+	Type     []Coding  `json:"type"`
+}
+
+type entity struct {
+	What reference `json:"what"`
+	Type *Coding   `json:"type,omitempty"`
+	Role *Coding   `json:"role,omitempty"`
+}
+
+var (
+	refPattern    = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}$`)
+	codePattern   = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,64}$`)
+	systemPattern = regexp.MustCompile(`^(https?|urn):[A-Za-z0-9._:/\-]{1,200}$`)
+	// displayPattern admits the fixed displays of standard codes only.
+	displayPattern = regexp.MustCompile(`^[A-Za-z ]{0,64}$`)
+	clientPattern  = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,128}$`)
+	reqIDPattern   = regexp.MustCompile(`^[A-Za-z0-9._\-]{1,64}$`)
+)
+
+// shape validates r and builds its wire form. recorded is the time stamp;
+// observer names this server.
+func shape(r Record, recorded time.Time, observer string) (event, error) {
+	if err := checkCoding("type", r.Type); err != nil {
+		return event{}, err
+	}
+	for _, c := range r.Subtype {
+		if err := checkCoding("subtype", c); err != nil {
+			return event{}, err
+		}
+	}
+	switch r.Action {
+	case Create, Read, Update, Delete, Execute:
+	default:
+		return event{}, fmt.Errorf("audit: action %q is not C, R, U, D or E", r.Action)
+	}
+	switch r.Outcome {
+	case Success, MinorFailure, SeriousFailure, MajorFailure:
+	default:
+		return event{}, fmt.Errorf("audit: outcome %q is not 0, 4, 8 or 12", r.Outcome)
+	}
+	if r.Reason != "" && !codePattern.MatchString(r.Reason) {
+		return event{}, fmt.Errorf("audit: reason must be a code, not text")
+	}
+	for name, ref := range map[string]string{"user": r.User, "on-behalf-of": r.OnBehalf, "patient": r.Patient} {
+		if ref != "" && !refPattern.MatchString(ref) {
+			return event{}, fmt.Errorf("audit: %s must be a reference like Patient/123", name)
+		}
+	}
+	if r.Client != "" && !clientPattern.MatchString(r.Client) {
+		return event{}, fmt.Errorf("audit: client must be a client id")
+	}
+	if r.RequestID != "" && !reqIDPattern.MatchString(r.RequestID) {
+		return event{}, fmt.Errorf("audit: request id has characters outside [A-Za-z0-9._-]")
+	}
+	ev := event{
+		ResourceType: "AuditEvent",
+		Type:         r.Type,
+		Subtype:      r.Subtype,
+		Action:       r.Action,
+		Recorded:     recorded.UTC().Format("2006-01-02T15:04:05.000Z"),
+		Outcome:      r.Outcome,
+		OutcomeDesc:  r.Reason,
+		Source: source{
+			Observer: reference{Display: observer},
+			Type:     []Coding{{sysSourceType, "4", "Application Server"}},
+		},
+	}
+	var addr *network
+	if r.Address != "" {
+		a, err := netip.ParseAddr(r.Address)
+		if err != nil {
+			return event{}, fmt.Errorf("audit: address must be an IP address")
+		}
+		addr = &network{Address: a.String(), Type: "2"}
+	}
+	if r.User != "" {
+		ev.Agent = append(ev.Agent, agent{
+			Type:      concept{[]Coding{{sysParticipant, "IRCP", "information recipient"}}},
+			Who:       reference{Reference: r.User},
+			Requestor: true,
+			Network:   addr,
+		})
+		addr = nil
+	}
+	if r.Client != "" {
+		ev.Agent = append(ev.Agent, agent{
+			Type:      concept{[]Coding{{sysDICOM, "110153", "Source Role ID"}}},
+			Who:       reference{Identifier: &identifier{System: "urn:carefront:client", Value: r.Client}},
+			Requestor: r.User == "",
+			Network:   addr,
+		})
+		addr = nil
+	}
+	ev.Agent = append(ev.Agent, agent{
+		Type:      concept{[]Coding{{sysDICOM, "110152", "Destination Role ID"}}},
+		Who:       reference{Display: observer},
+		Requestor: r.User == "" && r.Client == "",
+		Network:   addr,
+	})
+	if r.Patient != "" {
+		ev.Entity = append(ev.Entity, entity{
+			What: reference{Reference: r.Patient},
+			Type: &Coding{sysEntityType, "1", "Person"},
+			Role: &Coding{sysObjectRole, "1", "Patient"},
+		})
+	}
+	if r.OnBehalf != "" && r.OnBehalf != r.User {
+		ev.Entity = append(ev.Entity, entity{
+			What: reference{Reference: r.OnBehalf},
+			Type: &Coding{sysEntityType, "1", "Person"},
+			Role: &Coding{sysObjectRole, "6", "User"},
+		})
+	}
+	for _, e := range r.Entities {
+		if !refPattern.MatchString(e.What) {
+			return event{}, fmt.Errorf("audit: entity must be a reference like Observation/123")
+		}
+		t, role := e.Type, e.Role
+		if t == (Coding{}) {
+			t = Coding{sysEntityType, "2", "System Object"}
+		}
+		if role == (Coding{}) {
+			role = Coding{sysObjectRole, "4", "Domain Resource"}
+		}
+		if err := checkCoding("entity type", t); err != nil {
+			return event{}, err
+		}
+		if err := checkCoding("entity role", role); err != nil {
+			return event{}, err
+		}
+		ev.Entity = append(ev.Entity, entity{What: reference{Reference: e.What}, Type: &t, Role: &role})
+	}
+	if r.RequestID != "" {
+		ev.Entity = append(ev.Entity, entity{
+			What: reference{Identifier: &identifier{Value: r.RequestID}},
+			Type: &Coding{sysBALPEntity, "XrequestId", "X-Request-Id"},
+		})
+	}
+	return ev, nil
+}
+
+func checkCoding(what string, c Coding) error {
+	if !systemPattern.MatchString(c.System) || !codePattern.MatchString(c.Code) || !displayPattern.MatchString(c.Display) {
+		return fmt.Errorf("audit: %s must be a coding of system, code and a short display", what)
+	}
+	return nil
+}
+
+// columns are the indexed copies of an event's fields. Verify checks they
+// agree with the hashed event, so an edit of a column alone is caught too.
+type columns struct {
+	Recorded  string
+	TypeCode  string
+	Action    string
+	Outcome   string
+	Patient   string
+	RequestID string
+}
+
+func columnsOf(ev event) columns {
+	c := columns{
+		Recorded: ev.Recorded,
+		TypeCode: ev.Type.System + "|" + ev.Type.Code,
+		Action:   string(ev.Action),
+		Outcome:  string(ev.Outcome),
+	}
+	for _, e := range ev.Entity {
+		if e.Role != nil && e.Role.System == sysObjectRole && e.Role.Code == "1" {
+			c.Patient = e.What.Reference
+		}
+		if e.Type != nil && e.Type.Code == "XrequestId" && e.What.Identifier != nil {
+			c.RequestID = e.What.Identifier.Value
+		}
+	}
+	return c
+}
+
+func parseEvent(b []byte) (event, error) {
+	var ev event
+	err := json.Unmarshal(b, &ev)
+	return ev, err
+}

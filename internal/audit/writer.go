@@ -1,0 +1,282 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"carefront/internal/sqldb"
+)
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("audit: writer closed")
+
+// Options configure a Writer.
+type Options struct {
+	Signer *Signer
+	// Observer names this server in source.observer, e.g. "carefront@host".
+	Observer string
+	// CheckpointEvery signs a checkpoint at least every this many records;
+	// one is also signed on Close and after CheckpointIdle without one.
+	CheckpointEvery int
+	CheckpointIdle  time.Duration
+	// MaxBatch bounds the records committed together.
+	MaxBatch int
+	// Observe, if set, is told of every commit, for metrics.
+	Observe func(records int, took time.Duration, err error)
+}
+
+// Writer appends records to the chain. Appends from concurrent requests are
+// gathered into one transaction (group commit), so a durable commit's fsync
+// is shared by everyone waiting; Append returns only once its record is
+// committed, and an error when it could not be, so no record is lost silently.
+type Writer struct {
+	db   *sqldb.DB
+	opts Options
+
+	reqs chan *pending
+	done chan struct{}
+
+	// mu guards closed; Append holds it for reading while it enqueues so
+	// that Close never closes reqs under a sender.
+	mu     sync.RWMutex
+	closed bool
+}
+
+type pending struct {
+	canonical []byte
+	cols      columns
+	result    chan error
+}
+
+// NewWriter starts a Writer. Close it to flush and sign a final checkpoint.
+func NewWriter(db *sqldb.DB, opts Options) *Writer {
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = 1000
+	}
+	if opts.CheckpointIdle <= 0 {
+		opts.CheckpointIdle = time.Minute
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.Observer == "" {
+		opts.Observer = "carefront"
+	}
+	w := &Writer{db: db, opts: opts, reqs: make(chan *pending, opts.MaxBatch), done: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+// Append validates r, stamps it with the current time and waits until it is
+// committed to the chain. An invalid record (free text, a malformed
+// reference) is refused before anything is written.
+func (w *Writer) Append(ctx context.Context, r Record) error {
+	ev, err := shape(r, w.db.Now(), w.opts.Observer)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("audit: encode: %w", err)
+	}
+	p := &pending{canonical: b, cols: columnsOf(ev), result: make(chan error, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case w.reqs <- p:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return fmt.Errorf("audit: not recorded: %w", ctx.Err())
+	}
+	// Once queued the record will be committed or fail; wait for the truth
+	// rather than the caller's deadline, so no caller reports a lost record
+	// as written or a written one as lost.
+	return <-p.result
+}
+
+// Close stops accepting records, commits the ones queued, signs a final
+// checkpoint and returns when done or when ctx ends.
+func (w *Writer) Close(ctx context.Context) error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.reqs)
+	}
+	w.mu.Unlock()
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("audit: close: %w", ctx.Err())
+	}
+}
+
+func (w *Writer) loop() {
+	defer close(w.done)
+	idle := time.NewTicker(w.opts.CheckpointIdle)
+	defer idle.Stop()
+	dirty := false // records committed since the last checkpoint
+	batch := make([]*pending, 0, w.opts.MaxBatch)
+	for {
+		var first *pending
+		select {
+		case p, ok := <-w.reqs:
+			if !ok {
+				if dirty {
+					w.checkpoint()
+				}
+				return
+			}
+			first = p
+		case <-idle.C:
+			if dirty {
+				if w.checkpoint() == nil {
+					dirty = false
+				}
+			}
+			continue
+		}
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < w.opts.MaxBatch {
+			select {
+			case p, ok := <-w.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, p)
+			default:
+				break drain
+			}
+		}
+		start := time.Now()
+		checkpointed, err := w.commit(batch)
+		if w.opts.Observe != nil {
+			w.opts.Observe(len(batch), time.Since(start), err)
+		}
+		if err == nil {
+			dirty = !checkpointed
+		}
+		for _, p := range batch {
+			p.result <- err
+		}
+	}
+}
+
+// commit appends batch to the chain in one transaction and reports whether
+// it also signed a checkpoint.
+func (w *Writer) commit(batch []*pending) (checkpointed bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = w.db.Write(ctx, func(tx *sqldb.Tx) error {
+		checkpointed = false
+		seq, prev, err := lockHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		first := seq + 1
+		const perInsert = 100 // 10 parameters a row
+		for start := 0; start < len(batch); start += perInsert {
+			part := batch[start:min(start+perInsert, len(batch))]
+			var q strings.Builder
+			q.WriteString("INSERT INTO audit_event (seq, recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash) VALUES ")
+			args := make([]any, 0, len(part)*10)
+			for i, p := range part {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+				seq++
+				hash := chainHash(prev, seq, p.canonical)
+				args = append(args, seq, p.cols.Recorded, p.cols.TypeCode, p.cols.Action, p.cols.Outcome,
+					nullable(p.cols.Patient), nullable(p.cols.RequestID), p.canonical, prev, hash)
+				prev = hash
+			}
+			if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+				return fmt.Errorf("audit: insert: %w", err)
+			}
+		}
+		if _, err := tx.Exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, prev); err != nil {
+			return fmt.Errorf("audit: move head: %w", err)
+		}
+		every := int64(w.opts.CheckpointEvery)
+		if (first-1)/every != seq/every {
+			checkpointed = true
+			return w.insertCheckpoint(ctx, tx, seq, prev)
+		}
+		return nil
+	})
+	return checkpointed, err
+}
+
+// checkpoint signs the current head unless it is signed already.
+func (w *Writer) checkpoint() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return w.db.Write(ctx, func(tx *sqldb.Tx) error {
+		seq, hash, err := lockHead(ctx, tx)
+		if err != nil || seq == 0 {
+			return err
+		}
+		var last int64
+		if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoint").Scan(&last); err != nil {
+			return err
+		}
+		if last == seq {
+			return nil
+		}
+		return w.insertCheckpoint(ctx, tx, seq, hash)
+	})
+}
+
+// Checkpoint signs the current head now, e.g. before a backup.
+func (w *Writer) Checkpoint() error { return w.checkpoint() }
+
+func (w *Writer) insertCheckpoint(ctx context.Context, tx *sqldb.Tx, seq int64, hash []byte) error {
+	if w.opts.Signer == nil {
+		return errors.New("audit: no signing key")
+	}
+	at := w.db.Now().UTC().Format(time.RFC3339Nano)
+	sig := w.opts.Signer.sign(checkpointMessage(seq, hash, at))
+	_, err := tx.Exec(ctx, "INSERT INTO audit_checkpoint (seq, hash, key_id, signature, signed_at) VALUES (?, ?, ?, ?, ?)",
+		seq, hash, w.opts.Signer.KeyID, sig, at)
+	if err != nil {
+		return fmt.Errorf("audit: checkpoint: %w", err)
+	}
+	return nil
+}
+
+// lockHead reads the chain head, locking it against other writers (on
+// PostgreSQL a row lock; on SQLite the write transaction is exclusive).
+func lockHead(ctx context.Context, tx *sqldb.Tx) (int64, []byte, error) {
+	q := "SELECT seq, hash FROM audit_head WHERE id = 1"
+	if tx.Dialect() == sqldb.Postgres {
+		q += " FOR UPDATE"
+	}
+	var seq int64
+	var hash []byte
+	if err := tx.QueryRow(ctx, q).Scan(&seq, &hash); err != nil {
+		return 0, nil, fmt.Errorf("audit: read head: %w", err)
+	}
+	if len(hash) != len(genesis) || (seq == 0 && !bytes.Equal(hash, genesis)) {
+		return 0, nil, errors.New("audit: chain head is damaged; run carefront audit verify")
+	}
+	return seq, hash, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

@@ -1,0 +1,362 @@
+// Package config builds carefront's one typed Config from command-line flags
+// and CAREFRONT_* environment variables (secrets also from CAREFRONT_*_FILE),
+// and validates it so that a bad setting stops the start with one line that
+// names the setting and the fix.
+//
+// It never logs or prints the value of a secret setting.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting carefront reads at start.
+type Config struct {
+	Addr            string        // listen address of the portal
+	MetricsAddr     string        // listen address of Prometheus metrics; empty disables
+	DataDir         string        // folder for the SQLite database and generated keys
+	DatabaseURL     string        // postgres://... ; empty means SQLite in DataDir
+	BaseURL         string        // public URL of the portal, e.g. https://portal.example.org
+	Env             string        // "development" or "production"
+	Demo            bool          // seed and show demo data
+	TLSCertFile     string        // PEM certificate chain; with TLSKeyFile enables HTTPS
+	TLSKeyFile      string        // PEM private key
+	LogLevel        slog.Level    // minimum level written to the log
+	MaxBodyBytes    int64         // largest accepted request body
+	ShutdownTimeout time.Duration // how long in-flight requests may finish on SIGTERM
+	Keyset          string        // Tink AEAD keyset as JSON; empty means DataDir/keyset.json
+	AuditSigningKey string        // base64 Ed25519 seed; empty means DataDir/audit-signing.key
+	DurableCommits  bool          // wait for commits to reach disk before answering
+	AuditCheckpoint int           // sign a checkpoint at least every this many audit records
+}
+
+// TLS reports whether the portal serves HTTPS itself.
+func (c Config) TLS() bool { return c.TLSCertFile != "" }
+
+// Production reports whether carefront runs for real patients.
+func (c Config) Production() bool { return c.Env == "production" }
+
+// Setting describes one configuration setting, for flags, help and docs.
+type Setting struct {
+	Flag    string
+	Env     string
+	Default string
+	Usage   string
+	Secret  bool // also readable from Env+"_FILE"; never printed
+	parse   func(c *Config, v string) error
+}
+
+// Settings lists every setting in the order the README documents them.
+func Settings() []Setting {
+	return []Setting{
+		{Flag: "addr", Env: "CAREFRONT_ADDR", Default: "127.0.0.1:8080",
+			Usage: "address the portal listens on (host:port)",
+			parse: func(c *Config, v string) error { c.Addr = v; return checkHostPort(v, false) }},
+		{Flag: "metrics-addr", Env: "CAREFRONT_METRICS_ADDR", Default: "127.0.0.1:9090",
+			Usage: "address of the Prometheus metrics listener; empty disables it",
+			parse: func(c *Config, v string) error {
+				if v == "off" {
+					v = ""
+				}
+				c.MetricsAddr = v
+				return checkHostPort(v, true)
+			}},
+		{Flag: "data-dir", Env: "CAREFRONT_DATA_DIR", Default: "./carefront-data",
+			Usage: "folder for the embedded SQLite database and generated keys (created if absent)",
+			parse: func(c *Config, v string) error {
+				if strings.TrimSpace(v) == "" {
+					return errors.New("must not be empty; name a writable folder")
+				}
+				c.DataDir = v
+				return nil
+			}},
+		{Flag: "database-url", Env: "CAREFRONT_DATABASE_URL", Default: "", Secret: true,
+			Usage: "PostgreSQL URL (postgres://user@host/db); empty uses embedded SQLite in the data dir",
+			parse: func(c *Config, v string) error { c.DatabaseURL = v; return checkDatabaseURL(v) }},
+		{Flag: "base-url", Env: "CAREFRONT_BASE_URL", Default: "",
+			Usage: "public URL of the portal (required in production, must be https there)",
+			parse: func(c *Config, v string) error { c.BaseURL = strings.TrimSuffix(v, "/"); return checkBaseURL(v) }},
+		{Flag: "env", Env: "CAREFRONT_ENV", Default: "development",
+			Usage: "development or production",
+			parse: func(c *Config, v string) error {
+				if v != "development" && v != "production" {
+					return errors.New("must be development or production")
+				}
+				c.Env = v
+				return nil
+			}},
+		{Flag: "demo", Env: "CAREFRONT_DEMO", Default: "false",
+			Usage: "seed synthetic demo data and show the demo banner (refused in production)",
+			parse: func(c *Config, v string) (err error) { c.Demo, err = parseBool(v); return err }},
+		{Flag: "tls-cert", Env: "CAREFRONT_TLS_CERT_FILE", Default: "",
+			Usage: "PEM certificate chain file; with --tls-key serves HTTPS (TLS 1.2 minimum)",
+			parse: func(c *Config, v string) error { c.TLSCertFile = v; return checkReadable(v) }},
+		{Flag: "tls-key", Env: "CAREFRONT_TLS_KEY_FILE", Default: "",
+			Usage: "PEM private key file for --tls-cert",
+			parse: func(c *Config, v string) error { c.TLSKeyFile = v; return checkReadable(v) }},
+		{Flag: "log-level", Env: "CAREFRONT_LOG_LEVEL", Default: "info",
+			Usage: "debug, info, warn or error",
+			parse: func(c *Config, v string) error {
+				if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+					return errors.New("must be debug, info, warn or error")
+				}
+				return nil
+			}},
+		{Flag: "max-body", Env: "CAREFRONT_MAX_BODY_BYTES", Default: "1MiB",
+			Usage: "largest request body accepted (bytes, or with KiB/MiB); larger ones get 413",
+			parse: func(c *Config, v string) (err error) { c.MaxBodyBytes, err = parseSize(v); return err }},
+		{Flag: "shutdown-timeout", Env: "CAREFRONT_SHUTDOWN_TIMEOUT", Default: "30s",
+			Usage: "how long in-flight requests may finish after SIGTERM",
+			parse: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d <= 0 || d > 10*time.Minute {
+					return errors.New("must be a duration between 1s and 10m, like 30s")
+				}
+				c.ShutdownTimeout = d
+				return nil
+			}},
+		{Flag: "keyset", Env: "CAREFRONT_KEYSET", Default: "", Secret: true,
+			Usage: "Tink AEAD keyset (JSON) for encryption at rest; empty uses keyset.json in the data dir",
+			parse: func(c *Config, v string) error { c.Keyset = v; return nil }},
+		{Flag: "audit-signing-key", Env: "CAREFRONT_AUDIT_SIGNING_KEY", Default: "", Secret: true,
+			Usage: "base64 Ed25519 seed that signs audit checkpoints; empty uses audit-signing.key in the data dir",
+			parse: func(c *Config, v string) error { c.AuditSigningKey = v; return checkSigningKey(v) }},
+		{Flag: "durable-commits", Env: "CAREFRONT_DURABLE_COMMITS", Default: "true",
+			Usage: "wait for every commit, audit records included, to reach disk before answering; false risks losing the last writes on power loss (benchmarks only)",
+			parse: func(c *Config, v string) (err error) { c.DurableCommits, err = parseBool(v); return err }},
+		{Flag: "audit-checkpoint-every", Env: "CAREFRONT_AUDIT_CHECKPOINT_EVERY", Default: "1000",
+			Usage: "sign an audit checkpoint at least every this many records (and at shutdown)",
+			parse: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 1_000_000 {
+					return errors.New("must be a whole number from 1 to 1000000")
+				}
+				c.AuditCheckpoint = n
+				return nil
+			}},
+	}
+}
+
+// Error names a bad setting and how to fix it. Its text is one line, safe to
+// print: it never holds a secret's value.
+type Error struct {
+	Setting string // e.g. "CAREFRONT_ADDR (--addr)"
+	Problem string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("config: %s: %s", e.Setting, e.Problem) }
+
+// ExitCode makes a configuration error end the process with status 2.
+func (e *Error) ExitCode() int { return 2 }
+
+// Loader binds the settings to a FlagSet and later resolves them.
+type Loader struct {
+	fs       *flag.FlagSet
+	settings []Setting
+	values   map[string]*value
+}
+
+// value is a flag.Value holding the raw text; bool settings accept a bare
+// --flag like the standard library's bool flags.
+type value struct {
+	s      string
+	isBool bool
+}
+
+func (v *value) String() string { return v.s }
+func (v *value) Set(s string) error {
+	v.s = s
+	return nil
+}
+func (v *value) IsBoolFlag() bool { return v.isBool }
+
+// Register adds every setting as a flag of fs. Call Load after fs.Parse.
+func Register(fs *flag.FlagSet) *Loader {
+	l := &Loader{fs: fs, settings: Settings(), values: map[string]*value{}}
+	for _, s := range l.settings {
+		usage := s.Usage + " [" + s.Env
+		if s.Secret {
+			usage += ", or " + s.Env + "_FILE"
+		}
+		usage += "]"
+		v := &value{s: s.Default, isBool: s.Default == "true" || s.Default == "false"}
+		l.values[s.Flag] = v
+		fs.Var(v, s.Flag, usage)
+	}
+	return l
+}
+
+// Load resolves every setting, flag first, then environment, then
+// environment _FILE for secrets, then the default, and validates the result.
+// CAREFRONT_METRICS_ADDR=off disables metrics, since an empty variable
+// cannot be told from an unset one.
+func (l *Loader) Load(getenv func(string) string) (Config, error) {
+	set := map[string]bool{}
+	l.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var c Config
+	for _, s := range l.settings {
+		name := fmt.Sprintf("%s (--%s)", s.Env, s.Flag)
+		env, file := getenv(s.Env), ""
+		if s.Secret {
+			file = getenv(s.Env + "_FILE")
+		}
+		var v string
+		switch {
+		case set[s.Flag]:
+			v = l.values[s.Flag].s
+		case env != "" && file != "":
+			return Config{}, &Error{Setting: name, Problem: "both " + s.Env + " and " + s.Env + "_FILE are set; keep one"}
+		case env != "":
+			v = env
+		case file != "":
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return Config{}, &Error{Setting: s.Env + "_FILE", Problem: "cannot read the file: " + errText(err)}
+			}
+			v = strings.TrimRight(string(b), "\r\n")
+		default:
+			v = s.Default
+		}
+		if err := s.parse(&c, v); err != nil {
+			shown := fmt.Sprintf(" %q", v)
+			if s.Secret {
+				shown = ""
+			}
+			return Config{}, &Error{Setting: name + shown, Problem: err.Error()}
+		}
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings against each other.
+func (c Config) Validate() error {
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return &Error{Setting: "CAREFRONT_TLS_CERT_FILE (--tls-cert)", Problem: "set both --tls-cert and --tls-key, or neither"}
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+		return &Error{Setting: "CAREFRONT_METRICS_ADDR (--metrics-addr)", Problem: "must differ from --addr; metrics are served on their own listener"}
+	}
+	if c.Production() {
+		if !c.DurableCommits {
+			return &Error{Setting: "CAREFRONT_DURABLE_COMMITS (--durable-commits)", Problem: "production needs durable commits; remove the setting"}
+		}
+		if c.Demo {
+			return &Error{Setting: "CAREFRONT_DEMO (--demo)", Problem: "demo data is refused when CAREFRONT_ENV=production; remove --demo"}
+		}
+		if !strings.HasPrefix(c.BaseURL, "https://") {
+			return &Error{Setting: "CAREFRONT_BASE_URL (--base-url)", Problem: "production needs the public https:// URL of the portal"}
+		}
+	}
+	return nil
+}
+
+func checkHostPort(v string, emptyOK bool) error {
+	if v == "" {
+		if emptyOK {
+			return nil
+		}
+		return errors.New("must not be empty; use host:port like 127.0.0.1:8080")
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("must be host:port like 127.0.0.1:8080")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errors.New("port must be a number from 0 to 65535")
+	}
+	if strings.ContainsAny(host, "/ ") {
+		return errors.New("host must be a name or an IP address")
+	}
+	return nil
+}
+
+func checkDatabaseURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "" {
+		return errors.New("must be a PostgreSQL URL like postgres://user@host:5432/carefront, or empty for SQLite")
+	}
+	return nil
+}
+
+func checkBaseURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("must be an absolute http(s) URL without query, like https://portal.example.org")
+	}
+	return nil
+}
+
+func checkReadable(v string) error {
+	if v == "" {
+		return nil
+	}
+	f, err := os.Open(v)
+	if err != nil {
+		return errors.New("cannot read the file: " + errText(err))
+	}
+	return f.Close()
+}
+
+func checkSigningKey(v string) error {
+	if v == "" {
+		return nil
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	if err != nil || len(b) != 32 {
+		return errors.New("must be a base64-encoded 32-byte Ed25519 seed")
+	}
+	return nil
+}
+
+func parseBool(v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, errors.New("must be true or false")
+	}
+	return b, nil
+}
+
+func parseSize(v string) (int64, error) {
+	mult := int64(1)
+	s := strings.TrimSpace(v)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n*mult < 1024 || n*mult > 1<<30 {
+		return 0, errors.New("must be a size from 1KiB to 1GiB, like 1MiB or 1048576")
+	}
+	return n * mult, nil
+}
+
+// errText is err's text without the path, which the setting already names.
+func errText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,330 @@
+// Package sqldb opens carefront's database, embedded SQLite by default or
+// PostgreSQL for production, applies the embedded migrations of its dialect,
+// and runs transactions with placeholders written once for both.
+//
+// Queries are written with ? placeholders; on PostgreSQL they are rebound to
+// $1, $2, ... Callers never build SQL from values: every value is a parameter.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Dialect names the SQL database in use.
+type Dialect string
+
+// The supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
+var migrationFS embed.FS
+
+// Options say which database to open and how.
+type Options struct {
+	// URL is a postgres:// URL; empty opens SQLite in DataDir.
+	URL string
+	// DataDir holds carefront.db for SQLite. It is created if absent.
+	DataDir string
+	// Durable makes every commit wait for the disk (SQLite synchronous=FULL,
+	// PostgreSQL synchronous_commit=on).
+	Durable bool
+	// Schema, for PostgreSQL only, is put first on the search_path; the
+	// shared store tests give each test its own.
+	Schema string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DB is an open database. SQLite gets one writer connection (SQLite allows a
+// single writer; queuing in Go beats busy-waiting in SQLite) and a pool of
+// read-only connections; PostgreSQL uses one pool for both.
+type DB struct {
+	Dialect Dialect
+	Now     func() time.Time
+
+	write *sql.DB
+	read  *sql.DB
+	goose *goose.Provider
+}
+
+// Open opens and pings the database. It does not migrate; call Migrate.
+func Open(ctx context.Context, o Options) (*DB, error) {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	if o.URL != "" {
+		return openPostgres(ctx, o, now)
+	}
+	return openSQLite(ctx, o, now)
+}
+
+func openSQLite(ctx context.Context, o Options, now func() time.Time) (*DB, error) {
+	dir, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", o.DataDir, err)
+	}
+	if strings.ContainsAny(dir, "?#") {
+		return nil, fmt.Errorf("data dir %s: the path must not contain ? or #", dir)
+	}
+	if err := EnsureWritableDir(dir); err != nil {
+		return nil, err
+	}
+	sync := "NORMAL"
+	if o.Durable {
+		sync = "FULL"
+	}
+	base := "file:" + filepath.Join(dir, "carefront.db") +
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")"
+	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open SQLite database in %s: %w", dir, err)
+	}
+	read, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open SQLite: %w", err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	read.SetMaxOpenConns(n)
+	read.SetMaxIdleConns(n)
+	db := &DB{Dialect: SQLite, Now: now, write: write, read: read}
+	return db, db.newProvider()
+}
+
+// EnsureWritableDir creates dir (mode 0700) if needed and proves it writable.
+func EnsureWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir %s: cannot create it: %w; set --data-dir (CAREFRONT_DATA_DIR) to a writable folder", dir, unwrapPath(err))
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("data dir %s: not writable: %w; set --data-dir (CAREFRONT_DATA_DIR) to a writable folder", dir, unwrapPath(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func openPostgres(ctx context.Context, o Options, now func() time.Time) (*DB, error) {
+	pc, err := pgx.ParseConfig(o.URL)
+	if err != nil {
+		// pgx's message may quote the URL, password included: keep ours.
+		return nil, errors.New("database URL: not a valid PostgreSQL URL; use postgres://user@host:5432/dbname")
+	}
+	if pc.ConnectTimeout == 0 || pc.ConnectTimeout > 10*time.Second {
+		pc.ConnectTimeout = 5 * time.Second
+	}
+	if !o.Durable {
+		pc.RuntimeParams["synchronous_commit"] = "off"
+	}
+	if o.Schema != "" {
+		pc.RuntimeParams["search_path"] = o.Schema
+	}
+	pool := stdlib.OpenDB(*pc)
+	pool.SetMaxOpenConns(max(8, 4*runtime.GOMAXPROCS(0)))
+	pool.SetMaxIdleConns(max(8, 4*runtime.GOMAXPROCS(0)))
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.PingContext(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("cannot connect to PostgreSQL at %s:%d (database %q): %s", pc.Host, pc.Port, pc.Database, oneLine(err))
+	}
+	db := &DB{Dialect: Postgres, Now: now, write: pool, read: pool}
+	return db, db.newProvider()
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+func (db *DB) newProvider() error {
+	sub, err := fs.Sub(migrationFS, "migrations/"+string(db.Dialect))
+	if err != nil {
+		return err
+	}
+	var opts []goose.ProviderOption
+	dialect := goose.DialectSQLite3
+	if db.Dialect == Postgres {
+		dialect = goose.DialectPostgres
+		// Several replicas may start at once: one migrates, the others wait.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(2, 150))
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(dialect, db.write, sub, opts...)
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	db.goose = p
+	return nil
+}
+
+// Migrate applies every pending migration.
+func (db *DB) Migrate(ctx context.Context) ([]*goose.MigrationResult, error) {
+	res, err := db.goose.Up(ctx)
+	if err != nil {
+		return res, fmt.Errorf("migrate %s database: %w", db.Dialect, err)
+	}
+	return res, nil
+}
+
+// MigrationStatus lists every migration and whether it is applied.
+func (db *DB) MigrationStatus(ctx context.Context) ([]*goose.MigrationStatus, error) {
+	return db.goose.Status(ctx)
+}
+
+// Ready reports an error unless the database answers and every migration
+// this binary knows is applied.
+func (db *DB) Ready(ctx context.Context) error {
+	if err := db.read.PingContext(ctx); err != nil {
+		return fmt.Errorf("database unreachable: %w", err)
+	}
+	pending, err := db.goose.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("migration state: %w", err)
+	}
+	if pending {
+		return errors.New("migrations pending")
+	}
+	return nil
+}
+
+// Close closes every connection.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Write runs fn in a read-write transaction and commits it when fn returns
+// nil. On SQLite the transaction takes the write lock at BEGIN (IMMEDIATE),
+// so it never fails later on a lock upgrade.
+func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
+	return db.run(ctx, db.write, nil, fn)
+}
+
+// Read runs fn in a read-only transaction.
+func (db *DB) Read(ctx context.Context, fn func(*Tx) error) error {
+	return db.run(ctx, db.read, &sql.TxOptions{ReadOnly: db.Dialect == Postgres}, fn)
+}
+
+func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*Tx) error) (err error) {
+	tx, err := pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(&Tx{tx: tx, dialect: db.Dialect}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// RawWriter returns the underlying write pool. It exists for operator tools
+// and tests that must act as a database administrator would (for example to
+// prove that tampering is detected); features use Write and Read.
+func (db *DB) RawWriter() *sql.DB { return db.write }
+
+// Tx is a transaction whose queries use ? placeholders on every dialect.
+type Tx struct {
+	tx      *sql.Tx
+	dialect Dialect
+}
+
+// Dialect reports the database in use, for the rare query that differs.
+func (t *Tx) Dialect() Dialect { return t.dialect }
+
+// Exec runs a statement.
+func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, Rebind(t.dialect, query), args...)
+}
+
+// Query runs a query returning rows.
+func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, Rebind(t.dialect, query), args...)
+}
+
+// QueryRow runs a query returning at most one row.
+func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, Rebind(t.dialect, query), args...)
+}
+
+// Rebind rewrites ? placeholders as $1, $2, ... for PostgreSQL. A ? inside a
+// quoted string literal or identifier is left alone.
+func Rebind(d Dialect, query string) string {
+	if d != Postgres || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	var quote byte
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			b.WriteString(fmt.Sprintf("$%d", n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
