@@ -128,7 +128,7 @@ func TestAppendRefusesFreeTextAndWritesNothing(t *testing.T) {
 	}{
 		{"prose reason", func(r *audit.Record) { r.Reason = "patient asked about HIV test" }},
 		{"name as user", func(r *audit.Record) { r.User = "Jane Doe" }},
-		{"search value as entity", func(r *audit.Record) { r.Entities = []audit.Entity{{What: "Observation?code=HIV"}}} },
+		{"search value as entity", func(r *audit.Record) { r.Entities = []audit.Entity{{What: "Observation?code=HIV"}} }},
 		{"bad address", func(r *audit.Record) { r.Address = "jane's laptop" }},
 		{"bad request id", func(r *audit.Record) { r.RequestID = "<script>" }},
 		{"bad action", func(r *audit.Record) { r.Action = "X" }},
