@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"carefront/internal/audit"
+	"carefront/internal/config"
+	"carefront/internal/seal"
+	"carefront/internal/sqldb"
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; without
+// it the VCS revision Go records is used.
+var version = ""
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, dirty := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if rev != "" {
+			if dirty {
+				rev += "-dirty"
+			}
+			return "dev-" + rev
+		}
+	}
+	return "dev"
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the portal (the default command)", runServe},
+		{"migrate", "apply pending database migrations, or list them with --status", runMigrate},
+		{"audit verify", "check the audit trail's hash chain and signed checkpoints", runAuditVerify},
+		{"keys rotate", "add a new primary encryption key; old data is re-encrypted in the background", runKeysRotate},
+		{"version", "print the version", runVersion},
+	}
+}
+
+// usageError ends the process with status 2, like a bad flag.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+func (e *usageError) ExitCode() int { return 2 }
+
+// errHelp marks a --help that was answered; it exits 0.
+var errHelp = errors.New("help shown")
+
+// run is carefront's whole command line: args as in os.Args.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	rest := args[1:]
+	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") && rest[0] != "-h" && rest[0] != "--help" && rest[0] != "-help" {
+		return ignoreHelp(runServe(ctx, rest, getenv, stdout))
+	}
+	switch rest[0] {
+	case "-h", "--help", "-help", "help":
+		printUsage(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		words := strings.Fields(c.name)
+		if len(rest) >= len(words) && strings.Join(rest[:len(words)], " ") == c.name {
+			return ignoreHelp(c.run(ctx, rest[len(words):], getenv, stdout))
+		}
+	}
+	printUsage(stdout)
+	return &usageError{fmt.Sprintf("unknown command %q; see carefront --help", strings.Join(rest, " "))}
+}
+
+func ignoreHelp(err error) error {
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `carefront is a patient portal on FHIR R4, in one binary.
+
+Usage:
+  carefront [command] [flags]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Every setting is a flag and a CAREFRONT_* environment variable; see
+"carefront serve --help". Run "carefront COMMAND --help" for a command's flags.
+`)
+}
+
+// parseFlags parses a command's flags, including every config setting, and
+// loads the Config. --help prints the flags and returns errHelp.
+func parseFlags(name, synopsis string, args []string, getenv func(string) string, stdout io.Writer, extra func(*flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	loader := config.Register(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "Usage: carefront %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return config.Config{}, nil, errHelp
+		}
+		return config.Config{}, nil, &usageError{fmt.Sprintf("%s: %v", name, err)}
+	}
+	if fs.NArg() > 0 {
+		return config.Config{}, nil, &usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
+	}
+	cfg, err := loader.Load(getenv)
+	return cfg, fs, err
+}
+
+// openDB opens the configured database. For SQLite it creates the data dir.
+func openDB(ctx context.Context, cfg config.Config) (*sqldb.DB, error) {
+	return sqldb.Open(ctx, sqldb.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Durable: cfg.DurableCommits})
+}
+
+// signer returns the audit signing key from configuration, or from the data
+// dir, creating it there on first start when create is set.
+func signer(cfg config.Config, create bool) (*audit.Signer, error) {
+	if cfg.AuditSigningKey != "" {
+		return audit.ParseSigningKey(cfg.AuditSigningKey)
+	}
+	path := filepath.Join(cfg.DataDir, "audit-signing.key")
+	if !create {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no audit signing key: %s not found and CAREFRONT_AUDIT_SIGNING_KEY not set", path)
+		}
+	}
+	if err := sqldb.EnsureWritableDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	return audit.LoadOrCreateSigningKey(path)
+}
+
+// keys returns the encryption keyset from configuration, or from the data
+// dir, creating it there on first start.
+func keys(cfg config.Config) (*seal.Keys, error) {
+	if cfg.Keyset != "" {
+		return seal.Parse(cfg.Keyset)
+	}
+	if err := sqldb.EnsureWritableDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	return seal.LoadOrCreate(filepath.Join(cfg.DataDir, seal.KeysetFile))
+}
+
+func runVersion(_ context.Context, args []string, _ func(string) string, stdout io.Writer) error {
+	if len(args) > 0 {
+		if args[0] == "-h" || args[0] == "--help" {
+			fmt.Fprintln(stdout, "Usage: carefront version\n\nPrints the version.")
+			return nil
+		}
+		return &usageError{"version takes no arguments"}
+	}
+	fmt.Fprintln(stdout, "carefront", buildVersion())
+	return nil
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"carefront/internal/audit"
+	"carefront/internal/config"
+	"carefront/internal/locale"
+	"carefront/internal/seal"
+	"carefront/internal/sqldb"
+	"carefront/internal/telemetry"
+	"carefront/internal/web"
+)
+
+// sealedColumns lists every column holding sealed values, for background
+// re-encryption after "keys rotate". Features that seal a column add it here.
+var sealedColumns = []seal.Column{}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, _, err := parseFlags("serve", "Runs the portal until SIGTERM or SIGINT, then finishes in-flight requests and\ncommits pending audit records before it exits.", args, getenv, stdout, nil)
+	if err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(stdout, cfg.LogLevel)
+	ver := buildVersion()
+
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	k, err := keys(cfg)
+	if err != nil {
+		return err
+	}
+	sig, err := signer(cfg, true)
+	if err != nil {
+		return err
+	}
+	catalog, err := locale.Load()
+	if err != nil {
+		return err
+	}
+	var metrics *telemetry.Metrics
+	if cfg.MetricsAddr != "" {
+		metrics = telemetry.NewMetrics()
+	}
+	host, _ := os.Hostname()
+	aw := audit.NewWriter(db, audit.Options{
+		Signer: sig, Observer: observerName(host), CheckpointEvery: cfg.AuditCheckpoint,
+		Observe: func(n int, took time.Duration, err error) {
+			if metrics != nil {
+				metrics.ObserveAudit(n, took, err)
+			}
+			if err != nil {
+				log.Error("audit commit failed", "records", n, "err", err)
+			}
+		},
+	})
+	if err := aw.Append(ctx, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeApplicationStart},
+		Action: audit.Execute, Outcome: audit.Success}); err != nil {
+		aw.Close(context.Background())
+		return fmt.Errorf("cannot write the audit trail: %w", err)
+	}
+
+	srv, err := web.New(web.Options{
+		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
+		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
+		Version: ver,
+	})
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if cfg.TLS() {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return &config.Error{Setting: "CAREFRONT_TLS_CERT_FILE (--tls-cert)", Problem: "cannot load the certificate and key: " + err.Error()}
+		}
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w; set --addr (CAREFRONT_ADDR) to a free address", cfg.Addr, err)
+	}
+	var mln net.Listener
+	if cfg.MetricsAddr != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s: %w; set --metrics-addr (CAREFRONT_METRICS_ADDR) to a free address, or off", cfg.MetricsAddr, err)
+		}
+	}
+
+	errc := make(chan error, 2)
+	go func() {
+		if cfg.TLS() {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	var ms *http.Server
+	if mln != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler())
+		ms = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { errc <- ms.Serve(mln) }()
+	}
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	go reencrypt(bg, log, db, k)
+
+	scheme := "http"
+	if cfg.TLS() {
+		scheme = "https"
+	}
+	url := fmt.Sprintf("%s://%s/", scheme, ln.Addr())
+	attrs := []any{"url", url, "version", ver, "database", string(db.Dialect)}
+	if mln != nil {
+		attrs = append(attrs, "metrics", "http://"+mln.Addr().String()+"/metrics")
+	}
+	log.Info("carefront is running at "+url, attrs...)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout.String())
+	case serveErr = <-errc:
+		log.Error("server stopped", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	shutErr := hs.Shutdown(sctx)
+	if ms != nil {
+		ms.Shutdown(sctx)
+	}
+	stopBG()
+	outcome := audit.Success
+	if serveErr != nil {
+		outcome = audit.SeriousFailure
+	}
+	appendErr := aw.Append(sctx, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeApplicationStop},
+		Action: audit.Execute, Outcome: outcome})
+	closeErr := aw.Close(sctx)
+	log.Info("stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return errors.Join(shutErr, appendErr, closeErr)
+}
+
+// observerName names this instance in audit records: host names are ids of
+// machines, not of people.
+func observerName(host string) string {
+	if host == "" {
+		return "carefront"
+	}
+	return "carefront@" + host
+}
+
+// reencrypt moves sealed columns to the primary key after a rotation.
+func reencrypt(ctx context.Context, log *slog.Logger, db *sqldb.DB, k *seal.Keys) {
+	for _, c := range sealedColumns {
+		n, err := seal.Reencrypt(ctx, db, k, c, 500)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error("re-encryption failed", "table", c.Table, "column", c.Column, "err", err)
+			}
+			return
+		}
+		if n > 0 {
+			log.Info("re-encrypted with the new key", "table", c.Table, "column", c.Column, "rows", n)
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"carefront/internal/apperr"
+	"carefront/internal/telemetry"
+)
+
+type ctxKey int
+
+const (
+	nonceKey ctxKey = iota
+	infoKey
+)
+
+// requestInfo is filled in as the request passes inward, and read by the
+// outer middleware when the response is done.
+type requestInfo struct {
+	route string // the mux pattern that matched, never the raw path
+}
+
+// validRequestID admits ids a proxy or client may send; anything else is
+// replaced, never echoed, so it cannot inject into headers, logs or audit.
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._\-]{1,64}$`)
+
+func (s *Server) middleware(mux http.Handler) http.Handler {
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if info, ok := r.Context().Value(infoKey).(*requestInfo); ok && r.Pattern != "" {
+				info.route = r.Pattern
+			}
+		}()
+		mux.ServeHTTP(w, r)
+	})
+	return s.observe(s.securityHeaders(s.limitBody(inner)))
+}
+
+// observe assigns the request id, recovers panics, and logs and counts
+// every request by route pattern.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID.MatchString(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		info := &requestInfo{}
+		ctx := telemetry.WithRequestID(r.Context(), id)
+		ctx = context.WithValue(ctx, infoKey, info)
+		r = r.WithContext(ctx)
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				// The panic value may hold request data: log its type only.
+				s.log.ErrorContext(ctx, "panic", "type", fmt.Sprintf("%T", p), "stack", string(debug.Stack()))
+				if !rec.wroteHeader {
+					s.renderError(rec, r, apperr.New(apperr.Internal, "panic"))
+				}
+			}
+			route := info.route
+			if route == "" {
+				route = "unmatched"
+			}
+			took := time.Since(start)
+			level := slog.LevelInfo
+			if rec.status >= 500 {
+				level = slog.LevelError
+			}
+			s.log.LogAttrs(ctx, level, "request",
+				slog.String("method", r.Method), slog.String("route", route),
+				slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
+				slog.Float64("ms", float64(took.Microseconds())/1000))
+			if s.opts.Metrics != nil {
+				s.opts.Metrics.ObserveHTTP(route, r.Method, rec.status, took)
+			}
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// securityHeaders sets the headers every response carries, with a fresh CSP
+// nonce that templates put on their script tags.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [18]byte
+		rand.Read(b[:])
+		nonce := base64.RawStdEncoding.EncodeToString(b[:])
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+nonce+"'; "+
+			"style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; manifest-src 'self'; "+
+			"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Permissions-Policy", "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		// Pages may carry PHI: nothing is cached unless a handler says so.
+		h.Set("Cache-Control", "no-store")
+		if s.opts.TLS || r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), nonceKey, nonce)))
+	})
+}
+
+// limitBody answers 413 for a declared length over the limit and caps the
+// body of every other request, so a handler reading too much gets an error
+// that renders as 413 too.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.opts.MaxBodyBytes {
+			s.renderError(w, r, apperr.New(apperr.TooLarge, "The request is too large."))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func nonceFrom(ctx context.Context) string {
+	n, _ := ctx.Value(nonceKey).(string)
+	return n
+}
+
+// statusRecorder remembers the status and size of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if !r.wroteHeader {
+		r.WriteHeader(http.StatusOK)
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

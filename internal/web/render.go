@@ -1,0 +1,179 @@
+package web
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"carefront/internal/apperr"
+	"carefront/internal/locale"
+	"carefront/internal/telemetry"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// templates holds one parsed template set per page, each the layout plus
+// the page's own blocks.
+type templates struct {
+	pages map[string]*template.Template
+}
+
+// funcs are the few helpers templates may call; translation is a method of
+// the page (T), not a function, so it always uses the request's language.
+var funcs = template.FuncMap{
+	"list": func(xs ...string) []string { return xs },
+}
+
+func parseTemplates() (*templates, error) {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	t := &templates{pages: map[string]*template.Template{}}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		p, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("web: template %s: %w", name, err)
+		}
+		t.pages[name] = p
+	}
+	return t, nil
+}
+
+// page is what every template receives. Translations come through the
+// embedded Translator's T method: {{.T "home.title"}}.
+type page struct {
+	*locale.Translator
+	Lang      string
+	OtherLang string
+	Nonce     string
+	Path      string
+	Version   string
+	RequestID string
+	Status    int
+	// TitleID is the catalogue id of the page's <title> and <h1>.
+	TitleID string
+	BodyID  string
+	Data    any
+
+	static *staticFiles
+}
+
+// Static returns the content-hashed URL of a static file.
+func (p page) Static(name string) string { return p.static.url(name) }
+
+// langCookie remembers the language a person picked.
+const langCookie = "lang"
+
+// translator picks the language: an explicit ?lang= (remembered in a
+// cookie), then the cookie, then Accept-Language.
+func (s *Server) translator(w http.ResponseWriter, r *http.Request) *locale.Translator {
+	choice := r.URL.Query().Get("lang")
+	if t, ok := locale.Parse(choice); ok {
+		http.SetCookie(w, &http.Cookie{
+			Name: langCookie, Value: t.String(), Path: "/", MaxAge: 365 * 24 * 3600,
+			HttpOnly: true, Secure: s.opts.TLS || r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		})
+	} else if c, err := r.Cookie(langCookie); err == nil {
+		choice = c.Value
+	}
+	w.Header().Add("Vary", "Accept-Language, Cookie")
+	return s.opts.Catalog.Translator(s.opts.Catalog.Pick(choice, r.Header.Get("Accept-Language")))
+}
+
+func (s *Server) newPage(w http.ResponseWriter, r *http.Request, titleID string) page {
+	tr := s.translator(w, r)
+	other := locale.Supported[0].String()
+	if tr.Tag == locale.Supported[0] {
+		other = locale.Supported[1].String()
+	}
+	return page{
+		Translator: tr, Lang: tr.Tag.String(), OtherLang: other,
+		Nonce: nonceFrom(r.Context()), Path: r.URL.Path, Version: s.opts.Version,
+		RequestID: telemetry.RequestID(r.Context()), Status: http.StatusOK,
+		TitleID: titleID, static: s.static,
+	}
+}
+
+// render executes a page into a buffer first, so a template error becomes a
+// clean error page rather than half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p page) error {
+	t, ok := s.templates.pages[name]
+	if !ok {
+		return fmt.Errorf("web: no template %q", name)
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, p); err != nil {
+		return fmt.Errorf("web: render %s: %w", name, err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(p.Status)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// handlerFunc is a handler that may fail; handle renders its error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.renderError(w, r, err)
+		}
+	}
+}
+
+// renderError writes err as an error page (or JSON for clients that ask for
+// it). The page says only what the status means in the reader's language
+// and a reference; the cause goes to the log, never to the page.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
+	status := apperr.HTTPStatus(err)
+	ctx := r.Context()
+	if status >= 500 {
+		s.log.ErrorContext(ctx, "request failed", "status", status, "err", err)
+	} else {
+		s.log.InfoContext(ctx, "request refused", "status", status, "code", string(apperr.CodeOf(err)))
+	}
+	if wantsJSON(r) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]string{
+			"error": string(apperr.CodeOf(err)), "message": apperr.MessageOf(err),
+			"request_id": telemetry.RequestID(ctx),
+		})
+		return
+	}
+	p := s.newPage(w, r, "")
+	p.Status = status
+	p.TitleID, p.BodyID = errorMessageIDs(status)
+	if rerr := s.render(w, r, "error", p); rerr != nil {
+		s.log.ErrorContext(ctx, "render error page", "err", rerr)
+		http.Error(w, http.StatusText(status), status)
+	}
+}
+
+func errorMessageIDs(status int) (title, body string) {
+	switch status {
+	case 404, 405, 413, 429, 503:
+		return fmt.Sprintf("error.%d.title", status), fmt.Sprintf("error.%d.body", status)
+	}
+	if status < 500 {
+		return "error.4xx.title", "error.4xx.body"
+	}
+	return "error.5xx.title", "error.5xx.body"
+}
+
+func wantsJSON(r *http.Request) bool {
+	a := r.Header.Get("Accept")
+	return strings.Contains(a, "application/json") && !strings.Contains(a, "text/html")
+}

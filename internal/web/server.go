@@ -1,0 +1,67 @@
+// Package web is carefront's HTTP front: the middleware every request passes
+// (request id, security headers with a per-response CSP nonce, body limits,
+// logging and metrics by route pattern), the server-rendered pages of the
+// portal (html/template, U.S. Web Design System, English and Spanish) and
+// the static files they use, all embedded in the binary.
+//
+// It never writes PHI to logs, metrics or error pages, and it never reads
+// clinical data itself: handlers ask the domain packages, which decide and
+// audit every access.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"carefront/internal/locale"
+	"carefront/internal/telemetry"
+)
+
+// Options are what the web layer needs from the rest of carefront.
+type Options struct {
+	Logger  *slog.Logger
+	Metrics *telemetry.Metrics // nil disables metrics
+	Catalog *locale.Catalog
+	// Ready reports why the server cannot serve yet (nil when it can).
+	Ready        func(ctx context.Context) error
+	MaxBodyBytes int64
+	// TLS says the portal is reached over HTTPS (directly or through a
+	// proxy that terminates TLS), which turns on HSTS and Secure cookies.
+	TLS     bool
+	Version string
+}
+
+// Server holds the parsed templates and static files.
+type Server struct {
+	opts      Options
+	log       *slog.Logger
+	templates *templates
+	static    *staticFiles
+	handler   http.Handler
+}
+
+// New parses the templates and indexes the static files; a mistake in
+// either fails here, at start-up.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	st, err := loadStatic()
+	if err != nil {
+		return nil, err
+	}
+	tp, err := parseTemplates()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger, templates: tp, static: st}
+	s.handler = s.middleware(s.routes())
+	return s, nil
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
