@@ -10,7 +10,9 @@ import (
 func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	var status bool
 	cfg, _, err := parseFlags("migrate", "Applies every pending database migration (serve does this too at start).\nOn PostgreSQL an advisory lock lets several instances start at once.", args, getenv, stdout,
-		func(fs *flag.FlagSet) { fs.BoolVar(&status, "status", false, "list the migrations and whether each is applied; change nothing") })
+		func(fs *flag.FlagSet) {
+			fs.BoolVar(&status, "status", false, "list the migrations and whether each is applied; change nothing")
+		})
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,6 @@ type Keys struct {
 	primary tink.AEAD
 }
 
-
 func newKeys(h *keyset.Handle) (*Keys, error) {
 	a, err := aead.New(h)
 	if err != nil {
