@@ -78,7 +78,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
-		Version: ver,
+		Version: ver, Demo: cfg.Demo,
 	})
 	if err != nil {
 		return err

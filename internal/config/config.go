@@ -244,7 +244,7 @@ func (c Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return &Error{Setting: "CAREFRONT_TLS_CERT_FILE (--tls-cert)", Problem: "set both --tls-cert and --tls-key, or neither"}
 	}
-	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
 		return &Error{Setting: "CAREFRONT_METRICS_ADDR (--metrics-addr)", Problem: "must differ from --addr; metrics are served on their own listener"}
 	}
 	if c.Production() {

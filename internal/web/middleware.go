@@ -104,7 +104,7 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var b [18]byte
 		rand.Read(b[:])
-		nonce := base64.RawStdEncoding.EncodeToString(b[:])
+		nonce := base64.RawURLEncoding.EncodeToString(b[:])
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+nonce+"'; "+
 			"style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; manifest-src 'self'; "+

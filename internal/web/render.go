@@ -61,6 +61,7 @@ type page struct {
 	Version   string
 	RequestID string
 	Status    int
+	Demo      bool
 	// TitleID is the catalogue id of the page's <title> and <h1>.
 	TitleID string
 	BodyID  string
@@ -100,7 +101,7 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request, titleID string)
 	return page{
 		Translator: tr, Lang: tr.Tag.String(), OtherLang: other,
 		Nonce: nonceFrom(r.Context()), Path: r.URL.Path, Version: s.opts.Version,
-		RequestID: telemetry.RequestID(r.Context()), Status: http.StatusOK,
+		RequestID: telemetry.RequestID(r.Context()), Status: http.StatusOK, Demo: s.opts.Demo,
 		TitleID: titleID, static: s.static,
 	}
 }

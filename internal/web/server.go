@@ -30,6 +30,9 @@ type Options struct {
 	// proxy that terminates TLS), which turns on HSTS and Secure cookies.
 	TLS     bool
 	Version string
+	// Demo shows on every page that this is a demonstration, not for real
+	// patients.
+	Demo bool
 }
 
 // Server holds the parsed templates and static files.

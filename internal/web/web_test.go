@@ -63,7 +63,7 @@ func body(t *testing.T, res *http.Response) string {
 	return string(b)
 }
 
-var nonceInCSP = regexp.MustCompile(`script-src 'self' 'nonce-([A-Za-z0-9+/]+)'`)
+var nonceInCSP = regexp.MustCompile(`script-src 'self' 'nonce-([A-Za-z0-9_-]+)'`)
 
 func TestHomeCarriesSecurityHeaders(t *testing.T) {
 	s := newTestServer(t, nil)
@@ -134,6 +134,20 @@ func TestHomeCarriesSecurityHeaders(t *testing.T) {
 	other := get(t, s, "/").Header.Get("Content-Security-Policy")
 	if other == csp {
 		t.Error("two responses share one CSP nonce")
+	}
+}
+
+func TestDemoBanner(t *testing.T) {
+	if html := body(t, get(t, newTestServer(t, nil), "/")); strings.Contains(html, "usa-site-alert") {
+		t.Error("banner shown outside demo mode")
+	}
+	s := newTestServer(t, func(o *Options) { o.Demo = true })
+	for lang, want := range map[string]string{"en": "Do not enter real patient information", "es": "No escriba información de pacientes reales"} {
+		for _, target := range []string{"/", "/missing"} {
+			if html := body(t, get(t, s, target+"?lang="+lang)); !strings.Contains(html, want) {
+				t.Errorf("demo %s in %s lacks the banner", target, lang)
+			}
+		}
 	}
 }
 

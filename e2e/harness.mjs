@@ -1,0 +1,69 @@
+// Test harness: starts the real carefront binary on a free port with a fresh
+// data dir, and launches Debian's Chromium through playwright-core. A missing
+// binary or browser fails the run; nothing here skips.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
+
+export const CHROMIUM = process.env.CAREFRONT_CHROMIUM || '/usr/bin/chromium';
+const BIN = process.env.CAREFRONT_BIN || new URL('../bin/carefront', import.meta.url).pathname;
+
+// startServer runs `carefront serve` and resolves once it logs its URL.
+export async function startServer(extraArgs = []) {
+  if (!existsSync(BIN)) throw new Error(`carefront binary not found at ${BIN}; run "make build" first`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'carefront-e2e-'));
+  const proc = spawn(BIN, ['serve', '--addr', '127.0.0.1:0', '--metrics-addr', 'off', '--data-dir', dataDir, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CAREFRONT_DATABASE_URL: '' },
+  });
+  let log = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`carefront did not start:\n${log}`)), 20000);
+    proc.stdout.on('data', (d) => {
+      log += d;
+      const m = /"url":"(http:\/\/[^"]+)"/.exec(log);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    proc.stderr.on('data', (d) => { log += d; });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`carefront exited ${code}:\n${log}`)); });
+  });
+  return {
+    url,
+    log: () => log,
+    async stop() {
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}; install Debian's chromium package`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+}
+
+// watchConsole collects console errors and page errors, which is where
+// Chromium reports CSP violations and failed loads.
+export function watchConsole(page) {
+  const problems = [];
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  page.on('pageerror', (e) => problems.push(String(e)));
+  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+  return problems;
+}
+
+// axeViolations scans the page against WCAG 2.1 A and AA and best practices.
+export async function axeViolations(page) {
+  const res = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
+  return res.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
