@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"carefront/internal/sqldb"
@@ -27,6 +28,9 @@ type Options struct {
 	CheckpointIdle  time.Duration
 	// MaxBatch bounds the records committed together.
 	MaxBatch int
+	// MaxWait bounds how long a commit waits for appenders already inside
+	// Append to join its batch (default 2ms). A lone appender never waits.
+	MaxWait time.Duration
 	// Observe, if set, is told of every commit, for metrics.
 	Observe func(records int, took time.Duration, err error)
 }
@@ -41,6 +45,9 @@ type Writer struct {
 
 	reqs chan *pending
 	done chan struct{}
+	// inflight counts callers inside Append, queued or about to be: the
+	// loop gathers a batch until all of them are in it.
+	inflight atomic.Int64
 
 	// mu guards closed; Append holds it for reading while it enqueues so
 	// that Close never closes reqs under a sender.
@@ -65,6 +72,9 @@ func NewWriter(db *sqldb.DB, opts Options) *Writer {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
 	}
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 2 * time.Millisecond
+	}
 	if opts.Observer == "" {
 		opts.Observer = "carefront"
 	}
@@ -77,6 +87,8 @@ func NewWriter(db *sqldb.DB, opts Options) *Writer {
 // committed to the chain. An invalid record (free text, a malformed
 // reference) is refused before anything is written.
 func (w *Writer) Append(ctx context.Context, r Record) error {
+	w.inflight.Add(1)
+	defer w.inflight.Add(-1)
 	ev, err := shape(r, w.db.Now(), w.opts.Observer)
 	if err != nil {
 		return err
@@ -125,6 +137,8 @@ func (w *Writer) loop() {
 	defer close(w.done)
 	idle := time.NewTicker(w.opts.CheckpointIdle)
 	defer idle.Stop()
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
 	dirty := false // records committed since the last checkpoint
 	batch := make([]*pending, 0, w.opts.MaxBatch)
 	for {
@@ -146,19 +160,7 @@ func (w *Writer) loop() {
 			}
 			continue
 		}
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < w.opts.MaxBatch {
-			select {
-			case p, ok := <-w.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, p)
-			default:
-				break drain
-			}
-		}
+		batch = w.gather(append(batch[:0], first), wait)
 		start := time.Now()
 		checkpointed, err := w.commit(batch)
 		if w.opts.Observe != nil {
@@ -171,6 +173,46 @@ func (w *Writer) loop() {
 			p.result <- err
 		}
 	}
+}
+
+// gather adds queued records to batch until every caller inside Append is
+// in it, MaxBatch is reached, or MaxWait has passed. This is what makes
+// group commit work on few cores: callers released by the last commit are
+// still on their way back when the loop first looks at the queue.
+func (w *Writer) gather(batch []*pending, wait *time.Timer) []*pending {
+	var deadline time.Time
+	for len(batch) < w.opts.MaxBatch {
+		select {
+		case p, ok := <-w.reqs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, p)
+			continue
+		default:
+		}
+		if int64(len(batch)) >= w.inflight.Load() {
+			return batch
+		}
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(w.opts.MaxWait)
+		}
+		if !now.Before(deadline) {
+			return batch
+		}
+		wait.Reset(deadline.Sub(now))
+		select {
+		case p, ok := <-w.reqs:
+			wait.Stop()
+			if !ok {
+				return batch
+			}
+			batch = append(batch, p)
+		case <-wait.C:
+		}
+	}
+	return batch
 }
 
 // commit appends batch to the chain in one transaction and reports whether

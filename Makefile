@@ -1,0 +1,34 @@
+# carefront: `make test` runs every check CI runs.
+GO ?= go
+GOFILES = $(shell find cmd internal bench -name '*.go' 2>/dev/null)
+
+.PHONY: test fmt-check vet gotest e2e build run bench clean
+
+test: fmt-check vet gotest e2e
+
+fmt-check:
+	@out="$$(gofmt -l $(GOFILES))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# PostgreSQL runs too when CAREFRONT_TEST_POSTGRES holds a DSN (CI sets it).
+gotest:
+	$(GO) test -race -count=1 ./...
+
+build:
+	$(GO) build -o bin/carefront ./cmd/carefront
+
+# Browser tests against the real binary in Debian's Chromium.
+e2e: build
+	@command -v node >/dev/null || { echo "e2e: Node.js is required"; exit 1; }
+	cd e2e && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && CAREFRONT_BIN=$(CURDIR)/bin/carefront npm test
+
+run:
+	$(GO) run ./cmd/carefront --demo
+
+bench:
+	$(GO) run ./bench/auditbench
+
+clean:
+	rm -rf bin
