@@ -15,9 +15,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -30,22 +34,50 @@ func main() {
 	pg := flag.String("postgres", os.Getenv("CAREFRONT_TEST_POSTGRES"), "PostgreSQL DSN (a schema is created and dropped per run); empty skips PostgreSQL")
 	dur := flag.Duration("duration", 3*time.Second, "how long each measurement runs")
 	rounds := flag.Int("rounds", 3, "measurements per cell; the median is reported")
+	only := flag.String("databases", "sqlite,postgres", "which databases to measure")
+	writersFlag := flag.String("writers", "1,16", "concurrent writers to measure, comma-separated")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
-	if err := runAll(*pg, *dur, *rounds); err != nil {
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "auditbench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	var writers []int
+	for _, w := range strings.Split(*writersFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil || n < 1 {
+			fmt.Fprintln(os.Stderr, "auditbench: -writers takes whole numbers like 1,16")
+			os.Exit(2)
+		}
+		writers = append(writers, n)
+	}
+	if err := runAll(*pg, *only, writers, *dur, *rounds); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "auditbench:", err)
 		os.Exit(1)
 	}
 }
 
-func runAll(pg string, dur time.Duration, rounds int) error {
-	dialects := []sqldb.Dialect{sqldb.SQLite}
-	if pg != "" {
+func runAll(pg, only string, writerCounts []int, dur time.Duration, rounds int) error {
+	var dialects []sqldb.Dialect
+	if strings.Contains(only, "sqlite") {
+		dialects = append(dialects, sqldb.SQLite)
+	}
+	if strings.Contains(only, "postgres") {
+		if pg == "" {
+			return fmt.Errorf("PostgreSQL asked for but no DSN: set -postgres or CAREFRONT_TEST_POSTGRES")
+		}
 		dialects = append(dialects, sqldb.Postgres)
 	}
 	fmt.Printf("audit append throughput, records/s (median of %d runs of %s each)\n\n", rounds, dur)
 	fmt.Printf("%-9s %7s %12s %12s %9s %14s\n", "database", "writers", "durable", "not durable", "ratio", "records/commit")
 	for _, d := range dialects {
-		for _, writers := range []int{1, 16} {
+		for _, writers := range writerCounts {
 			var on, off, batch []float64
 			for r := 0; r < rounds; r++ {
 				for _, durable := range []bool{r%2 == 0, r%2 != 0} {
@@ -122,6 +154,8 @@ func measure(d sqldb.Dialect, pg string, durable bool, writers int, dur time.Dur
 		User: "Patient/bench", Address: "192.0.2.10", Patient: "Patient/bench",
 		Entities: []audit.Entity{{What: "Observation/bench-1"}}, RequestID: "bench-request",
 	}
+	// Write back what earlier runs left dirty, so no run pays for another.
+	syscall.Sync()
 	var wg sync.WaitGroup
 	var n atomic.Int64
 	var firstErr atomic.Value

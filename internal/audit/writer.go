@@ -36,18 +36,24 @@ type Options struct {
 }
 
 // Writer appends records to the chain. Appends from concurrent requests are
-// gathered into one transaction (group commit), so a durable commit's fsync
-// is shared by everyone waiting; Append returns only once its record is
-// committed, and an error when it could not be, so no record is lost silently.
+// gathered into one transaction (group commit), and commits are pipelined:
+// while one batch is being flushed to disk the next one commits, so a
+// durable commit's fsync is shared by everyone waiting and overlaps useful
+// work. Append returns only once its record is on disk, and an error when it
+// could not be made so: no record is lost silently.
 type Writer struct {
 	db   *sqldb.DB
 	opts Options
 
-	reqs chan *pending
-	done chan struct{}
-	// inflight counts callers inside Append, queued or about to be: the
-	// loop gathers a batch until all of them are in it.
-	inflight atomic.Int64
+	reqs    chan *pending
+	flushes chan *group
+	done    chan struct{}
+	// inflight counts callers inside Append; unflushed counts those whose
+	// batch is committed and waiting in the flush stage. gather uses them to
+	// size batches (see gather).
+	inflight  atomic.Int64
+	unflushed atomic.Int64
+	peak      int64 // recent peak of inflight; only loop touches it
 
 	// mu guards closed; Append holds it for reading while it enqueues so
 	// that Close never closes reqs under a sender.
@@ -59,6 +65,12 @@ type pending struct {
 	canonical []byte
 	cols      columns
 	result    chan error
+}
+
+// group is one committed batch waiting for its flush.
+type group struct {
+	batch []*pending
+	start time.Time
 }
 
 // NewWriter starts a Writer. Close it to flush and sign a final checkpoint.
@@ -78,14 +90,21 @@ func NewWriter(db *sqldb.DB, opts Options) *Writer {
 	if opts.Observer == "" {
 		opts.Observer = "carefront"
 	}
-	w := &Writer{db: db, opts: opts, reqs: make(chan *pending, opts.MaxBatch), done: make(chan struct{})}
-	go w.loop()
+	w := &Writer{
+		db: db, opts: opts,
+		reqs:    make(chan *pending, opts.MaxBatch),
+		flushes: make(chan *group, 4),
+		done:    make(chan struct{}),
+	}
+	flushed := make(chan struct{})
+	go w.flushLoop(flushed)
+	go w.loop(flushed)
 	return w
 }
 
 // Append validates r, stamps it with the current time and waits until it is
-// committed to the chain. An invalid record (free text, a malformed
-// reference) is refused before anything is written.
+// committed to the chain and on disk. An invalid record (free text, a
+// malformed reference) is refused before anything is written.
 func (w *Writer) Append(ctx context.Context, r Record) error {
 	w.inflight.Add(1)
 	defer w.inflight.Add(-1)
@@ -116,8 +135,8 @@ func (w *Writer) Append(ctx context.Context, r Record) error {
 	return <-p.result
 }
 
-// Close stops accepting records, commits the ones queued, signs a final
-// checkpoint and returns when done or when ctx ends.
+// Close stops accepting records, commits and flushes the ones queued, signs
+// a final checkpoint and returns when done or when ctx ends.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
@@ -133,19 +152,22 @@ func (w *Writer) Close(ctx context.Context) error {
 	}
 }
 
-func (w *Writer) loop() {
+// loop is the commit stage: it gathers batches, commits each without
+// waiting for the disk, and hands it to the flush stage.
+func (w *Writer) loop(flushed chan struct{}) {
 	defer close(w.done)
 	idle := time.NewTicker(w.opts.CheckpointIdle)
 	defer idle.Stop()
 	wait := time.NewTimer(time.Hour)
 	wait.Stop()
 	dirty := false // records committed since the last checkpoint
-	batch := make([]*pending, 0, w.opts.MaxBatch)
 	for {
 		var first *pending
 		select {
 		case p, ok := <-w.reqs:
 			if !ok {
+				close(w.flushes)
+				<-flushed
 				if dirty {
 					w.checkpoint()
 				}
@@ -160,26 +182,74 @@ func (w *Writer) loop() {
 			}
 			continue
 		}
-		batch = w.gather(append(batch[:0], first), wait)
+		// The flush stage keeps the batch until its waiters are answered,
+		// so each batch gets a slice of its own.
+		batch := w.gather(append(make([]*pending, 0, 16), first), wait)
 		start := time.Now()
 		checkpointed, err := w.commit(batch)
-		if w.opts.Observe != nil {
-			w.opts.Observe(len(batch), time.Since(start), err)
+		if err != nil {
+			w.observe(len(batch), start, err)
+			for _, p := range batch {
+				p.result <- err
+			}
+			continue
 		}
-		if err == nil {
-			dirty = !checkpointed
+		dirty = !checkpointed
+		w.unflushed.Add(int64(len(batch)))
+		w.flushes <- &group{batch: batch, start: start}
+	}
+}
+
+// flushLoop is the flush stage: it makes committed batches durable, as many
+// at once as have queued up during the previous flush, then answers their
+// callers.
+func (w *Writer) flushLoop(flushed chan struct{}) {
+	defer close(flushed)
+	var groups []*group
+	for g := range w.flushes {
+		groups = append(groups[:0], g)
+	more:
+		for {
+			select {
+			case g, ok := <-w.flushes:
+				if !ok {
+					break more
+				}
+				groups = append(groups, g)
+			default:
+				break more
+			}
 		}
-		for _, p := range batch {
-			p.result <- err
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := w.db.Flush(ctx)
+		cancel()
+		for _, g := range groups {
+			w.observe(len(g.batch), g.start, err)
+			w.unflushed.Add(-int64(len(g.batch)))
+			for _, p := range g.batch {
+				p.result <- err
+			}
 		}
 	}
 }
 
-// gather adds queued records to batch until every caller inside Append is
-// in it, MaxBatch is reached, or MaxWait has passed. This is what makes
-// group commit work on few cores: callers released by the last commit are
-// still on their way back when the loop first looks at the queue.
+func (w *Writer) observe(n int, start time.Time, err error) {
+	if w.opts.Observe != nil {
+		w.opts.Observe(n, time.Since(start), err)
+	}
+}
+
+// gather adds queued records to batch until the batch, with the records
+// waiting in the flush stage, holds as many callers as recently were inside
+// Append at once, or half of them; or MaxBatch is reached, or MaxWait has
+// passed. Callers
+// answered by the last flush are still on their way back when the loop
+// first looks at the queue; without waiting for them, batches on a few
+// cores shrink to a record or two and each pays a commit of its own. With
+// many callers, batches settle into two groups: one commits while the other
+// is flushed. A lone caller never waits.
 func (w *Writer) gather(batch []*pending, wait *time.Timer) []*pending {
+	w.peak = max(w.inflight.Load(), w.peak-1)
 	var deadline time.Time
 	for len(batch) < w.opts.MaxBatch {
 		select {
@@ -191,7 +261,7 @@ func (w *Writer) gather(batch []*pending, wait *time.Timer) []*pending {
 			continue
 		default:
 		}
-		if int64(len(batch)) >= w.inflight.Load() {
+		if n := int64(len(batch)); n+w.unflushed.Load() >= w.peak || n >= (w.peak+1)/2 {
 			return batch
 		}
 		now := time.Now()
@@ -220,7 +290,7 @@ func (w *Writer) gather(batch []*pending, wait *time.Timer) []*pending {
 func (w *Writer) commit(batch []*pending) (checkpointed bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err = w.db.Write(ctx, func(tx *sqldb.Tx) error {
+	err = w.db.WriteNoWait(ctx, func(tx *sqldb.Tx) error {
 		checkpointed = false
 		seq, prev, err := lockHead(ctx, tx)
 		if err != nil {
