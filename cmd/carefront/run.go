@@ -60,6 +60,9 @@ func commands() []command {
 		{"serve", "run the portal (the default command)", runServe},
 		{"migrate", "apply pending database migrations, or list them with --status", runMigrate},
 		{"audit verify", "check the audit trail's hash chain and signed checkpoints", runAuditVerify},
+		{"import", "import FHIR R4 data from .json and .ndjson files and folders", runImport},
+		{"fhir read", "print one resource: carefront fhir read Type/id", runFHIRRead},
+		{"fhir search", "print a searchset Bundle: carefront fhir search 'Type?params'", runFHIRSearch},
 		{"keys rotate", "add a new primary encryption key; old data is re-encrypted in the background", runKeysRotate},
 		{"version", "print the version", runVersion},
 	}
@@ -122,6 +125,12 @@ Every setting is a flag and a CAREFRONT_* environment variable; see
 // parseFlags parses a command's flags, including every config setting, and
 // loads the Config. --help prints the flags and returns errHelp.
 func parseFlags(name, synopsis string, args []string, getenv func(string) string, stdout io.Writer, extra func(*flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
+	return parseFlagsArgs(name, synopsis, 0, args, getenv, stdout, extra)
+}
+
+// parseFlagsArgs is parseFlags for a command that takes at least minArgs
+// arguments after its flags (fs.Args()); minArgs 0 admits none.
+func parseFlagsArgs(name, synopsis string, minArgs int, args []string, getenv func(string) string, stdout io.Writer, extra func(*flag.FlagSet)) (config.Config, *flag.FlagSet, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	loader := config.Register(fs)
@@ -137,8 +146,11 @@ func parseFlags(name, synopsis string, args []string, getenv func(string) string
 		}
 		return config.Config{}, nil, &usageError{fmt.Sprintf("%s: %v", name, err)}
 	}
-	if fs.NArg() > 0 {
+	if minArgs == 0 && fs.NArg() > 0 {
 		return config.Config{}, nil, &usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
+	}
+	if fs.NArg() < minArgs {
+		return config.Config{}, nil, &usageError{fmt.Sprintf("%s: missing argument; see carefront %s --help", name, name)}
 	}
 	cfg, err := loader.Load(getenv)
 	return cfg, fs, err

@@ -27,6 +27,8 @@ const (
 	Unavailable   Code = "unavailable"
 	Internal      Code = "internal"
 	NotAcceptable Code = "not_acceptable"
+	Gone          Code = "gone"
+	Precondition  Code = "precondition_failed"
 )
 
 var statusByCode = map[Code]int{
@@ -40,6 +42,8 @@ var statusByCode = map[Code]int{
 	Unavailable:   http.StatusServiceUnavailable,
 	Internal:      http.StatusInternalServerError,
 	NotAcceptable: http.StatusNotAcceptable,
+	Gone:          http.StatusGone,
+	Precondition:  http.StatusPreconditionFailed,
 }
 
 // Error is an error that is safe to display to end users: Message is written

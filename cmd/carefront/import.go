@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"carefront/internal/audit"
+	"carefront/internal/clinical/importer"
+	"carefront/internal/clinical/store"
+	"carefront/internal/config"
+	"carefront/internal/sqldb"
+)
+
+// importFailed exits 1 after the summary names the failed files.
+type importFailed struct{ n int }
+
+func (e *importFailed) Error() string {
+	return fmt.Sprintf("import: %d file(s) or Bundle(s) failed; nothing of them was stored", e.n)
+}
+
+func runImport(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, fs, err := parseFlagsArgs("import", "Imports FHIR R4 data into the embedded store: files and folders (searched\nrecursively) of .json (transaction, batch or collection Bundles, or one\nresource) and .ndjson (one resource per line). Each Bundle is stored whole\nor not at all; importing unchanged data again creates no new versions.\nPrints a summary per resource type and exits 1 if any file failed.\n\nUsage: carefront import [flags] PATH...", 1, args, getenv, stdout, nil)
+	if err != nil {
+		return err
+	}
+	db, aw, err := openWithAudit(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	im := &importer.Importer{Store: store.New(db), Audit: aw}
+	if isTerminal(os.Stderr) {
+		im.Progress = os.Stderr
+	}
+	sum, err := im.Run(ctx, fs.Args())
+	if cerr := aw.Close(ctx); err == nil {
+		err = cerr
+	}
+	if sum != nil {
+		printSummary(stdout, sum)
+	}
+	if err != nil {
+		return err
+	}
+	if len(sum.Failed) > 0 {
+		return &importFailed{len(sum.Failed)}
+	}
+	return nil
+}
+
+func printSummary(w io.Writer, sum *importer.Summary) {
+	types := make([]string, 0, len(sum.ByType))
+	for t := range sum.ByType {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	fmt.Fprintf(w, "%-24s %8s %8s %10s %8s\n", "resource type", "created", "updated", "unchanged", "deleted")
+	var all importer.Counts
+	for _, t := range types {
+		c := sum.ByType[t]
+		fmt.Fprintf(w, "%-24s %8d %8d %10d %8d\n", t, c.Created, c.Updated, c.Unchanged, c.Deleted)
+		all.Created += c.Created
+		all.Updated += c.Updated
+		all.Unchanged += c.Unchanged
+		all.Deleted += c.Deleted
+	}
+	fmt.Fprintf(w, "%-24s %8d %8d %10d %8d\n", "total", all.Created, all.Updated, all.Unchanged, all.Deleted)
+	fmt.Fprintf(w, "%d file(s) read, %d failed\n", sum.Files, len(sum.Failed))
+	for _, f := range sum.Failed {
+		fmt.Fprintln(w, "failed:", strings.ReplaceAll(f.Error(), "\n", " "))
+	}
+}
+
+// openWithAudit opens and migrates the database and starts an audit writer
+// for a command-line tool.
+func openWithAudit(ctx context.Context, cfg config.Config) (*sqldb.DB, *audit.Writer, error) {
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	sig, err := signer(cfg, true)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, audit.NewWriter(db, audit.Options{Signer: sig, Observer: "carefront-cli", CheckpointEvery: cfg.AuditCheckpoint}), nil
+}
+
+func isTerminal(f *os.File) bool {
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}

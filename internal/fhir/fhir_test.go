@@ -1,0 +1,147 @@
+package fhir
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func micros(s string) int64 {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t.UnixMicro()
+}
+
+func TestParseDate(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		lo, hi string
+	}{
+		{"2023", "2023-01-01T00:00:00Z", "2024-01-01T00:00:00Z"},
+		{"2024-02", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"},
+		{"2024-02-29", "2024-02-29T00:00:00Z", "2024-03-01T00:00:00Z"},
+		{"2023-06-20T09:30", "2023-06-20T09:30:00Z", "2023-06-20T09:31:00Z"},
+		{"2023-06-20T09:30:00+02:00", "2023-06-20T07:30:00Z", "2023-06-20T07:30:01Z"},
+		{"2023-06-20T09:30:00.25Z", "2023-06-20T09:30:00.25Z", "2023-06-20T09:30:00.26Z"},
+	} {
+		got, ok := ParseDate(tc.in)
+		want := Range{micros(tc.lo), micros(tc.hi)}
+		if !ok || got != want {
+			t.Errorf("ParseDate(%q) = %v %v, want %v", tc.in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "23", "2023-13", "2023-02-29", "2023-04-31", "2023-01-01T25:00", "2023-01-01T10:00:00+15:00", "yesterday", "2023/01/01", "2023-01-01 10:00"} {
+		if r, ok := ParseDate(bad); ok {
+			t.Errorf("ParseDate(%q) = %v, want rejection", bad, r)
+		}
+	}
+}
+
+func TestDateCondSemantics(t *testing.T) {
+	day, _ := ParseDate("2023-06-20")
+	inside, _ := ParseDate("2023-06-20T10:00:00Z")
+	before, _ := ParseDate("2023-06-19T23:59:59Z")
+	after, _ := ParseDate("2023-06-21")
+	straddle := Range{before.Lo, after.Hi}
+	for _, tc := range []struct {
+		prefix string
+		r      Range
+		want   bool
+	}{
+		{"eq", inside, true}, {"eq", before, false}, {"eq", straddle, false},
+		{"ge", inside, true}, {"ge", after, true}, {"ge", before, false}, {"ge", straddle, true},
+		{"gt", inside, false}, {"gt", after, true},
+		{"le", inside, true}, {"le", before, true}, {"le", after, false},
+		{"lt", inside, false}, {"lt", before, true}, {"lt", straddle, true},
+	} {
+		if got := (DateCond{tc.prefix, day}).Matches(tc.r); got != tc.want {
+			t.Errorf("%s 2023-06-20 matches %v = %v, want %v", tc.prefix, tc.r, got, tc.want)
+		}
+	}
+}
+
+func TestExtractIndexAndCompartment(t *testing.T) {
+	raw := json.RawMessage(`{"resourceType":"Observation","id":"o1","status":"final",
+		"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"SUD"}]},
+		"category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],
+		"code":{"coding":[{"system":"http://loinc.org","code":"4548-4"},{"system":"urn:local","code":"a1c"}]},
+		"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Patient/p2"},{"reference":"Practitioner/d1"}],
+		"effectivePeriod":{"start":"2023-01-01"}}`)
+	v, err := Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := Extract("Observation", "o1", v)
+	if diff := cmp.Diff([]string{"p1", "p2"}, ix.Patients); diff != "" {
+		t.Errorf("compartment (-want +got):\n%s", diff)
+	}
+	has := func(e TokenEntry) bool {
+		for _, x := range ix.Tokens {
+			if x == e {
+				return true
+			}
+		}
+		return false
+	}
+	for _, e := range []TokenEntry{
+		{"code", TokenValue{"http://loinc.org", "4548-4"}},
+		{"code", TokenValue{"urn:local", "a1c"}},
+		{"status", TokenValue{"", "final"}},
+		{"_security", TokenValue{"http://terminology.hl7.org/CodeSystem/v3-ActCode", "SUD"}},
+	} {
+		if !has(e) {
+			t.Errorf("missing token %+v in %+v", e, ix.Tokens)
+		}
+	}
+	var patientRefs []RefEntry
+	for _, r := range ix.Refs {
+		if r.Param == "patient" {
+			patientRefs = append(patientRefs, r)
+		}
+	}
+	if diff := cmp.Diff([]RefEntry{{"patient", "Patient", "p1"}}, patientRefs); diff != "" {
+		t.Errorf("patient refs (-want +got):\n%s", diff)
+	}
+	if len(ix.Dates) != 1 || ix.Dates[0].Param != "date" || ix.Dates[0].Lo != micros("2023-01-01T00:00:00Z") || ix.Dates[0].Hi != MaxTime {
+		t.Errorf("dates = %+v, want one open-ended period from 2023", ix.Dates)
+	}
+	if got := SecurityLabels(v); !cmp.Equal(got, []string{"http://terminology.hl7.org/CodeSystem/v3-ActCode|SUD"}) {
+		t.Errorf("labels = %v", got)
+	}
+}
+
+func TestRewriteReferencesKeepsOrder(t *testing.T) {
+	in := json.RawMessage(`{"resourceType":"Encounter","z":1,"subject":{"reference":"urn:uuid:x","display":"d"},"a":[{"individual":{"reference":"urn:uuid:y"}}],"_status":{"extension":[]}}`)
+	out, err := RewriteReferences(in, func(s string) (string, error) {
+		return map[string]string{"urn:uuid:x": "Patient/1", "urn:uuid:y": "Practitioner/2"}[s], nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"resourceType":"Encounter","z":1,"subject":{"reference":"Patient/1","display":"d"},"a":[{"individual":{"reference":"Practitioner/2"}}],"_status":{"extension":[]}}`
+	if string(out) != want {
+		t.Errorf("got  %s\nwant %s", out, want)
+	}
+}
+
+func TestParseRef(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"Patient/1":                          {"Patient", "1"},
+		"Patient/1/_history/3":               {"Patient", "1"},
+		"https://ehr.example/fhir/Patient/9": {"Patient", "9"},
+	} {
+		typ, id, ok := ParseRef(in)
+		if !ok || typ != want[0] || id != want[1] {
+			t.Errorf("ParseRef(%q) = %s %s %v", in, typ, id, ok)
+		}
+	}
+	for _, bad := range []string{"", "#c1", "urn:uuid:1", "Patient?identifier=x", "Nope/1", "Patient/a b", "1"} {
+		if _, _, ok := ParseRef(bad); ok {
+			t.Errorf("ParseRef(%q) accepted", bad)
+		}
+	}
+}
