@@ -1,0 +1,107 @@
+// Package access is carefront's policy decision point: Decide says whether
+// a principal may take an action on a target, and with which obligations.
+// Every read and search of clinical data made for a person goes through
+// it. Deny is the default: a request is permitted only by a rule that
+// names it.
+//
+// Today's rules: a patient may read and search their own compartment, and
+// read directory resources that hold no patient's data (practitioners,
+// organizations, locations, medications, ...). Consent, proxy grants,
+// staff roles and sensitivity labels plug in here later without changing
+// callers.
+package access
+
+import (
+	"context"
+	"slices"
+
+	"carefront/internal/fhir"
+)
+
+// Principal is who acts, and for which patient.
+type Principal struct {
+	// User is a reference to the person acting, e.g. "Patient/123".
+	User string
+	// Patient is the id of the patient whose data they act on; empty when
+	// they act for no patient.
+	Patient string
+	// Client is the OAuth client id when an app acts for the person.
+	Client string
+	// Address is the network address the request came from.
+	Address string
+}
+
+// Action is what the principal wants to do.
+type Action string
+
+// The actions.
+const (
+	Read   Action = "read"
+	Search Action = "search"
+)
+
+// Target is what the action is on. For a read it is one resource with the
+// patients whose compartment it is in; for a search, the resource type.
+type Target struct {
+	Type     string
+	ID       string
+	Patients []string
+	Labels   []string // meta.security as system|code
+}
+
+// Decision is Decide's answer. Reason is a code for the audit trail.
+type Decision struct {
+	Permit bool
+	Reason string
+	// Compartment, on a permitted search, is the patient whose compartment
+	// the search must be limited to; empty means the type holds no
+	// patient data.
+	Compartment string
+}
+
+// Reasons.
+const (
+	ReasonOwnRecord      = "own-record"
+	ReasonDirectory      = "directory-resource"
+	ReasonNoPatient      = "no-patient-context"
+	ReasonOtherPatient   = "other-patient"
+	ReasonNotPatientData = "type-not-permitted"
+)
+
+// directoryTypes hold no patient's data: who and where care is given, and
+// what is prescribed or asked. A patient may read them when their own
+// records refer to them.
+var directoryTypes = []string{
+	"HealthcareService", "Location", "Medication", "Organization", "Practitioner",
+	"PractitionerRole", "Questionnaire", "Schedule", "Slot",
+}
+
+// Decide answers whether p may take action a on t.
+func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
+	if p.Patient == "" {
+		return Decision{Reason: ReasonNoPatient}
+	}
+	directory := slices.Contains(directoryTypes, t.Type)
+	switch a {
+	case Read:
+		if slices.Contains(t.Patients, p.Patient) {
+			return Decision{Permit: true, Reason: ReasonOwnRecord}
+		}
+		if directory {
+			return Decision{Permit: true, Reason: ReasonDirectory}
+		}
+		if len(t.Patients) > 0 {
+			return Decision{Reason: ReasonOtherPatient}
+		}
+		return Decision{Reason: ReasonNotPatientData}
+	case Search:
+		if fhir.InPatientCompartment(t.Type) {
+			return Decision{Permit: true, Reason: ReasonOwnRecord, Compartment: p.Patient}
+		}
+		if directory {
+			return Decision{Permit: true, Reason: ReasonDirectory}
+		}
+		return Decision{Reason: ReasonNotPatientData}
+	}
+	return Decision{Reason: ReasonNotPatientData}
+}

@@ -1,0 +1,207 @@
+package clinical_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"carefront/internal/access"
+	"carefront/internal/apperr"
+	"carefront/internal/audit"
+	"carefront/internal/clinical"
+	"carefront/internal/clinical/store"
+	"carefront/internal/fhir"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
+)
+
+const population = `{"resourceType":"Bundle","type":"transaction","entry":[
+ {"resource":{"resourceType":"Patient","id":"pa"},"request":{"method":"PUT","url":"Patient/pa"}},
+ {"resource":{"resourceType":"Patient","id":"pb"},"request":{"method":"PUT","url":"Patient/pb"}},
+ {"resource":{"resourceType":"Observation","id":"oa","status":"final","code":{"text":"a"},"subject":{"reference":"Patient/pa"}},"request":{"method":"PUT","url":"Observation/oa"}},
+ {"resource":{"resourceType":"Observation","id":"ob","status":"final","code":{"text":"b"},"subject":{"reference":"Patient/pb"}},"request":{"method":"PUT","url":"Observation/ob"}},
+ {"resource":{"resourceType":"Medication","id":"m1","code":{"text":"m"}},"request":{"method":"PUT","url":"Medication/m1"}},
+ {"resource":{"resourceType":"MedicationRequest","id":"mra","status":"active","intent":"order","subject":{"reference":"Patient/pa"},"medicationReference":{"reference":"Medication/m1"}},"request":{"method":"PUT","url":"MedicationRequest/mra"}},
+ {"resource":{"resourceType":"Observation","id":"oa2","status":"final","code":{"text":"c"},"subject":{"reference":"Patient/pa"},"hasMember":[{"reference":"Observation/ob"}]},"request":{"method":"PUT","url":"Observation/oa2"}},
+ {"resource":{"resourceType":"Account","id":"acc","status":"active"},"request":{"method":"PUT","url":"Account/acc"}}
+]}`
+
+type fixture struct {
+	db *sqldb.DB
+	gw *clinical.Gateway
+	aw *audit.Writer
+	st *store.Store
+}
+
+func setup(t *testing.T, db *sqldb.DB) *fixture {
+	t.Helper()
+	st := store.New(db)
+	b, err := fhir.ParseBundle(json.RawMessage(population))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Process(context.Background(), b, store.BundleOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := audit.NewSigner(make([]byte, 32))
+	aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
+	t.Cleanup(func() { aw.Close(context.Background()) })
+	return &fixture{db: db, gw: &clinical.Gateway{Source: st, Audit: aw}, aw: aw, st: st}
+}
+
+var patientA = clinical.Request{Principal: access.Principal{User: "Patient/pa", Patient: "pa", Address: "192.0.2.1"}, RequestID: "req-1"}
+
+// lastAudit returns outcome, patient and the event JSON of the newest
+// audit record.
+func lastAudit(t *testing.T, db *sqldb.DB) (outcome, patient, event string) {
+	t.Helper()
+	err := db.Read(context.Background(), func(tx *sqldb.Tx) error {
+		var p *string
+		var ev []byte
+		if err := tx.QueryRow(context.Background(), "SELECT outcome, patient, event FROM audit_event ORDER BY seq DESC LIMIT 1").Scan(&outcome, &p, &ev); err != nil {
+			return err
+		}
+		if p != nil {
+			patient = *p
+		}
+		event = string(ev)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return
+}
+
+func TestGatewayRead(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		r, err := f.gw.Read(ctx, patientA, "Observation", "oa")
+		if err != nil || r.ID != "oa" {
+			t.Fatalf("own record: %v", err)
+		}
+		outcome, patient, ev := lastAudit(t, db)
+		if outcome != string(audit.Success) || patient != "Patient/pa" || !strings.Contains(ev, "Observation/oa") || !strings.Contains(ev, "req-1") {
+			t.Errorf("audit of own read: %s %s %s", outcome, patient, ev)
+		}
+		// Another patient's record looks exactly like a missing one.
+		_, err = f.gw.Read(ctx, patientA, "Observation", "ob")
+		_, missing := f.gw.Read(ctx, patientA, "Observation", "nope")
+		if apperr.CodeOf(err) != apperr.NotFound || apperr.MessageOf(err) != strings.Replace(apperr.MessageOf(missing), "nope", "ob", 1) {
+			t.Errorf("other patient's record: %v (missing one: %v)", err, missing)
+		}
+		_, err = f.gw.Read(ctx, patientA, "Observation", "ob")
+		outcome, patient, ev = lastAudit(t, db)
+		if outcome != string(audit.MinorFailure) || patient != "Patient/pb" || !strings.Contains(ev, access.ReasonOtherPatient) {
+			t.Errorf("audit of denied read: %s %s %s", outcome, patient, ev)
+		}
+		// Directory resources are readable; other non-patient data is not.
+		if _, err := f.gw.Read(ctx, patientA, "Medication", "m1"); err != nil {
+			t.Errorf("medication: %v", err)
+		}
+		if _, err := f.gw.Read(ctx, patientA, "Account", "acc"); apperr.CodeOf(err) != apperr.NotFound {
+			t.Errorf("account: err = %v, want denied as not found", err)
+		}
+		// Nobody acting for no patient reads anything.
+		if _, err := f.gw.Read(ctx, clinical.Request{}, "Observation", "oa"); apperr.CodeOf(err) != apperr.NotFound {
+			t.Errorf("no patient context: err = %v", err)
+		}
+	})
+}
+
+func TestGatewaySearchIsLimitedToOwnCompartment(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		search := func(req clinical.Request, typ string, params map[string][]string) (*fhir.Page, error) {
+			q, err := fhir.ParseQuery(typ, params, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.Total = true
+			return f.gw.Search(ctx, req, q)
+		}
+		page, err := search(patientA, "Observation", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range page.Matches {
+			got = append(got, r.ID)
+		}
+		if diff := cmp.Diff([]string{"oa", "oa2"}, got); diff != "" || *page.Total != 2 {
+			t.Errorf("matches (-want +got):\n%s total %d", diff, *page.Total)
+		}
+		// Asking for another patient's data finds nothing, and says nothing.
+		page, err = search(patientA, "Observation", map[string][]string{"patient": {"pb"}})
+		if err != nil || len(page.Matches) != 0 || *page.Total != 0 {
+			t.Errorf("other patient's search: %v %d", err, len(page.Matches))
+		}
+		// Includes: the directory Medication comes along; another
+		// patient's Observation does not.
+		page, err = search(patientA, "MedicationRequest", map[string][]string{"_include": {"MedicationRequest:medication"}})
+		if err != nil || len(page.Included) != 1 || page.Included[0].ID != "m1" {
+			t.Errorf("include medication: %v %+v", err, page.Included)
+		}
+		page, err = search(patientA, "Observation", map[string][]string{"_include": {"Observation:has-member"}})
+		if err != nil || len(page.Included) != 0 {
+			t.Errorf("include of another patient's member: %v, %d included", err, len(page.Included))
+		}
+		// No patient context: denied and audited.
+		_, err = search(clinical.Request{Principal: access.Principal{User: "Practitioner/x"}}, "Observation", nil)
+		if apperr.CodeOf(err) != apperr.Forbidden {
+			t.Errorf("no patient: err = %v", err)
+		}
+		outcome, _, ev := lastAudit(t, db)
+		if outcome != string(audit.MinorFailure) || !strings.Contains(ev, access.ReasonNoPatient) {
+			t.Errorf("denial not audited: %s %s", outcome, ev)
+		}
+	})
+}
+
+// leakySource returns everything, whatever the query says: like an upstream
+// server that ignores the compartment narrowing.
+type leakySource struct{ *store.Store }
+
+func (s leakySource) Search(ctx context.Context, q *fhir.Query) (*fhir.Page, error) {
+	wide := *q
+	wide.Compartment = ""
+	return s.Store.Search(ctx, &wide)
+}
+
+func TestGatewayFiltersWhatASourceShouldNotHaveReturned(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := setup(t, db)
+		f.gw.Source = leakySource{f.st}
+		q, _ := fhir.ParseQuery("Observation", map[string][]string{"_total": {"accurate"}}, false)
+		page, err := f.gw.Search(context.Background(), patientA, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Matches {
+			if r.ID == "ob" {
+				t.Fatal("another patient's Observation passed the gateway")
+			}
+		}
+		if page.Total != nil {
+			t.Errorf("total %d kept although results were dropped", *page.Total)
+		}
+	})
+}
+
+func TestGatewayFailsWhenTheAccessCannotBeAudited(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := setup(t, db)
+		if err := f.aw.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		r, err := f.gw.Read(context.Background(), patientA, "Observation", "oa")
+		if r != nil || apperr.CodeOf(err) != apperr.Internal {
+			t.Fatalf("read with a closed audit writer: %v, %v; want a failure and no data", r, err)
+		}
+	})
+}
