@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,6 +70,9 @@ type DB struct {
 	durable bool
 	// walPath is SQLite's write-ahead log, which Flush syncs to disk.
 	walPath string
+	// lockPath, for SQLite, is the file whose lock lets one process at a
+	// time migrate (goose's own locker is PostgreSQL-only).
+	lockPath string
 
 	// flushMu serializes flushes; walFile is the open WAL, reopened when
 	// SQLite replaces the file. Both are guarded by flushMu.
@@ -126,7 +130,7 @@ func openSQLite(ctx context.Context, o Options, now func() time.Time) (*DB, erro
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	db := &DB{Dialect: SQLite, Now: now, write: write, read: read, durable: o.Durable, walPath: dbPath + "-wal"}
+	db := &DB{Dialect: SQLite, Now: now, write: write, read: read, durable: o.Durable, walPath: dbPath + "-wal", lockPath: dbPath + ".migrate-lock"}
 	return db, db.newProvider()
 }
 
@@ -213,6 +217,19 @@ func (db *DB) newProvider() error {
 
 // Migrate applies every pending migration.
 func (db *DB) Migrate(ctx context.Context) ([]*goose.MigrationResult, error) {
+	if db.lockPath != "" {
+		// Two processes on one SQLite file (serve and import, say) would
+		// both see a migration pending and the second would fail on it.
+		f, err := os.OpenFile(db.lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("migrate: lock file: %w", err)
+		}
+		defer f.Close()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			return nil, fmt.Errorf("migrate: lock: %w", err)
+		}
+		defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	}
 	res, err := db.goose.Up(ctx)
 	if err != nil {
 		return res, fmt.Errorf("migrate %s database: %w", db.Dialect, err)
