@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"carefront/internal/audit"
+	"carefront/internal/clinical/store"
 	"carefront/internal/config"
+	"carefront/internal/demo"
 	"carefront/internal/locale"
 	"carefront/internal/seal"
 	"carefront/internal/sqldb"
@@ -73,6 +75,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Action: audit.Execute, Outcome: audit.Success}); err != nil {
 		aw.Close(context.Background())
 		return fmt.Errorf("cannot write the audit trail: %w", err)
+	}
+	if cfg.Demo {
+		seeded, err := demo.Seed(ctx, store.New(db), aw, db.Now())
+		if err != nil {
+			aw.Close(context.Background())
+			return fmt.Errorf("demo data: %w", err)
+		}
+		if seeded {
+			log.Info("demo population written (synthetic people, not for real patients)")
+		}
 	}
 
 	srv, err := web.New(web.Options{

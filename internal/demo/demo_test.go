@@ -1,0 +1,104 @@
+package demo_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"carefront/internal/audit"
+	"carefront/internal/clinical/store"
+	"carefront/internal/demo"
+	"carefront/internal/fhir"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
+)
+
+var today = time.Date(2026, 11, 23, 15, 4, 5, 0, time.UTC)
+
+func count(t *testing.T, st *store.Store, typ, query string) int {
+	t.Helper()
+	vals, _ := url.ParseQuery(query + "&_total=accurate&_count=0")
+	q, err := fhir.ParseQuery(typ, vals, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := st.Search(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *page.Total
+}
+
+func TestSeedWritesThePopulationOnce(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		st := store.New(db)
+		sig, _ := audit.NewSigner(make([]byte, 32))
+		aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
+		defer aw.Close(ctx)
+		seeded, err := demo.Seed(ctx, st, aw, today)
+		if err != nil || !seeded {
+			t.Fatalf("Seed: %v %v", seeded, err)
+		}
+		for _, tc := range []struct {
+			typ, query string
+			want       int
+		}{
+			{"Patient", "_id=demo-maria,demo-walter,demo-sam,demo-lily", 4},
+			// Three years of quarterly results for each of the five measures.
+			{"Observation", "patient=demo-maria&code=http://loinc.org|4548-4&date=ge2023-11-23", 12},
+			{"Observation", "patient=demo-maria&code=http://loinc.org|13457-7", 12},
+			{"Observation", "patient=demo-maria&code=http://loinc.org|33914-3", 12},
+			{"Observation", "patient=demo-maria&code=http://loinc.org|2345-7", 12},
+			{"Observation", "patient=demo-maria&code=http://loinc.org|85354-9", 12},
+			{"MedicationRequest", "patient=demo-maria&status=active", 4},
+			{"AllergyIntolerance", "patient=demo-maria", 1},
+			{"Immunization", "patient=demo-maria", 5},
+			{"DocumentReference", "patient=demo-maria", 6},
+			{"Appointment", "patient=demo-maria&date=gt2026-11-23", 2},
+			{"CareTeam", "patient=demo-maria", 1},
+			{"CarePlan", "patient=demo-maria", 1},
+			{"Goal", "patient=demo-maria", 2},
+			{"RelatedPerson", "patient=demo-walter", 1},
+			{"RelatedPerson", "patient=demo-sam", 1},
+			{"RelatedPerson", "patient=demo-lily", 1},
+			{"Condition", "_security=http://terminology.hl7.org/CodeSystem/v3-ActCode|PSY", 1},
+			{"Observation", "_security=http://terminology.hl7.org/CodeSystem/v3-ActCode|ETH", 1},
+			{"Procedure", "patient=demo-sam&_security=http://terminology.hl7.org/CodeSystem/v3-ActCode|SEX", 1},
+		} {
+			if got := count(t, st, tc.typ, tc.query); got != tc.want {
+				t.Errorf("%s?%s: %d, want %d", tc.typ, tc.query, got, tc.want)
+			}
+		}
+		// Every demo person's age is what the story says.
+		for id, age := range map[string]string{demo.Maria: "1968", demo.Walter: "1941", demo.Sam: "2011", demo.Lily: "2018"} {
+			p, err := st.Read(ctx, "Patient", id)
+			if err != nil || !strings.Contains(string(p.Raw), `"birthDate":"`+age) {
+				t.Errorf("%s: %v %s", id, err, p.Raw)
+			}
+		}
+		// A second start leaves it alone.
+		seeded, err = demo.Seed(ctx, st, aw, today.AddDate(0, 0, 1))
+		if err != nil || seeded {
+			t.Errorf("second Seed: %v %v", seeded, err)
+		}
+	})
+}
+
+func TestBundleIsDeterministic(t *testing.T) {
+	a, err := demo.Bundle(today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := demo.Bundle(today.Add(3 * time.Hour))
+	if len(a.Entry) != len(b.Entry) {
+		t.Fatalf("%d vs %d entries", len(a.Entry), len(b.Entry))
+	}
+	for i := range a.Entry {
+		if string(a.Entry[i].Resource) != string(b.Entry[i].Resource) {
+			t.Fatalf("entry %d differs between two runs on the same day", i)
+		}
+	}
+}
