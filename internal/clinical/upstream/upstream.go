@@ -364,4 +364,3 @@ func (c *Client) record(ok bool) {
 		c.openTill = c.now().Add(c.opts.BreakFor)
 	}
 }
-
