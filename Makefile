@@ -13,8 +13,16 @@ vet:
 	$(GO) vet ./...
 
 # PostgreSQL runs too when CAREFRONT_TEST_POSTGRES holds a DSN (CI sets it).
-gotest:
+# The upstream tests run an independent FHIR server (Medplum) under Node.js.
+MEDPLUM = internal/clinical/upstream/testdata/medplum
+
+gotest: $(MEDPLUM)/node_modules
 	$(GO) test -race -count=1 ./...
+
+$(MEDPLUM)/node_modules: $(MEDPLUM)/package-lock.json
+	@command -v npm >/dev/null || { echo "gotest: Node.js and npm are required for the upstream FHIR tests"; exit 1; }
+	cd $(MEDPLUM) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 build:
 	$(GO) build -o bin/carefront ./cmd/carefront
