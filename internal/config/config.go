@@ -8,6 +8,7 @@ package config
 
 import (
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +39,15 @@ type Config struct {
 	AuditSigningKey string        // base64 Ed25519 seed; empty means DataDir/audit-signing.key
 	DurableCommits  bool          // wait for commits to reach disk before answering
 	AuditCheckpoint int           // sign a checkpoint at least every this many audit records
+
+	// Upstream EHR mode: clinical data comes from this FHIR R4 server.
+	FHIRUpstream         string // base URL; empty uses the embedded store
+	FHIRUpstreamToken    string // static bearer token
+	FHIRUpstreamClientID string // SMART Backend Services client id
+	FHIRUpstreamKey      string // PEM private key (ES384 P-384 or RS384 RSA) for the client assertion
+	FHIRUpstreamKeyID    string // the key's kid at the EHR
+	FHIRUpstreamTokenURL string // token endpoint; empty reads .well-known/smart-configuration
+	FHIRUpstreamScope    string // scope asked for
 }
 
 // TLS reports whether the portal serves HTTPS itself.
@@ -144,7 +154,49 @@ func Settings() []Setting {
 				c.AuditCheckpoint = n
 				return nil
 			}},
+		{Flag: "fhir-upstream", Env: "CAREFRONT_FHIR_UPSTREAM", Default: "",
+			Usage: "FHIR R4 base URL of the health system's EHR to read clinical data from; empty uses the embedded store",
+			parse: func(c *Config, v string) error { c.FHIRUpstream = v; return checkUpstreamURL(v) }},
+		{Flag: "fhir-upstream-token", Env: "CAREFRONT_FHIR_UPSTREAM_TOKEN", Default: "", Secret: true,
+			Usage: "static bearer token for the upstream EHR (when it does not use SMART Backend Services)",
+			parse: func(c *Config, v string) error { c.FHIRUpstreamToken = v; return nil }},
+		{Flag: "fhir-upstream-client-id", Env: "CAREFRONT_FHIR_UPSTREAM_CLIENT_ID", Default: "",
+			Usage: "SMART Backend Services client id carefront is registered under at the EHR",
+			parse: func(c *Config, v string) error { c.FHIRUpstreamClientID = v; return nil }},
+		{Flag: "fhir-upstream-key", Env: "CAREFRONT_FHIR_UPSTREAM_KEY", Default: "", Secret: true,
+			Usage: "PEM private key (EC P-384 for ES384, or RSA for RS384) that signs the SMART Backend Services client assertion",
+			parse: func(c *Config, v string) error { c.FHIRUpstreamKey = v; return checkPEM(v) }},
+		{Flag: "fhir-upstream-key-id", Env: "CAREFRONT_FHIR_UPSTREAM_KEY_ID", Default: "",
+			Usage: "kid of that key in the JWKS registered at the EHR",
+			parse: func(c *Config, v string) error { c.FHIRUpstreamKeyID = v; return nil }},
+		{Flag: "fhir-upstream-token-url", Env: "CAREFRONT_FHIR_UPSTREAM_TOKEN_URL", Default: "",
+			Usage: "the EHR's token endpoint; empty reads it from .well-known/smart-configuration",
+			parse: func(c *Config, v string) error { c.FHIRUpstreamTokenURL = v; return checkUpstreamURL(v) }},
+		{Flag: "fhir-upstream-scope", Env: "CAREFRONT_FHIR_UPSTREAM_SCOPE", Default: "system/*.rs",
+			Usage: "scope carefront asks the EHR for",
+			parse: func(c *Config, v string) error { c.FHIRUpstreamScope = v; return nil }},
 	}
+}
+
+func checkUpstreamURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return errors.New("must be an http(s) URL like https://ehr.example.org/fhir/R4")
+	}
+	return nil
+}
+
+func checkPEM(v string) error {
+	if v == "" {
+		return nil
+	}
+	if block, _ := pem.Decode([]byte(v)); block == nil || !strings.Contains(block.Type, "PRIVATE KEY") {
+		return errors.New("must be a PEM private key (-----BEGIN PRIVATE KEY-----); give a file with CAREFRONT_FHIR_UPSTREAM_KEY_FILE")
+	}
+	return nil
 }
 
 // Error names a bad setting and how to fix it. Its text is one line, safe to
@@ -247,7 +299,19 @@ func (c Config) Validate() error {
 	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
 		return &Error{Setting: "CAREFRONT_METRICS_ADDR (--metrics-addr)", Problem: "must differ from --addr; metrics are served on their own listener"}
 	}
+	if (c.FHIRUpstreamClientID == "") != (c.FHIRUpstreamKey == "") {
+		return &Error{Setting: "CAREFRONT_FHIR_UPSTREAM_CLIENT_ID (--fhir-upstream-client-id)", Problem: "SMART Backend Services needs both the client id and CAREFRONT_FHIR_UPSTREAM_KEY"}
+	}
+	if c.FHIRUpstreamKey != "" && c.FHIRUpstreamToken != "" {
+		return &Error{Setting: "CAREFRONT_FHIR_UPSTREAM_TOKEN (--fhir-upstream-token)", Problem: "give either a static token or a Backend Services key, not both"}
+	}
+	if c.FHIRUpstream == "" && (c.FHIRUpstreamKey != "" || c.FHIRUpstreamToken != "") {
+		return &Error{Setting: "CAREFRONT_FHIR_UPSTREAM (--fhir-upstream)", Problem: "upstream credentials are set but no upstream URL; set CAREFRONT_FHIR_UPSTREAM"}
+	}
 	if c.Production() {
+		if c.FHIRUpstream != "" && !strings.HasPrefix(c.FHIRUpstream, "https://") {
+			return &Error{Setting: "CAREFRONT_FHIR_UPSTREAM (--fhir-upstream)", Problem: "production reads the EHR over https:// only"}
+		}
 		if !c.DurableCommits {
 			return &Error{Setting: "CAREFRONT_DURABLE_COMMITS (--durable-commits)", Problem: "production needs durable commits; remove the setting"}
 		}
