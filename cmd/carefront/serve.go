@@ -9,11 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
 	"carefront/internal/audit"
+	"carefront/internal/clinical"
 	"carefront/internal/clinical/store"
+	"carefront/internal/clinical/upstream"
 	"carefront/internal/config"
 	"carefront/internal/demo"
 	"carefront/internal/locale"
@@ -87,10 +90,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
+	source, mode, err := clinicalSource(cfg, db)
+	if err != nil {
+		aw.Close(context.Background())
+		return err
+	}
+	log.Info("clinical data source", "source", mode)
+
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
 		Version: ver, Demo: cfg.Demo,
+		Clinical: &clinical.Gateway{Source: source, Audit: aw},
 	})
 	if err != nil {
 		return err
@@ -205,4 +216,28 @@ func reencrypt(ctx context.Context, log *slog.Logger, db *sqldb.DB, k *seal.Keys
 			log.Info("re-encrypted with the new key", "table", c.Table, "column", c.Column, "rows", n)
 		}
 	}
+}
+
+// clinicalSource returns the embedded store, or the upstream EHR client
+// when CAREFRONT_FHIR_UPSTREAM is set, and a name of it for the log (the
+// EHR's host only: URLs may carry tokens).
+func clinicalSource(cfg config.Config, db *sqldb.DB) (clinical.Source, string, error) {
+	if cfg.FHIRUpstream == "" {
+		return store.New(db), "embedded", nil
+	}
+	opts := upstream.Options{BaseURL: cfg.FHIRUpstream, Token: cfg.FHIRUpstreamToken}
+	if cfg.FHIRUpstreamKey != "" {
+		key, err := upstream.ParsePrivateKey(cfg.FHIRUpstreamKey)
+		if err != nil {
+			return nil, "", &config.Error{Setting: "CAREFRONT_FHIR_UPSTREAM_KEY", Problem: err.Error()}
+		}
+		opts.Backend = &upstream.Backend{ClientID: cfg.FHIRUpstreamClientID, Key: key, KeyID: cfg.FHIRUpstreamKeyID,
+			TokenURL: cfg.FHIRUpstreamTokenURL, Scope: cfg.FHIRUpstreamScope}
+	}
+	c, err := upstream.New(opts)
+	if err != nil {
+		return nil, "", &config.Error{Setting: "CAREFRONT_FHIR_UPSTREAM", Problem: err.Error()}
+	}
+	u, _ := url.Parse(cfg.FHIRUpstream)
+	return c, "upstream " + u.Host, nil
 }

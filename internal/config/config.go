@@ -305,6 +305,9 @@ func (c Config) Validate() error {
 	if c.FHIRUpstreamKey != "" && c.FHIRUpstreamToken != "" {
 		return &Error{Setting: "CAREFRONT_FHIR_UPSTREAM_TOKEN (--fhir-upstream-token)", Problem: "give either a static token or a Backend Services key, not both"}
 	}
+	if c.FHIRUpstream != "" && c.Demo {
+		return &Error{Setting: "CAREFRONT_DEMO (--demo)", Problem: "demo data lives in the embedded store; remove --demo or --fhir-upstream"}
+	}
 	if c.FHIRUpstream == "" && (c.FHIRUpstreamKey != "" || c.FHIRUpstreamToken != "") {
 		return &Error{Setting: "CAREFRONT_FHIR_UPSTREAM (--fhir-upstream)", Problem: "upstream credentials are set but no upstream URL; set CAREFRONT_FHIR_UPSTREAM"}
 	}

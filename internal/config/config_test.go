@@ -95,6 +95,13 @@ func TestBadSettingsNameSettingAndFix(t *testing.T) {
 		{"production without durability", []string{"--env", "production", "--base-url", "https://p.example.org", "--durable-commits=false"}, nil, "production needs durable commits"},
 		{"base url with query", []string{"--base-url", "https://p.example.org/?x=1"}, nil, "absolute http(s) URL without query"},
 		{"empty data dir", []string{"--data-dir", " "}, nil, "must not be empty"},
+		{"demo with upstream", []string{"--demo", "--fhir-upstream", "https://ehr.example.org/fhir"}, nil, "demo data lives in the embedded store"},
+		{"upstream not http", []string{"--fhir-upstream", "ftp://ehr.example.org"}, nil, "must be an http(s) URL"},
+		{"upstream key not PEM", []string{"--fhir-upstream", "https://ehr.example.org/fhir", "--fhir-upstream-client-id", "c"}, map[string]string{"CAREFRONT_FHIR_UPSTREAM_KEY": "secret-bytes"}, "must be a PEM private key"},
+		{"upstream client id without key", []string{"--fhir-upstream", "https://ehr.example.org/fhir", "--fhir-upstream-client-id", "c"}, nil, "needs both the client id and CAREFRONT_FHIR_UPSTREAM_KEY"},
+		{"upstream token and key", []string{"--fhir-upstream", "https://ehr.example.org/fhir", "--fhir-upstream-client-id", "c"}, map[string]string{"CAREFRONT_FHIR_UPSTREAM_TOKEN": "t", "CAREFRONT_FHIR_UPSTREAM_KEY": "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n"}, "either a static token or a Backend Services key"},
+		{"upstream credentials without URL", nil, map[string]string{"CAREFRONT_FHIR_UPSTREAM_TOKEN": "t"}, "no upstream URL"},
+		{"upstream over http in production", []string{"--env", "production", "--base-url", "https://p.example.org", "--fhir-upstream", "http://ehr.example.org/fhir"}, nil, "production reads the EHR over https:// only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"carefront/internal/clinical"
 	"carefront/internal/locale"
 	"carefront/internal/telemetry"
 )
@@ -33,6 +34,9 @@ type Options struct {
 	// Demo shows on every page that this is a demonstration, not for real
 	// patients.
 	Demo bool
+	// Clinical is the only way pages reach clinical data: it decides and
+	// audits every read and search made for the signed-in person.
+	Clinical *clinical.Gateway
 }
 
 // Server holds the parsed templates and static files.
