@@ -9,9 +9,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -24,8 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
+	"carefront/bench/benchdb"
 	"carefront/internal/audit"
 	"carefront/internal/sqldb"
 )
@@ -104,39 +100,11 @@ func runAll(pg, only string, writerCounts []int, dur time.Duration, rounds int) 
 // reports records/s and the mean records per group commit.
 func measure(d sqldb.Dialect, pg string, durable bool, writers int, dur time.Duration) (float64, float64, error) {
 	ctx := context.Background()
-	o := sqldb.Options{Durable: durable}
-	cleanup := func() {}
-	if d == sqldb.SQLite {
-		dir, err := os.MkdirTemp("", "auditbench-")
-		if err != nil {
-			return 0, 0, err
-		}
-		o.DataDir = dir
-		cleanup = func() { os.RemoveAll(dir) }
-	} else {
-		admin, err := sql.Open("pgx", pg)
-		if err != nil {
-			return 0, 0, err
-		}
-		var b [6]byte
-		rand.Read(b[:])
-		schema := "bench_" + hex.EncodeToString(b[:])
-		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-			admin.Close()
-			return 0, 0, err
-		}
-		o.URL, o.Schema = pg, schema
-		cleanup = func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }
-	}
-	defer cleanup()
-	db, err := sqldb.Open(ctx, o)
+	db, cleanup, err := benchdb.Fresh(ctx, d, pg, durable)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return 0, 0, err
-	}
+	defer cleanup()
 	sig, err := audit.NewSigner(make([]byte, 32))
 	if err != nil {
 		return 0, 0, err

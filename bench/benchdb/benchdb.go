@@ -1,0 +1,56 @@
+// Package benchdb opens fresh, migrated databases for the benchmarks: a
+// SQLite file in a temporary folder, or a new schema on a PostgreSQL
+// server, removed again by the returned cleanup.
+package benchdb
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"os"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+
+	"carefront/internal/sqldb"
+)
+
+// Fresh returns an empty, migrated database of dialect d; pg is the
+// PostgreSQL DSN for the Postgres dialect.
+func Fresh(ctx context.Context, d sqldb.Dialect, pg string, durable bool) (*sqldb.DB, func(), error) {
+	o := sqldb.Options{Durable: durable}
+	cleanup := func() {}
+	if d == sqldb.SQLite {
+		dir, err := os.MkdirTemp("", "carefront-bench-")
+		if err != nil {
+			return nil, nil, err
+		}
+		o.DataDir = dir
+		cleanup = func() { os.RemoveAll(dir) }
+	} else {
+		admin, err := sql.Open("pgx", pg)
+		if err != nil {
+			return nil, nil, err
+		}
+		var b [6]byte
+		rand.Read(b[:])
+		schema := "bench_" + hex.EncodeToString(b[:])
+		if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+			admin.Close()
+			return nil, nil, err
+		}
+		o.URL, o.Schema = pg, schema
+		cleanup = func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }
+	}
+	db, err := sqldb.Open(ctx, o)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		cleanup()
+		return nil, nil, err
+	}
+	return db, func() { db.Close(); cleanup() }, nil
+}
