@@ -145,3 +145,36 @@ func TestParseRef(t *testing.T) {
 		}
 	}
 }
+
+// members splits objects exactly as encoding/json reads them.
+func TestMembersMatchesEncodingJSON(t *testing.T) {
+	for _, in := range []string{
+		`{}`,
+		`{"a":1}`,
+		` { "a" : "x,}]\"{" , "b\"c" : [1, {"d": "}"}], "e": null, "f": true, "g": -1.5e3, "ü": {"x": [[]]} } `,
+		`{"resourceType":"Patient","_birthDate":{"extension":[{"url":"u","valueString":"\\\"quoted\\\""}]}}`,
+	} {
+		ms, err := members(json.RawMessage(in))
+		if err != nil {
+			t.Fatalf("members(%s): %v", in, err)
+		}
+		got := map[string]any{}
+		for _, m := range ms {
+			var v any
+			if err := json.Unmarshal(m.val, &v); err != nil {
+				t.Fatalf("member %q has value %q: %v", m.key, m.val, err)
+			}
+			got[m.key] = v
+		}
+		var want map[string]any
+		json.Unmarshal([]byte(in), &want)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("members(%s) (-want +got):\n%s", in, diff)
+		}
+	}
+	for _, bad := range []string{``, `[]`, `{"a"}`, `{"a":"x}`, `{"a":1,}x`} {
+		if _, err := members(json.RawMessage(bad)); err == nil {
+			t.Errorf("members(%s) accepted", bad)
+		}
+	}
+}

@@ -289,7 +289,19 @@ func (s *Store) runTransaction(ctx context.Context, tx *sqldb.Tx, entries []*ent
 	}
 	res := &Result{Response: &fhir.Bundle{ResourceType: "Bundle"}, Written: make([]*Written, len(entries))}
 	res.Response.Entry = make([]*fhir.Entry, len(entries))
+	b := newBatch(tx)
 	for _, pass := range []string{"DELETE", "WRITE"} {
+		if pass == "WRITE" {
+			var keys []key
+			for _, en := range entries {
+				if en.method == "POST" || en.method == "PUT" {
+					keys = append(keys, key{en.typ, en.id})
+				}
+			}
+			if err := b.prefetch(ctx, keys); err != nil {
+				return nil, err
+			}
+		}
 		for _, en := range entries {
 			var w *Written
 			var err error
@@ -304,7 +316,7 @@ func (s *Store) runTransaction(ctx context.Context, tx *sqldb.Tx, entries []*ent
 				r, rerr := readCurrent(ctx, tx, en.typ, en.id)
 				w, err = &Written{Resource: r, Status: http.StatusOK}, rerr
 			case pass == "WRITE" && (en.method == "POST" || en.method == "PUT"):
-				w, err = s.put(ctx, tx, en.resource, en.id, en.ifMatch, en.method == "POST" && !opts.Import)
+				w, err = s.put(ctx, b, en.resource, en.id, en.ifMatch, en.method == "POST" && !opts.Import)
 			default:
 				continue
 			}
@@ -314,6 +326,9 @@ func (s *Store) runTransaction(ctx context.Context, tx *sqldb.Tx, entries []*ent
 			res.Written[en.index] = w
 			res.Response.Entry[en.index] = responseEntry(w)
 		}
+	}
+	if err := b.flush(ctx); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

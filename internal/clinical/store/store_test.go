@@ -462,3 +462,32 @@ func TestBatchReportsEachEntry(t *testing.T) {
 		}
 	})
 }
+
+// A transaction that writes one resource twice stores two versions and
+// indexes only the second.
+func TestTransactionWritingOneResourceTwice(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s := newStore(t, db)
+		raw := `{"resourceType":"Bundle","type":"transaction","entry":[
+			{"resource":{"resourceType":"Observation","id":"x","status":"preliminary","code":{"text":"a"},"subject":{"reference":"Patient/p1"}},"request":{"method":"PUT","url":"Observation/x"}},
+			{"resource":{"resourceType":"Observation","id":"x","status":"final","code":{"text":"a"},"subject":{"reference":"Patient/p2"}},"request":{"method":"PUT","url":"Observation/x"}}]}`
+		b, _ := fhir.ParseBundle(json.RawMessage(raw))
+		res, err := s.Process(context.Background(), b, store.BundleOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Written[0].Resource.VersionID != "1" || res.Written[1].Resource.VersionID != "2" {
+			t.Errorf("versions %s, %s; want 1, 2", res.Written[0].Resource.VersionID, res.Written[1].Resource.VersionID)
+		}
+		if got := ids(search(t, s, "Observation", "patient=p1").Matches); len(got) != 0 {
+			t.Errorf("the first version's index survived: %v", got)
+		}
+		if got := ids(search(t, s, "Observation", "patient=p2&status=final").Matches); !cmp.Equal(got, []string{"x"}) {
+			t.Errorf("second version not indexed: %v", got)
+		}
+		hist, _ := s.History(context.Background(), "Observation", "x")
+		if len(hist) != 2 {
+			t.Errorf("history has %d versions, want 2", len(hist))
+		}
+	})
+}

@@ -33,8 +33,11 @@ func (s *Store) Create(ctx context.Context, raw []byte) (*Written, error) {
 	}
 	var w *Written
 	err = s.db.Write(ctx, func(tx *sqldb.Tx) error {
-		w, err = s.put(ctx, tx, r, s.newID(), "", true)
-		return err
+		b := newBatch(tx)
+		if w, err = s.put(ctx, b, r, s.newID(), "", true); err != nil {
+			return err
+		}
+		return b.flush(ctx)
 	})
 	return w, err
 }
@@ -59,8 +62,11 @@ func (s *Store) Update(ctx context.Context, typ, id string, raw []byte, ifMatch 
 	}
 	var w *Written
 	err = s.db.Write(ctx, func(tx *sqldb.Tx) error {
-		w, err = s.put(ctx, tx, r, id, ifMatch, false)
-		return err
+		b := newBatch(tx)
+		if w, err = s.put(ctx, b, r, id, ifMatch, false); err != nil {
+			return err
+		}
+		return b.flush(ctx)
 	})
 	return w, err
 }
@@ -105,20 +111,83 @@ func ParseIfMatch(v string) (string, error) {
 	return s, nil
 }
 
-// put writes r as TYPE/id inside tx. create insists the id is new.
-func (s *Store) put(ctx context.Context, tx *sqldb.Tx, r *fhir.Resource, id, ifMatch string, create bool) (*Written, error) {
-	var (
-		cur     int64
-		deleted bool
-		oldHash []byte
-		exists  = true
-	)
-	err := tx.QueryRow(ctx, "SELECT version, deleted, hash FROM fhir_resource WHERE type = ? AND id = ?", r.Type, id).Scan(&cur, &deleted, &oldHash)
-	if errors.Is(err, sql.ErrNoRows) {
-		exists = false
-	} else if err != nil {
+// key names one resource.
+type key struct{ typ, id string }
+
+// current is what the database holds for one resource.
+type current struct {
+	version int64
+	deleted bool
+	hash    []byte
+	updated int64
+	body    []byte
+}
+
+// batch gathers the writes of one transaction so that they reach the
+// database in a few multi-row statements instead of several per
+// resource. Writes are checked and versioned as they come (put), against
+// the state the batch has prefetched plus its own earlier writes, and
+// stored by flush.
+type batch struct {
+	tx    *sqldb.Tx
+	state map[key]*current // prefetched or written in this batch
+	order []key            // keys with a pending current version, in write order
+	rows  map[key][]any    // pending fhir_resource row per key
+	index map[key]fhir.Index
+	hist  [][]any
+	drop  map[string][]string // type -> ids whose old index rows go
+}
+
+func newBatch(tx *sqldb.Tx) *batch {
+	return &batch{tx: tx, state: map[key]*current{}, rows: map[key][]any{}, index: map[key]fhir.Index{}, drop: map[string][]string{}}
+}
+
+// prefetch loads the current state of the given resources in one query
+// per type and chunk.
+func (b *batch) prefetch(ctx context.Context, keys []key) error {
+	byType := map[string][]any{}
+	for _, k := range keys {
+		if _, ok := b.state[k]; !ok && k.id != "" {
+			byType[k.typ] = append(byType[k.typ], k.id)
+			b.state[k] = nil // known absent unless found below
+		}
+	}
+	for typ, ids := range byType {
+		const chunk = 500
+		for start := 0; start < len(ids); start += chunk {
+			part := ids[start:min(start+chunk, len(ids))]
+			rows, err := b.tx.Query(ctx, "SELECT id, version, deleted, hash, updated, body FROM fhir_resource WHERE type = ? AND id IN ("+placeholders(len(part))+")",
+				append([]any{typ}, part...)...)
+			if err != nil {
+				return fmt.Errorf("prefetch %s: %w", typ, err)
+			}
+			for rows.Next() {
+				var id string
+				c := &current{}
+				if err := rows.Scan(&id, &c.version, &c.deleted, &c.hash, &c.updated, &c.body); err != nil {
+					rows.Close()
+					return err
+				}
+				b.state[key{typ, id}] = c
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// put checks and versions r as TYPE/id and queues its rows. create insists
+// the id is new. Writing what is there already queues nothing.
+func (s *Store) put(ctx context.Context, b *batch, r *fhir.Resource, id, ifMatch string, create bool) (*Written, error) {
+	k := key{r.Type, id}
+	if err := b.prefetch(ctx, []key{k}); err != nil {
 		return nil, err
 	}
+	cur := b.state[k]
+	exists := cur != nil
 	if create && exists {
 		return nil, apperr.New(apperr.Conflict, "%s/%s exists already", r.Type, id)
 	}
@@ -127,58 +196,98 @@ func (s *Store) put(ctx context.Context, tx *sqldb.Tx, r *fhir.Resource, id, ifM
 		if err != nil {
 			return nil, err
 		}
-		if !exists || deleted || strconv.FormatInt(cur, 10) != want {
+		if !exists || cur.deleted || strconv.FormatInt(cur.version, 10) != want {
 			return nil, apperr.New(apperr.Precondition, "%s/%s is not at version %s; read it again and retry", r.Type, id, want)
 		}
 	}
-	withID, err := r.WithMeta(id, "0", time.Time{})
+	tree, err := fhir.Decode(r.Raw)
 	if err != nil {
 		return nil, err
 	}
-	hash, err := fhir.ContentHash(withID.Raw)
+	hash, err := fhir.ContentHash(tree, id)
 	if err != nil {
 		return nil, err
 	}
-	if exists && !deleted && bytes.Equal(oldHash, hash[:]) {
-		cr, err := readCurrent(ctx, tx, r.Type, id)
-		if err != nil {
-			return nil, err
-		}
-		return &Written{Resource: cr, Status: http.StatusOK}, nil
+	if exists && !cur.deleted && bytes.Equal(cur.hash, hash[:]) {
+		same := &fhir.Resource{Type: r.Type, ID: id, VersionID: strconv.FormatInt(cur.version, 10), LastUpdated: time.UnixMicro(cur.updated).UTC(), Raw: cur.body}
+		return &Written{Resource: same, Status: http.StatusOK}, nil
 	}
-	version := cur + 1
+	var version int64 = 1
+	if exists {
+		version = cur.version + 1
+	}
 	now := s.now()
 	final, err := r.WithMeta(id, strconv.FormatInt(version, 10), now)
 	if err != nil {
 		return nil, err
 	}
-	tree, err := fhir.Decode(final.Raw)
-	if err != nil {
-		return nil, err
-	}
-	ix := fhir.Extract(r.Type, id, tree)
-	if _, err := tx.Exec(ctx, `INSERT INTO fhir_resource (type, id, version, updated, deleted, hash, body) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, updated = excluded.updated, deleted = excluded.deleted, hash = excluded.hash, body = excluded.body`,
-		r.Type, id, version, now.UnixMicro(), false, hash[:], []byte(final.Raw)); err != nil {
-		return nil, fmt.Errorf("store %s: %w", r.Type, err)
-	}
-	if _, err := tx.Exec(ctx, "INSERT INTO fhir_history (type, id, version, updated, deleted, body) VALUES (?, ?, ?, ?, ?, ?)",
-		r.Type, id, version, now.UnixMicro(), false, []byte(final.Raw)); err != nil {
-		return nil, fmt.Errorf("store %s history: %w", r.Type, err)
-	}
+	ix := fhir.Extract(r.Type, id, tree) // meta.versionId and lastUpdated index nothing
 	if exists {
-		if err := dropIndex(ctx, tx, r.Type, id); err != nil {
-			return nil, err
+		if _, queued := b.rows[k]; !queued {
+			b.drop[r.Type] = append(b.drop[r.Type], id) // rows from an earlier transaction
 		}
 	}
-	if err := writeIndex(ctx, tx, r.Type, id, ix); err != nil {
-		return nil, err
+	if _, queued := b.rows[k]; !queued {
+		b.order = append(b.order, k)
 	}
+	b.rows[k] = []any{r.Type, id, version, now.UnixMicro(), false, hash[:], []byte(final.Raw)}
+	b.index[k] = ix
+	b.hist = append(b.hist, []any{r.Type, id, version, now.UnixMicro(), false, []byte(final.Raw)})
+	b.state[k] = &current{version: version, hash: hash[:], updated: now.UnixMicro(), body: final.Raw}
 	status := http.StatusOK
 	if !exists {
 		status = http.StatusCreated
 	}
 	return &Written{Resource: final, Status: status, Changed: true, Patients: ix.Patients}, nil
+}
+
+// flush stores everything queued.
+func (b *batch) flush(ctx context.Context) error {
+	for typ, ids := range b.drop {
+		for start := 0; start < len(ids); start += 500 {
+			part := anys(ids[start:min(start+500, len(ids))])
+			for _, t := range []string{"fhir_compartment", "fhir_token", "fhir_ref", "fhir_date"} {
+				if _, err := b.tx.Exec(ctx, "DELETE FROM "+t+" WHERE type = ? AND id IN ("+placeholders(len(part))+")", append([]any{typ}, part...)...); err != nil {
+					return fmt.Errorf("drop index %s: %w", t, err)
+				}
+			}
+		}
+	}
+	var res, pats, toks, refs, dates [][]any
+	for _, k := range b.order {
+		res = append(res, b.rows[k])
+		ix := b.index[k]
+		for _, p := range ix.Patients {
+			pats = append(pats, []any{p, k.typ, k.id})
+		}
+		for _, t := range ix.Tokens {
+			toks = append(toks, []any{k.typ, k.id, t.Param, t.System, t.Code})
+		}
+		for _, r := range ix.Refs {
+			refs = append(refs, []any{k.typ, k.id, r.Param, r.Type, r.ID})
+		}
+		for _, d := range ix.Dates {
+			dates = append(dates, []any{k.typ, k.id, d.Param, d.Lo, d.Hi})
+		}
+	}
+	for _, ins := range []struct {
+		head, tail string
+		rows       [][]any
+	}{
+		{"INSERT INTO fhir_resource (type, id, version, updated, deleted, hash, body) VALUES ",
+			" ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, updated = excluded.updated, deleted = excluded.deleted, hash = excluded.hash, body = excluded.body", res},
+		{"INSERT INTO fhir_history (type, id, version, updated, deleted, body) VALUES ", "", b.hist},
+		{"INSERT INTO fhir_compartment (patient, type, id) VALUES ", "", pats},
+		{"INSERT INTO fhir_token (type, id, param, system, code) VALUES ", "", toks},
+		{"INSERT INTO fhir_ref (type, id, param, target_type, target_id) VALUES ", "", refs},
+		{"INSERT INTO fhir_date (type, id, param, lo, hi) VALUES ", "", dates},
+	} {
+		if err := insertRows(ctx, b.tx, ins.head, ins.tail, ins.rows); err != nil {
+			return err
+		}
+	}
+	*b = *newBatch(b.tx)
+	return nil
 }
 
 func (s *Store) del(ctx context.Context, tx *sqldb.Tx, typ, id string) (*Written, error) {
@@ -222,55 +331,30 @@ func dropIndex(ctx context.Context, tx *sqldb.Tx, typ, id string) error {
 	return nil
 }
 
-// writeIndex inserts a resource's index rows, many rows per statement.
-func writeIndex(ctx context.Context, tx *sqldb.Tx, typ, id string, ix fhir.Index) error {
-	var pats, toks, refs, dates [][]any
-	for _, p := range ix.Patients {
-		pats = append(pats, []any{p, typ, id})
+// insertRows inserts rows with multi-row statements of at most a fixed
+// number of rows (so that the few statement shapes repeat), each followed
+// by tail.
+func insertRows(ctx context.Context, tx *sqldb.Tx, head, tail string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
 	}
-	for _, t := range ix.Tokens {
-		toks = append(toks, []any{typ, id, t.Param, t.System, t.Code})
-	}
-	for _, r := range ix.Refs {
-		refs = append(refs, []any{typ, id, r.Param, r.Type, r.ID})
-	}
-	for _, d := range ix.Dates {
-		dates = append(dates, []any{typ, id, d.Param, d.Lo, d.Hi})
-	}
-	for _, ins := range []struct {
-		head string
-		rows [][]any
-	}{
-		{"INSERT INTO fhir_compartment (patient, type, id) VALUES ", pats},
-		{"INSERT INTO fhir_token (type, id, param, system, code) VALUES ", toks},
-		{"INSERT INTO fhir_ref (type, id, param, target_type, target_id) VALUES ", refs},
-		{"INSERT INTO fhir_date (type, id, param, lo, hi) VALUES ", dates},
-	} {
-		if err := insertRows(ctx, tx, ins.head, ins.rows); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func insertRows(ctx context.Context, tx *sqldb.Tx, head string, rows [][]any) error {
-	const perStmt = 150
-	for start := 0; start < len(rows); start += perStmt {
-		part := rows[start:min(start+perStmt, len(rows))]
+	per := max(1, 900/len(rows[0]))
+	for start := 0; start < len(rows); start += per {
+		part := rows[start:min(start+per, len(rows))]
 		var q strings.Builder
 		q.WriteString(head)
 		args := make([]any, 0, len(part)*len(part[0]))
+		one := "(" + strings.Repeat("?, ", len(part[0])-1) + "?)"
 		for i, row := range part {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString("(")
-			q.WriteString(strings.Repeat("?, ", len(row)-1))
-			q.WriteString("?)")
+			q.WriteString(one)
 			args = append(args, row...)
 		}
+		q.WriteString(tail)
 		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("index: %w", err)
+			return fmt.Errorf("insert: %w", err)
 		}
 	}
 	return nil

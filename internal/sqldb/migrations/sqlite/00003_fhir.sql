@@ -64,7 +64,7 @@ CREATE TABLE fhir_date (
     hi    BIGINT NOT NULL
 );
 CREATE INDEX fhir_date_search ON fhir_date (type, param, lo);
-CREATE INDEX fhir_date_resource ON fhir_date (type, id);
+CREATE INDEX fhir_date_resource ON fhir_date (type, id, param, lo);
 
 -- +goose Down
 DROP TABLE fhir_date;
