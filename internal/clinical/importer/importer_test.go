@@ -212,3 +212,23 @@ func TestBadFilesAreRejectedWholeAndNamed(t *testing.T) {
 		}
 	})
 }
+
+func TestOversizedFileIsRejected(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		im, _, _ := newImporter(t, db)
+		im.MaxFileBytes = 1024
+		dir := t.TempDir()
+		big := `{"resourceType":"Patient","id":"big","name":[{"text":"` + strings.Repeat("x", 2000) + `"}]}`
+		write(t, dir, "big.json", big)
+		sum, err := im.Run(context.Background(), []string{dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sum.Failed) != 1 || !strings.Contains(sum.Failed[0].Error(), "big.json: larger than 1024 bytes") {
+			t.Fatalf("failures = %v", sum.Failed)
+		}
+		if _, err := store.New(db).Read(context.Background(), "Patient", "big"); err == nil {
+			t.Error("the oversized resource was stored")
+		}
+	})
+}
