@@ -180,9 +180,17 @@ func openPostgres(ctx context.Context, o Options, now func() time.Time) (*DB, er
 		pool.Close()
 		return nil, fmt.Errorf("cannot connect to PostgreSQL at %s:%d (database %q): %s", pc.Host, pc.Port, pc.Database, oneLine(err))
 	}
+	// Readers get connections on which every statement is read-only, so
+	// Read and ReadOne cannot write even by mistake.
+	rc := pc.Copy()
+	rc.RuntimeParams["default_transaction_read_only"] = "on"
+	read := stdlib.OpenDB(*rc)
+	read.SetMaxOpenConns(max(8, 4*runtime.GOMAXPROCS(0)))
+	read.SetMaxIdleConns(max(8, 4*runtime.GOMAXPROCS(0)))
+	read.SetConnMaxIdleTime(5 * time.Minute)
 	var b [2]byte
 	rand.Read(b[:])
-	db := &DB{Dialect: Postgres, Now: now, write: pool, read: pool, durable: o.Durable, flushID: int(b[0])<<8 | int(b[1])}
+	db := &DB{Dialect: Postgres, Now: now, write: pool, read: read, durable: o.Durable, flushID: int(b[0])<<8 | int(b[1])}
 	return db, db.newProvider()
 }
 
@@ -387,9 +395,24 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 func (db *DB) RawWriter() *sql.DB { return db.write }
 
 // Tx is a transaction whose queries use ? placeholders on every dialect.
+// (From ReadOne it is the reader pool itself, for a single statement.)
 type Tx struct {
-	tx      *sql.Tx
+	tx      querier
 	dialect Dialect
+}
+
+// querier is what *sql.Tx and *sql.DB have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// ReadOne runs fn, which must run a single read statement, outside any
+// transaction: one round trip on PostgreSQL instead of three (begin,
+// query, commit). A single statement sees one consistent snapshot anyway.
+func (db *DB) ReadOne(ctx context.Context, fn func(*Tx) error) error {
+	return fn(&Tx{tx: db.read, dialect: db.Dialect})
 }
 
 // Dialect reports the database in use, for the rare query that differs.

@@ -104,6 +104,25 @@ func TestReadIsReadOnly(t *testing.T) {
 	})
 }
 
+func TestReadOneIsReadOnly(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		err := db.ReadOne(ctx, func(tx *sqldb.Tx) error {
+			_, err := tx.Exec(ctx, "INSERT INTO audit_checkpoint (seq, hash, key_id, signature, signed_at) VALUES (1, ?, 'k', ?, 'now')", []byte{1}, []byte{2})
+			return err
+		})
+		if err == nil {
+			t.Fatal("a write inside ReadOne succeeded, want it refused")
+		}
+		var n int
+		if err := db.ReadOne(ctx, func(tx *sqldb.Tx) error {
+			return tx.QueryRow(ctx, "SELECT COUNT(*) FROM audit_checkpoint").Scan(&n)
+		}); err != nil || n != 0 {
+			t.Fatalf("count = %d, %v", n, err)
+		}
+	})
+}
+
 func TestReplicasMigrateConcurrently(t *testing.T) {
 	for _, d := range []sqldb.Dialect{sqldb.SQLite, sqldb.Postgres} {
 		t.Run(string(d), func(t *testing.T) {

@@ -39,7 +39,7 @@ func (s *Store) Read(ctx context.Context, typ, id string) (*fhir.Resource, error
 		return nil, err
 	}
 	var r *fhir.Resource
-	err := s.db.Read(ctx, func(tx *sqldb.Tx) error {
+	err := s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
 		var err error
 		r, err = readCurrent(ctx, tx, typ, id)
 		return err
@@ -77,7 +77,7 @@ func (s *Store) VRead(ctx context.Context, typ, id, version string) (*fhir.Resou
 		return nil, apperr.New(apperr.Invalid, "version %q is not a version number", version)
 	}
 	var r *fhir.Resource
-	err = s.db.Read(ctx, func(tx *sqldb.Tx) error {
+	err = s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
 		var (
 			updated int64
 			deleted bool
