@@ -57,7 +57,11 @@ func (w *where) sql() string { return strings.Join(w.conds, " AND ") }
 // starts after the last match, so inserts do not shift pages either.
 func (s *Store) Search(ctx context.Context, q *fhir.Query) (*fhir.Page, error) {
 	var page *fhir.Page
-	err := s.db.Read(ctx, func(tx *sqldb.Tx) error {
+	read := s.db.Read
+	if !q.Total && len(q.Includes) == 0 {
+		read = s.db.ReadOne // one statement: no transaction needed
+	}
+	err := read(ctx, func(tx *sqldb.Tx) error {
 		var err error
 		page, err = s.searchTx(ctx, tx, q)
 		return err
