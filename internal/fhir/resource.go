@@ -49,9 +49,26 @@ func Parse(b []byte) (*Resource, error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, apperr.New(apperr.Invalid, "the resource must be a JSON object")
 	}
+	// Only the top level is read here (Compact has validated the rest):
+	// decoding the whole resource again would double the cost of import.
+	ms, err := members(raw)
+	if err != nil {
+		return nil, apperr.New(apperr.Invalid, "the resource must be a JSON object")
+	}
 	var h head
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return nil, apperr.New(apperr.Invalid, "the resource has a field of the wrong JSON type (%s)", jsonProblem(err))
+	for _, m := range ms {
+		var err error
+		switch m.key {
+		case "resourceType":
+			err = json.Unmarshal(m.val, &h.ResourceType)
+		case "id":
+			err = json.Unmarshal(m.val, &h.ID)
+		case "meta":
+			err = json.Unmarshal(m.val, &h.Meta)
+		}
+		if err != nil {
+			return nil, apperr.New(apperr.Invalid, "the resource's %s has the wrong JSON type", m.key)
+		}
 	}
 	if h.ResourceType == nil || *h.ResourceType == "" {
 		return nil, apperr.New(apperr.Invalid, "the resource has no resourceType")
