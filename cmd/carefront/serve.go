@@ -19,6 +19,7 @@ import (
 	"carefront/internal/clinical/upstream"
 	"carefront/internal/config"
 	"carefront/internal/demo"
+	"carefront/internal/identity"
 	"carefront/internal/locale"
 	"carefront/internal/seal"
 	"carefront/internal/sqldb"
@@ -28,7 +29,7 @@ import (
 
 // sealedColumns lists every column holding sealed values, for background
 // re-encryption after "keys rotate". Features that seal a column add it here.
-var sealedColumns = []seal.Column{}
+var sealedColumns = identity.SealedColumns
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, _, err := parseFlags("serve", "Runs the portal until SIGTERM or SIGINT, then finishes in-flight requests and\ncommits pending audit records before it exits.", args, getenv, stdout, nil)

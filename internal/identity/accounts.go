@@ -1,0 +1,314 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"carefront/internal/apperr"
+	"carefront/internal/seal"
+	"carefront/internal/sqldb"
+)
+
+// Kind is what an account is for.
+type Kind string
+
+// The kinds.
+const (
+	Person Kind = "person" // a patient or someone acting for one
+	Staff  Kind = "staff"
+)
+
+// Account is one person's sign-in identity.
+type Account struct {
+	ID           string
+	Kind         Kind
+	Email        string
+	PasswordHash string
+	PatientID    string // the person's own Patient id, if they are a patient
+	StaffRole    string
+	Failures     int
+	LastFailure  time.Time
+	LockedUntil  time.Time
+	Created      time.Time
+}
+
+// Store keeps accounts and their factors.
+type Store struct {
+	db   *sqldb.DB
+	keys *seal.Keys
+}
+
+// NewStore returns a store; keys seal authenticator seeds.
+func NewStore(db *sqldb.DB, keys *seal.Keys) *Store { return &Store{db: db, keys: keys} }
+
+// SealedColumns are the columns this package seals, for re-encryption
+// after a key rotation.
+var SealedColumns = []seal.Column{{Table: "account_totp", IDColumn: "account_id", Column: "seed"}}
+
+func (s *Store) now() time.Time { return s.db.Now() }
+
+func micros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+// NormalizeEmail lower-cases and trims an address; it checks only that it
+// looks like one (the activation mail proves it).
+func NormalizeEmail(email string) (string, error) {
+	e := strings.ToLower(strings.TrimSpace(email))
+	at := strings.LastIndex(e, "@")
+	if at < 1 || at == len(e)-1 || len(e) > 254 || strings.ContainsAny(e, " \t\r\n<>\"") || !strings.Contains(e[at:], ".") {
+		return "", apperr.New(apperr.Invalid, "enter an email address like name@example.com")
+	}
+	return e, nil
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// CreateAccount adds an account; its email must be new.
+func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
+	email, err := NormalizeEmail(a.Email)
+	if err != nil {
+		return err
+	}
+	if a.Kind != Person && a.Kind != Staff {
+		return apperr.New(apperr.Invalid, "account kind must be person or staff")
+	}
+	a.Email = email
+	if a.ID == "" {
+		a.ID = newID()
+	}
+	a.Created = s.now().UTC().Truncate(time.Microsecond)
+	return s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		var n int
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM account WHERE email = ?", email).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return apperr.New(apperr.Conflict, "an account with this email exists")
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO account (id, kind, email, password_hash, patient_id, staff_role, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			a.ID, string(a.Kind), email, nullStr(a.PasswordHash), nullStr(a.PatientID), nullStr(a.StaffRole), a.Created.UnixMicro())
+		return err
+	})
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+const accountCols = "id, kind, email, password_hash, patient_id, staff_role, failures, last_failure, locked_until, created"
+
+func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
+	var (
+		a                   Account
+		kind                string
+		hash, patient, role sql.NullString
+		lastFail, locked    sql.NullInt64
+		created             int64
+	)
+	if err := row.Scan(&a.ID, &kind, &a.Email, &hash, &patient, &role, &a.Failures, &lastFail, &locked, &created); err != nil {
+		return nil, err
+	}
+	a.Kind, a.PasswordHash, a.PatientID, a.StaffRole = Kind(kind), hash.String, patient.String, role.String
+	a.LastFailure, a.LockedUntil, a.Created = fromMicros(lastFail), fromMicros(locked), time.UnixMicro(created).UTC()
+	return &a, nil
+}
+
+// ErrNoAccount is returned for an unknown account. Callers that face the
+// public must not tell it apart from a wrong password.
+var ErrNoAccount = errors.New("identity: no such account")
+
+// AccountByEmail finds an account by its (normalized) email.
+func (s *Store) AccountByEmail(ctx context.Context, email string) (*Account, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, ErrNoAccount
+	}
+	return s.account(ctx, "email", e)
+}
+
+// AccountByID finds an account by id.
+func (s *Store) AccountByID(ctx context.Context, id string) (*Account, error) {
+	return s.account(ctx, "id", id)
+}
+
+func (s *Store) account(ctx context.Context, col, v string) (*Account, error) {
+	var a *Account
+	err := s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		var err error
+		a, err = scanAccount(tx.QueryRow(ctx, "SELECT "+accountCols+" FROM account WHERE "+col+" = ?", v))
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNoAccount
+	}
+	return a, err
+}
+
+// SetPasswordHash replaces an account's password hash.
+func (s *Store) SetPasswordHash(ctx context.Context, accountID, hash string) error {
+	return s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, "UPDATE account SET password_hash = ? WHERE id = ?", hash, accountID)
+		return mustOne(res, err)
+	})
+}
+
+func mustOne(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return ErrNoAccount
+	}
+	return nil
+}
+
+// Lockout policy: after FreeFailures failed sign-ins each further attempt
+// waits twice as long as the one before (from 1 s up to MaxDelay); after
+// LockAfter failures the account is locked for LockFor and its owner told.
+const (
+	FreeFailures = 3
+	MaxDelay     = 60 * time.Second
+	LockAfter    = 10
+	LockFor      = 15 * time.Minute
+)
+
+// Throttle says whether a sign-in may be tried now; when not, Wait says
+// for how long and Locked whether the account is locked.
+type Throttle struct {
+	Wait   time.Duration
+	Locked bool
+}
+
+// CheckThrottle applies the per-account progressive delay and lock.
+func (s *Store) CheckThrottle(a *Account) Throttle {
+	lastFailure := a.LastFailure
+	now := s.now()
+	if now.Before(a.LockedUntil) {
+		return Throttle{Wait: a.LockedUntil.Sub(now), Locked: true}
+	}
+	if a.Failures < FreeFailures || lastFailure.IsZero() {
+		return Throttle{}
+	}
+	delay := min(time.Second<<(a.Failures-FreeFailures), MaxDelay)
+	if next := lastFailure.Add(delay); now.Before(next) {
+		return Throttle{Wait: next.Sub(now)}
+	}
+	return Throttle{}
+}
+
+// RecordFailure counts a failed sign-in and reports whether it locked the
+// account just now.
+func (s *Store) RecordFailure(ctx context.Context, accountID string) (locked bool, err error) {
+	now := s.now()
+	err = s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		var n int
+		if err := tx.QueryRow(ctx, "SELECT failures FROM account WHERE id = ?", accountID).Scan(&n); err != nil {
+			return err
+		}
+		n++
+		var until any
+		if n >= LockAfter {
+			until, locked, n = now.Add(LockFor).UnixMicro(), true, 0
+		}
+		_, err := tx.Exec(ctx, "UPDATE account SET failures = ?, last_failure = ?, locked_until = COALESCE(?, locked_until) WHERE id = ?",
+			n, now.UnixMicro(), until, accountID)
+		return err
+	})
+	return locked, err
+}
+
+// RecordSuccess clears the failure count.
+func (s *Store) RecordSuccess(ctx context.Context, accountID string) error {
+	return s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, "UPDATE account SET failures = 0, last_failure = NULL, locked_until = NULL WHERE id = ?", accountID)
+		return err
+	})
+}
+
+// Recovery codes: 10 per account, 16 base32 characters (80 bits) shown as
+// four groups, stored as SHA-256 hashes, each usable once.
+const RecoveryCodes = 10
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func recoveryHash(code string) []byte {
+	c := strings.ToUpper(strings.NewReplacer("-", "", " ", "").Replace(code))
+	h := sha256.Sum256([]byte("carefront-recovery:" + c))
+	return h[:]
+}
+
+// NewRecoveryCodes replaces an account's recovery codes and returns the
+// new ones, to be shown once.
+func (s *Store) NewRecoveryCodes(ctx context.Context, accountID string) ([]string, error) {
+	codes := make([]string, RecoveryCodes)
+	for i := range codes {
+		var b [10]byte
+		rand.Read(b[:])
+		c := b32.EncodeToString(b[:])
+		codes[i] = fmt.Sprintf("%s-%s-%s-%s", c[0:4], c[4:8], c[8:12], c[12:16])
+	}
+	err := s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM account_recovery_code WHERE account_id = ?", accountID); err != nil {
+			return err
+		}
+		for _, c := range codes {
+			if _, err := tx.Exec(ctx, "INSERT INTO account_recovery_code (account_id, code_hash) VALUES (?, ?)", accountID, recoveryHash(c)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return codes, err
+}
+
+// UseRecoveryCode spends one code; a code used before, or not the
+// account's, is refused.
+func (s *Store) UseRecoveryCode(ctx context.Context, accountID, code string) (bool, error) {
+	var ok bool
+	err := s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, "UPDATE account_recovery_code SET used_at = ? WHERE account_id = ? AND code_hash = ? AND used_at IS NULL",
+			s.now().UnixMicro(), accountID, recoveryHash(code))
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		ok = n == 1
+		return nil
+	})
+	return ok, err
+}
+
+// RecoveryCodesLeft counts unused codes.
+func (s *Store) RecoveryCodesLeft(ctx context.Context, accountID string) (int, error) {
+	var n int
+	err := s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT COUNT(*) FROM account_recovery_code WHERE account_id = ? AND used_at IS NULL", accountID).Scan(&n)
+	})
+	return n, err
+}

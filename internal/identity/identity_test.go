@@ -1,0 +1,246 @@
+package identity_test
+
+import (
+	"context"
+	"encoding/base32"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"carefront/internal/apperr"
+	"carefront/internal/identity"
+	"carefront/internal/seal"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func setup(t *testing.T, db *sqldb.DB) (*identity.Store, *clock, *identity.Account) {
+	t.Helper()
+	c := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	db.Now = c.now
+	k, err := seal.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := identity.NewStore(db, k)
+	a := &identity.Account{Kind: identity.Person, Email: " Maria.Ortega@Example.com ", PatientID: "demo-maria"}
+	if err := s.CreateAccount(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	return s, c, a
+}
+
+func TestAccounts(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, _, a := setup(t, db)
+		ctx := context.Background()
+		got, err := s.AccountByEmail(ctx, "maria.ortega@example.com")
+		if err != nil || got.ID != a.ID || got.Email != "maria.ortega@example.com" || got.PatientID != "demo-maria" {
+			t.Fatalf("AccountByEmail: %+v %v", got, err)
+		}
+		if err := s.CreateAccount(ctx, &identity.Account{Kind: identity.Person, Email: "MARIA.ORTEGA@example.com"}); apperr.CodeOf(err) != apperr.Conflict {
+			t.Errorf("duplicate email: %v", err)
+		}
+		for _, bad := range []string{"", "maria", "@example.com", "maria@", "a b@example.com", "maria@localhost"} {
+			if err := s.CreateAccount(ctx, &identity.Account{Kind: identity.Person, Email: bad}); apperr.CodeOf(err) != apperr.Invalid {
+				t.Errorf("email %q: %v", bad, err)
+			}
+		}
+		if _, err := s.AccountByEmail(ctx, "nobody@example.com"); err != identity.ErrNoAccount {
+			t.Errorf("unknown: %v", err)
+		}
+	})
+}
+
+func TestLockoutIsProgressiveThenLocks(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, c, a := setup(t, db)
+		ctx := context.Background()
+		reload := func() *identity.Account {
+			got, err := s.AccountByID(ctx, a.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		for i := 1; i <= identity.FreeFailures; i++ {
+			if th := s.CheckThrottle(reload()); th.Wait != 0 {
+				t.Fatalf("failure %d: throttled %v before the free failures are used", i, th)
+			}
+			s.RecordFailure(ctx, a.ID)
+		}
+		// Now each attempt waits: 1 s, then 2 s, ...
+		if th := s.CheckThrottle(reload()); th.Wait != time.Second || th.Locked {
+			t.Fatalf("after %d failures: %+v, want a 1s wait", identity.FreeFailures, th)
+		}
+		c.add(time.Second)
+		if th := s.CheckThrottle(reload()); th.Wait != 0 {
+			t.Fatalf("after waiting: %+v", th)
+		}
+		s.RecordFailure(ctx, a.ID)
+		if th := s.CheckThrottle(reload()); th.Wait != 2*time.Second {
+			t.Fatalf("next: %+v, want 2s", th)
+		}
+		var locked bool
+		for i := identity.FreeFailures + 2; i <= identity.LockAfter; i++ {
+			c.add(time.Minute)
+			var err error
+			if locked, err = s.RecordFailure(ctx, a.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !locked {
+			t.Fatal("not locked after LockAfter failures")
+		}
+		if th := s.CheckThrottle(reload()); !th.Locked || th.Wait != identity.LockFor {
+			t.Fatalf("locked: %+v", th)
+		}
+		c.add(identity.LockFor)
+		if th := s.CheckThrottle(reload()); th.Locked || th.Wait != 0 {
+			t.Fatalf("after the lock: %+v", th)
+		}
+		s.RecordSuccess(ctx, a.ID)
+		if got := reload(); got.Failures != 0 || !got.LockedUntil.IsZero() {
+			t.Errorf("after success: %+v", got)
+		}
+	})
+}
+
+func code(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestAuthenticatorApp(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, c, a := setup(t, db)
+		ctx := context.Background()
+		en, err := s.BeginTOTP(ctx, a.ID, "carefront", a.Email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(en.URL)
+		if err != nil || u.Scheme != "otpauth" || u.Query().Get("secret") != en.Secret || u.Query().Get("issuer") != "carefront" {
+			t.Errorf("enrolment URL %s", en.URL)
+		}
+		if _, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(en.Secret); err != nil {
+			t.Errorf("secret is not base32: %v", err)
+		}
+		if has, _ := s.HasTOTP(ctx, a.ID); has {
+			t.Fatal("active before confirmation")
+		}
+		if err := s.ConfirmTOTP(ctx, a.ID, "000000"); err != identity.ErrBadCode {
+			t.Fatalf("wrong confirmation code: %v", err)
+		}
+		if err := s.ConfirmTOTP(ctx, a.ID, code(t, en.Secret, c.now())); err != nil {
+			t.Fatal(err)
+		}
+		if has, _ := s.HasTOTP(ctx, a.ID); !has {
+			t.Fatal("not active after confirmation")
+		}
+		// The code that confirmed it cannot sign in: it was used.
+		if err := s.VerifyTOTP(ctx, a.ID, code(t, en.Secret, c.now())); err != identity.ErrBadCode {
+			t.Errorf("confirmation code reused: %v", err)
+		}
+		c.add(30 * time.Second)
+		now := code(t, en.Secret, c.now())
+		if err := s.VerifyTOTP(ctx, a.ID, now); err != nil {
+			t.Fatalf("fresh code: %v", err)
+		}
+		if err := s.VerifyTOTP(ctx, a.ID, now); err != identity.ErrBadCode {
+			t.Errorf("replayed code accepted: %v", err)
+		}
+		// One step of skew: the next step's code is accepted, two steps not.
+		c.add(30 * time.Second)
+		if err := s.VerifyTOTP(ctx, a.ID, code(t, en.Secret, c.now().Add(30*time.Second))); err != nil {
+			t.Errorf("code one step ahead: %v", err)
+		}
+		if err := s.VerifyTOTP(ctx, a.ID, code(t, en.Secret, c.now().Add(90*time.Second))); err != identity.ErrBadCode {
+			t.Errorf("code three steps ahead accepted: %v", err)
+		}
+		// Two sign-ins racing with one code: exactly one passes.
+		c.add(5 * time.Minute)
+		racing := code(t, en.Secret, c.now())
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		passed := 0
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if s.VerifyTOTP(ctx, a.ID, racing) == nil {
+					mu.Lock()
+					passed++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if passed != 1 {
+			t.Errorf("%d racing sign-ins passed with one code, want 1", passed)
+		}
+		// The seed is sealed: the stored bytes are not the secret.
+		var stored []byte
+		db.Read(ctx, func(tx *sqldb.Tx) error {
+			return tx.QueryRow(ctx, "SELECT seed FROM account_totp WHERE account_id = ?", a.ID).Scan(&stored)
+		})
+		raw, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(en.Secret)
+		if len(stored) == 0 || strings.Contains(string(stored), string(raw)) {
+			t.Error("the authenticator seed is stored in the clear")
+		}
+	})
+}
+
+func TestRecoveryCodes(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, _, a := setup(t, db)
+		ctx := context.Background()
+		codes, err := s.NewRecoveryCodes(ctx, a.ID)
+		if err != nil || len(codes) != identity.RecoveryCodes {
+			t.Fatalf("%v %v", codes, err)
+		}
+		seen := map[string]bool{}
+		for _, c := range codes {
+			if len(c) != 19 || seen[c] {
+				t.Errorf("code %q malformed or repeated", c)
+			}
+			seen[c] = true
+		}
+		if ok, _ := s.UseRecoveryCode(ctx, a.ID, strings.ToLower(strings.ReplaceAll(codes[3], "-", " "))); !ok {
+			t.Error("a code typed in lower case with spaces was refused")
+		}
+		if ok, _ := s.UseRecoveryCode(ctx, a.ID, codes[3]); ok {
+			t.Error("a code was accepted twice")
+		}
+		other := &identity.Account{Kind: identity.Person, Email: "other@example.com"}
+		s.CreateAccount(ctx, other)
+		if ok, _ := s.UseRecoveryCode(ctx, other.ID, codes[4]); ok {
+			t.Error("another account's code was accepted")
+		}
+		if n, _ := s.RecoveryCodesLeft(ctx, a.ID); n != 9 {
+			t.Errorf("left = %d, want 9", n)
+		}
+		// New codes replace the old ones.
+		s.NewRecoveryCodes(ctx, a.ID)
+		if ok, _ := s.UseRecoveryCode(ctx, a.ID, codes[5]); ok {
+			t.Error("an old code still works after new ones were made")
+		}
+	})
+}

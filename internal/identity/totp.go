@@ -1,0 +1,185 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"carefront/internal/apperr"
+	"carefront/internal/seal"
+	"carefront/internal/sqldb"
+)
+
+// Authenticator apps (TOTP, RFC 6238): SHA-1, six digits, 30-second steps,
+// one step of clock skew either way. Every code is accepted once: a step
+// at or before the last accepted one is refused.
+const (
+	totpPeriod = 30
+	totpSkew   = 1
+)
+
+func totpBinding(accountID string) seal.Binding {
+	return seal.Binding{Table: "account_totp", Column: "seed", Row: accountID}
+}
+
+// TOTPEnrolment is what the person needs to add carefront to their app.
+type TOTPEnrolment struct {
+	Secret string // base32, for typing in by hand
+	URL    string // otpauth:// URL, for the QR code
+}
+
+// BeginTOTP makes a new secret for the account, replacing any pending
+// (not yet confirmed) one. An active authenticator stays active until the
+// new one is confirmed.
+func (s *Store) BeginTOTP(ctx context.Context, accountID, issuer, label string) (*TOTPEnrolment, error) {
+	secret := make([]byte, 20)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	sealed, err := s.keys.Seal(secret, totpBinding(accountID))
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM account_totp WHERE account_id = ? AND NOT active", accountID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO account_totp (account_id, seed, active, last_step, created) VALUES (?, ?, ?, 0, ?)",
+			accountID, sealed, false, s.now().UnixMicro())
+		if err != nil {
+			return fmt.Errorf("begin authenticator: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b32secret := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
+	v := url.Values{"secret": {b32secret}, "issuer": {issuer}, "algorithm": {"SHA1"}, "digits": {"6"}, "period": {"30"}}
+	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + issuer + ":" + label, RawQuery: v.Encode()}
+	return &TOTPEnrolment{Secret: b32secret, URL: u.String()}, nil
+}
+
+// ErrBadCode is a wrong, expired or already used code.
+var ErrBadCode = apperr.New(apperr.Invalid, "that code is not right, or was used already; wait for the next code and try again")
+
+// ConfirmTOTP activates the pending authenticator if code is right.
+func (s *Store) ConfirmTOTP(ctx context.Context, accountID, code string) error {
+	now := s.now()
+	return s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		var sealed []byte
+		err := tx.QueryRow(ctx, "SELECT seed FROM account_totp WHERE account_id = ? AND NOT active", accountID).Scan(&sealed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return apperr.New(apperr.Invalid, "start adding the authenticator app again")
+		}
+		if err != nil {
+			return err
+		}
+		secret, err := s.keys.Open(sealed, totpBinding(accountID))
+		if err != nil {
+			return err
+		}
+		step, ok := matchTOTP(secret, code, now, 0)
+		if !ok {
+			return ErrBadCode
+		}
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{"DELETE FROM account_totp WHERE account_id = ? AND active", []any{accountID}},
+			{"UPDATE account_totp SET active = ?, last_step = ?, created = ? WHERE account_id = ? AND NOT active", []any{true, step, now.UnixMicro(), accountID}},
+		} {
+			if _, err := tx.Exec(ctx, q.sql, q.args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// HasTOTP reports whether the account has an active authenticator app.
+func (s *Store) HasTOTP(ctx context.Context, accountID string) (bool, error) {
+	var n int
+	err := s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT COUNT(*) FROM account_totp WHERE account_id = ? AND active", accountID).Scan(&n)
+	})
+	return n == 1, err
+}
+
+// VerifyTOTP accepts a code from the account's active authenticator once.
+// Two sign-ins racing with the same code cannot both pass: the last step
+// moves forward only if it has not moved already.
+func (s *Store) VerifyTOTP(ctx context.Context, accountID, code string) error {
+	now := s.now()
+	return s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		var (
+			sealed []byte
+			last   int64
+		)
+		err := tx.QueryRow(ctx, "SELECT seed, last_step FROM account_totp WHERE account_id = ? AND active", accountID).Scan(&sealed, &last)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrBadCode
+		}
+		if err != nil {
+			return err
+		}
+		secret, err := s.keys.Open(sealed, totpBinding(accountID))
+		if err != nil {
+			return err
+		}
+		step, ok := matchTOTP(secret, code, now, last)
+		if !ok {
+			return ErrBadCode
+		}
+		res, err := tx.Exec(ctx, "UPDATE account_totp SET last_step = ? WHERE account_id = ? AND last_step < ?", step, accountID, step)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrBadCode
+		}
+		return nil
+	})
+}
+
+// RemoveTOTP deletes the account's authenticator.
+func (s *Store) RemoveTOTP(ctx context.Context, accountID string) error {
+	return s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, "DELETE FROM account_totp WHERE account_id = ?", accountID)
+		return err
+	})
+}
+
+// matchTOTP finds the step within the skew window whose code is code and
+// which is later than after.
+func matchTOTP(secret []byte, code string, now time.Time, after int64) (int64, bool) {
+	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
+	if len(code) != 6 {
+		return 0, false
+	}
+	b32secret := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
+	cur := now.Unix() / totpPeriod
+	for d := int64(-totpSkew); d <= totpSkew; d++ {
+		step := cur + d
+		if step <= after {
+			continue
+		}
+		want, err := totp.GenerateCodeCustom(b32secret, time.Unix(step*totpPeriod, 0), totp.ValidateOpts{
+			Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err == nil && subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			return step, true
+		}
+	}
+	return 0, false
+}
