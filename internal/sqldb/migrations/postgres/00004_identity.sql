@@ -44,6 +44,7 @@ CREATE TABLE session (
     expires    BIGINT NOT NULL,                 -- absolute end
     mfa_at     BIGINT,                          -- last second-factor check
     level      TEXT   NOT NULL,                 -- password, mfa
+    idle       BIGINT NOT NULL,                 -- idle timeout of this session
     user_agent TEXT   NOT NULL,
     address    TEXT   NOT NULL,
     revoked_at BIGINT
