@@ -244,3 +244,73 @@ func TestRecoveryCodes(t *testing.T) {
 		}
 	})
 }
+
+func TestActivation(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, c, _ := setup(t, db)
+		ctx := context.Background()
+		lookups := 0
+		lookup := func(_ context.Context, id string) (identity.Demographics, error) {
+			lookups++
+			if id != "demo-walter" {
+				t.Fatalf("looked up %s", id)
+			}
+			return identity.Demographics{BirthDate: "1941-08-12", FamilyName: "Brooks-Demo"}, nil
+		}
+		code, expires, err := s.Invite(ctx, "demo-walter")
+		if err != nil || len(code) != 19 || !expires.Equal(c.now().Add(identity.ActivationValid)) {
+			t.Fatalf("Invite: %q %v %v", code, expires, err)
+		}
+		right := identity.Demographics{BirthDate: "1941-08-12", FamilyName: "brooks demo"}
+		// Wrong date of birth, wrong name, unknown code: one answer for all.
+		for _, tc := range []struct {
+			code string
+			who  identity.Demographics
+		}{
+			{code, identity.Demographics{BirthDate: "1941-08-13", FamilyName: "Brooks-Demo"}},
+			{code, identity.Demographics{BirthDate: "1941-08-12", FamilyName: "Brooks"}},
+			{"AAAA-BBBB-CCCC-DDDD", right},
+		} {
+			if _, err := s.CheckActivation(ctx, tc.code, tc.who, lookup); err != identity.ErrActivation {
+				t.Errorf("CheckActivation(%+v) = %v, want ErrActivation", tc.who, err)
+			}
+		}
+		// Case, accents, spaces and hyphens do not matter; the code is
+		// accepted in lower case too.
+		pid, err := s.CheckActivation(ctx, strings.ToLower(code), identity.Demographics{BirthDate: "1941-08-12", FamilyName: " BRÓOKS demo "}, lookup)
+		if err != nil || pid != "demo-walter" {
+			t.Fatalf("right details: %q %v", pid, err)
+		}
+		a := &identity.Account{Email: "walter@example.com", PasswordHash: "$argon2id$x"}
+		if err := s.Activate(ctx, code, pid, a); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.AccountByEmail(ctx, "walter@example.com")
+		if err != nil || got.PatientID != "demo-walter" || got.Kind != identity.Person {
+			t.Fatalf("activated account: %+v %v", got, err)
+		}
+		// The code is spent.
+		if _, err := s.CheckActivation(ctx, code, right, lookup); err != identity.ErrActivation {
+			t.Errorf("reused code: %v", err)
+		}
+		if err := s.Activate(ctx, code, pid, &identity.Account{Email: "second@example.com"}); err != identity.ErrActivation {
+			t.Errorf("second activation with one code: %v", err)
+		}
+		// Too many wrong answers burn a code; an old code expires.
+		code2, _, _ := s.Invite(ctx, "demo-walter")
+		for range identity.ActivationAttempts {
+			s.CheckActivation(ctx, code2, identity.Demographics{BirthDate: "2000-01-01", FamilyName: "x"}, lookup)
+		}
+		if _, err := s.CheckActivation(ctx, code2, right, lookup); err != identity.ErrActivation {
+			t.Errorf("code after %d wrong answers: %v", identity.ActivationAttempts, err)
+		}
+		code3, _, _ := s.Invite(ctx, "demo-walter")
+		c.add(identity.ActivationValid)
+		if _, err := s.CheckActivation(ctx, code3, right, lookup); err != identity.ErrActivation {
+			t.Errorf("expired code: %v", err)
+		}
+		if err := s.Activate(ctx, code3, "demo-walter", &identity.Account{Email: "late@example.com"}); err != identity.ErrActivation {
+			t.Errorf("expired code activated: %v", err)
+		}
+	})
+}

@@ -51,7 +51,19 @@ CREATE TABLE session (
 );
 CREATE INDEX session_account ON session (account_id, last_seen);
 
+-- One-time activation codes from "carefront accounts invite": the person
+-- proves who they are with the code, their date of birth and last name.
+CREATE TABLE activation (
+    code_hash  BLOB   PRIMARY KEY,
+    patient_id TEXT   NOT NULL,
+    created    BIGINT NOT NULL,
+    expires    BIGINT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,      -- failed identity checks
+    used_at    BIGINT
+);
+
 -- +goose Down
+DROP TABLE activation;
 DROP TABLE session;
 DROP TABLE account_recovery_code;
 DROP TABLE account_totp;

@@ -1,0 +1,155 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
+
+	"carefront/internal/apperr"
+	"carefront/internal/sqldb"
+)
+
+// Activation: an invitation lasts ActivationValid; a code survives
+// ActivationAttempts failed identity checks, then it is spent.
+const (
+	ActivationValid    = 14 * 24 * time.Hour
+	ActivationAttempts = 5
+)
+
+// Demographics are what a person proves they know about their record.
+type Demographics struct {
+	BirthDate  string // YYYY-MM-DD
+	FamilyName string
+}
+
+// PatientLookup returns the demographics on a patient's record; the caller
+// wires it to the clinical data source.
+type PatientLookup func(ctx context.Context, patientID string) (Demographics, error)
+
+func activationHash(code string) []byte {
+	c := strings.ToUpper(strings.NewReplacer("-", "", " ", "").Replace(code))
+	h := sha256.Sum256([]byte("carefront-activation:" + c))
+	return h[:]
+}
+
+// Invite makes a one-time activation code for a patient's record.
+func (s *Store) Invite(ctx context.Context, patientID string) (code string, expires time.Time, err error) {
+	if patientID == "" {
+		return "", time.Time{}, apperr.New(apperr.Invalid, "name the patient, like Patient/123")
+	}
+	var b [10]byte
+	rand.Read(b[:])
+	c := b32.EncodeToString(b[:])
+	code = c[0:4] + "-" + c[4:8] + "-" + c[8:12] + "-" + c[12:16]
+	now := s.now()
+	expires = now.Add(ActivationValid).UTC()
+	err = s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO activation (code_hash, patient_id, created, expires) VALUES (?, ?, ?, ?)",
+			activationHash(code), patientID, now.UnixMicro(), expires.UnixMicro())
+		return err
+	})
+	return code, expires, err
+}
+
+// ErrActivation is the one answer to every failed activation, so the
+// page says nothing about which part was wrong or whether the code exists.
+var ErrActivation = apperr.New(apperr.Invalid, "we could not match that code, date of birth and last name; check them and try again, or ask your clinic for a new code")
+
+// CheckActivation verifies a code against the person's date of birth and
+// last name and returns the patient id. It does not spend the code (that
+// happens when the account is created). Each failed check counts against
+// the code.
+func (s *Store) CheckActivation(ctx context.Context, code string, who Demographics, lookup PatientLookup) (string, error) {
+	h := activationHash(code)
+	var (
+		patientID string
+		expires   int64
+		attempts  int
+		used      sql.NullInt64
+	)
+	err := s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT patient_id, expires, attempts, used_at FROM activation WHERE code_hash = ?", h).
+			Scan(&patientID, &expires, &attempts, &used)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrActivation
+	}
+	if err != nil {
+		return "", err
+	}
+	if used.Valid || attempts >= ActivationAttempts || !s.now().Before(time.UnixMicro(expires)) {
+		return "", ErrActivation
+	}
+	rec, err := lookup(ctx, patientID)
+	if err != nil {
+		return "", err
+	}
+	okDate := subtle.ConstantTimeCompare([]byte(strings.TrimSpace(who.BirthDate)), []byte(rec.BirthDate)) == 1 && rec.BirthDate != ""
+	okName := subtle.ConstantTimeCompare([]byte(foldName(who.FamilyName)), []byte(foldName(rec.FamilyName))) == 1 && rec.FamilyName != ""
+	if !okDate || !okName {
+		err := s.db.Write(ctx, func(tx *sqldb.Tx) error {
+			_, err := tx.Exec(ctx, "UPDATE activation SET attempts = attempts + 1 WHERE code_hash = ?", h)
+			return err
+		})
+		if err != nil {
+			return "", err
+		}
+		return "", ErrActivation
+	}
+	return patientID, nil
+}
+
+// foldName compares names as people type them: case, accents, spaces and
+// hyphens do not matter ("Ortega-Demo" is "ortega demo" is "ORTEGA DEMO").
+func foldName(s string) string {
+	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+	out, _, _ := transform.String(t, s)
+	out = strings.ToLower(out)
+	return strings.Join(strings.FieldsFunc(out, func(r rune) bool { return r == ' ' || r == '-' || r == '\'' }), " ")
+}
+
+// Activate spends the code and creates the person's account with their
+// chosen email and password hash, in one transaction: a code activates
+// one account, even when two browsers race.
+func (s *Store) Activate(ctx context.Context, code, patientID string, a *Account) error {
+	email, err := NormalizeEmail(a.Email)
+	if err != nil {
+		return err
+	}
+	a.Email, a.Kind, a.PatientID = email, Person, patientID
+	if a.ID == "" {
+		a.ID = newID()
+	}
+	now := s.now()
+	a.Created = now.UTC().Truncate(time.Microsecond)
+	return s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, "UPDATE activation SET used_at = ? WHERE code_hash = ? AND patient_id = ? AND used_at IS NULL AND expires > ? AND attempts < ?",
+			now.UnixMicro(), activationHash(code), patientID, now.UnixMicro(), ActivationAttempts)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrActivation
+		}
+		var n int
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM account WHERE email = ?", email).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return apperr.New(apperr.Conflict, "an account with this email exists; sign in instead, or use another address")
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO account (id, kind, email, password_hash, patient_id, created) VALUES (?, ?, ?, ?, ?, ?)",
+			a.ID, string(Person), email, nullStr(a.PasswordHash), patientID, a.Created.UnixMicro())
+		return err
+	})
+}
