@@ -63,6 +63,7 @@ func commands() []command {
 		{"import", "import FHIR R4 data from .json and .ndjson files and folders", runImport},
 		{"fhir read", "print one resource: carefront fhir read Type/id", runFHIRRead},
 		{"fhir search", "print a searchset Bundle: carefront fhir search 'Type?params'", runFHIRSearch},
+		{"accounts invite", "print a one-time activation code for a patient: --patient Patient/ID", runAccountsInvite},
 		{"keys rotate", "add a new primary encryption key; old data is re-encrypted in the background", runKeysRotate},
 		{"version", "print the version", runVersion},
 	}

@@ -57,6 +57,7 @@ var (
 	SubtypeDelete           = Coding{sysRESTful, "delete", ""}
 	SubtypeHistory          = Coding{sysRESTful, "history-instance", ""}
 	SubtypeKeyRotation      = Coding{sysCarefrontEvt, "key-rotation", "Key Rotation"}
+	SubtypeAccountInvite    = Coding{sysCarefrontEvt, "account-invite", "Account Invitation"}
 )
 
 // Action is what was done to the data (FHIR AuditEventAction).

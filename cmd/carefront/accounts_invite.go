@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"carefront/internal/apperr"
+	"carefront/internal/audit"
+	"carefront/internal/fhir"
+	"carefront/internal/identity"
+)
+
+func runAccountsInvite(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var patient string
+	cfg, _, err := parseFlags("accounts invite", "Prints a one-time activation code and link for a patient's record, valid 14 days.\nThe person activates their account with the code, their date of birth and\ntheir last name, then chooses an email, a password and a second factor.\n\nUsage: carefront accounts invite --patient Patient/ID", args, getenv, stdout,
+		func(fs *flag.FlagSet) { fs.StringVar(&patient, "patient", "", "the patient's record, as Patient/ID") })
+	if err != nil {
+		return err
+	}
+	typ, id, ok := strings.Cut(patient, "/")
+	if !ok || typ != "Patient" || !fhir.ValidID(id) {
+		return &usageError{"accounts invite: give --patient Patient/ID"}
+	}
+	db, aw, err := openWithAudit(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	source, _, err := clinicalSource(cfg, db)
+	if err != nil {
+		aw.Close(ctx)
+		return err
+	}
+	if _, err := source.Read(ctx, "Patient", id); err != nil {
+		aw.Close(ctx)
+		if apperr.CodeOf(err) == apperr.NotFound || apperr.CodeOf(err) == apperr.Gone {
+			return fmt.Errorf("accounts invite: %s is not a patient record carefront can read", patient)
+		}
+		return cliError(err)
+	}
+	k, err := keys(cfg)
+	if err != nil {
+		aw.Close(ctx)
+		return err
+	}
+	code, expires, err := identity.NewStore(db, k).Invite(ctx, id)
+	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeAccountInvite},
+		Action: audit.Create, Outcome: audit.Success, Client: "carefront-cli", Patient: "Patient/" + id}
+	if err != nil {
+		rec.Outcome = audit.SeriousFailure
+	}
+	if aerr := finishAudit(ctx, aw, rec); err == nil {
+		err = aerr
+	}
+	if err != nil {
+		return err
+	}
+	base := cfg.BaseURL
+	if base == "" {
+		base = "http://" + cfg.Addr
+	}
+	link := strings.TrimSuffix(base, "/") + "/activate?" + url.Values{"code": {code}}.Encode()
+	fmt.Fprintf(stdout, "activation code for %s: %s\nlink: %s\nvalid until %s; it works once.\n", patient, code, link, expires.Format("2006-01-02 15:04 MST"))
+	return nil
+}
+
