@@ -67,4 +67,3 @@ func runAccountsInvite(ctx context.Context, args []string, getenv func(string) s
 	fmt.Fprintf(stdout, "activation code for %s: %s\nlink: %s\nvalid until %s; it works once.\n", patient, code, link, expires.Format("2006-01-02 15:04 MST"))
 	return nil
 }
-
