@@ -1,0 +1,188 @@
+package identity
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"carefront/internal/apperr"
+	"carefront/internal/audit"
+)
+
+// Auth runs sign-in checks: throttling, password, second factor, and an
+// audit record for every attempt. Its answers do not tell whether an
+// account exists: unknown addresses get the same message, the same
+// throttling and the same argon2 cost as wrong passwords.
+type Auth struct {
+	Store  *Store
+	Hasher *Hasher
+	Audit  *audit.Writer
+
+	mu      sync.Mutex
+	unknown map[[32]byte]*shadow // failures for addresses with no account
+}
+
+// shadow mirrors an account's failure count for an address that has none.
+type shadow struct {
+	failures int
+	last     time.Time
+	locked   time.Time
+}
+
+// ErrSignIn is the one answer to a wrong email or password.
+var ErrSignIn = apperr.New(apperr.Unauthorized, "the email or password is not right")
+
+// ThrottledError asks the person to wait before trying again.
+type ThrottledError struct{ Wait time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many attempts; try again in %d seconds", int(e.Wait.Seconds()+0.999))
+}
+
+// Unwrap makes it a rate-limited apperr.
+func (e *ThrottledError) Unwrap() error { return apperr.New(apperr.RateLimited, "%s", e.Error()) }
+
+func (a *Auth) record(ctx context.Context, acct *Account, sub audit.Coding, outcome audit.Outcome, reason, addr string) error {
+	r := audit.Record{Type: audit.TypeUserAuthentication, Subtype: []audit.Coding{sub}, Action: audit.Execute,
+		Outcome: outcome, Reason: reason, Address: addr}
+	if acct != nil {
+		r.User = "Person/" + acct.ID
+		if acct.PatientID != "" {
+			r.Patient = "Patient/" + acct.PatientID
+		}
+	}
+	return a.Audit.Append(ctx, r)
+}
+
+// Password checks an email and password. It returns the account, ErrSignIn,
+// a *ThrottledError, or ErrBusy (too many hashes in flight: answer 429).
+func (a *Auth) Password(ctx context.Context, email, password, addr string) (*Account, error) {
+	acct, err := a.Store.AccountByEmail(ctx, email)
+	if err != nil && !errors.Is(err, ErrNoAccount) {
+		return nil, err
+	}
+	if acct == nil {
+		return nil, a.unknownAccount(ctx, email, password, addr)
+	}
+	if th := a.Store.CheckThrottle(acct); th.Wait > 0 {
+		reason := "throttled"
+		if th.Locked {
+			reason = "locked"
+		}
+		if err := a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, reason, addr); err != nil {
+			return nil, err
+		}
+		return nil, &ThrottledError{Wait: th.Wait}
+	}
+	ok, rehash, err := a.Hasher.Verify(ctx, acct.PasswordHash, password)
+	if errors.Is(err, ErrBusy) {
+		return nil, err
+	}
+	if err != nil || !ok {
+		locked, ferr := a.Store.RecordFailure(ctx, acct.ID)
+		if ferr != nil {
+			return nil, ferr
+		}
+		reason := "bad-password"
+		if locked {
+			reason = "bad-password-locked"
+		}
+		if err := a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, reason, addr); err != nil {
+			return nil, err
+		}
+		return nil, ErrSignIn
+	}
+	if rehash {
+		if h, err := a.Hasher.Hash(ctx, password); err == nil {
+			a.Store.SetPasswordHash(ctx, acct.ID, h)
+		}
+	}
+	// The first factor alone is not a sign-in; SecondFactor records that.
+	return acct, a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "password-ok", addr)
+}
+
+// unknownAccount spends the same hash and keeps the same throttle as a
+// wrong password would, then answers alike.
+func (a *Auth) unknownAccount(ctx context.Context, email, password, addr string) error {
+	key := sha256.Sum256([]byte(email))
+	now := a.Store.now()
+	a.mu.Lock()
+	if a.unknown == nil {
+		a.unknown = map[[32]byte]*shadow{}
+	}
+	sh := a.unknown[key]
+	if sh == nil {
+		if len(a.unknown) > 100_000 {
+			a.unknown = map[[32]byte]*shadow{}
+		}
+		sh = &shadow{}
+		a.unknown[key] = sh
+	}
+	probe := &Account{Failures: sh.failures, LastFailure: sh.last, LockedUntil: sh.locked}
+	a.mu.Unlock()
+	if th := a.Store.CheckThrottle(probe); th.Wait > 0 {
+		if err := a.record(ctx, nil, audit.SubtypeLogin, audit.MinorFailure, "throttled", addr); err != nil {
+			return err
+		}
+		return &ThrottledError{Wait: th.Wait}
+	}
+	if _, _, err := a.Hasher.Verify(ctx, "", password); errors.Is(err, ErrBusy) {
+		return err
+	}
+	a.mu.Lock()
+	sh.failures++
+	sh.last = now
+	if sh.failures >= LockAfter {
+		sh.failures, sh.locked = 0, now.Add(LockFor)
+	}
+	a.mu.Unlock()
+	if err := a.record(ctx, nil, audit.SubtypeLogin, audit.MinorFailure, "unknown-account", addr); err != nil {
+		return err
+	}
+	return ErrSignIn
+}
+
+// SecondFactor checks an authenticator code or a recovery code and
+// reports which it was ("totp" or "recovery-code").
+func (a *Auth) SecondFactor(ctx context.Context, acct *Account, code, addr string) (string, error) {
+	if th := a.Store.CheckThrottle(acct); th.Wait > 0 {
+		a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, "throttled", addr)
+		return "", &ThrottledError{Wait: th.Wait}
+	}
+	method := "totp"
+	err := a.Store.VerifyTOTP(ctx, acct.ID, code)
+	if errors.Is(err, ErrBadCode) && len(code) > 8 {
+		method = "recovery-code"
+		ok, rerr := a.Store.UseRecoveryCode(ctx, acct.ID, code)
+		if rerr != nil {
+			return "", rerr
+		}
+		if ok {
+			err = nil
+		}
+	}
+	if errors.Is(err, ErrBadCode) {
+		locked, ferr := a.Store.RecordFailure(ctx, acct.ID)
+		if ferr != nil {
+			return "", ferr
+		}
+		reason := "bad-" + method
+		if locked {
+			reason += "-locked"
+		}
+		if err := a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, reason, addr); err != nil {
+			return "", err
+		}
+		return "", ErrBadCode
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := a.Store.RecordSuccess(ctx, acct.ID); err != nil {
+		return "", err
+	}
+	return method, a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "signed-in-"+method, addr)
+}

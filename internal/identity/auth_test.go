@@ -1,0 +1,107 @@
+package identity_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"carefront/internal/apperr"
+	"carefront/internal/audit"
+	"carefront/internal/identity"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
+)
+
+var cheap = identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1}
+
+func auditOutcomes(t *testing.T, db *sqldb.DB) []string {
+	t.Helper()
+	var out []string
+	db.Read(context.Background(), func(tx *sqldb.Tx) error {
+		rows, err := tx.Query(context.Background(), "SELECT outcome FROM audit_event ORDER BY seq")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var o string
+			rows.Scan(&o)
+			out = append(out, o)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestSignInAnswersAlikeForUnknownAccounts(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, c, a := setup(t, db)
+		ctx := context.Background()
+		h := identity.NewHasher(cheap, 4)
+		hash, _ := h.Hash(ctx, "correct horse battery")
+		s.SetPasswordHash(ctx, a.ID, hash)
+		sig, _ := audit.NewSigner(make([]byte, 32))
+		aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
+		defer aw.Close(ctx)
+		auth := &identity.Auth{Store: s, Hasher: h, Audit: aw}
+
+		got, err := auth.Password(ctx, "MARIA.ORTEGA@example.com", "correct horse battery", "192.0.2.1")
+		if err != nil || got.ID != a.ID {
+			t.Fatalf("right password: %v", err)
+		}
+		_, errWrong := auth.Password(ctx, "maria.ortega@example.com", "wrong horse battery", "192.0.2.1")
+		_, errUnknown := auth.Password(ctx, "nobody@example.com", "wrong horse battery", "192.0.2.1")
+		if errWrong != identity.ErrSignIn || errUnknown != identity.ErrSignIn {
+			t.Fatalf("wrong password: %v; unknown account: %v; want the same ErrSignIn", errWrong, errUnknown)
+		}
+		// Both get throttled after the same number of failures.
+		for range identity.FreeFailures - 1 {
+			auth.Password(ctx, "maria.ortega@example.com", "wrong", "192.0.2.1")
+			auth.Password(ctx, "nobody@example.com", "wrong", "192.0.2.1")
+		}
+		_, e1 := auth.Password(ctx, "maria.ortega@example.com", "correct horse battery", "192.0.2.1")
+		_, e2 := auth.Password(ctx, "nobody@example.com", "correct horse battery", "192.0.2.1")
+		var t1, t2 *identity.ThrottledError
+		if !errors.As(e1, &t1) || !errors.As(e2, &t2) || t1.Wait != t2.Wait || apperr.CodeOf(e1) != apperr.RateLimited {
+			t.Fatalf("throttling differs: %v / %v", e1, e2)
+		}
+		c.add(time.Second)
+		if _, err := auth.Password(ctx, "maria.ortega@example.com", "correct horse battery", "192.0.2.1"); err != nil {
+			t.Fatalf("after waiting: %v", err)
+		}
+		// Every attempt was audited: 1 success, 3 failures and 1 throttle
+		// for each address, then the success.
+		outs := auditOutcomes(t, db)
+		if len(outs) != 1+2+2*(identity.FreeFailures-1)+2+1 {
+			t.Errorf("audit records: %v", outs)
+		}
+	})
+}
+
+func TestSecondFactor(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, c, a := setup(t, db)
+		ctx := context.Background()
+		sig, _ := audit.NewSigner(make([]byte, 32))
+		aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
+		defer aw.Close(ctx)
+		auth := &identity.Auth{Store: s, Hasher: identity.NewHasher(cheap, 4), Audit: aw}
+		en, _ := s.BeginTOTP(ctx, a.ID, "carefront", a.Email)
+		s.ConfirmTOTP(ctx, a.ID, code(t, en.Secret, c.now()))
+		codes, _ := s.NewRecoveryCodes(ctx, a.ID)
+		c.add(30 * time.Second)
+		if m, err := auth.SecondFactor(ctx, a, code(t, en.Secret, c.now()), ""); err != nil || m != "totp" {
+			t.Fatalf("totp: %q %v", m, err)
+		}
+		if _, err := auth.SecondFactor(ctx, a, code(t, en.Secret, c.now()), ""); err != identity.ErrBadCode {
+			t.Errorf("replayed totp: %v", err)
+		}
+		if m, err := auth.SecondFactor(ctx, a, codes[0], ""); err != nil || m != "recovery-code" {
+			t.Fatalf("recovery code: %q %v", m, err)
+		}
+		if _, err := auth.SecondFactor(ctx, a, codes[0], ""); err != identity.ErrBadCode {
+			t.Errorf("recovery code used twice: %v", err)
+		}
+	})
+}
