@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -8,6 +9,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"image/png"
 	"net/url"
 	"strings"
 	"time"
@@ -64,10 +66,7 @@ func (s *Store) BeginTOTP(ctx context.Context, accountID, issuer, label string) 
 	if err != nil {
 		return nil, err
 	}
-	b32secret := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
-	v := url.Values{"secret": {b32secret}, "issuer": {issuer}, "algorithm": {"SHA1"}, "digits": {"6"}, "period": {"30"}}
-	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + issuer + ":" + label, RawQuery: v.Encode()}
-	return &TOTPEnrolment{Secret: b32secret, URL: u.String()}, nil
+	return enrolment(secret, issuer, label), nil
 }
 
 // ErrBadCode is a wrong, expired or already used code.
@@ -182,4 +181,51 @@ func matchTOTP(secret []byte, code string, now time.Time, after int64) (int64, b
 		}
 	}
 	return 0, false
+}
+
+// PendingTOTP returns the enrolment being added, if it was begun within
+// maxAge, so a form shown again after a wrong code keeps the same QR code.
+func (s *Store) PendingTOTP(ctx context.Context, accountID, issuer, label string, maxAge time.Duration) (*TOTPEnrolment, error) {
+	var (
+		sealed  []byte
+		created int64
+	)
+	err := s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT seed, created FROM account_totp WHERE account_id = ? AND NOT active", accountID).Scan(&sealed, &created)
+	})
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && s.now().Sub(time.UnixMicro(created)) > maxAge) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	secret, err := s.keys.Open(sealed, totpBinding(accountID))
+	if err != nil {
+		return nil, err
+	}
+	return enrolment(secret, issuer, label), nil
+}
+
+func enrolment(secret []byte, issuer, label string) *TOTPEnrolment {
+	b32secret := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
+	v := url.Values{"secret": {b32secret}, "issuer": {issuer}, "algorithm": {"SHA1"}, "digits": {"6"}, "period": {"30"}}
+	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + issuer + ":" + label, RawQuery: v.Encode()}
+	return &TOTPEnrolment{Secret: b32secret, URL: u.String()}
+}
+
+// QRCode renders the enrolment URL as a PNG QR code.
+func (e *TOTPEnrolment) QRCode(size int) ([]byte, error) {
+	k, err := otp.NewKeyFromURL(e.URL)
+	if err != nil {
+		return nil, err
+	}
+	img, err := k.Image(size, size)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

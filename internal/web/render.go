@@ -28,6 +28,23 @@ type templates struct {
 // the page (T), not a function, so it always uses the request's language.
 var funcs = template.FuncMap{
 	"list": func(xs ...string) []string { return xs },
+	// field bundles what the text-field template needs.
+	"field": func(p page, name, label, typ, auto string) fieldArgs {
+		return fieldArgs{Page: p, Name: name, Label: label, Type: typ, Auto: auto}
+	},
+	// safeURL admits the data: URLs the server makes itself (QR codes).
+	"safeURL": func(v any) template.URL {
+		s, _ := v.(string)
+		if !strings.HasPrefix(s, "data:image/png;base64,") {
+			return ""
+		}
+		return template.URL(s)
+	},
+}
+
+type fieldArgs struct {
+	Page                    page
+	Name, Label, Type, Auto string
 }
 
 func parseTemplates() (*templates, error) {
@@ -62,6 +79,7 @@ type page struct {
 	RequestID string
 	Status    int
 	Demo      bool
+	SignedIn  bool
 	// TitleID is the catalogue id of the page's <title> and <h1>.
 	TitleID string
 	BodyID  string
@@ -102,7 +120,7 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request, titleID string)
 		Translator: tr, Lang: tr.Tag.String(), OtherLang: other,
 		Nonce: nonceFrom(r.Context()), Path: r.URL.Path, Version: s.opts.Version,
 		RequestID: telemetry.RequestID(r.Context()), Status: http.StatusOK, Demo: s.opts.Demo,
-		TitleID: titleID, static: s.static,
+		TitleID: titleID, static: s.static, SignedIn: currentUser(r.Context()) != nil,
 	}
 }
 

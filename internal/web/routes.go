@@ -9,6 +9,18 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.showHealth)
 	mux.HandleFunc("GET /readyz", s.showReadiness)
 	mux.HandleFunc("GET /static/{version}/{path...}", s.serveStatic)
+	if s.opts.Auth != nil {
+		mux.HandleFunc("GET /activate", s.handle(s.showActivate))
+		mux.HandleFunc("POST /activate", s.handle(s.submitActivate))
+		mux.HandleFunc("GET /signin", s.handle(s.showSignIn))
+		mux.HandleFunc("POST /signin", s.handle(s.submitSignIn))
+		mux.HandleFunc("GET /signin/verify", s.handle(s.showVerify))
+		mux.HandleFunc("POST /signin/verify", s.handle(s.submitVerify))
+		mux.HandleFunc("GET /mfa/setup", s.handle(s.showMFASetup))
+		mux.HandleFunc("POST /mfa/setup", s.handle(s.submitMFASetup))
+		mux.HandleFunc("POST /signout", s.handle(s.submitSignOut))
+	}
 	mux.HandleFunc("/", s.handle(s.showNotFound))
-	return mux
+	// Browser forms are refused when another site posts them.
+	return http.NewCrossOriginProtection().Handler(mux)
 }

@@ -13,9 +13,13 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"carefront/internal/clinical"
+	"carefront/internal/identity"
 	"carefront/internal/locale"
+	"carefront/internal/ratelimit"
+	"carefront/internal/session"
 	"carefront/internal/telemetry"
 )
 
@@ -37,6 +41,17 @@ type Options struct {
 	// Clinical is the only way pages reach clinical data: it decides and
 	// audits every read and search made for the signed-in person.
 	Clinical *clinical.Gateway
+
+	// Sign-in. With Auth nil the identity pages are not served.
+	Auth     *identity.Auth
+	Sessions *session.Manager
+	// Lookup reads a patient's date of birth and last name for activation.
+	Lookup identity.PatientLookup
+	// Limiter bounds sign-in and activation attempts per client address.
+	Limiter *ratelimit.Limiter
+	// IdleTimeout ends a person's session after this long without a
+	// request (default 15 minutes; staff 10).
+	IdleTimeout time.Duration
 }
 
 // Server holds the parsed templates and static files.
@@ -66,7 +81,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: opts.Logger, templates: tp, static: st}
-	s.handler = s.middleware(s.routes())
+	s.handler = s.middleware(s.withSession(s.routes()))
 	return s, nil
 }
 

@@ -1,0 +1,400 @@
+package web
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"carefront/internal/apperr"
+	"carefront/internal/identity"
+	"carefront/internal/session"
+)
+
+// Sign-in, activation and authenticator setup. Handlers stay thin: the
+// rules live in identity (who you are) and session (staying signed in).
+
+type signedInKey struct{}
+
+// signedIn is the person behind a request's session cookie.
+type signedIn struct {
+	token   string
+	session *session.Session
+	account *identity.Account
+}
+
+func currentUser(ctx context.Context) *signedIn {
+	u, _ := ctx.Value(signedInKey{}).(*signedIn)
+	return u
+}
+
+// withSession looks up the session cookie; a dead or forged one is
+// cleared and the request goes on signed out.
+func (s *Server) withSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m := s.opts.Sessions
+		if m == nil || strings.HasPrefix(r.URL.Path, "/static/") || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		tok := m.Token(r)
+		if tok == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		sess, err := m.Lookup(r.Context(), tok)
+		if err == nil {
+			var acct *identity.Account
+			if acct, err = s.opts.Auth.Store.AccountByID(r.Context(), sess.AccountID); err == nil {
+				u := &signedIn{token: tok, session: sess, account: acct}
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), signedInKey{}, u)))
+				return
+			}
+		}
+		if !errors.Is(err, session.ErrNoSession) && !errors.Is(err, identity.ErrNoAccount) {
+			s.renderError(w, r, err)
+			return
+		}
+		http.SetCookie(w, m.ClearCookie())
+		next.ServeHTTP(w, r)
+	})
+}
+
+// clientAddr is the request's peer address (no proxy headers are trusted
+// until trusted proxies can be configured).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// limited applies the per-address limit to sign-in forms; it answers 429
+// with Retry-After and reports false when over it.
+func (s *Server) limited(w http.ResponseWriter, r *http.Request) bool {
+	if s.opts.Limiter == nil {
+		return false
+	}
+	ok, wait := s.opts.Limiter.Allow(clientAddr(r))
+	if ok {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+	s.renderError(w, r, apperr.New(apperr.RateLimited, "too many attempts from this address"))
+	return true
+}
+
+// form is what an identity page shows: the values typed (never passwords
+// or codes) and the errors, by field.
+type form struct {
+	Values map[string]string
+	Errors map[string]string // field -> catalogue id; "" for the form as a whole
+	Extra  map[string]any
+}
+
+func newForm() *form {
+	return &form{Values: map[string]string{}, Errors: map[string]string{}, Extra: map[string]any{}}
+}
+
+// Error returns the catalogue id of a field's error.
+func (f *form) Error(field string) string { return f.Errors[field] }
+
+func (s *Server) showForm(w http.ResponseWriter, r *http.Request, name, title string, f *form, status int) error {
+	p := s.newPage(w, r, title)
+	p.Status = status
+	p.Data = f
+	return s.render(w, r, name, p)
+}
+
+func redirect(w http.ResponseWriter, r *http.Request, to string) error {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+// --- activation ---
+
+func (s *Server) showActivate(w http.ResponseWriter, r *http.Request) error {
+	f := newForm()
+	f.Values["code"] = r.URL.Query().Get("code")
+	return s.showForm(w, r, "activate", "activate.title", f, http.StatusOK)
+}
+
+func (s *Server) submitActivate(w http.ResponseWriter, r *http.Request) error {
+	if s.limited(w, r) {
+		return nil
+	}
+	f := newForm()
+	for _, k := range []string{"code", "family", "month", "day", "year", "email"} {
+		f.Values[k] = strings.TrimSpace(r.PostFormValue(k))
+	}
+	pw, pw2 := r.PostFormValue("password"), r.PostFormValue("password2")
+	required := map[string]string{"code": "activate.code.missing", "family": "activate.family.missing", "email": "activate.email.missing"}
+	for k, id := range required {
+		if f.Values[k] == "" {
+			f.Errors[k] = id
+		}
+	}
+	dob, ok := birthDate(f.Values["year"], f.Values["month"], f.Values["day"])
+	if !ok {
+		f.Errors["dob"] = "activate.dob.invalid"
+	}
+	if _, err := identity.NormalizeEmail(f.Values["email"]); err != nil && f.Values["email"] != "" {
+		f.Errors["email"] = "activate.email.invalid"
+	}
+	var pe *identity.PolicyError
+	if err := identity.CheckPassword(pw, f.Values["email"], f.Values["family"]); errors.As(err, &pe) {
+		f.Errors["password"] = "password." + strings.TrimPrefix(pe.Code, "password-")
+	} else if pw != pw2 {
+		f.Errors["password2"] = "activate.password2.mismatch"
+	}
+	if len(f.Errors) > 0 {
+		return s.showForm(w, r, "activate", "activate.title", f, http.StatusUnprocessableEntity)
+	}
+	ctx := r.Context()
+	auth := s.opts.Auth
+	patientID, err := auth.Store.CheckActivation(ctx, f.Values["code"], identity.Demographics{BirthDate: dob, FamilyName: f.Values["family"]}, s.opts.Lookup)
+	if errors.Is(err, identity.ErrActivation) {
+		f.Errors[""] = "activate.nomatch"
+		return s.showForm(w, r, "activate", "activate.title", f, http.StatusUnprocessableEntity)
+	}
+	if err != nil {
+		return err
+	}
+	hash, err := auth.Hasher.Hash(ctx, pw)
+	if errors.Is(err, identity.ErrBusy) {
+		w.Header().Set("Retry-After", "2")
+		return apperr.New(apperr.RateLimited, "busy")
+	}
+	if err != nil {
+		return err
+	}
+	acct := &identity.Account{Email: f.Values["email"], PasswordHash: hash}
+	switch err := auth.Store.Activate(ctx, f.Values["code"], patientID, acct); {
+	case apperr.CodeOf(err) == apperr.Conflict:
+		f.Errors["email"] = "activate.email.taken"
+		return s.showForm(w, r, "activate", "activate.title", f, http.StatusConflict)
+	case errors.Is(err, identity.ErrActivation):
+		f.Errors[""] = "activate.nomatch"
+		return s.showForm(w, r, "activate", "activate.title", f, http.StatusUnprocessableEntity)
+	case err != nil:
+		return err
+	}
+	if err := s.startSession(w, r, acct, session.LevelPassword); err != nil {
+		return err
+	}
+	return redirect(w, r, "/mfa/setup")
+}
+
+// birthDate reads the memorable-date fields into YYYY-MM-DD.
+func birthDate(y, m, d string) (string, bool) {
+	yy, e1 := strconv.Atoi(y)
+	mm, e2 := strconv.Atoi(m)
+	dd, e3 := strconv.Atoi(d)
+	if e1 != nil || e2 != nil || e3 != nil || yy < 1900 || yy > 2100 {
+		return "", false
+	}
+	t := time.Date(yy, time.Month(mm), dd, 0, 0, 0, 0, time.UTC)
+	if t.Month() != time.Month(mm) || t.Day() != dd {
+		return "", false
+	}
+	return t.Format("2006-01-02"), true
+}
+
+func (s *Server) idleFor(a *identity.Account) time.Duration {
+	if a.Kind == identity.Staff {
+		return 10 * time.Minute
+	}
+	if s.opts.IdleTimeout > 0 {
+		return s.opts.IdleTimeout
+	}
+	return 15 * time.Minute
+}
+
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, a *identity.Account, level string) error {
+	// A session from before sign-in is not carried over: a new id always.
+	if u := currentUser(r.Context()); u != nil {
+		s.opts.Sessions.End(r.Context(), u.token)
+	}
+	tok, _, err := s.opts.Sessions.Create(r.Context(), a.ID, level, s.idleFor(a), r.UserAgent(), clientAddr(r))
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, s.opts.Sessions.Cookie(tok))
+	return nil
+}
+
+// --- authenticator app setup ---
+
+func (s *Server) requireUser(w http.ResponseWriter, r *http.Request) *signedIn {
+	u := currentUser(r.Context())
+	if u == nil {
+		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+	}
+	return u
+}
+
+const issuer = "carefront"
+
+func (s *Server) showMFASetup(w http.ResponseWriter, r *http.Request) error {
+	u := s.requireUser(w, r)
+	if u == nil {
+		return nil
+	}
+	return s.mfaSetupForm(w, r, u, newForm(), http.StatusOK)
+}
+
+func (s *Server) mfaSetupForm(w http.ResponseWriter, r *http.Request, u *signedIn, f *form, status int) error {
+	ctx := r.Context()
+	st := s.opts.Auth.Store
+	en, err := st.PendingTOTP(ctx, u.account.ID, issuer, u.account.Email, 10*time.Minute)
+	if err == nil && en == nil {
+		en, err = st.BeginTOTP(ctx, u.account.ID, issuer, u.account.Email)
+	}
+	if err != nil {
+		return err
+	}
+	png, err := en.QRCode(240)
+	if err != nil {
+		return err
+	}
+	f.Extra["QR"] = "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+	var groups []string
+	for i := 0; i < len(en.Secret); i += 4 {
+		groups = append(groups, en.Secret[i:min(i+4, len(en.Secret))])
+	}
+	f.Extra["Secret"] = strings.Join(groups, " ")
+	return s.showForm(w, r, "mfa_setup", "mfa.setup.title", f, status)
+}
+
+func (s *Server) submitMFASetup(w http.ResponseWriter, r *http.Request) error {
+	u := s.requireUser(w, r)
+	if u == nil {
+		return nil
+	}
+	ctx := r.Context()
+	st := s.opts.Auth.Store
+	if has, err := st.HasTOTP(ctx, u.account.ID); err != nil {
+		return err
+	} else if has && !s.opts.Sessions.Recent(u.session, 5*time.Minute) {
+		// Replacing a working authenticator is a sensitive change.
+		return redirect(w, r, "/signin/verify")
+	}
+	if err := st.ConfirmTOTP(ctx, u.account.ID, r.PostFormValue("code")); err != nil {
+		if apperr.CodeOf(err) != apperr.Invalid {
+			return err
+		}
+		f := newForm()
+		f.Errors["code"] = "mfa.code.wrong"
+		return s.mfaSetupForm(w, r, u, f, http.StatusUnprocessableEntity)
+	}
+	codes, err := st.NewRecoveryCodes(ctx, u.account.ID)
+	if err != nil {
+		return err
+	}
+	tok, err := s.opts.Sessions.Renew(ctx, u.token, true)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, s.opts.Sessions.Cookie(tok))
+	s.opts.Sessions.EndOthers(ctx, u.account.ID, hashOf(tok))
+	f := newForm()
+	f.Extra["Codes"] = codes
+	return s.showForm(w, r, "recovery_codes", "recovery.title", f, http.StatusOK)
+}
+
+// --- sign-in ---
+
+func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request) error {
+	return s.showForm(w, r, "signin", "signin.title", newForm(), http.StatusOK)
+}
+
+func (s *Server) submitSignIn(w http.ResponseWriter, r *http.Request) error {
+	if s.limited(w, r) {
+		return nil
+	}
+	f := newForm()
+	f.Values["email"] = strings.TrimSpace(r.PostFormValue("email"))
+	acct, err := s.opts.Auth.Password(r.Context(), f.Values["email"], r.PostFormValue("password"), clientAddr(r))
+	var te *identity.ThrottledError
+	switch {
+	case errors.Is(err, identity.ErrBusy):
+		w.Header().Set("Retry-After", "2")
+		return apperr.New(apperr.RateLimited, "busy")
+	case errors.As(err, &te):
+		w.Header().Set("Retry-After", strconv.Itoa(int(te.Wait.Seconds())+1))
+		f.Errors[""] = "signin.throttled"
+		f.Extra["Wait"] = int(te.Wait.Seconds()) + 1
+		return s.showForm(w, r, "signin", "signin.title", f, http.StatusTooManyRequests)
+	case errors.Is(err, identity.ErrSignIn):
+		f.Errors[""] = "signin.wrong"
+		return s.showForm(w, r, "signin", "signin.title", f, http.StatusUnauthorized)
+	case err != nil:
+		return err
+	}
+	if err := s.startSession(w, r, acct, session.LevelPassword); err != nil {
+		return err
+	}
+	has, err := s.opts.Auth.Store.HasTOTP(r.Context(), acct.ID)
+	if err != nil {
+		return err
+	}
+	if !has {
+		return redirect(w, r, "/mfa/setup") // no second factor yet: enrol one before anything else
+	}
+	return redirect(w, r, "/signin/verify")
+}
+
+func (s *Server) showVerify(w http.ResponseWriter, r *http.Request) error {
+	if s.requireUser(w, r) == nil {
+		return nil
+	}
+	return s.showForm(w, r, "verify", "verify.title", newForm(), http.StatusOK)
+}
+
+func (s *Server) submitVerify(w http.ResponseWriter, r *http.Request) error {
+	u := s.requireUser(w, r)
+	if u == nil {
+		return nil
+	}
+	if s.limited(w, r) {
+		return nil
+	}
+	f := newForm()
+	_, err := s.opts.Auth.SecondFactor(r.Context(), u.account, r.PostFormValue("code"), clientAddr(r))
+	var te *identity.ThrottledError
+	switch {
+	case errors.As(err, &te):
+		w.Header().Set("Retry-After", strconv.Itoa(int(te.Wait.Seconds())+1))
+		f.Errors[""] = "signin.throttled"
+		f.Extra["Wait"] = int(te.Wait.Seconds()) + 1
+		return s.showForm(w, r, "verify", "verify.title", f, http.StatusTooManyRequests)
+	case errors.Is(err, identity.ErrBadCode):
+		f.Errors["code"] = "verify.wrong"
+		return s.showForm(w, r, "verify", "verify.title", f, http.StatusUnauthorized)
+	case err != nil:
+		return err
+	}
+	tok, err := s.opts.Sessions.Renew(r.Context(), u.token, true)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, s.opts.Sessions.Cookie(tok))
+	return redirect(w, r, "/")
+}
+
+func (s *Server) submitSignOut(w http.ResponseWriter, r *http.Request) error {
+	if u := currentUser(r.Context()); u != nil {
+		if err := s.opts.Sessions.End(r.Context(), u.token); err != nil {
+			return err
+		}
+	}
+	http.SetCookie(w, s.opts.Sessions.ClearCookie())
+	return redirect(w, r, "/")
+}
+
+func hashOf(tok string) []byte { return session.HashToken(tok) }

@@ -1,0 +1,220 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"carefront/internal/audit"
+	"carefront/internal/identity"
+	"carefront/internal/ratelimit"
+	"carefront/internal/seal"
+	"carefront/internal/session"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type authHarness struct {
+	srv    *httptest.Server
+	client *http.Client
+	store  *identity.Store
+	clock  *fakeClock
+	code   string // an activation code for Patient/p1
+	db     *sqldb.DB
+}
+
+func newAuthHarness(t *testing.T, db *sqldb.DB) *authHarness {
+	t.Helper()
+	c := &fakeClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	db.Now = c.now
+	k, _ := seal.Generate()
+	st := identity.NewStore(db, k)
+	sig, _ := audit.NewSigner(make([]byte, 32))
+	aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
+	t.Cleanup(func() { aw.Close(context.Background()) })
+	ts := newTestServer(t, func(o *Options) {
+		o.MaxBodyBytes = 1 << 16
+		o.Auth = &identity.Auth{Store: st, Hasher: identity.NewHasher(identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 4), Audit: aw}
+		o.Sessions = session.NewManager(db)
+		o.Lookup = func(_ context.Context, id string) (identity.Demographics, error) {
+			return identity.Demographics{BirthDate: "1970-01-02", FamilyName: "Rivera"}, nil
+		}
+		o.Limiter = ratelimit.New(100, 100, 1000)
+	})
+	srv := httptest.NewTLSServer(ts)
+	t.Cleanup(srv.Close)
+	jar, _ := cookiejar.New(nil)
+	client := srv.Client()
+	client.Jar = jar
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	code, _, err := st.Invite(context.Background(), "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &authHarness{srv: srv, client: client, store: st, clock: c, code: code, db: db}
+}
+
+func (h *authHarness) post(t *testing.T, path string, form url.Values, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", h.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := h.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, body(t, res)
+}
+
+func (h *authHarness) get(t *testing.T, path string) (*http.Response, string) {
+	t.Helper()
+	res, err := h.client.Get(h.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, body(t, res)
+}
+
+func totpCode(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	c, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var secretRE = regexp.MustCompile(`id="secret">([A-Z2-7 ]+)<`)
+var codeRE = regexp.MustCompile(`<li>([A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4})</li>`)
+
+func activation(code, dobDay, password string) url.Values {
+	return url.Values{"code": {code}, "family": {"rivera"}, "month": {"1"}, "day": {dobDay}, "year": {"1970"},
+		"email": {"ana@example.com"}, "password": {password}, "password2": {password}}
+}
+
+func TestActivationThenAuthenticatorThenSignIn(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		res, page := h.get(t, "/activate?code="+h.code)
+		if res.StatusCode != 200 || !strings.Contains(page, `value="`+h.code+`"`) {
+			t.Fatalf("activate page: %d", res.StatusCode)
+		}
+		// Wrong date of birth: one general message, no account.
+		res, page = h.post(t, "/activate", activation(h.code, "3", "a long enough passphrase"))
+		if res.StatusCode != 422 || !strings.Contains(page, "We could not match that code") {
+			t.Fatalf("wrong birth date: %d", res.StatusCode)
+		}
+		// A common password is refused beside its field; the typed email is kept.
+		res, page = h.post(t, "/activate", activation(h.code, "2", "password1"))
+		if res.StatusCode != 422 || !strings.Contains(page, "most common passwords") || !strings.Contains(page, `value="ana@example.com"`) {
+			t.Fatalf("common password: %d", res.StatusCode)
+		}
+		if strings.Contains(page, "password1") {
+			t.Error("the refused password was echoed into the page")
+		}
+		if _, err := h.store.AccountByEmail(context.Background(), "ana@example.com"); err == nil {
+			t.Fatal("an account was created by a refused form")
+		}
+		res, _ = h.post(t, "/activate", activation(h.code, "2", "a long enough passphrase"))
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/mfa/setup" {
+			t.Fatalf("activation: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		var cookie *http.Cookie
+		for _, c := range res.Cookies() {
+			if c.Name == session.CookieName {
+				cookie = c
+			}
+		}
+		if cookie == nil || !cookie.Secure || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode {
+			t.Fatalf("session cookie: %+v", cookie)
+		}
+		// Authenticator app: a wrong code keeps the same secret; the right
+		// one turns it on and shows ten recovery codes once.
+		_, page = h.get(t, "/mfa/setup")
+		m := secretRE.FindStringSubmatch(page)
+		if m == nil || !strings.Contains(page, `src="data:image/png;base64,`) {
+			t.Fatalf("setup page has no secret or QR code")
+		}
+		secret := strings.ReplaceAll(m[1], " ", "")
+		res, page = h.post(t, "/mfa/setup", url.Values{"code": {"000000"}})
+		if res.StatusCode != 422 || !strings.Contains(page, m[1]) {
+			t.Fatalf("wrong setup code: %d, same secret shown again: %v", res.StatusCode, strings.Contains(page, m[1]))
+		}
+		res, page = h.post(t, "/mfa/setup", url.Values{"code": {totpCode(t, secret, h.clock.now())}})
+		codes := codeRE.FindAllStringSubmatch(page, -1)
+		if res.StatusCode != 200 || len(codes) != 10 {
+			t.Fatalf("confirm: %d with %d recovery codes", res.StatusCode, len(codes))
+		}
+		// Signed in now: the header offers sign-out; sign out.
+		if _, page = h.get(t, "/"); !strings.Contains(page, `action="/signout"`) {
+			t.Error("no sign-out button while signed in")
+		}
+		res, _ = h.post(t, "/signout", nil)
+		if res.StatusCode != 303 {
+			t.Fatalf("sign out: %d", res.StatusCode)
+		}
+		if _, page = h.get(t, "/"); strings.Contains(page, `action="/signout"`) {
+			t.Error("still signed in after signing out")
+		}
+		// Sign-in: a wrong password and an unknown address read the same.
+		_, wrong := h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"not the password"}})
+		_, unknown := h.post(t, "/signin", url.Values{"email": {"nobody@example.com"}, "password": {"not the password"}})
+		alert := regexp.MustCompile(`(?s)<div class="usa-alert.*?</div>`)
+		if a, b := alert.FindString(wrong), alert.FindString(unknown); a == "" || a != b {
+			t.Errorf("wrong password and unknown account answer differently:\n%s\n%s", a, b)
+		}
+		res, _ = h.post(t, "/signin", url.Values{"email": {"ANA@example.com"}, "password": {"a long enough passphrase"}})
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/signin/verify" {
+			t.Fatalf("password step: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		// The password alone opens nothing: the enrolment page wants step-up.
+		h.clock.add(time.Minute)
+		res, page = h.post(t, "/signin/verify", url.Values{"code": {"123456"}})
+		if res.StatusCode != 401 || !strings.Contains(page, "That code is not right") {
+			t.Fatalf("wrong code: %d", res.StatusCode)
+		}
+		res, _ = h.post(t, "/signin/verify", url.Values{"code": {codes[0][1]}})
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/" {
+			t.Fatalf("recovery code: %d", res.StatusCode)
+		}
+		if _, page = h.get(t, "/"); !strings.Contains(page, `action="/signout"`) {
+			t.Error("not signed in after the second factor")
+		}
+	})
+}
+
+func TestCrossSitePostAndForgedCookie(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		res, _ := h.post(t, "/signin", url.Values{"email": {"a@example.com"}, "password": {"x"}}, "Sec-Fetch-Site", "cross-site")
+		if res.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-site POST: %d, want 403", res.StatusCode)
+		}
+		u, _ := url.Parse(h.srv.URL)
+		h.client.Jar.SetCookies(u, []*http.Cookie{{Name: session.CookieName, Value: strings.Repeat("A", 43), Path: "/", Secure: true}})
+		res, _ = h.get(t, "/mfa/setup")
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/signin" {
+			t.Errorf("forged cookie reached a signed-in page: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
+}
