@@ -1,7 +1,8 @@
 // Test harness: starts the real carefront binary on a free port with a fresh
 // data dir, and launches Debian's Chromium through playwright-core. A missing
 // binary or browser fails the run; nothing here skips.
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,7 @@ export async function startServer(extraArgs = []) {
   });
   return {
     url,
+    dataDir,
     log: () => log,
     async stop() {
       const exited = new Promise((r) => proc.once('exit', r));
@@ -66,4 +68,29 @@ export function watchConsole(page) {
 export async function axeViolations(page) {
   const res = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
   return res.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+// totp computes an RFC 6238 code (SHA-1, 6 digits, 30 s) for a base32 key,
+// as an authenticator app does.
+export function totp(base32, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32.replace(/[\s=]/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const off = mac[mac.length - 1] & 0xf;
+  const n = (mac.readUInt32BE(off) & 0x7fffffff) % 1000000;
+  return String(n).padStart(6, '0');
+}
+
+// invite runs `carefront accounts invite` against a running server's data
+// dir and returns the activation code.
+export function invite(server, patient) {
+  const out = execFileSync(BIN, ['accounts', 'invite', '--data-dir', server.dataDir, '--patient', patient],
+    { env: { ...process.env, CAREFRONT_DATABASE_URL: '' } }).toString();
+  const m = /activation code for [^:]+: ([A-Z2-7-]+)/.exec(out);
+  if (!m) throw new Error(`no activation code in:\n${out}`);
+  return m[1];
 }

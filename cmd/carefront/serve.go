@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
+	"strings"
 	"time"
 
 	"carefront/internal/audit"
@@ -21,7 +24,9 @@ import (
 	"carefront/internal/demo"
 	"carefront/internal/identity"
 	"carefront/internal/locale"
+	"carefront/internal/ratelimit"
 	"carefront/internal/seal"
+	"carefront/internal/session"
 	"carefront/internal/sqldb"
 	"carefront/internal/telemetry"
 	"carefront/internal/web"
@@ -98,11 +103,32 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("clinical data source", "source", mode)
 
+	ids := identity.NewStore(db, k)
+	// Each argon2id hash holds 19 MiB: at most two per core at once, the
+	// rest are told to retry (429) instead of queueing.
+	hasher := identity.NewHasher(identity.DefaultParams, 2*runtime.GOMAXPROCS(0))
+	sessions := session.NewManager(db)
+	secure := cfg.TLS() || strings.HasPrefix(cfg.BaseURL, "https://")
+	sessions.Insecure = !secure // plain http://localhost while developing
+	if cfg.Demo {
+		logins, err := demo.SeedAccounts(ctx, ids, hasher)
+		if err != nil {
+			aw.Close(context.Background())
+			return fmt.Errorf("demo accounts: %w", err)
+		}
+		log.Info("demo accounts (made-up people; password and authenticator key are in the README)", "accounts", logins,
+			"password", demo.DemoPassword, "authenticator_key", demo.DemoTOTPSecret)
+	}
+
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
 		Version: ver, Demo: cfg.Demo,
 		Clinical: &clinical.Gateway{Source: source, Audit: aw},
+		Auth:     &identity.Auth{Store: ids, Hasher: hasher, Audit: aw},
+		Sessions: sessions,
+		Lookup:   patientLookup(source),
+		Limiter:  ratelimit.New(0.5, 10, 100_000), // per address: 10 at once, then one every 2 s
 	})
 	if err != nil {
 		return err
@@ -241,4 +267,32 @@ func clinicalSource(cfg config.Config, db *sqldb.DB) (clinical.Source, string, e
 	}
 	u, _ := url.Parse(cfg.FHIRUpstream)
 	return c, "upstream " + u.Host, nil
+}
+
+// patientLookup reads the date of birth and last name on a patient's
+// record, for activation.
+func patientLookup(src clinical.Source) identity.PatientLookup {
+	return func(ctx context.Context, id string) (identity.Demographics, error) {
+		r, err := src.Read(ctx, "Patient", id)
+		if err != nil {
+			return identity.Demographics{}, err
+		}
+		var p struct {
+			BirthDate string `json:"birthDate"`
+			Name      []struct {
+				Use    string `json:"use"`
+				Family string `json:"family"`
+			} `json:"name"`
+		}
+		if err := json.Unmarshal(r.Raw, &p); err != nil {
+			return identity.Demographics{}, err
+		}
+		d := identity.Demographics{BirthDate: p.BirthDate}
+		for _, n := range p.Name {
+			if d.FamilyName == "" || n.Use == "official" {
+				d.FamilyName = n.Family
+			}
+		}
+		return d, nil
+	}
 }

@@ -229,3 +229,25 @@ func (e *TOTPEnrolment) QRCode(size int) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// SetTOTPSecret installs an active authenticator with a known secret
+// (base32). It exists for the demo accounts, whose codes the README lets
+// anyone generate; real accounts always enrol through BeginTOTP.
+func (s *Store) SetTOTPSecret(ctx context.Context, accountID, b32secret string) error {
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(b32secret)
+	if err != nil {
+		return err
+	}
+	sealed, err := s.keys.Seal(secret, totpBinding(accountID))
+	if err != nil {
+		return err
+	}
+	return s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM account_totp WHERE account_id = ?", accountID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO account_totp (account_id, seed, active, last_step, created) VALUES (?, ?, ?, 0, ?)",
+			accountID, sealed, true, s.now().UnixMicro())
+		return err
+	})
+}

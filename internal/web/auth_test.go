@@ -187,7 +187,6 @@ func TestActivationThenAuthenticatorThenSignIn(t *testing.T) {
 		if res.StatusCode != 303 || res.Header.Get("Location") != "/signin/verify" {
 			t.Fatalf("password step: %d %s", res.StatusCode, res.Header.Get("Location"))
 		}
-		// The password alone opens nothing: the enrolment page wants step-up.
 		h.clock.add(time.Minute)
 		res, page = h.post(t, "/signin/verify", url.Values{"code": {"123456"}})
 		if res.StatusCode != 401 || !strings.Contains(page, "That code is not right") {

@@ -1,0 +1,127 @@
+// Sign-in and activation in a real browser: activation with an invite
+// code, date of birth and last name, then an authenticator app; sign-in
+// with password and a code; keyboard-only sign-in; axe-core on every
+// identity page in English and Spanish on a 375 px phone.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, watchConsole, axeViolations, totp, invite } from './harness.mjs';
+
+const DEMO_KEY = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
+const DEMO_PASSWORD = 'demo portal passphrase';
+let server, browser;
+
+before(async () => {
+  server = await startServer(['--demo']);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function phone(lang) {
+  const context = await browser.newContext({ viewport: { width: 375, height: 812 }, locale: lang === 'es' ? 'es-MX' : 'en-US' });
+  return context.newPage();
+}
+
+// Chromium logs a form answered with 401 or 422 as a failed load; those
+// answers are expected here, anything else is a problem.
+const unexpected = (problems) => problems.filter((p) => !/status of (401|422) /.test(p));
+
+async function accessible(page, what) {
+  const v = await axeViolations(page);
+  assert.deepEqual(v, [], `${what}: axe-core violations`);
+}
+
+// The demo accounts share one authenticator key, and a code works once:
+// each test signs in a different account.
+const signins = [
+  { lang: 'en', email: 'maria@demo.carefront.example', signout: 'Sign out', wrong: 'The email address or password is not right.' },
+  { lang: 'es', email: 'walter@demo.carefront.example', signout: 'Cerrar sesión', wrong: 'El correo electrónico o la contraseña no son correctos.' },
+];
+
+for (const { lang, email, signout, wrong } of signins) {
+  test(`sign in with password and authenticator code (${lang})`, async () => {
+    const page = await phone(lang);
+    const problems = watchConsole(page);
+    await page.goto(`${server.url}signin`);
+    assert.equal(await page.getAttribute('html', 'lang'), lang);
+    await accessible(page, `sign-in page (${lang})`);
+
+    await page.fill('#email', email);
+    await page.fill('#password', 'not the password');
+    await page.click('form[action="/signin"] button[type=submit]');
+    assert.equal((await page.textContent('main .usa-alert--error .usa-alert__text')).trim(), wrong);
+    await accessible(page, `sign-in error (${lang})`);
+
+    await page.fill('#email', email);
+    await page.fill('#password', DEMO_PASSWORD);
+    await page.click('form[action="/signin"] button[type=submit]');
+    await page.waitForURL(/\/signin\/verify$/);
+    await accessible(page, `code page (${lang})`);
+    await page.fill('#code', totp(DEMO_KEY));
+    await page.click('form[action="/signin/verify"] button[type=submit]');
+    await page.waitForURL(new RegExp(`${server.url}$`));
+    assert.ok(await page.getByRole('button', { name: signout }).isVisible(), 'signed in: sign-out button shown');
+    assert.deepEqual(unexpected(problems), []);
+    await page.context().close();
+  });
+}
+
+test('keyboard only: sign in without a mouse', async () => {
+  const page = await phone('en');
+  await page.goto(`${server.url}signin`);
+  await page.focus('#email');
+  await page.keyboard.type('linda@demo.carefront.example');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(DEMO_PASSWORD);
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/signin\/verify$/);
+  assert.equal(await page.evaluate(() => document.activeElement?.tagName), 'BODY');
+  await page.keyboard.press('Tab'); // skip link
+  await page.focus('#code');
+  await page.keyboard.type(totp(DEMO_KEY));
+  await page.keyboard.press('Enter');
+  await page.waitForURL(new RegExp(`${server.url}$`));
+  assert.ok(await page.getByRole('button', { name: 'Sign out' }).isVisible());
+  await page.context().close();
+});
+
+for (const lang of ['en', 'es']) {
+  test(`activation with an invite code, then an authenticator app (${lang})`, async () => {
+    const code = invite(server, lang === 'en' ? 'Patient/demo-sam' : 'Patient/demo-lily');
+    const page = await phone(lang);
+    const problems = watchConsole(page);
+    await page.goto(`${server.url}activate?code=${code}`);
+    await accessible(page, `activation page (${lang})`);
+    // The demo population's birth dates are placed around today.
+    const now = new Date();
+    const years = lang === 'en' ? 15 : 8;
+    const dob = new Date(Date.UTC(now.getUTCFullYear() - years, now.getUTCMonth() - 3, now.getUTCDate() - 11));
+    await page.fill('#family', 'Lee-Demo');
+    await page.fill('#month', String(dob.getUTCMonth() + 1));
+    await page.fill('#day', String(dob.getUTCDate()));
+    await page.fill('#year', String(dob.getUTCFullYear()));
+    await page.fill('#email', `${lang}-activation@example.com`);
+    await page.fill('#password', 'password');
+    await page.fill('#password2', 'password');
+    await page.click('form[action="/activate"] button[type=submit]');
+    assert.ok(await page.locator('#password-error').isVisible(), 'common password refused beside its field');
+    await accessible(page, `activation error (${lang})`);
+    await page.fill('#password', 'four unrelated words here');
+    await page.fill('#password2', 'four unrelated words here');
+    await page.click('form[action="/activate"] button[type=submit]');
+    await page.waitForURL(/\/mfa\/setup$/);
+    await accessible(page, `authenticator setup (${lang})`);
+    assert.ok(await page.locator('img.cf-qr').isVisible(), 'QR code shown');
+    const secret = (await page.textContent('#secret')).replace(/\s/g, '');
+    await page.fill('#code', totp(secret));
+    await page.click('form[action="/mfa/setup"] button[type=submit]');
+    await page.locator('.cf-codes li').first().waitFor();
+    assert.equal(await page.locator('.cf-codes li').count(), 10);
+    await accessible(page, `recovery codes (${lang})`);
+    assert.deepEqual(unexpected(problems), []);
+    await page.context().close();
+  });
+}

@@ -1,0 +1,57 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"carefront/internal/identity"
+)
+
+// DemoTOTPSecret is the authenticator key of every demo account. It is
+// public (the README lists it): demo data is made up, and demo mode is
+// refused in production.
+const DemoTOTPSecret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+// DemoPassword is the password of every demo account.
+const DemoPassword = "demo portal passphrase"
+
+// Logins are the demo accounts, as the README lists them.
+var Logins = []struct {
+	Email, Who string
+	Kind       identity.Kind
+	Patient    string
+	StaffRole  string
+}{
+	{"maria@demo.carefront.example", "patient: Maria Ortega-Demo", identity.Person, Maria, ""},
+	{"walter@demo.carefront.example", "patient: Walter Brooks-Demo", identity.Person, Walter, ""},
+	{"linda@demo.carefront.example", "caregiver of Walter (proxy access comes with a later release)", identity.Person, "", ""},
+	{"dana@demo.carefront.example", "parent of Sam and Lily (proxy access comes with a later release)", identity.Person, "", ""},
+	{"clinician@demo.carefront.example", "staff: clinician", identity.Staff, "", "clinician"},
+}
+
+// SeedAccounts creates the demo accounts unless they exist, each with the
+// demo password and authenticator key, and returns lines describing them.
+func SeedAccounts(ctx context.Context, st *identity.Store, h *identity.Hasher) ([]string, error) {
+	hash, err := h.Hash(ctx, DemoPassword)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range Logins {
+		a, err := st.AccountByEmail(ctx, l.Email)
+		if errors.Is(err, identity.ErrNoAccount) {
+			a = &identity.Account{Kind: l.Kind, Email: l.Email, PasswordHash: hash, PatientID: l.Patient, StaffRole: l.StaffRole}
+			if err := st.CreateAccount(ctx, a); err != nil {
+				return nil, err
+			}
+			if err := st.SetTOTPSecret(ctx, a.ID, DemoTOTPSecret); err != nil {
+				return nil, err
+			}
+		} else if err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprintf("%s (%s)", l.Email, l.Who))
+	}
+	return out, nil
+}
