@@ -107,6 +107,9 @@ type Record struct {
 	Patient   string // reference to the patient whose data it is
 	Entities  []Entity
 	RequestID string
+	// Session is the hex SHA-256 of the browser session's id (never the
+	// id itself), so an auditor can group one sign-in's events.
+	Session string
 }
 
 // The BALP wire shape, a FHIR R4 AuditEvent. Field order is fixed by the
@@ -170,6 +173,7 @@ var (
 	displayPattern = regexp.MustCompile(`^[A-Za-z ]{0,64}$`)
 	clientPattern  = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,128}$`)
 	reqIDPattern   = regexp.MustCompile(`^[A-Za-z0-9._\-]{1,64}$`)
+	sessionPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
 // shape validates r and builds its wire form. recorded is the time stamp;
@@ -203,6 +207,9 @@ func shape(r Record, recorded time.Time, observer string) (event, error) {
 	}
 	if r.Client != "" && !clientPattern.MatchString(r.Client) {
 		return event{}, fmt.Errorf("audit: client must be a client id")
+	}
+	if r.Session != "" && !sessionPattern.MatchString(r.Session) {
+		return event{}, fmt.Errorf("audit: session must be a hex SHA-256")
 	}
 	if r.RequestID != "" && !reqIDPattern.MatchString(r.RequestID) {
 		return event{}, fmt.Errorf("audit: request id has characters outside [A-Za-z0-9._-]")
@@ -289,6 +296,12 @@ func shape(r Record, recorded time.Time, observer string) (event, error) {
 		ev.Entity = append(ev.Entity, entity{
 			What: reference{Identifier: &identifier{Value: r.RequestID}},
 			Type: &Coding{sysBALPEntity, "XrequestId", "X-Request-Id"},
+		})
+	}
+	if r.Session != "" {
+		ev.Entity = append(ev.Entity, entity{
+			What: reference{Identifier: &identifier{System: "urn:carefront:session-sha256", Value: r.Session}},
+			Type: &Coding{sysCarefrontEvt, "session", "Session"},
 		})
 	}
 	return ev, nil

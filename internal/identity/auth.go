@@ -45,9 +45,12 @@ func (e *ThrottledError) Error() string {
 // Unwrap makes it a rate-limited apperr.
 func (e *ThrottledError) Unwrap() error { return apperr.New(apperr.RateLimited, "%s", e.Error()) }
 
-func (a *Auth) record(ctx context.Context, acct *Account, sub audit.Coding, outcome audit.Outcome, reason, addr string) error {
+func (a *Auth) record(ctx context.Context, acct *Account, sub audit.Coding, outcome audit.Outcome, reason, addr string, sessionHex ...string) error {
 	r := audit.Record{Type: audit.TypeUserAuthentication, Subtype: []audit.Coding{sub}, Action: audit.Execute,
 		Outcome: outcome, Reason: reason, Address: addr}
+	if len(sessionHex) > 0 {
+		r.Session = sessionHex[0]
+	}
 	if acct != nil {
 		r.User = "Person/" + acct.ID
 		if acct.PatientID != "" {
@@ -145,9 +148,19 @@ func (a *Auth) unknownAccount(ctx context.Context, email, password, addr string)
 	return ErrSignIn
 }
 
+// SessionEvent audits a session starting ("session-started", Login) or
+// ending (Logout), naming the session by the hash of its id.
+func (a *Auth) SessionEvent(ctx context.Context, acct *Account, logout bool, reason, addr, sessionHex string) error {
+	sub := audit.SubtypeLogin
+	if logout {
+		sub = audit.SubtypeLogout
+	}
+	return a.record(ctx, acct, sub, audit.Success, reason, addr, sessionHex)
+}
+
 // SecondFactor checks an authenticator code or a recovery code and
 // reports which it was ("totp" or "recovery-code").
-func (a *Auth) SecondFactor(ctx context.Context, acct *Account, code, addr string) (string, error) {
+func (a *Auth) SecondFactor(ctx context.Context, acct *Account, code, addr, sessionHex string) (string, error) {
 	if th := a.Store.CheckThrottle(acct); th.Wait > 0 {
 		a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, "throttled", addr)
 		return "", &ThrottledError{Wait: th.Wait}
@@ -173,7 +186,7 @@ func (a *Auth) SecondFactor(ctx context.Context, acct *Account, code, addr strin
 		if locked {
 			reason += "-locked"
 		}
-		if err := a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, reason, addr); err != nil {
+		if err := a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, reason, addr, sessionHex); err != nil {
 			return "", err
 		}
 		return "", ErrBadCode
@@ -184,5 +197,5 @@ func (a *Auth) SecondFactor(ctx context.Context, acct *Account, code, addr strin
 	if err := a.Store.RecordSuccess(ctx, acct.ID); err != nil {
 		return "", err
 	}
-	return method, a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "signed-in-"+method, addr)
+	return method, a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "signed-in-"+method, addr, sessionHex)
 }

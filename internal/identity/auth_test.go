@@ -91,16 +91,16 @@ func TestSecondFactor(t *testing.T) {
 		s.ConfirmTOTP(ctx, a.ID, code(t, en.Secret, c.now()))
 		codes, _ := s.NewRecoveryCodes(ctx, a.ID)
 		c.add(30 * time.Second)
-		if m, err := auth.SecondFactor(ctx, a, code(t, en.Secret, c.now()), ""); err != nil || m != "totp" {
+		if m, err := auth.SecondFactor(ctx, a, code(t, en.Secret, c.now()), "", ""); err != nil || m != "totp" {
 			t.Fatalf("totp: %q %v", m, err)
 		}
-		if _, err := auth.SecondFactor(ctx, a, code(t, en.Secret, c.now()), ""); err != identity.ErrBadCode {
+		if _, err := auth.SecondFactor(ctx, a, code(t, en.Secret, c.now()), "", ""); err != identity.ErrBadCode {
 			t.Errorf("replayed totp: %v", err)
 		}
-		if m, err := auth.SecondFactor(ctx, a, codes[0], ""); err != nil || m != "recovery-code" {
+		if m, err := auth.SecondFactor(ctx, a, codes[0], "", ""); err != nil || m != "recovery-code" {
 			t.Fatalf("recovery code: %q %v", m, err)
 		}
-		if _, err := auth.SecondFactor(ctx, a, codes[0], ""); err != identity.ErrBadCode {
+		if _, err := auth.SecondFactor(ctx, a, codes[0], "", ""); err != identity.ErrBadCode {
 			t.Errorf("recovery code used twice: %v", err)
 		}
 	})

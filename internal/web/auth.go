@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/http"
@@ -220,8 +221,12 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, a *identit
 	if u := currentUser(r.Context()); u != nil {
 		s.opts.Sessions.End(r.Context(), u.token)
 	}
-	tok, _, err := s.opts.Sessions.Create(r.Context(), a.ID, level, s.idleFor(a), r.UserAgent(), clientAddr(r))
+	tok, sess, err := s.opts.Sessions.Create(r.Context(), a.ID, level, s.idleFor(a), r.UserAgent(), clientAddr(r))
 	if err != nil {
+		return err
+	}
+	if err := s.opts.Auth.SessionEvent(r.Context(), a, false, "session-started-"+level, clientAddr(r), hex.EncodeToString(sess.IDHash)); err != nil {
+		s.opts.Sessions.End(r.Context(), tok)
 		return err
 	}
 	http.SetCookie(w, s.opts.Sessions.Cookie(tok))
@@ -296,7 +301,7 @@ func (s *Server) submitMFASetup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tok, err := s.opts.Sessions.Renew(ctx, u.token, true)
+	tok, err := s.renew(r, u)
 	if err != nil {
 		return err
 	}
@@ -365,7 +370,7 @@ func (s *Server) submitVerify(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	f := newForm()
-	_, err := s.opts.Auth.SecondFactor(r.Context(), u.account, r.PostFormValue("code"), clientAddr(r))
+	_, err := s.opts.Auth.SecondFactor(r.Context(), u.account, r.PostFormValue("code"), clientAddr(r), hex.EncodeToString(u.session.IDHash))
 	var te *identity.ThrottledError
 	switch {
 	case errors.As(err, &te):
@@ -379,7 +384,7 @@ func (s *Server) submitVerify(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	tok, err := s.opts.Sessions.Renew(r.Context(), u.token, true)
+	tok, err := s.renew(r, u)
 	if err != nil {
 		return err
 	}
@@ -392,9 +397,23 @@ func (s *Server) submitSignOut(w http.ResponseWriter, r *http.Request) error {
 		if err := s.opts.Sessions.End(r.Context(), u.token); err != nil {
 			return err
 		}
+		if err := s.opts.Auth.SessionEvent(r.Context(), u.account, true, "signed-out", clientAddr(r), hex.EncodeToString(u.session.IDHash)); err != nil {
+			return err
+		}
 	}
 	http.SetCookie(w, s.opts.Sessions.ClearCookie())
 	return redirect(w, r, "/")
 }
 
 func hashOf(tok string) []byte { return session.HashToken(tok) }
+
+// renew gives the session a new id after a second-factor check and audits
+// the change, naming the new id's hash so both ids of one sign-in link up.
+func (s *Server) renew(r *http.Request, u *signedIn) (string, error) {
+	tok, err := s.opts.Sessions.Renew(r.Context(), u.token, true)
+	if err != nil {
+		return "", err
+	}
+	err = s.opts.Auth.SessionEvent(r.Context(), u.account, false, "session-renewed-mfa", clientAddr(r), hex.EncodeToString(session.HashToken(tok)))
+	return tok, err
+}

@@ -199,6 +199,32 @@ func TestActivationThenAuthenticatorThenSignIn(t *testing.T) {
 		if _, page = h.get(t, "/"); !strings.Contains(page, `action="/signout"`) {
 			t.Error("not signed in after the second factor")
 		}
+		// The trail has every step: refused and accepted attempts, sessions
+		// started, renewed and ended, each session named by its id's hash.
+		var events []string
+		h.db.Read(context.Background(), func(tx *sqldb.Tx) error {
+			rows, err := tx.Query(context.Background(), "SELECT event FROM audit_event ORDER BY seq")
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var ev []byte
+				rows.Scan(&ev)
+				events = append(events, string(ev))
+			}
+			return nil
+		})
+		all := strings.Join(events, "\n")
+		for _, want := range []string{"session-started-password", "session-renewed-mfa", "signed-out", "bad-password", "unknown-account",
+			"bad-totp", "signed-in-recovery-code", "urn:carefront:session-sha256"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("no audit record with %q", want)
+			}
+		}
+		if strings.Contains(all, "a long enough passphrase") || strings.Contains(all, "ana@example.com") {
+			t.Error("the audit trail holds a password or an email address")
+		}
 	})
 }
 
