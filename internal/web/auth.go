@@ -358,7 +358,9 @@ func (s *Server) showVerify(w http.ResponseWriter, r *http.Request) error {
 	if s.requireUser(w, r) == nil {
 		return nil
 	}
-	return s.showForm(w, r, "verify", "verify.title", newForm(), http.StatusOK)
+	f := newForm()
+	f.Extra["Return"] = returnParam(r)
+	return s.showForm(w, r, "verify", "verify.title", f, http.StatusOK)
 }
 
 func (s *Server) submitVerify(w http.ResponseWriter, r *http.Request) error {
@@ -370,6 +372,7 @@ func (s *Server) submitVerify(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	f := newForm()
+	f.Extra["Return"] = returnParam(r)
 	_, err := s.opts.Auth.SecondFactor(r.Context(), u.account, r.PostFormValue("code"), clientAddr(r), hex.EncodeToString(u.session.IDHash))
 	var te *identity.ThrottledError
 	switch {
@@ -389,7 +392,7 @@ func (s *Server) submitVerify(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	http.SetCookie(w, s.opts.Sessions.Cookie(tok))
-	return redirect(w, r, "/")
+	return redirect(w, r, localPath(r.URL.Query().Get("return")))
 }
 
 func (s *Server) submitSignOut(w http.ResponseWriter, r *http.Request) error {
@@ -416,4 +419,12 @@ func (s *Server) renew(r *http.Request, u *signedIn) (string, error) {
 	}
 	err = s.opts.Auth.SessionEvent(r.Context(), u.account, false, "session-renewed-mfa", clientAddr(r), hex.EncodeToString(session.HashToken(tok)))
 	return tok, err
+}
+
+// returnParam is the local page a verify form goes back to, or "".
+func returnParam(r *http.Request) string {
+	if p := localPath(r.URL.Query().Get("return")); p != "/" {
+		return p
+	}
+	return ""
 }

@@ -62,7 +62,8 @@ func newAuthHarness(t *testing.T, db *sqldb.DB) *authHarness {
 	srv := httptest.NewTLSServer(ts)
 	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)
-	client := srv.Client()
+	cl := *srv.Client()
+	client := &cl
 	client.Jar = jar
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	code, _, err := st.Invite(context.Background(), "p1")
@@ -240,6 +241,84 @@ func TestCrossSitePostAndForgedCookie(t *testing.T) {
 		res, _ = h.get(t, "/mfa/setup")
 		if res.StatusCode != 303 || res.Header.Get("Location") != "/signin" {
 			t.Errorf("forged cookie reached a signed-in page: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
+}
+
+// signInDemo creates an account with an authenticator and signs h's client
+// in with both factors; it returns the authenticator secret.
+func (h *authHarness) signIn(t *testing.T, email string) string {
+	t.Helper()
+	ctx := context.Background()
+	a, err := h.store.AccountByEmail(ctx, email)
+	if err != nil {
+		hash, _ := identity.HashPassword("a long enough passphrase", identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1})
+		a = &identity.Account{Kind: identity.Person, Email: email, PasswordHash: hash, PatientID: "p1"}
+		if err := h.store.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.store.SetTOTPSecret(ctx, a.ID, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, _ := h.post(t, "/signin", url.Values{"email": {email}, "password": {"a long enough passphrase"}})
+	if res.StatusCode != 303 {
+		t.Fatalf("sign-in: %d", res.StatusCode)
+	}
+	h.clock.add(30 * time.Second) // a fresh code: each is single-use
+	res, _ = h.post(t, "/signin/verify", url.Values{"code": {totpCode(t, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", h.clock.now())}})
+	if res.StatusCode != 303 {
+		t.Fatalf("verify: %d", res.StatusCode)
+	}
+	return "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+}
+
+func TestAccountSecuritySessionsAndStepUp(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		secret := h.signIn(t, "ana@example.com")
+		// A second browser signs in to the same account.
+		other := &authHarness{srv: h.srv, store: h.store, clock: h.clock, db: h.db}
+		jar, _ := cookiejar.New(nil)
+		c := *h.srv.Client() // Client returns one shared value: copy it
+		c.Jar = jar
+		other.client = &c
+		other.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		other.signIn(t, "ana@example.com")
+
+		res, page := h.get(t, "/account/security")
+		ids := regexp.MustCompile(`name="id" value="([0-9a-f]{64})"`).FindAllStringSubmatch(page, -1)
+		if res.StatusCode != 200 || strings.Count(page, "<tr>") != 3 || len(ids) != 1 {
+			t.Fatalf("security page: %d, %d rows, %d sign-out buttons", res.StatusCode, strings.Count(page, "<tr>"), len(ids))
+		}
+		res, _ = h.post(t, "/account/sessions/end", url.Values{"id": {ids[0][1]}})
+		if res.StatusCode != 303 {
+			t.Fatalf("end session: %d", res.StatusCode)
+		}
+		if res, _ := other.get(t, "/account/security"); res.StatusCode != 303 || res.Header.Get("Location") != "/signin" {
+			t.Errorf("the signed-out browser still sees the page: %d", res.StatusCode)
+		}
+		// Step-up: new recovery codes need a second factor within 5 minutes.
+		h.clock.add(6 * time.Minute)
+		res, _ = h.post(t, "/account/recovery-codes", nil, "Referer", h.srv.URL+"/account/security")
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/signin/verify?return=%2Faccount%2Fsecurity" {
+			t.Fatalf("step-up: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		res, page = h.get(t, res.Header.Get("Location"))
+		if !strings.Contains(page, `action="/signin/verify?return=%2faccount%2fsecurity"`) {
+			t.Errorf("the verify form does not carry the way back")
+		}
+		res, _ = h.post(t, "/signin/verify?return=%2Faccount%2Fsecurity", url.Values{"code": {totpCode(t, secret, h.clock.now())}})
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/account/security" {
+			t.Fatalf("after step-up: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		res, page = h.post(t, "/account/recovery-codes", nil)
+		if res.StatusCode != 200 || len(codeRE.FindAllString(page, -1)) != 10 {
+			t.Fatalf("new recovery codes after step-up: %d", res.StatusCode)
+		}
+		// A return address off the site is ignored.
+		if localPath("//evil.example/x") != "/" || localPath("https://evil.example") != "/" || localPath("/account/security") != "/account/security" {
+			t.Error("localPath admits another site")
 		}
 	})
 }
