@@ -64,6 +64,9 @@ for (const { lang, email, signout, wrong } of signins) {
     await page.click('form[action="/signin/verify"] button[type=submit]');
     await page.waitForURL(new RegExp(`${server.url}$`));
     assert.ok(await page.getByRole('button', { name: signout }).isVisible(), 'signed in: sign-out button shown');
+    await page.goto(`${server.url}account/security`);
+    assert.equal(await page.locator('tbody tr').count(), 1, 'one session listed');
+    await accessible(page, `account security (${lang})`);
     assert.deepEqual(unexpected(problems), []);
     await page.context().close();
   });
