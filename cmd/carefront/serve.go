@@ -104,9 +104,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("clinical data source", "source", mode)
 
 	ids := identity.NewStore(db, k)
-	// Each argon2id hash holds 19 MiB: at most two per core at once, the
-	// rest are told to retry (429) instead of queueing.
-	hasher := identity.NewHasher(identity.DefaultParams, 2*runtime.GOMAXPROCS(0))
+	// Each argon2id hash holds 19 MiB and a core for about 30 ms: one per
+	// core at once, the rest are told to retry (429) instead of queueing.
+	// Hashes run on low-priority threads, and Go gets twice the cores'
+	// worth of Ps, so requests (and fast 429s) are not stuck behind them.
+	cores := runtime.GOMAXPROCS(0)
+	hasher := identity.NewHasher(identity.DefaultParams, cores)
+	runtime.GOMAXPROCS(2 * cores)
 	sessions := session.NewManager(db)
 	secure := cfg.TLS() || strings.HasPrefix(cfg.BaseURL, "https://")
 	sessions.Insecure = !secure // plain http://localhost while developing

@@ -214,13 +214,22 @@ func (h *Hasher) acquire(ctx context.Context) error {
 
 func (h *Hasher) release() { <-h.slots }
 
+// Busy reports whether every hashing slot is taken right now, so a
+// handler can answer 429 before doing any other work for the request.
+func (h *Hasher) Busy() bool { return len(h.slots) == cap(h.slots) }
+
 // Hash hashes a new password, or fails with ErrBusy.
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
 	defer h.release()
-	return HashPassword(pw, h.Params)
+	var (
+		out string
+		err error
+	)
+	lowPriority(func() { out, err = HashPassword(pw, h.Params) })
+	return out, err
 }
 
 // Verify checks pw against encoded; an empty encoded (no such account)
@@ -231,8 +240,9 @@ func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (ok, rehash boo
 	}
 	defer h.release()
 	if encoded == "" {
-		VerifyPassword(h.dummy, pw, h.Params)
+		lowPriority(func() { VerifyPassword(h.dummy, pw, h.Params) })
 		return false, false, nil
 	}
-	return VerifyPassword(encoded, pw, h.Params)
+	lowPriority(func() { ok, rehash, err = VerifyPassword(encoded, pw, h.Params) })
+	return ok, rehash, err
 }

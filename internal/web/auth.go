@@ -90,6 +90,17 @@ func (s *Server) limited(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// hasherBusy answers 429 at once when every password-hashing slot is
+// taken: past capacity, a sign-in is refused fast instead of queued.
+func (s *Server) hasherBusy(w http.ResponseWriter, r *http.Request) bool {
+	if !s.opts.Auth.Hasher.Busy() {
+		return false
+	}
+	w.Header().Set("Retry-After", "2")
+	s.renderError(w, r, apperr.New(apperr.RateLimited, "too many sign-ins at once"))
+	return true
+}
+
 // form is what an identity page shows: the values typed (never passwords
 // or codes) and the errors, by field.
 type form struct {
@@ -126,7 +137,7 @@ func (s *Server) showActivate(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) submitActivate(w http.ResponseWriter, r *http.Request) error {
-	if s.limited(w, r) {
+	if s.limited(w, r) || s.hasherBusy(w, r) {
 		return nil
 	}
 	f := newForm()
@@ -319,7 +330,7 @@ func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) submitSignIn(w http.ResponseWriter, r *http.Request) error {
-	if s.limited(w, r) {
+	if s.limited(w, r) || s.hasherBusy(w, r) {
 		return nil
 	}
 	f := newForm()
