@@ -128,3 +128,32 @@ for (const lang of ['en', 'es']) {
     await page.context().close();
   });
 }
+
+test('idle timeout: a warning two minutes before, and staying signed in', async () => {
+  const page = await phone('en');
+  const problems = watchConsole(page);
+  await page.clock.install();
+  await page.goto(`${server.url}signin`);
+  await page.fill('#email', 'dana@demo.carefront.example');
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('form[action="/signin"] button[type=submit]');
+  await page.waitForURL(/\/signin\/verify$/);
+  await page.fill('#code', totp(DEMO_KEY));
+  await page.click('form[action="/signin/verify"] button[type=submit]');
+  await page.waitForURL(new RegExp(`${server.url}$`));
+  assert.equal(await page.getAttribute('body', 'data-idle-seconds'), '900');
+  const dialog = page.getByRole('dialog', { name: 'Are you still there?' });
+  assert.equal(await dialog.isVisible(), false);
+  await page.clock.fastForward('12:50');
+  assert.equal(await dialog.isVisible(), false, 'no warning before 13 minutes');
+  await page.clock.fastForward('00:11');
+  await dialog.waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'idle-stay', 'focus moves to "Stay signed in"');
+  await accessible(page, 'idle warning');
+  const keepalive = page.waitForResponse((r) => r.url().endsWith('/session/keepalive'));
+  await page.keyboard.press('Enter');
+  assert.equal((await keepalive).status(), 204);
+  await dialog.waitFor({ state: 'hidden' });
+  assert.deepEqual(unexpected(problems), []);
+  await page.context().close();
+});

@@ -39,6 +39,7 @@ type Config struct {
 	AuditSigningKey string        // base64 Ed25519 seed; empty means DataDir/audit-signing.key
 	DurableCommits  bool          // wait for commits to reach disk before answering
 	AuditCheckpoint int           // sign a checkpoint at least every this many audit records
+	SessionIdle     time.Duration // a person's session ends after this long without a request
 
 	// Upstream EHR mode: clinical data comes from this FHIR R4 server.
 	FHIRUpstream         string // base URL; empty uses the embedded store
@@ -152,6 +153,16 @@ func Settings() []Setting {
 					return errors.New("must be a whole number from 1 to 1000000")
 				}
 				c.AuditCheckpoint = n
+				return nil
+			}},
+		{Flag: "session-idle", Env: "CAREFRONT_SESSION_IDLE", Default: "15m",
+			Usage: "sign a person out after this long without activity (a warning shows 2 minutes before); staff always after 10m",
+			parse: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 3*time.Minute || d > 12*time.Hour {
+					return errors.New("must be a duration between 3m and 12h, like 15m")
+				}
+				c.SessionIdle = d
 				return nil
 			}},
 		{Flag: "fhir-upstream", Env: "CAREFRONT_FHIR_UPSTREAM", Default: "",

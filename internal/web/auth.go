@@ -439,3 +439,18 @@ func returnParam(r *http.Request) string {
 	}
 	return ""
 }
+
+// keepAlive answers the idle warning's "Stay signed in": the session
+// lookup that ran for this request recorded the activity.
+func (s *Server) keepAlive(w http.ResponseWriter, r *http.Request) {
+	u := currentUser(r.Context())
+	if u == nil {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if err := s.opts.Sessions.Touch(r.Context(), u.token); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

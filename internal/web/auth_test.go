@@ -316,6 +316,23 @@ func TestAccountSecuritySessionsAndStepUp(t *testing.T) {
 		if res.StatusCode != 200 || len(codeRE.FindAllString(page, -1)) != 10 {
 			t.Fatalf("new recovery codes after step-up: %d", res.StatusCode)
 		}
+		// Idle timeout: "Stay signed in" keeps the session past 15 minutes
+		// of reading; without it the session ends.
+		h.clock.add(14 * time.Minute)
+		if res, _ := h.post(t, "/session/keepalive", nil); res.StatusCode != http.StatusNoContent {
+			t.Fatalf("keepalive: %d", res.StatusCode)
+		}
+		h.clock.add(14 * time.Minute)
+		if res, _ := h.get(t, "/account/security"); res.StatusCode != 200 {
+			t.Fatalf("after keepalive and 14 more minutes: %d", res.StatusCode)
+		}
+		h.clock.add(15 * time.Minute)
+		if res, _ := h.get(t, "/account/security"); res.StatusCode != 303 {
+			t.Fatalf("after 15 idle minutes: %d, want signed out", res.StatusCode)
+		}
+		if res, _ := h.post(t, "/session/keepalive", nil); res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("keepalive when signed out: %d", res.StatusCode)
+		}
 		// A return address off the site is ignored.
 		if localPath("//evil.example/x") != "/" || localPath("https://evil.example") != "/" || localPath("/account/security") != "/account/security" {
 			t.Error("localPath admits another site")

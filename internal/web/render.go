@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"time"
 
 	"carefront/internal/apperr"
 	"carefront/internal/locale"
@@ -80,6 +81,8 @@ type page struct {
 	Status    int
 	Demo      bool
 	SignedIn  bool
+	// IdleSeconds is the signed-in session's idle timeout, for the warning.
+	IdleSeconds int
 	// TitleID is the catalogue id of the page's <title> and <h1>.
 	TitleID string
 	BodyID  string
@@ -116,12 +119,16 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request, titleID string)
 	if tr.Tag == locale.Supported[0] {
 		other = locale.Supported[1].String()
 	}
-	return page{
+	p := page{
 		Translator: tr, Lang: tr.Tag.String(), OtherLang: other,
 		Nonce: nonceFrom(r.Context()), Path: r.URL.Path, Version: s.opts.Version,
 		RequestID: telemetry.RequestID(r.Context()), Status: http.StatusOK, Demo: s.opts.Demo,
-		TitleID: titleID, static: s.static, SignedIn: currentUser(r.Context()) != nil,
+		TitleID: titleID, static: s.static,
 	}
+	if u := currentUser(r.Context()); u != nil {
+		p.SignedIn, p.IdleSeconds = true, int(u.session.Idle/time.Second)
+	}
+	return p
 }
 
 // render executes a page into a buffer first, so a template error becomes a

@@ -19,6 +19,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /mfa/setup", s.handle(s.showMFASetup))
 		mux.HandleFunc("POST /mfa/setup", s.handle(s.submitMFASetup))
 		mux.HandleFunc("POST /signout", s.handle(s.submitSignOut))
+		mux.HandleFunc("POST /session/keepalive", s.keepAlive)
 		mux.HandleFunc("GET /account/security", s.handle(s.showAccountSecurity))
 		mux.HandleFunc("POST /account/sessions/end", s.handle(s.submitEndSession))
 		mux.HandleFunc("POST /account/recovery-codes", s.handle(s.submitNewRecoveryCodes))
