@@ -131,8 +131,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Clinical: &clinical.Gateway{Source: source, Audit: aw},
 		Auth:     &identity.Auth{Store: ids, Hasher: hasher, Audit: aw},
 		Sessions: sessions, IdleTimeout: cfg.SessionIdle,
-		Lookup:   patientLookup(source),
-		Limiter:  ratelimit.New(0.5, 10, 100_000), // per address: 10 at once, then one every 2 s
+		Lookup:  patientLookup(source),
+		Limiter: ratelimit.New(0.5, 10, 100_000), // per address: 10 at once, then one every 2 s
 	})
 	if err != nil {
 		return err
