@@ -40,3 +40,28 @@ func TestAccountsInvite(t *testing.T) {
 		}
 	}
 }
+
+func TestStaffCreate(t *testing.T) {
+	env := map[string]string{"CAREFRONT_DATA_DIR": t.TempDir()}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"carefront", "staff", "create", "--email", "nurse@example.org", "--role", "clinician"}, envOf(env), &out); err != nil {
+		t.Fatalf("staff create: %v", err)
+	}
+	if !regexp.MustCompile(`staff account nurse@example.org \(clinician\) created\nsetup link: http://127.0.0.1:8080/staff/setup\?code=[A-Z2-7-]{19}\n`).MatchString(out.String()) {
+		t.Errorf("printed:\n%s", out.String())
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--email", "nurse@example.org", "--role", "clinician"}, 1, "an account with this email exists"},
+		{[]string{"--email", "x@example.org", "--role", "surgeon"}, 1, "role must be clinician, support, security-officer or admin"},
+		{[]string{"--email", "x@example.org"}, 2, "give --email and --role"},
+	} {
+		err := run(context.Background(), append([]string{"carefront", "staff", "create"}, tc.args...), envOf(env), &bytes.Buffer{})
+		if exitCode(err) != tc.code || err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("staff create %v: %v (exit %d)", tc.args, err, exitCode(err))
+		}
+	}
+}

@@ -64,6 +64,7 @@ func commands() []command {
 		{"fhir read", "print one resource: carefront fhir read Type/id", runFHIRRead},
 		{"fhir search", "print a searchset Bundle: carefront fhir search 'Type?params'", runFHIRSearch},
 		{"accounts invite", "print a one-time activation code for a patient: --patient Patient/ID", runAccountsInvite},
+		{"staff create", "create a staff account and print its setup link: --email E --role R", runStaffCreate},
 		{"keys rotate", "add a new primary encryption key; old data is re-encrypted in the background", runKeysRotate},
 		{"version", "print the version", runVersion},
 	}

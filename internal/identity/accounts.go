@@ -8,7 +8,6 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -268,10 +267,7 @@ func recoveryHash(code string) []byte {
 func (s *Store) NewRecoveryCodes(ctx context.Context, accountID string) ([]string, error) {
 	codes := make([]string, RecoveryCodes)
 	for i := range codes {
-		var b [10]byte
-		rand.Read(b[:])
-		c := b32.EncodeToString(b[:])
-		codes[i] = fmt.Sprintf("%s-%s-%s-%s", c[0:4], c[4:8], c[8:12], c[12:16])
+		codes[i] = newCode()
 	}
 	err := s.db.Write(ctx, func(tx *sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM account_recovery_code WHERE account_id = ?", accountID); err != nil {

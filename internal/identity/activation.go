@@ -36,6 +36,14 @@ type Demographics struct {
 // wires it to the clinical data source.
 type PatientLookup func(ctx context.Context, patientID string) (Demographics, error)
 
+// newCode makes an 80-bit code shown as four groups of base32.
+func newCode() string {
+	var b [10]byte
+	rand.Read(b[:])
+	c := b32.EncodeToString(b[:])
+	return c[0:4] + "-" + c[4:8] + "-" + c[8:12] + "-" + c[12:16]
+}
+
 func activationHash(code string) []byte {
 	c := strings.ToUpper(strings.NewReplacer("-", "", " ", "").Replace(code))
 	h := sha256.Sum256([]byte("carefront-activation:" + c))
@@ -47,10 +55,7 @@ func (s *Store) Invite(ctx context.Context, patientID string) (code string, expi
 	if patientID == "" {
 		return "", time.Time{}, apperr.New(apperr.Invalid, "name the patient, like Patient/123")
 	}
-	var b [10]byte
-	rand.Read(b[:])
-	c := b32.EncodeToString(b[:])
-	code = c[0:4] + "-" + c[4:8] + "-" + c[8:12] + "-" + c[12:16]
+	code = newCode()
 	now := s.now()
 	expires = now.Add(ActivationValid).UTC()
 	err = s.db.Write(ctx, func(tx *sqldb.Tx) error {
@@ -72,14 +77,14 @@ var ErrActivation = apperr.New(apperr.Invalid, "we could not match that code, da
 func (s *Store) CheckActivation(ctx context.Context, code string, who Demographics, lookup PatientLookup) (string, error) {
 	h := activationHash(code)
 	var (
-		patientID string
-		expires   int64
-		attempts  int
-		used      sql.NullInt64
+		patient  sql.NullString
+		expires  int64
+		attempts int
+		used     sql.NullInt64
 	)
 	err := s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
 		return tx.QueryRow(ctx, "SELECT patient_id, expires, attempts, used_at FROM activation WHERE code_hash = ?", h).
-			Scan(&patientID, &expires, &attempts, &used)
+			Scan(&patient, &expires, &attempts, &used)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrActivation
@@ -87,9 +92,10 @@ func (s *Store) CheckActivation(ctx context.Context, code string, who Demographi
 	if err != nil {
 		return "", err
 	}
-	if used.Valid || attempts >= ActivationAttempts || !s.now().Before(time.UnixMicro(expires)) {
+	if !patient.Valid || used.Valid || attempts >= ActivationAttempts || !s.now().Before(time.UnixMicro(expires)) {
 		return "", ErrActivation
 	}
+	patientID := patient.String
 	rec, err := lookup(ctx, patientID)
 	if err != nil {
 		return "", err

@@ -314,3 +314,43 @@ func TestActivation(t *testing.T) {
 		}
 	})
 }
+
+func TestStaffSetup(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, c, _ := setup(t, db)
+		ctx := context.Background()
+		if _, _, _, err := s.CreateStaff(ctx, "dr@example.org", "surgeon"); apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("unknown role: %v", err)
+		}
+		a, code, expires, err := s.CreateStaff(ctx, "Dr@Example.org", "clinician")
+		if err != nil || a.Kind != identity.Staff || a.StaffRole != "clinician" || !expires.Equal(c.now().Add(identity.StaffSetupValid)) {
+			t.Fatalf("CreateStaff: %+v %v", a, err)
+		}
+		got, err := s.StaffSetupAccount(ctx, code)
+		if err != nil || got.ID != a.ID || got.PasswordHash != "" {
+			t.Fatalf("setup account: %+v %v", got, err)
+		}
+		// A staff code is no patient activation, and the other way round.
+		if _, err := s.CheckActivation(ctx, code, identity.Demographics{BirthDate: "1970-01-01", FamilyName: "x"}, nil); err != identity.ErrActivation {
+			t.Errorf("staff code as patient activation: %v", err)
+		}
+		pcode, _, _ := s.Invite(ctx, "p1")
+		if _, err := s.StaffSetupAccount(ctx, pcode); err != identity.ErrActivation {
+			t.Errorf("patient code as staff setup: %v", err)
+		}
+		if err := s.CompleteStaffSetup(ctx, code, a.ID, "$argon2id$hash"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CompleteStaffSetup(ctx, code, a.ID, "$argon2id$other"); err != identity.ErrActivation {
+			t.Errorf("code reused: %v", err)
+		}
+		if got, _ := s.AccountByID(ctx, a.ID); got.PasswordHash != "$argon2id$hash" {
+			t.Errorf("password hash = %q", got.PasswordHash)
+		}
+		_, code2, _, _ := s.CreateStaff(ctx, "late@example.org", "support")
+		c.add(identity.StaffSetupValid)
+		if _, err := s.StaffSetupAccount(ctx, code2); err != identity.ErrActivation {
+			t.Errorf("expired staff code: %v", err)
+		}
+	})
+}

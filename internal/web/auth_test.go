@@ -339,3 +339,35 @@ func TestAccountSecuritySessionsAndStepUp(t *testing.T) {
 		}
 	})
 }
+
+func TestStaffSetupPage(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		_, code, _, err := h.store.CreateStaff(context.Background(), "dr.kim@example.org", "clinician")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, page := h.get(t, "/staff/setup?code="+code)
+		if res.StatusCode != 200 || !strings.Contains(page, "dr.kim@example.org") {
+			t.Fatalf("setup page: %d", res.StatusCode)
+		}
+		if res, page := h.get(t, "/staff/setup?code=AAAA-BBBB-CCCC-DDDD"); res.StatusCode != 404 || !strings.Contains(page, "This setup link does not work") {
+			t.Errorf("bad code: %d", res.StatusCode)
+		}
+		res, _ = h.post(t, "/staff/setup", url.Values{"code": {code}, "password": {"qwertyuiop"}, "password2": {"qwertyuiop"}})
+		if res.StatusCode != 422 {
+			t.Errorf("common password: %d", res.StatusCode)
+		}
+		res, _ = h.post(t, "/staff/setup", url.Values{"code": {code}, "password": {"ward rounds at seven"}, "password2": {"ward rounds at seven"}})
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/mfa/setup" {
+			t.Fatalf("setup: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		// Staff sessions idle out after 10 minutes.
+		if _, page := h.get(t, "/mfa/setup"); !strings.Contains(page, `data-idle-seconds="600"`) {
+			t.Error("staff session idle timeout is not 10 minutes")
+		}
+		if res, _ := h.post(t, "/staff/setup", url.Values{"code": {code}, "password": {"ward rounds at seven"}, "password2": {"ward rounds at seven"}}); res.StatusCode != 404 {
+			t.Errorf("setup code reused: %d", res.StatusCode)
+		}
+	})
+}

@@ -19,6 +19,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /mfa/setup", s.handle(s.showMFASetup))
 		mux.HandleFunc("POST /mfa/setup", s.handle(s.submitMFASetup))
 		mux.HandleFunc("POST /signout", s.handle(s.submitSignOut))
+		mux.HandleFunc("GET /staff/setup", s.handle(s.showStaffSetup))
+		mux.HandleFunc("POST /staff/setup", s.handle(s.submitStaffSetup))
 		mux.HandleFunc("POST /session/keepalive", s.keepAlive)
 		mux.HandleFunc("GET /account/security", s.handle(s.showAccountSecurity))
 		mux.HandleFunc("POST /account/sessions/end", s.handle(s.submitEndSession))

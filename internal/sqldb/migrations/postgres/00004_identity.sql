@@ -51,11 +51,14 @@ CREATE TABLE session (
 );
 CREATE INDEX session_account ON session (account_id, last_seen);
 
--- One-time activation codes from "carefront accounts invite": the person
--- proves who they are with the code, their date of birth and last name.
+-- One-time activation codes. From "carefront accounts invite" a code names a
+-- patient record, and the person proves who they are with it, their date
+-- of birth and last name; from "carefront staff create" it names the staff
+-- account being set up.
 CREATE TABLE activation (
     code_hash  BYTEA   PRIMARY KEY,
-    patient_id TEXT   NOT NULL,
+    patient_id TEXT,
+    account_id TEXT REFERENCES account (id) ON DELETE CASCADE,
     created    BIGINT NOT NULL,
     expires    BIGINT NOT NULL,
     attempts   INTEGER NOT NULL DEFAULT 0,      -- failed identity checks
