@@ -27,6 +27,10 @@ type Principal struct {
 	Patient string
 	// Client is the OAuth client id when an app acts for the person.
 	Client string
+	// Role is a staff member's role (clinician, support, security-officer,
+	// admin); empty for patients and the people they authorize. No rule
+	// grants staff access yet: they are denied like anyone else.
+	Role string
 	// Address is the network address the request came from.
 	Address string
 }

@@ -26,6 +26,7 @@ func TestDecide(t *testing.T) {
 		{"search own compartment", pa, Search, Target{Type: "Observation"}, true, ReasonOwnRecord, "pa"},
 		{"search directory", pa, Search, Target{Type: "Location"}, true, ReasonDirectory, ""},
 		{"search other type", pa, Search, Target{Type: "AuditEvent"}, false, ReasonNotPatientData, ""},
+		{"staff role alone grants nothing yet", Principal{User: "Person/s1", Role: "clinician"}, Read, Target{Type: "Observation", Patients: []string{"pa"}}, false, ReasonNoPatient, ""},
 		{"unknown action", pa, Action("write"), Target{Type: "Observation", Patients: []string{"pa"}}, false, ReasonNotPatientData, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

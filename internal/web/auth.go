@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"carefront/internal/access"
 	"carefront/internal/apperr"
 	"carefront/internal/identity"
 	"carefront/internal/session"
@@ -505,4 +506,13 @@ func (s *Server) submitStaffSetup(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	return redirect(w, r, "/mfa/setup")
+}
+
+// principal is who the signed-in person is to the access decision.
+func principal(u *signedIn, r *http.Request) access.Principal {
+	p := access.Principal{User: "Person/" + u.account.ID, Address: clientAddr(r), Role: u.account.StaffRole}
+	if u.session.Level == session.LevelMFA {
+		p.Patient = u.account.PatientID // no clinical data on one factor
+	}
+	return p
 }

@@ -371,3 +371,19 @@ func TestStaffSetupPage(t *testing.T) {
 		}
 	})
 }
+
+// A session that has passed only the password step acts for no patient:
+// the access decision then denies every clinical read.
+func TestPrincipalNeedsTwoFactorsForPatientData(t *testing.T) {
+	r := httptest.NewRequest("GET", "/", nil)
+	acct := &identity.Account{ID: "a1", PatientID: "p1", Kind: identity.Person}
+	one := principal(&signedIn{account: acct, session: &session.Session{Level: session.LevelPassword}}, r)
+	two := principal(&signedIn{account: acct, session: &session.Session{Level: session.LevelMFA}}, r)
+	if one.Patient != "" || two.Patient != "p1" || two.User != "Person/a1" {
+		t.Errorf("one factor: %+v; two factors: %+v", one, two)
+	}
+	staff := principal(&signedIn{account: &identity.Account{ID: "s1", Kind: identity.Staff, StaffRole: "clinician"}, session: &session.Session{Level: session.LevelMFA}}, r)
+	if staff.Role != "clinician" || staff.Patient != "" {
+		t.Errorf("staff: %+v", staff)
+	}
+}
