@@ -2,12 +2,14 @@ package web
 
 import (
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"carefront/internal/apperr"
+	"carefront/internal/identity"
 	"carefront/internal/session"
 )
 
@@ -161,4 +163,47 @@ func (s *Server) submitNewRecoveryCodes(w http.ResponseWriter, r *http.Request) 
 	f := newForm()
 	f.Extra["Codes"] = codes
 	return s.showForm(w, r, "recovery_codes", "recovery.title", f, http.StatusOK)
+}
+
+// showChangePassword and submitChangePassword change the password: a
+// sensitive action behind step-up; every other session is signed out.
+func (s *Server) showChangePassword(w http.ResponseWriter, r *http.Request) error {
+	if s.requireRecentAuth(w, r, StepUpAge) == nil {
+		return nil
+	}
+	return s.showForm(w, r, "password_change", "password.change.title", newForm(), http.StatusOK)
+}
+
+func (s *Server) submitChangePassword(w http.ResponseWriter, r *http.Request) error {
+	u := s.requireRecentAuth(w, r, StepUpAge)
+	if u == nil || s.hasherBusy(w, r) {
+		return nil
+	}
+	f := newForm()
+	pw := r.PostFormValue("password")
+	var pe *identity.PolicyError
+	if err := identity.CheckPassword(pw, u.account.Email); errors.As(err, &pe) {
+		f.Errors["password"] = "password." + strings.TrimPrefix(pe.Code, "password-")
+	} else if pw != r.PostFormValue("password2") {
+		f.Errors["password2"] = "activate.password2.mismatch"
+	}
+	if len(f.Errors) > 0 {
+		return s.showForm(w, r, "password_change", "password.change.title", f, http.StatusUnprocessableEntity)
+	}
+	ctx := r.Context()
+	hash, err := s.opts.Auth.Hasher.Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.Auth.Store.SetPasswordHash(ctx, u.account.ID, hash); err != nil {
+		return err
+	}
+	if err := s.opts.Sessions.EndOthers(ctx, u.account.ID, u.session.IDHash); err != nil {
+		return err
+	}
+	if err := s.opts.Auth.SessionEvent(ctx, u.account, false, "password-changed", clientAddr(r), hex.EncodeToString(u.session.IDHash)); err != nil {
+		return err
+	}
+	f.Extra["Done"] = true
+	return s.showForm(w, r, "password_change", "password.change.title", f, http.StatusOK)
 }

@@ -387,3 +387,40 @@ func TestPrincipalNeedsTwoFactorsForPatientData(t *testing.T) {
 		t.Errorf("staff: %+v", staff)
 	}
 }
+
+func TestChangePasswordEndsOtherSessions(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		h.signIn(t, "ana@example.com")
+		other := &authHarness{srv: h.srv, store: h.store, clock: h.clock, db: h.db}
+		jar, _ := cookiejar.New(nil)
+		c := *h.srv.Client()
+		c.Jar = jar
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		other.client = &c
+		other.signIn(t, "ana@example.com")
+		// h's second factor is now older than a minute but within 5: no step-up.
+		res, _ := h.post(t, "/account/password", url.Values{"password": {"letmein123"}, "password2": {"letmein123"}})
+		if res.StatusCode != 422 {
+			t.Fatalf("common password: %d", res.StatusCode)
+		}
+		res, page := h.post(t, "/account/password", url.Values{"password": {"a brand new passphrase"}, "password2": {"a brand new passphrase"}})
+		if res.StatusCode != 200 || !strings.Contains(page, "Your password is changed") {
+			t.Fatalf("change: %d", res.StatusCode)
+		}
+		if res, _ := other.get(t, "/account/security"); res.StatusCode != 303 {
+			t.Errorf("the other device is still signed in: %d", res.StatusCode)
+		}
+		if res, _ := h.get(t, "/account/security"); res.StatusCode != 200 {
+			t.Errorf("this device was signed out: %d", res.StatusCode)
+		}
+		h.post(t, "/signout", nil)
+		if res, _ := h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"a long enough passphrase"}}); res.StatusCode != 401 {
+			t.Errorf("old password still works: %d", res.StatusCode)
+		}
+		h.clock.add(time.Minute)
+		if res, _ := h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"a brand new passphrase"}}); res.StatusCode != 303 {
+			t.Errorf("new password refused: %d", res.StatusCode)
+		}
+	})
+}

@@ -25,6 +25,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /account/security", s.handle(s.showAccountSecurity))
 		mux.HandleFunc("POST /account/sessions/end", s.handle(s.submitEndSession))
 		mux.HandleFunc("POST /account/recovery-codes", s.handle(s.submitNewRecoveryCodes))
+		mux.HandleFunc("GET /account/password", s.handle(s.showChangePassword))
+		mux.HandleFunc("POST /account/password", s.handle(s.submitChangePassword))
 	}
 	mux.HandleFunc("/", s.handle(s.showNotFound))
 	// Browser forms are refused when another site posts them.
