@@ -67,6 +67,9 @@ for (const { lang, email, signout, wrong } of signins) {
     await page.goto(`${server.url}account/security`);
     assert.equal(await page.locator('tbody tr').count(), 1, 'one session listed');
     await accessible(page, `account security (${lang})`);
+    await page.goto(`${server.url}account/password`);
+    assert.ok(await page.locator('#password').isVisible(), 'password change form shown right after sign-in (no step-up)');
+    await accessible(page, `change password (${lang})`);
     assert.deepEqual(unexpected(problems), []);
     await page.context().close();
   });
