@@ -24,6 +24,7 @@ import (
 	"carefront/internal/demo"
 	"carefront/internal/identity"
 	"carefront/internal/locale"
+	"carefront/internal/notify"
 	"carefront/internal/ratelimit"
 	"carefront/internal/seal"
 	"carefront/internal/session"
@@ -112,6 +113,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	hasher := identity.NewHasher(identity.DefaultParams, cores)
 	runtime.GOMAXPROCS(2 * cores)
 	sessions := session.NewManager(db)
+	var mail notify.Sender
+	var outbox *notify.Outbox
+	if cfg.SMTPAddr != "" {
+		mail = &notify.SMTP{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword}
+	} else {
+		outbox = notify.NewOutbox(200)
+		mail = outbox
+	}
 	secure := cfg.TLS() || strings.HasPrefix(cfg.BaseURL, "https://")
 	sessions.Insecure = !secure // plain http://localhost while developing
 	if cfg.Demo {
@@ -129,7 +138,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
 		Version: ver, Demo: cfg.Demo,
 		Clinical: &clinical.Gateway{Source: source, Audit: aw},
-		Auth:     &identity.Auth{Store: ids, Hasher: hasher, Audit: aw},
+		Auth:     &identity.Auth{Store: ids, Hasher: hasher, Audit: aw, Mail: mail},
+		Outbox:   outbox,
 		Sessions: sessions, IdleTimeout: cfg.SessionIdle,
 		Lookup:  patientLookup(source),
 		Limiter: ratelimit.New(0.5, 10, 100_000), // per address: 10 at once, then one every 2 s

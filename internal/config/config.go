@@ -40,6 +40,10 @@ type Config struct {
 	DurableCommits  bool          // wait for commits to reach disk before answering
 	AuditCheckpoint int           // sign a checkpoint at least every this many audit records
 	SessionIdle     time.Duration // a person's session ends after this long without a request
+	SMTPAddr        string        // host:port of the mail server; empty keeps mail in a development outbox
+	SMTPFrom        string        // sender address of carefront's mail
+	SMTPUsername    string
+	SMTPPassword    string
 
 	// Upstream EHR mode: clinical data comes from this FHIR R4 server.
 	FHIRUpstream         string // base URL; empty uses the embedded store
@@ -165,6 +169,24 @@ func Settings() []Setting {
 				c.SessionIdle = d
 				return nil
 			}},
+		{Flag: "smtp-addr", Env: "CAREFRONT_SMTP_ADDR", Default: "",
+			Usage: "mail server host:port (STARTTLS, or TLS on 465) for sign-in codes and security notices; empty keeps mail in a development outbox",
+			parse: func(c *Config, v string) error {
+				c.SMTPAddr = v
+				if v == "" {
+					return nil
+				}
+				return checkHostPort(v, false)
+			}},
+		{Flag: "smtp-from", Env: "CAREFRONT_SMTP_FROM", Default: "",
+			Usage: "sender address of carefront's mail, e.g. portal@clinic.example",
+			parse: func(c *Config, v string) error { c.SMTPFrom = v; return nil }},
+		{Flag: "smtp-username", Env: "CAREFRONT_SMTP_USERNAME", Default: "",
+			Usage: "mail server user name, if it asks for one",
+			parse: func(c *Config, v string) error { c.SMTPUsername = v; return nil }},
+		{Flag: "smtp-password", Env: "CAREFRONT_SMTP_PASSWORD", Default: "", Secret: true,
+			Usage: "mail server password",
+			parse: func(c *Config, v string) error { c.SMTPPassword = v; return nil }},
 		{Flag: "fhir-upstream", Env: "CAREFRONT_FHIR_UPSTREAM", Default: "",
 			Usage: "FHIR R4 base URL of the health system's EHR to read clinical data from; empty uses the embedded store",
 			parse: func(c *Config, v string) error { c.FHIRUpstream = v; return checkUpstreamURL(v) }},
@@ -316,6 +338,9 @@ func (c Config) Validate() error {
 	if c.FHIRUpstreamKey != "" && c.FHIRUpstreamToken != "" {
 		return &Error{Setting: "CAREFRONT_FHIR_UPSTREAM_TOKEN (--fhir-upstream-token)", Problem: "give either a static token or a Backend Services key, not both"}
 	}
+	if c.SMTPAddr != "" && !strings.Contains(c.SMTPFrom, "@") {
+		return &Error{Setting: "CAREFRONT_SMTP_FROM (--smtp-from)", Problem: "give the sender address of carefront's mail, like portal@clinic.example"}
+	}
 	if c.FHIRUpstream != "" && c.Demo {
 		return &Error{Setting: "CAREFRONT_DEMO (--demo)", Problem: "demo data lives in the embedded store; remove --demo or --fhir-upstream"}
 	}
@@ -334,6 +359,9 @@ func (c Config) Validate() error {
 		}
 		if !strings.HasPrefix(c.BaseURL, "https://") {
 			return &Error{Setting: "CAREFRONT_BASE_URL (--base-url)", Problem: "production needs the public https:// URL of the portal"}
+		}
+		if c.SMTPAddr == "" {
+			return &Error{Setting: "CAREFRONT_SMTP_ADDR (--smtp-addr)", Problem: "production sends sign-in codes and security notices by email; give the mail server"}
 		}
 	}
 	return nil

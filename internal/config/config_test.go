@@ -92,16 +92,19 @@ func TestBadSettingsNameSettingAndFix(t *testing.T) {
 		{"unreadable secret file", nil, map[string]string{"CAREFRONT_KEYSET_FILE": filepath.Join(dir, "missing")}, "CAREFRONT_KEYSET_FILE: cannot read the file"},
 		{"demo in production", []string{"--demo", "--env", "production", "--base-url", "https://portal.example.org"}, nil, "demo data is refused when CAREFRONT_ENV=production"},
 		{"production over http", []string{"--env", "production", "--base-url", "http://portal.example.org"}, nil, "production needs the public https:// URL"},
-		{"production without durability", []string{"--env", "production", "--base-url", "https://p.example.org", "--durable-commits=false"}, nil, "production needs durable commits"},
+		{"production without durability", []string{"--env", "production", "--base-url", "https://p.example.org", "--durable-commits=false", "--smtp-addr", "m.example.org:587", "--smtp-from", "p@example.org"}, nil, "production needs durable commits"},
 		{"base url with query", []string{"--base-url", "https://p.example.org/?x=1"}, nil, "absolute http(s) URL without query"},
 		{"empty data dir", []string{"--data-dir", " "}, nil, "must not be empty"},
+		{"smtp without sender", []string{"--smtp-addr", "mail.example.org:587"}, nil, "give the sender address"},
+		{"smtp address", []string{"--smtp-addr", "mail.example.org"}, nil, "must be host:port"},
+		{"production without mail", []string{"--env", "production", "--base-url", "https://p.example.org"}, nil, "production sends sign-in codes"},
 		{"demo with upstream", []string{"--demo", "--fhir-upstream", "https://ehr.example.org/fhir"}, nil, "demo data lives in the embedded store"},
 		{"upstream not http", []string{"--fhir-upstream", "ftp://ehr.example.org"}, nil, "must be an http(s) URL"},
 		{"upstream key not PEM", []string{"--fhir-upstream", "https://ehr.example.org/fhir", "--fhir-upstream-client-id", "c"}, map[string]string{"CAREFRONT_FHIR_UPSTREAM_KEY": "secret-bytes"}, "must be a PEM private key"},
 		{"upstream client id without key", []string{"--fhir-upstream", "https://ehr.example.org/fhir", "--fhir-upstream-client-id", "c"}, nil, "needs both the client id and CAREFRONT_FHIR_UPSTREAM_KEY"},
 		{"upstream token and key", []string{"--fhir-upstream", "https://ehr.example.org/fhir", "--fhir-upstream-client-id", "c"}, map[string]string{"CAREFRONT_FHIR_UPSTREAM_TOKEN": "t", "CAREFRONT_FHIR_UPSTREAM_KEY": "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n"}, "either a static token or a Backend Services key"},
 		{"upstream credentials without URL", nil, map[string]string{"CAREFRONT_FHIR_UPSTREAM_TOKEN": "t"}, "no upstream URL"},
-		{"upstream over http in production", []string{"--env", "production", "--base-url", "https://p.example.org", "--fhir-upstream", "http://ehr.example.org/fhir"}, nil, "production reads the EHR over https:// only"},
+		{"upstream over http in production", []string{"--env", "production", "--base-url", "https://p.example.org", "--fhir-upstream", "http://ehr.example.org/fhir", "--smtp-addr", "m.example.org:587", "--smtp-from", "p@example.org"}, nil, "production reads the EHR over https:// only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
+	"carefront/internal/notify"
 )
 
 // Auth runs sign-in checks: throttling, password, second factor, and an
@@ -20,6 +22,8 @@ type Auth struct {
 	Store  *Store
 	Hasher *Hasher
 	Audit  *audit.Writer
+	// Mail sends sign-in codes and security notices; nil sends none.
+	Mail notify.Sender
 
 	mu      sync.Mutex
 	unknown map[[32]byte]*shadow // failures for addresses with no account
@@ -92,6 +96,7 @@ func (a *Auth) Password(ctx context.Context, email, password, addr string) (*Acc
 		reason := "bad-password"
 		if locked {
 			reason = "bad-password-locked"
+			a.Notice(ctx, acct, "locked")
 		}
 		if err := a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, reason, addr); err != nil {
 			return nil, err
@@ -167,6 +172,15 @@ func (a *Auth) SecondFactor(ctx context.Context, acct *Account, code, addr, sess
 	}
 	method := "totp"
 	err := a.Store.VerifyTOTP(ctx, acct.ID, code)
+	if errors.Is(err, ErrBadCode) && len(strings.TrimSpace(code)) == 6 {
+		ok, eerr := a.Store.UseEmailCode(ctx, acct.ID, code)
+		if eerr != nil {
+			return "", eerr
+		}
+		if ok {
+			method, err = "email-code", nil
+		}
+	}
 	if errors.Is(err, ErrBadCode) && len(code) > 8 {
 		method = "recovery-code"
 		ok, rerr := a.Store.UseRecoveryCode(ctx, acct.ID, code)
@@ -185,6 +199,7 @@ func (a *Auth) SecondFactor(ctx context.Context, acct *Account, code, addr, sess
 		reason := "bad-" + method
 		if locked {
 			reason += "-locked"
+			a.Notice(ctx, acct, "locked")
 		}
 		if err := a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, reason, addr, sessionHex); err != nil {
 			return "", err
@@ -196,6 +211,9 @@ func (a *Auth) SecondFactor(ctx context.Context, acct *Account, code, addr, sess
 	}
 	if err := a.Store.RecordSuccess(ctx, acct.ID); err != nil {
 		return "", err
+	}
+	if method == "recovery-code" {
+		a.Notice(ctx, acct, "recovery-code-used")
 	}
 	return method, a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "signed-in-"+method, addr, sessionHex)
 }

@@ -105,3 +105,37 @@ func TestSecondFactor(t *testing.T) {
 		}
 	})
 }
+
+func TestEmailCodes(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, c, a := setup(t, db)
+		ctx := context.Background()
+		sig, _ := audit.NewSigner(make([]byte, 32))
+		aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
+		defer aw.Close(ctx)
+		auth := &identity.Auth{Store: s, Hasher: identity.NewHasher(cheap, 4), Audit: aw}
+		code, err := s.NewEmailCode(ctx, a.ID)
+		if err != nil || len(code) != 6 {
+			t.Fatalf("code %q: %v", code, err)
+		}
+		if m, err := auth.SecondFactor(ctx, a, code, "", ""); err != nil || m != "email-code" {
+			t.Fatalf("email code: %q %v", m, err)
+		}
+		if _, err := auth.SecondFactor(ctx, a, code, "", ""); err != identity.ErrBadCode {
+			t.Errorf("email code used twice: %v", err)
+		}
+		late, _ := s.NewEmailCode(ctx, a.ID)
+		c.add(identity.EmailCodeValid)
+		if ok, _ := s.UseEmailCode(ctx, a.ID, late); ok {
+			t.Error("an expired email code worked")
+		}
+		for range identity.EmailCodesPerWindow {
+			if _, err := s.NewEmailCode(ctx, a.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.NewEmailCode(ctx, a.ID); err != identity.ErrTooManyEmailCodes {
+			t.Errorf("codes beyond the limit: %v", err)
+		}
+	})
+}

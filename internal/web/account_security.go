@@ -204,6 +204,7 @@ func (s *Server) submitChangePassword(w http.ResponseWriter, r *http.Request) er
 	if err := s.opts.Auth.SessionEvent(ctx, u.account, false, "password-changed", clientAddr(r), hex.EncodeToString(u.session.IDHash)); err != nil {
 		return err
 	}
+	s.opts.Auth.Notice(ctx, u.account, "password-changed")
 	f.Extra["Done"] = true
 	return s.showForm(w, r, "password_change", "password.change.title", f, http.StatusOK)
 }

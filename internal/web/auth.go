@@ -313,6 +313,7 @@ func (s *Server) submitMFASetup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.opts.Auth.Notice(ctx, u.account, "factor-added")
 	tok, err := s.renew(r, u)
 	if err != nil {
 		return err
@@ -404,6 +405,7 @@ func (s *Server) submitVerify(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	http.SetCookie(w, s.opts.Sessions.Cookie(tok))
+	s.noticeNewDevice(r, u)
 	return redirect(w, r, localPath(r.URL.Query().Get("return")))
 }
 
@@ -515,4 +517,48 @@ func principal(u *signedIn, r *http.Request) access.Principal {
 		p.Patient = u.account.PatientID // no clinical data on one factor
 	}
 	return p
+}
+
+// submitEmailCode emails a one-time code for the second step.
+func (s *Server) submitEmailCode(w http.ResponseWriter, r *http.Request) error {
+	u := s.requireUser(w, r)
+	if u == nil || s.limited(w, r) {
+		return nil
+	}
+	f := newForm()
+	f.Extra["Return"] = returnParam(r)
+	err := s.opts.Auth.SendEmailCode(r.Context(), u.account)
+	switch {
+	case errors.Is(err, identity.ErrTooManyEmailCodes):
+		f.Errors[""] = "verify.email.toomany"
+		return s.showForm(w, r, "verify", "verify.title", f, http.StatusTooManyRequests)
+	case err != nil:
+		return err
+	}
+	f.Extra["Sent"] = true
+	return s.showForm(w, r, "verify", "verify.title", f, http.StatusOK)
+}
+
+// noticeNewDevice tells the owner about a sign-in from a browser none of
+// their other live sessions use.
+func (s *Server) noticeNewDevice(r *http.Request, u *signedIn) {
+	list, err := s.opts.Sessions.List(r.Context(), u.account.ID)
+	if err != nil {
+		return
+	}
+	for _, ss := range list {
+		if string(ss.IDHash) != string(u.session.IDHash) && ss.UserAgent == u.session.UserAgent {
+			return
+		}
+	}
+	if len(list) > 1 {
+		s.opts.Auth.Notice(r.Context(), u.account, "new-sign-in")
+	}
+}
+
+// showOutbox lists the emails carefront would have sent (demo mode only).
+func (s *Server) showOutbox(w http.ResponseWriter, r *http.Request) error {
+	f := newForm()
+	f.Extra["Messages"] = s.opts.Outbox.Messages()
+	return s.showForm(w, r, "outbox", "outbox.title", f, http.StatusOK)
 }

@@ -17,6 +17,7 @@ import (
 
 	"carefront/internal/audit"
 	"carefront/internal/identity"
+	"carefront/internal/notify"
 	"carefront/internal/ratelimit"
 	"carefront/internal/seal"
 	"carefront/internal/session"
@@ -33,6 +34,7 @@ func (c *fakeClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); ret
 func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type authHarness struct {
+	outbox *notify.Outbox
 	srv    *httptest.Server
 	client *http.Client
 	store  *identity.Store
@@ -50,9 +52,11 @@ func newAuthHarness(t *testing.T, db *sqldb.DB) *authHarness {
 	sig, _ := audit.NewSigner(make([]byte, 32))
 	aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
 	t.Cleanup(func() { aw.Close(context.Background()) })
+	outbox := notify.NewOutbox(50)
 	ts := newTestServer(t, func(o *Options) {
 		o.MaxBodyBytes = 1 << 16
-		o.Auth = &identity.Auth{Store: st, Hasher: identity.NewHasher(identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 4), Audit: aw}
+		o.Demo, o.Outbox = true, outbox
+		o.Auth = &identity.Auth{Store: st, Hasher: identity.NewHasher(identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 4), Audit: aw, Mail: outbox}
 		o.Sessions = session.NewManager(db)
 		o.Lookup = func(_ context.Context, id string) (identity.Demographics, error) {
 			return identity.Demographics{BirthDate: "1970-01-02", FamilyName: "Rivera"}, nil
@@ -70,7 +74,7 @@ func newAuthHarness(t *testing.T, db *sqldb.DB) *authHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &authHarness{srv: srv, client: client, store: st, clock: c, code: code, db: db}
+	return &authHarness{srv: srv, client: client, store: st, clock: c, code: code, db: db, outbox: outbox}
 }
 
 func (h *authHarness) post(t *testing.T, path string, form url.Values, hdr ...string) (*http.Response, string) {
@@ -421,6 +425,52 @@ func TestChangePasswordEndsOtherSessions(t *testing.T) {
 		h.clock.add(time.Minute)
 		if res, _ := h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"a brand new passphrase"}}); res.StatusCode != 303 {
 			t.Errorf("new password refused: %d", res.StatusCode)
+		}
+	})
+}
+
+func TestEmailCodeAndSecurityNotices(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		h.signIn(t, "ana@example.com") // creates the account
+		h.post(t, "/signout", nil)
+		h.clock.add(time.Minute)
+		if res, _ := h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"a long enough passphrase"}}); res.StatusCode != 303 {
+			t.Fatalf("password: %d", res.StatusCode)
+		}
+		res, page := h.post(t, "/signin/email-code", nil)
+		if res.StatusCode != 200 || !strings.Contains(page, "We sent a code to your email address") {
+			t.Fatalf("email code: %d", res.StatusCode)
+		}
+		msgs := h.outbox.Messages()
+		if len(msgs) == 0 || msgs[0].To != "ana@example.com" {
+			t.Fatalf("outbox: %+v", msgs)
+		}
+		code := regexp.MustCompile(`code is (\d{6})\.`).FindStringSubmatch(msgs[0].Text)
+		if code == nil {
+			t.Fatalf("no code in %q", msgs[0].Text)
+		}
+		res, _ = h.post(t, "/signin/verify", url.Values{"code": {code[1]}})
+		if res.StatusCode != 303 {
+			t.Fatalf("verify with the emailed code: %d", res.StatusCode)
+		}
+		// The demo outbox shows what was sent.
+		if res, page := h.get(t, "/dev/outbox"); res.StatusCode != 200 || !strings.Contains(page, "Your carefront sign-in code") {
+			t.Errorf("outbox page: %d", res.StatusCode)
+		}
+		// Changing the password sends a PHI-free notice.
+		h.post(t, "/account/password", url.Values{"password": {"another long passphrase"}, "password2": {"another long passphrase"}})
+		if m := h.outbox.Messages()[0]; m.Subject != "Your carefront password was changed" {
+			t.Errorf("newest mail: %q", m.Subject)
+		}
+		// At most three codes per ten minutes.
+		h.post(t, "/signout", nil)
+		h.clock.add(time.Minute)
+		h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"another long passphrase"}})
+		h.post(t, "/signin/email-code", nil)
+		h.post(t, "/signin/email-code", nil)
+		if res, page := h.post(t, "/signin/email-code", nil); res.StatusCode != 429 || !strings.Contains(page, "We sent several codes already") {
+			t.Errorf("fourth code: %d", res.StatusCode)
 		}
 	})
 }

@@ -16,6 +16,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("POST /signin", s.handle(s.submitSignIn))
 		mux.HandleFunc("GET /signin/verify", s.handle(s.showVerify))
 		mux.HandleFunc("POST /signin/verify", s.handle(s.submitVerify))
+		mux.HandleFunc("POST /signin/email-code", s.handle(s.submitEmailCode))
 		mux.HandleFunc("GET /mfa/setup", s.handle(s.showMFASetup))
 		mux.HandleFunc("POST /mfa/setup", s.handle(s.submitMFASetup))
 		mux.HandleFunc("POST /signout", s.handle(s.submitSignOut))
@@ -27,6 +28,9 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("POST /account/recovery-codes", s.handle(s.submitNewRecoveryCodes))
 		mux.HandleFunc("GET /account/password", s.handle(s.showChangePassword))
 		mux.HandleFunc("POST /account/password", s.handle(s.submitChangePassword))
+	}
+	if s.opts.Demo && s.opts.Outbox != nil {
+		mux.HandleFunc("GET /dev/outbox", s.handle(s.showOutbox))
 	}
 	mux.HandleFunc("/", s.handle(s.showNotFound))
 	// Browser forms are refused when another site posts them.

@@ -18,6 +18,7 @@ import (
 	"carefront/internal/clinical"
 	"carefront/internal/identity"
 	"carefront/internal/locale"
+	"carefront/internal/notify"
 	"carefront/internal/ratelimit"
 	"carefront/internal/session"
 	"carefront/internal/telemetry"
@@ -52,6 +53,9 @@ type Options struct {
 	// IdleTimeout ends a person's session after this long without a
 	// request (default 15 minutes; staff 10).
 	IdleTimeout time.Duration
+	// Outbox, in demo mode, is shown at /dev/outbox: the emails carefront
+	// would have sent.
+	Outbox *notify.Outbox
 }
 
 // Server holds the parsed templates and static files.

@@ -65,7 +65,19 @@ CREATE TABLE activation (
     used_at    BIGINT
 );
 
+-- Emailed one-time sign-in codes: a weaker second factor, for people
+-- without an authenticator app at hand. 10 minutes, single use.
+CREATE TABLE email_code (
+    account_id TEXT   NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    code_hash  BLOB   NOT NULL,
+    created    BIGINT NOT NULL,
+    expires    BIGINT NOT NULL,
+    used_at    BIGINT,
+    PRIMARY KEY (account_id, code_hash)
+);
+
 -- +goose Down
+DROP TABLE email_code;
 DROP TABLE activation;
 DROP TABLE session;
 DROP TABLE account_recovery_code;

@@ -1,0 +1,70 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"carefront/internal/apperr"
+	"carefront/internal/sqldb"
+)
+
+// Emailed codes: six digits, valid EmailCodeValid, single use; at most
+// EmailCodesPerWindow codes are sent per account per window.
+const (
+	EmailCodeValid      = 10 * time.Minute
+	EmailCodesPerWindow = 3
+)
+
+func emailCodeHash(accountID, code string) []byte {
+	h := sha256.Sum256([]byte("carefront-email-code:" + accountID + ":" + strings.TrimSpace(code)))
+	return h[:]
+}
+
+// ErrTooManyEmailCodes means the account asked for too many codes lately.
+var ErrTooManyEmailCodes = apperr.New(apperr.RateLimited, "too many codes were sent; wait a few minutes, or use your authenticator app or a recovery code")
+
+// NewEmailCode makes a code for the account, to be emailed.
+func (s *Store) NewEmailCode(ctx context.Context, accountID string) (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		return "", err
+	}
+	code := fmt.Sprintf("%06d", n.Int64())
+	now := s.now()
+	err = s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		var recent int
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM email_code WHERE account_id = ? AND created > ?",
+			accountID, now.Add(-EmailCodeValid).UnixMicro()).Scan(&recent); err != nil {
+			return err
+		}
+		if recent >= EmailCodesPerWindow {
+			return ErrTooManyEmailCodes
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO email_code (account_id, code_hash, created, expires) VALUES (?, ?, ?, ?)",
+			accountID, emailCodeHash(accountID, code), now.UnixMicro(), now.Add(EmailCodeValid).UnixMicro())
+		return err
+	})
+	return code, err
+}
+
+// UseEmailCode spends a code if it is the account's, unused and fresh.
+func (s *Store) UseEmailCode(ctx context.Context, accountID, code string) (bool, error) {
+	var ok bool
+	now := s.now().UnixMicro()
+	err := s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, "UPDATE email_code SET used_at = ? WHERE account_id = ? AND code_hash = ? AND used_at IS NULL AND expires > ?",
+			now, accountID, emailCodeHash(accountID, code), now)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		ok = n == 1
+		return nil
+	})
+	return ok, err
+}
