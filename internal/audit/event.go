@@ -58,6 +58,7 @@ var (
 	SubtypeHistory          = Coding{sysRESTful, "history-instance", ""}
 	SubtypeKeyRotation      = Coding{sysCarefrontEvt, "key-rotation", "Key Rotation"}
 	SubtypeAccountInvite    = Coding{sysCarefrontEvt, "account-invite", "Account Invitation"}
+	SubtypePasswordReset    = Coding{sysCarefrontEvt, "password-reset", "Password Reset"}
 )
 
 // Action is what was done to the data (FHIR AuditEventAction).

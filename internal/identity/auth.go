@@ -163,16 +163,21 @@ func (a *Auth) SessionEvent(ctx context.Context, acct *Account, logout bool, rea
 	return a.record(ctx, acct, sub, audit.Success, reason, addr, sessionHex)
 }
 
-// SecondFactor checks an authenticator code or a recovery code and
-// reports which it was ("totp" or "recovery-code").
+// SecondFactor checks an authenticator code, an emailed code or a
+// recovery code and reports which it was ("totp", "email-code" or
+// "recovery-code").
 func (a *Auth) SecondFactor(ctx context.Context, acct *Account, code, addr, sessionHex string) (string, error) {
+	return a.secondFactor(ctx, acct, code, addr, sessionHex, true)
+}
+
+func (a *Auth) secondFactor(ctx context.Context, acct *Account, code, addr, sessionHex string, allowEmail bool) (string, error) {
 	if th := a.Store.CheckThrottle(acct); th.Wait > 0 {
 		a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, "throttled", addr)
 		return "", &ThrottledError{Wait: th.Wait}
 	}
 	method := "totp"
 	err := a.Store.VerifyTOTP(ctx, acct.ID, code)
-	if errors.Is(err, ErrBadCode) && len(strings.TrimSpace(code)) == 6 {
+	if errors.Is(err, ErrBadCode) && allowEmail && len(strings.TrimSpace(code)) == 6 {
 		ok, eerr := a.Store.UseEmailCode(ctx, acct.ID, code)
 		if eerr != nil {
 			return "", eerr

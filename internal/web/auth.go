@@ -562,3 +562,128 @@ func (s *Server) showOutbox(w http.ResponseWriter, r *http.Request) error {
 	f.Extra["Messages"] = s.opts.Outbox.Messages()
 	return s.showForm(w, r, "outbox", "outbox.title", f, http.StatusOK)
 }
+
+// --- forgot password ---
+
+const resetCookie = "__Host-carefront-reset"
+
+func (s *Server) resetCookieName() string {
+	if s.opts.Sessions != nil && s.opts.Sessions.Insecure {
+		return "carefront-reset"
+	}
+	return resetCookie
+}
+
+func (s *Server) showForgot(w http.ResponseWriter, r *http.Request) error {
+	return s.showForm(w, r, "forgot", "forgot.title", newForm(), http.StatusOK)
+}
+
+// submitForgot answers the same whether or not the address has an
+// account, and binds any link to this browser with a cookie.
+func (s *Server) submitForgot(w http.ResponseWriter, r *http.Request) error {
+	if s.limited(w, r) {
+		return nil
+	}
+	f := newForm()
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	if _, err := identity.NormalizeEmail(email); err != nil {
+		f.Errors["email"] = "activate.email.invalid"
+		return s.showForm(w, r, "forgot", "forgot.title", f, http.StatusUnprocessableEntity)
+	}
+	scheme := "https://"
+	if r.TLS == nil && !s.opts.TLS {
+		scheme = "http://"
+	}
+	nonce, err := s.opts.Auth.StartReset(r.Context(), email, scheme+r.Host+"/reset")
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: s.resetCookieName(), Value: nonce, Path: "/", MaxAge: int(identity.ResetValid / time.Second),
+		HttpOnly: true, Secure: s.resetCookieName() == resetCookie, SameSite: http.SameSiteLaxMode})
+	f.Extra["Sent"] = true
+	return s.showForm(w, r, "forgot", "forgot.title", f, http.StatusOK)
+}
+
+func (s *Server) resetNonce(r *http.Request) string {
+	c, err := r.Cookie(s.resetCookieName())
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+func (s *Server) showReset(w http.ResponseWriter, r *http.Request) error {
+	f := newForm()
+	f.Values["token"] = r.URL.Query().Get("token")
+	acct, err := s.opts.Auth.ResetAccount(r.Context(), f.Values["token"], s.resetNonce(r))
+	if errors.Is(err, identity.ErrReset) {
+		f.Extra["Broken"] = true
+		return s.showForm(w, r, "reset", "reset.title", f, http.StatusNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	has, err := s.opts.Auth.Store.HasTOTP(r.Context(), acct.ID)
+	if err != nil {
+		return err
+	}
+	left, err := s.opts.Auth.Store.RecoveryCodesLeft(r.Context(), acct.ID)
+	if err != nil {
+		return err
+	}
+	f.Extra["NoFactor"] = !has && left == 0
+	return s.showForm(w, r, "reset", "reset.title", f, http.StatusOK)
+}
+
+func (s *Server) submitReset(w http.ResponseWriter, r *http.Request) error {
+	if s.limited(w, r) || s.hasherBusy(w, r) {
+		return nil
+	}
+	ctx := r.Context()
+	f := newForm()
+	f.Values["token"] = r.PostFormValue("token")
+	acct, err := s.opts.Auth.ResetAccount(ctx, f.Values["token"], s.resetNonce(r))
+	if errors.Is(err, identity.ErrReset) {
+		f.Extra["Broken"] = true
+		return s.showForm(w, r, "reset", "reset.title", f, http.StatusNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	pw := r.PostFormValue("password")
+	var pe *identity.PolicyError
+	if err := identity.CheckPassword(pw, acct.Email); errors.As(err, &pe) {
+		f.Errors["password"] = "password." + strings.TrimPrefix(pe.Code, "password-")
+	} else if pw != r.PostFormValue("password2") {
+		f.Errors["password2"] = "activate.password2.mismatch"
+	}
+	if len(f.Errors) > 0 {
+		return s.showForm(w, r, "reset", "reset.title", f, http.StatusUnprocessableEntity)
+	}
+	hash, err := s.opts.Auth.Hasher.Hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	_, err = s.opts.Auth.FinishReset(ctx, f.Values["token"], s.resetNonce(r), r.PostFormValue("code"), hash, clientAddr(r))
+	var te *identity.ThrottledError
+	switch {
+	case errors.Is(err, identity.ErrBadCode):
+		f.Errors["code"] = "verify.wrong"
+		return s.showForm(w, r, "reset", "reset.title", f, http.StatusUnauthorized)
+	case errors.As(err, &te):
+		f.Errors[""] = "signin.throttled"
+		f.Extra["Wait"] = int(te.Wait.Seconds()) + 1
+		return s.showForm(w, r, "reset", "reset.title", f, http.StatusTooManyRequests)
+	case errors.Is(err, identity.ErrReset):
+		f.Extra["Broken"] = true
+		return s.showForm(w, r, "reset", "reset.title", f, http.StatusNotFound)
+	case err != nil:
+		return err
+	}
+	if err := s.opts.Sessions.EndOthers(ctx, acct.ID, nil); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: s.resetCookieName(), Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.resetCookieName() == resetCookie})
+	f.Extra["Done"] = true
+	return s.showForm(w, r, "reset", "reset.title", f, http.StatusOK)
+}

@@ -474,3 +474,85 @@ func TestEmailCodeAndSecurityNotices(t *testing.T) {
 		}
 	})
 }
+
+func TestForgotPasswordNeedsTheSameBrowserAndASecondFactor(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		secret := h.signIn(t, "ana@example.com")
+		h.post(t, "/signout", nil)
+		alert := regexp.MustCompile(`(?s)<div class="usa-alert.*?</div>`)
+		_, known := h.post(t, "/forgot", url.Values{"email": {"ana@example.com"}})
+		_, unknown := h.post(t, "/forgot", url.Values{"email": {"nobody@example.com"}})
+		if a, b := alert.FindString(known), alert.FindString(unknown); a == "" || a != b {
+			t.Errorf("known and unknown addresses answer differently:\n%s\n%s", a, b)
+		}
+		msgs := h.outbox.Messages()
+		if len(msgs) != 1 {
+			t.Fatalf("%d mails, want one (none for the unknown address)", len(msgs))
+		}
+		// The unknown address's request replaced the cookie: ask again so
+		// this browser holds the nonce of the known one.
+		h.clock.add(time.Second)
+		h.post(t, "/forgot", url.Values{"email": {"ana@example.com"}})
+		link := regexp.MustCompile(`https?://[^\s]+/reset\?token=[A-Za-z0-9_-]+`).FindString(h.outbox.Messages()[0].Text)
+		if link == "" {
+			t.Fatalf("no link in %q", h.outbox.Messages()[0].Text)
+		}
+		u, _ := url.Parse(link)
+		path := "/reset?" + u.RawQuery
+		// Another browser cannot use the link.
+		jar, _ := cookiejar.New(nil)
+		c := *h.srv.Client()
+		c.Jar = jar
+		if res, err := c.Get(h.srv.URL + path); err != nil || res.StatusCode != 404 {
+			t.Errorf("link in another browser: %v %d", err, res.StatusCode)
+		}
+		res, page := h.get(t, path)
+		if res.StatusCode != 200 || !strings.Contains(page, `name="token"`) {
+			t.Fatalf("reset page: %d", res.StatusCode)
+		}
+		token := u.Query().Get("token")
+		res, _ = h.post(t, "/reset", url.Values{"token": {token}, "code": {"000000"}, "password": {"a fresh new passphrase"}, "password2": {"a fresh new passphrase"}})
+		if res.StatusCode != 401 {
+			t.Errorf("wrong code: %d", res.StatusCode)
+		}
+		h.clock.add(30 * time.Second)
+		res, page = h.post(t, "/reset", url.Values{"token": {token}, "code": {totpCode(t, secret, h.clock.now())}, "password": {"a fresh new passphrase"}, "password2": {"a fresh new passphrase"}})
+		if res.StatusCode != 200 || !strings.Contains(page, "Your password is changed") {
+			t.Fatalf("reset: %d", res.StatusCode)
+		}
+		if res, _ := h.get(t, path); res.StatusCode != 404 {
+			t.Errorf("link used twice: %d", res.StatusCode)
+		}
+		h.clock.add(time.Minute)
+		if res, _ := h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"a fresh new passphrase"}}); res.StatusCode != 303 {
+			t.Errorf("sign-in with the new password: %d", res.StatusCode)
+		}
+		// A link older than 20 minutes does not work.
+		h.post(t, "/signout", nil)
+		h.post(t, "/forgot", url.Values{"email": {"ana@example.com"}})
+		late := regexp.MustCompile(`/reset\?token=[A-Za-z0-9_-]+`).FindString(h.outbox.Messages()[0].Text)
+		h.clock.add(identity.ResetValid)
+		if res, _ := h.get(t, late); res.StatusCode != 404 {
+			t.Errorf("expired link: %d", res.StatusCode)
+		}
+	})
+}
+
+// Someone with no second factor left is told how the clinic restores
+// access; the link alone changes nothing.
+func TestResetWithoutAnyFactorExplainsTheWayBack(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		hash, _ := identity.HashPassword("a long enough passphrase", identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1})
+		if err := h.store.CreateAccount(context.Background(), &identity.Account{Kind: identity.Person, Email: "lost@example.com", PasswordHash: hash}); err != nil {
+			t.Fatal(err)
+		}
+		h.post(t, "/forgot", url.Values{"email": {"lost@example.com"}})
+		path := regexp.MustCompile(`/reset\?token=[A-Za-z0-9_-]+`).FindString(h.outbox.Messages()[0].Text)
+		res, page := h.get(t, path)
+		if res.StatusCode != 200 || !strings.Contains(page, "never resets your sign-in by email alone") || strings.Contains(page, `action="/reset"`) {
+			t.Errorf("no-factor page: %d", res.StatusCode)
+		}
+	})
+}

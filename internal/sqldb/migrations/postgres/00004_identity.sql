@@ -76,7 +76,19 @@ CREATE TABLE email_code (
     PRIMARY KEY (account_id, code_hash)
 );
 
+-- "Forgot password" links: 20 minutes, single use, and bound to the browser
+-- that asked by a cookie whose value is stored hashed beside the token.
+CREATE TABLE password_reset (
+    token_hash BYTEA   PRIMARY KEY,
+    account_id TEXT   NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    nonce_hash BYTEA   NOT NULL,
+    created    BIGINT NOT NULL,
+    expires    BIGINT NOT NULL,
+    used_at    BIGINT
+);
+
 -- +goose Down
+DROP TABLE password_reset;
 DROP TABLE email_code;
 DROP TABLE activation;
 DROP TABLE session;

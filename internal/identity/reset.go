@@ -1,0 +1,127 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"carefront/internal/apperr"
+	"carefront/internal/audit"
+	"carefront/internal/notify"
+	"carefront/internal/sqldb"
+)
+
+// ResetValid is how long a "forgot password" link works.
+const ResetValid = 20 * time.Minute
+
+// ErrReset is the one answer to a reset link that does not work: unknown,
+// used, expired, or opened in another browser than the one that asked.
+var ErrReset = apperr.New(apperr.Invalid, "this link does not work: it is more than 20 minutes old, was used already, or was opened in another browser than the one that asked for it; ask for a new one")
+
+func token32() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func sum(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+// StartReset makes a reset link for the address, if it has an account, and
+// emails it. It returns the browser nonce to set as a cookie whether or
+// not the account exists, so the answer and the cookie reveal nothing.
+func (a *Auth) StartReset(ctx context.Context, email, linkBase string) (nonce string, err error) {
+	nonce = token32()
+	acct, err := a.Store.AccountByEmail(ctx, email)
+	if errors.Is(err, ErrNoAccount) {
+		return nonce, a.record(ctx, nil, audit.SubtypePasswordReset, audit.MinorFailure, "reset-unknown-account", "")
+	}
+	if err != nil {
+		return "", err
+	}
+	tok := token32()
+	now := a.Store.now()
+	err = a.Store.db.Write(ctx, func(tx *sqldb.Tx) error {
+		var recent int
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM password_reset WHERE account_id = ? AND created > ?", acct.ID, now.Add(-ResetValid).UnixMicro()).Scan(&recent); err != nil {
+			return err
+		}
+		if recent >= 3 {
+			return nil // quietly: the person already has links in their mail
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO password_reset (token_hash, account_id, nonce_hash, created, expires) VALUES (?, ?, ?, ?, ?)",
+			sum(tok), acct.ID, sum(nonce), now.UnixMicro(), now.Add(ResetValid).UnixMicro())
+		if err == nil && a.Mail != nil {
+			err = a.Mail.Send(ctx, notify.Message{To: acct.Email, Subject: "Reset your carefront password / Restablecer su contraseña",
+				Text: "Open this link in the same browser within 20 minutes to choose a new password. You will also need your authenticator app or a recovery code.\n" +
+					linkBase + "?token=" + tok + "\nIf you did not ask for this, ignore this email.\n\n" +
+					"Abra este enlace en el mismo navegador antes de 20 minutos para elegir una contraseña nueva. También necesitará su aplicación de autenticación o un código de recuperación. Si no lo pidió, ignore este correo."})
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return nonce, a.record(ctx, acct, audit.SubtypePasswordReset, audit.Success, "reset-link-sent", "")
+}
+
+// ResetAccount returns the account a link is for, if the link works in
+// this browser.
+func (a *Auth) ResetAccount(ctx context.Context, tok, nonce string) (*Account, error) {
+	var (
+		accountID string
+		nonceHash []byte
+		expires   int64
+		used      sql.NullInt64
+	)
+	err := a.Store.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT account_id, nonce_hash, expires, used_at FROM password_reset WHERE token_hash = ?", sum(tok)).
+			Scan(&accountID, &nonceHash, &expires, &used)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrReset
+	}
+	if err != nil {
+		return nil, err
+	}
+	if used.Valid || !a.Store.now().Before(time.UnixMicro(expires)) || nonce == "" || string(sum(nonce)) != string(nonceHash) {
+		return nil, ErrReset
+	}
+	return a.Store.AccountByID(ctx, accountID)
+}
+
+// FinishReset checks the second factor (an authenticator code or a
+// recovery code: never an emailed code, which would let the mailbox alone
+// take the account), then spends the link and sets the new hash.
+func (a *Auth) FinishReset(ctx context.Context, tok, nonce, code, newHash, addr string) (*Account, error) {
+	acct, err := a.ResetAccount(ctx, tok, nonce)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.secondFactor(ctx, acct, code, addr, "", false); err != nil {
+		return nil, err
+	}
+	now := a.Store.now().UnixMicro()
+	err = a.Store.db.Write(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, "UPDATE password_reset SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires > ?", now, sum(tok), now)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrReset
+		}
+		_, err = tx.Exec(ctx, "UPDATE account SET password_hash = ? WHERE id = ?", newHash, acct.ID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Notice(ctx, acct, "password-changed")
+	return acct, a.record(ctx, acct, audit.SubtypePasswordReset, audit.Success, "password-reset", addr)
+}
