@@ -160,3 +160,26 @@ test('idle timeout: a warning two minutes before, and staying signed in', async 
   assert.deepEqual(unexpected(problems), []);
   await page.context().close();
 });
+
+for (const lang of ['en', 'es']) {
+  test(`forgot password: link by email, opened in the same browser (${lang})`, async () => {
+    const page = await phone(lang);
+    const problems = watchConsole(page);
+    await page.goto(`${server.url}forgot`);
+    await accessible(page, `forgot password (${lang})`);
+    await page.fill('#email', 'clinician@demo.carefront.example');
+    await page.click('form[action="/forgot"] button[type=submit]');
+    await page.locator('main .usa-alert--info').waitFor();
+    await accessible(page, `forgot password sent (${lang})`);
+    // Demo mode keeps mail in the development outbox.
+    await page.goto(`${server.url}dev/outbox`);
+    await accessible(page, `outbox (${lang})`);
+    const text = await page.locator('.cf-mail').first().textContent();
+    const link = /(http:\/\/\S+\/reset\?token=[\w-]+)/.exec(text)[1];
+    await page.goto(link);
+    assert.ok(await page.locator('form[action="/reset"]').isVisible(), 'reset form shown in the asking browser');
+    await accessible(page, `reset password (${lang})`);
+    assert.deepEqual(unexpected(problems), []);
+    await page.context().close();
+  });
+}
