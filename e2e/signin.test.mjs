@@ -111,11 +111,15 @@ for (const lang of ['en', 'es']) {
     await page.fill('#year', String(dob.getUTCFullYear()));
     await page.fill('#email', `${lang}-activation@example.com`);
     await page.fill('#password', 'password');
+    const meter = page.locator('#password-strength');
+    assert.equal((await meter.textContent()).trim(), lang === 'en' ? 'Weak: easy to guess' : 'Débil: fácil de adivinar');
     await page.fill('#password2', 'password');
     await page.click('form[action="/activate"] button[type=submit]');
     assert.ok(await page.locator('#password-error').isVisible(), 'common password refused beside its field');
     await accessible(page, `activation error (${lang})`);
     await page.fill('#password', 'four unrelated words here');
+    assert.equal((await page.locator('#password-strength').textContent()).trim(), lang === 'en' ? 'Strong' : 'Fuerte');
+    await accessible(page, `strength meter (${lang})`);
     await page.fill('#password2', 'four unrelated words here');
     await page.click('form[action="/activate"] button[type=submit]');
     await page.waitForURL(/\/mfa\/setup$/);
