@@ -10,6 +10,7 @@ import (
 
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
+	"carefront/internal/clinical"
 	"carefront/internal/fhir"
 	"carefront/internal/identity"
 )
@@ -35,7 +36,8 @@ func runAccountsInvite(ctx context.Context, args []string, getenv func(string) s
 		aw.Close(ctx)
 		return err
 	}
-	if _, err := source.Read(ctx, "Patient", id); err != nil {
+	gw := &clinical.Gateway{Source: source, Audit: aw}
+	if _, err := gw.Read(ctx, operator, "Patient", id); err != nil {
 		aw.Close(ctx)
 		if apperr.CodeOf(err) == apperr.NotFound || apperr.CodeOf(err) == apperr.Gone {
 			return fmt.Errorf("accounts invite: %s is not a patient record carefront can read", patient)

@@ -10,8 +10,9 @@ import (
 	"net/url"
 	"strings"
 
+	"carefront/internal/access"
 	"carefront/internal/apperr"
-	"carefront/internal/audit"
+	"carefront/internal/clinical"
 	"carefront/internal/clinical/store"
 	"carefront/internal/fhir"
 )
@@ -19,6 +20,10 @@ import (
 // The fhir commands are the operator's view of the embedded store, with
 // the store's own semantics. They act as the system, not for a person, and
 // every use is audited as the command-line client.
+
+// operator is who the command-line tools act as: the access decision lets
+// an operator read everything, and the gateway audits every use.
+var operator = clinical.Request{Principal: access.Principal{Client: "carefront-cli", Role: access.RoleOperator}}
 
 func runFHIRRead(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, fs, err := parseFlagsArgs("fhir read", "Prints one resource of the embedded store as JSON.\n\nUsage: carefront fhir read [flags] Type/id", 1, args, getenv, stdout, nil)
@@ -34,21 +39,10 @@ func runFHIRRead(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer db.Close()
-	r, err := store.New(db).Read(ctx, typ, id)
-	rec := audit.Record{Type: audit.TypeRESTful, Subtype: []audit.Coding{audit.SubtypeRead}, Action: audit.Read,
-		Outcome: audit.Success, Client: "carefront-cli"}
-	if err != nil {
-		rec.Outcome, rec.Reason = audit.MinorFailure, string(apperr.CodeOf(err))
-	} else {
-		rec.Entities = []audit.Entity{{What: r.Ref()}}
-		if tree, derr := fhir.Decode(r.Raw); derr == nil {
-			if pats := fhir.Compartments(r.Type, r.ID, tree); len(pats) > 0 {
-				rec.Patient = "Patient/" + pats[0]
-			}
-		}
-	}
-	if aerr := finishAudit(ctx, aw, rec); err == nil {
-		err = aerr
+	gw := &clinical.Gateway{Source: store.New(db), Audit: aw}
+	r, err := gw.Read(ctx, operator, typ, id)
+	if cerr := aw.Close(ctx); err == nil {
+		err = cerr
 	}
 	if err != nil {
 		return cliError(err)
@@ -82,23 +76,10 @@ func runFHIRSearch(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	defer db.Close()
-	page, err := store.New(db).Search(ctx, q)
-	rec := audit.Record{Type: audit.TypeRESTful, Subtype: []audit.Coding{audit.SubtypeSearch}, Action: audit.Execute,
-		Outcome: audit.Success, Client: "carefront-cli"}
-	for _, c := range q.Clauses {
-		if c.Param.Name == "patient" && len(c.Refs) == 1 {
-			rec.Patient = "Patient/" + c.Refs[0].ID
-		}
-	}
-	if err != nil {
-		rec.Outcome, rec.Reason = audit.MinorFailure, string(apperr.CodeOf(err))
-	} else {
-		for _, m := range append(append([]*fhir.Resource{}, page.Matches...), page.Included...) {
-			rec.Entities = append(rec.Entities, audit.Entity{What: m.Ref()})
-		}
-	}
-	if aerr := finishAudit(ctx, aw, rec); err == nil {
-		err = aerr
+	gw := &clinical.Gateway{Source: store.New(db), Audit: aw}
+	page, err := gw.Search(ctx, operator, q)
+	if cerr := aw.Close(ctx); err == nil {
+		err = cerr
 	}
 	if err != nil {
 		return cliError(err)
@@ -114,14 +95,6 @@ func runFHIRSearch(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	return printJSON(stdout, b.Bytes())
-}
-
-func finishAudit(ctx context.Context, aw *audit.Writer, rec audit.Record) error {
-	err := aw.Append(ctx, rec)
-	if cerr := aw.Close(ctx); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // cliError turns a coded error into one line: the user-safe message, exit 1.

@@ -98,3 +98,12 @@ func isTerminal(f *os.File) bool {
 	info, err := f.Stat()
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
+
+// finishAudit appends a command's audit record and closes the writer.
+func finishAudit(ctx context.Context, aw *audit.Writer, rec audit.Record) error {
+	err := aw.Append(ctx, rec)
+	if cerr := aw.Close(ctx); err == nil {
+		err = cerr
+	}
+	return err
+}

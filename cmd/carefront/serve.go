@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"carefront/internal/access"
 	"carefront/internal/audit"
 	"carefront/internal/clinical"
 	"carefront/internal/clinical/store"
@@ -141,7 +142,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Auth:     &identity.Auth{Store: ids, Hasher: hasher, Audit: aw, Mail: mail},
 		Outbox:   outbox,
 		Sessions: sessions, IdleTimeout: cfg.SessionIdle,
-		Lookup:  patientLookup(source),
+		Lookup:  patientLookup(&clinical.Gateway{Source: source, Audit: aw}),
 		Limiter: ratelimit.New(0.5, 10, 100_000), // per address: 10 at once, then one every 2 s
 	})
 	if err != nil {
@@ -284,10 +285,12 @@ func clinicalSource(cfg config.Config, db *sqldb.DB) (clinical.Source, string, e
 }
 
 // patientLookup reads the date of birth and last name on a patient's
-// record, for activation.
-func patientLookup(src clinical.Source) identity.PatientLookup {
+// record, for activation: through the gateway, as identity proofing, which
+// may read Patient resources only, and audited.
+func patientLookup(gw *clinical.Gateway) identity.PatientLookup {
+	req := clinical.Request{Principal: access.Principal{Client: "carefront-activation", Role: access.RoleIdentityProofing}}
 	return func(ctx context.Context, id string) (identity.Demographics, error) {
-		r, err := src.Read(ctx, "Patient", id)
+		r, err := gw.Read(ctx, req, "Patient", id)
 		if err != nil {
 			return identity.Demographics{}, err
 		}

@@ -63,13 +63,26 @@ type Decision struct {
 	Compartment string
 }
 
+// Roles carefront itself acts in, besides staff roles.
+const (
+	// RoleOperator is a person running carefront's commands on the server
+	// (carefront fhir read/search, accounts invite): they administer the
+	// data and may read and search all of it; every use is audited.
+	RoleOperator = "operator"
+	// RoleIdentityProofing is activation checking a date of birth and last
+	// name against one Patient record: it may read Patient resources only.
+	RoleIdentityProofing = "identity-proofing"
+)
+
 // Reasons.
 const (
-	ReasonOwnRecord      = "own-record"
-	ReasonDirectory      = "directory-resource"
-	ReasonNoPatient      = "no-patient-context"
-	ReasonOtherPatient   = "other-patient"
-	ReasonNotPatientData = "type-not-permitted"
+	ReasonOperator         = "operator-command"
+	ReasonIdentityProofing = "identity-proofing"
+	ReasonOwnRecord        = "own-record"
+	ReasonDirectory        = "directory-resource"
+	ReasonNoPatient        = "no-patient-context"
+	ReasonOtherPatient     = "other-patient"
+	ReasonNotPatientData   = "type-not-permitted"
 )
 
 // directoryTypes hold no patient's data: who and where care is given, and
@@ -82,6 +95,17 @@ var directoryTypes = []string{
 
 // Decide answers whether p may take action a on t.
 func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
+	switch p.Role {
+	case RoleOperator:
+		if a == Read || a == Search {
+			return Decision{Permit: true, Reason: ReasonOperator}
+		}
+	case RoleIdentityProofing:
+		if a == Read && t.Type == "Patient" {
+			return Decision{Permit: true, Reason: ReasonIdentityProofing}
+		}
+		return Decision{Reason: ReasonNotPatientData}
+	}
 	if p.Patient == "" {
 		return Decision{Reason: ReasonNoPatient}
 	}

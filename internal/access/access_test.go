@@ -27,6 +27,11 @@ func TestDecide(t *testing.T) {
 		{"search directory", pa, Search, Target{Type: "Location"}, true, ReasonDirectory, ""},
 		{"search other type", pa, Search, Target{Type: "AuditEvent"}, false, ReasonNotPatientData, ""},
 		{"staff role alone grants nothing yet", Principal{User: "Person/s1", Role: "clinician"}, Read, Target{Type: "Observation", Patients: []string{"pa"}}, false, ReasonNoPatient, ""},
+		{"operator reads anything", Principal{Client: "carefront-cli", Role: RoleOperator}, Read, Target{Type: "Observation", Patients: []string{"pa"}}, true, ReasonOperator, ""},
+		{"operator searches unnarrowed", Principal{Role: RoleOperator}, Search, Target{Type: "Observation"}, true, ReasonOperator, ""},
+		{"identity proofing reads a Patient", Principal{Role: RoleIdentityProofing}, Read, Target{Type: "Patient", Patients: []string{"pa"}}, true, ReasonIdentityProofing, ""},
+		{"identity proofing reads nothing else", Principal{Role: RoleIdentityProofing}, Read, Target{Type: "Observation", Patients: []string{"pa"}}, false, ReasonNotPatientData, ""},
+		{"identity proofing cannot search", Principal{Role: RoleIdentityProofing}, Search, Target{Type: "Patient"}, false, ReasonNotPatientData, ""},
 		{"unknown action", pa, Action("write"), Target{Type: "Observation", Patients: []string{"pa"}}, false, ReasonNotPatientData, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ package clinical
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"carefront/internal/access"
 	"carefront/internal/apperr"
@@ -58,9 +59,10 @@ func (g *Gateway) Read(ctx context.Context, req Request, typ, id string) (*fhir.
 		return nil, g.fail(ctx, rec, err)
 	}
 	d := access.Decide(ctx, req.Principal, access.Read, t)
+	rec.Reason = d.Reason
 	if len(t.Patients) > 0 {
 		rec.Patient = "Patient/" + t.Patients[0]
-		if d.Permit {
+		if d.Permit && req.Principal.Patient != "" && slices.Contains(t.Patients, req.Principal.Patient) {
 			rec.Patient = "Patient/" + req.Principal.Patient
 		}
 	}
@@ -83,6 +85,7 @@ func (g *Gateway) Read(ctx context.Context, req Request, typ, id string) (*fhir.
 func (g *Gateway) Search(ctx context.Context, req Request, q *fhir.Query) (*fhir.Page, error) {
 	rec := g.record(req, audit.SubtypeSearch, audit.Execute)
 	d := access.Decide(ctx, req.Principal, access.Search, access.Target{Type: q.Type})
+	rec.Reason = d.Reason
 	if !d.Permit {
 		rec.Outcome, rec.Reason = audit.MinorFailure, d.Reason
 		if err := g.Audit.Append(ctx, rec); err != nil {
