@@ -112,14 +112,3 @@ func HTTPStatus(err error) int {
 	}
 	return http.StatusInternalServerError
 }
-
-// Wrapf adds context to *errp, once, at a function boundary:
-//
-//	defer apperr.Wrapf(&err, "ImportBundle(%q)", name)
-//
-// The code and user-safe message of a wrapped Error are kept.
-func Wrapf(errp *error, format string, args ...any) {
-	if *errp != nil {
-		*errp = fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), *errp)
-	}
-}

@@ -54,13 +54,6 @@ var SealedColumns = []seal.Column{{Table: "account_totp", IDColumn: "account_id"
 
 func (s *Store) now() time.Time { return s.db.Now() }
 
-func micros(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixMicro()
-}
-
 func fromMicros(v sql.NullInt64) time.Time {
 	if !v.Valid {
 		return time.Time{}
