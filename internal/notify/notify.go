@@ -11,6 +11,7 @@ package notify
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -77,6 +78,8 @@ type SMTP struct {
 	From     string
 	Username string
 	Password string
+	// RootCAs verifies the server's certificate; nil uses the system's.
+	RootCAs *x509.CertPool
 }
 
 // Send delivers one message.
@@ -85,16 +88,18 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return fmt.Errorf("smtp address: %w", err)
 	}
+	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, RootCAs: s.RootCAs}
 	d := net.Dialer{Timeout: 10 * time.Second}
 	var conn net.Conn
 	if port == "465" {
-		conn, err = tls.DialWithDialer(&d, "tcp", s.Addr, &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12})
+		conn, err = tls.DialWithDialer(&d, "tcp", s.Addr, tc)
 	} else {
 		conn, err = d.DialContext(ctx, "tcp", s.Addr)
 	}
 	if err != nil {
 		return fmt.Errorf("smtp dial: %w", err)
 	}
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
 		conn.Close()
@@ -105,7 +110,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		if ok, _ := c.Extension("STARTTLS"); !ok {
 			return errors.New("smtp: the server does not offer STARTTLS")
 		}
-		if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
+		if err := c.StartTLS(tc); err != nil {
 			return err
 		}
 	}
