@@ -66,6 +66,10 @@ type DB struct {
 
 	write   *sql.DB
 	read    *sql.DB
+	// async, on a durable PostgreSQL database, is a small pool whose
+	// commits do not wait for the disk (synchronous_commit=off), for
+	// WriteNoWait: one round trip less than setting it per transaction.
+	async *sql.DB
 	goose   *goose.Provider
 	durable bool
 	// walPath is SQLite's write-ahead log, which Flush syncs to disk.
@@ -188,9 +192,18 @@ func openPostgres(ctx context.Context, o Options, now func() time.Time) (*DB, er
 	read.SetMaxOpenConns(max(8, 4*runtime.GOMAXPROCS(0)))
 	read.SetMaxIdleConns(max(8, 4*runtime.GOMAXPROCS(0)))
 	read.SetConnMaxIdleTime(5 * time.Minute)
+	var async *sql.DB
+	if o.Durable {
+		ac := pc.Copy()
+		ac.RuntimeParams["synchronous_commit"] = "off"
+		async = stdlib.OpenDB(*ac)
+		async.SetMaxOpenConns(4)
+		async.SetMaxIdleConns(4)
+		async.SetConnMaxIdleTime(5 * time.Minute)
+	}
 	var b [2]byte
 	rand.Read(b[:])
-	db := &DB{Dialect: Postgres, Now: now, write: pool, read: read, durable: o.Durable, flushID: int(b[0])<<8 | int(b[1])}
+	db := &DB{Dialect: Postgres, Now: now, write: pool, read: read, async: async, durable: o.Durable, flushID: int(b[0])<<8 | int(b[1])}
 	return db, db.newProvider()
 }
 
@@ -278,6 +291,9 @@ func (db *DB) Close() error {
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
 	}
+	if db.async != nil {
+		err = errors.Join(err, db.async.Close())
+	}
 	return err
 }
 
@@ -299,13 +315,8 @@ func (db *DB) Write(ctx context.Context, fn func(*Tx) error) error {
 // at once but may be lost on power loss until Flush returns. Its caller must
 // call Flush before telling anyone the write happened.
 func (db *DB) WriteNoWait(ctx context.Context, fn func(*Tx) error) error {
-	if db.Dialect == Postgres && db.durable {
-		return db.run(ctx, db.write, nil, func(tx *Tx) error {
-			if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
-				return err
-			}
-			return fn(tx)
-		})
+	if db.async != nil {
+		return db.run(ctx, db.async, nil, fn)
 	}
 	return db.run(ctx, db.write, nil, fn)
 }
