@@ -64,12 +64,12 @@ type DB struct {
 	Dialect Dialect
 	Now     func() time.Time
 
-	write   *sql.DB
-	read    *sql.DB
+	write *sql.DB
+	read  *sql.DB
 	// async, on a durable PostgreSQL database, is a small pool whose
 	// commits do not wait for the disk (synchronous_commit=off), for
 	// WriteNoWait: one round trip less than setting it per transaction.
-	async *sql.DB
+	async   *sql.DB
 	goose   *goose.Provider
 	durable bool
 	// walPath is SQLite's write-ahead log, which Flush syncs to disk.
