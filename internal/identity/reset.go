@@ -98,13 +98,18 @@ func (a *Auth) ResetAccount(ctx context.Context, tok, nonce string) (*Account, e
 
 // FinishReset checks the second factor (an authenticator code or a
 // recovery code: never an emailed code, which would let the mailbox alone
-// take the account), then spends the link and sets the new hash.
-func (a *Auth) FinishReset(ctx context.Context, tok, nonce, code, newHash, addr string) (*Account, error) {
+// take the account), then hashes the new password (only now, so a wrong
+// code costs no argon2 work), spends the link and sets the hash.
+func (a *Auth) FinishReset(ctx context.Context, tok, nonce, code string, hash func() (string, error), addr string) (*Account, error) {
 	acct, err := a.ResetAccount(ctx, tok, nonce)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := a.secondFactor(ctx, acct, code, addr, "", false); err != nil {
+		return nil, err
+	}
+	newHash, err := hash()
+	if err != nil {
 		return nil, err
 	}
 	now := a.Store.now().UnixMicro()

@@ -2,14 +2,12 @@ package web
 
 import (
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"carefront/internal/apperr"
-	"carefront/internal/identity"
 	"carefront/internal/session"
 )
 
@@ -181,12 +179,7 @@ func (s *Server) submitChangePassword(w http.ResponseWriter, r *http.Request) er
 	}
 	f := newForm()
 	pw := r.PostFormValue("password")
-	var pe *identity.PolicyError
-	if err := identity.CheckPassword(pw, u.account.Email); errors.As(err, &pe) {
-		f.Errors["password"] = "password." + strings.TrimPrefix(pe.Code, "password-")
-	} else if pw != r.PostFormValue("password2") {
-		f.Errors["password2"] = "activate.password2.mismatch"
-	}
+	checkNewPassword(f, pw, r.PostFormValue("password2"), u.account.Email)
 	if len(f.Errors) > 0 {
 		return s.showForm(w, r, "password_change", "password.change.title", f, http.StatusUnprocessableEntity)
 	}

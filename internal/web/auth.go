@@ -102,6 +102,26 @@ func (s *Server) hasherBusy(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// checkNewPassword puts the policy's complaint about a new password, or
+// the confirmation's, beside its field.
+func checkNewPassword(f *form, pw, again string, personal ...string) {
+	var pe *identity.PolicyError
+	if err := identity.CheckPassword(pw, personal...); errors.As(err, &pe) {
+		f.Errors["password"] = "password." + strings.TrimPrefix(pe.Code, "password-")
+	} else if pw != again {
+		f.Errors["password2"] = "activate.password2.mismatch"
+	}
+}
+
+// throttled shows a form again with how long to wait, and Retry-After.
+func (s *Server) throttled(w http.ResponseWriter, r *http.Request, f *form, name, title string, wait time.Duration) error {
+	secs := int(wait.Seconds()) + 1
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	f.Errors[""] = "signin.throttled"
+	f.Extra["Wait"] = secs
+	return s.showForm(w, r, name, title, f, http.StatusTooManyRequests)
+}
+
 // form is what an identity page shows: the values typed (never passwords
 // or codes) and the errors, by field.
 type form struct {
@@ -159,12 +179,7 @@ func (s *Server) submitActivate(w http.ResponseWriter, r *http.Request) error {
 	if _, err := identity.NormalizeEmail(f.Values["email"]); err != nil && f.Values["email"] != "" {
 		f.Errors["email"] = "activate.email.invalid"
 	}
-	var pe *identity.PolicyError
-	if err := identity.CheckPassword(pw, f.Values["email"], f.Values["family"]); errors.As(err, &pe) {
-		f.Errors["password"] = "password." + strings.TrimPrefix(pe.Code, "password-")
-	} else if pw != pw2 {
-		f.Errors["password2"] = "activate.password2.mismatch"
-	}
+	checkNewPassword(f, pw, pw2, f.Values["email"], f.Values["family"])
 	if len(f.Errors) > 0 {
 		return s.showForm(w, r, "activate", "activate.title", f, http.StatusUnprocessableEntity)
 	}
@@ -344,10 +359,7 @@ func (s *Server) submitSignIn(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Retry-After", "2")
 		return apperr.New(apperr.RateLimited, "busy")
 	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(int(te.Wait.Seconds())+1))
-		f.Errors[""] = "signin.throttled"
-		f.Extra["Wait"] = int(te.Wait.Seconds()) + 1
-		return s.showForm(w, r, "signin", "signin.title", f, http.StatusTooManyRequests)
+		return s.throttled(w, r, f, "signin", "signin.title", te.Wait)
 	case errors.Is(err, identity.ErrSignIn):
 		f.Errors[""] = "signin.wrong"
 		return s.showForm(w, r, "signin", "signin.title", f, http.StatusUnauthorized)
@@ -390,10 +402,7 @@ func (s *Server) submitVerify(w http.ResponseWriter, r *http.Request) error {
 	var te *identity.ThrottledError
 	switch {
 	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(int(te.Wait.Seconds())+1))
-		f.Errors[""] = "signin.throttled"
-		f.Extra["Wait"] = int(te.Wait.Seconds()) + 1
-		return s.showForm(w, r, "verify", "verify.title", f, http.StatusTooManyRequests)
+		return s.throttled(w, r, f, "verify", "verify.title", te.Wait)
 	case errors.Is(err, identity.ErrBadCode):
 		f.Errors["code"] = "verify.wrong"
 		return s.showForm(w, r, "verify", "verify.title", f, http.StatusUnauthorized)
@@ -487,12 +496,7 @@ func (s *Server) submitStaffSetup(w http.ResponseWriter, r *http.Request) error 
 	}
 	f.Values["email"] = a.Email
 	pw := r.PostFormValue("password")
-	var pe *identity.PolicyError
-	if err := identity.CheckPassword(pw, a.Email); errors.As(err, &pe) {
-		f.Errors["password"] = "password." + strings.TrimPrefix(pe.Code, "password-")
-	} else if pw != r.PostFormValue("password2") {
-		f.Errors["password2"] = "activate.password2.mismatch"
-	}
+	checkNewPassword(f, pw, r.PostFormValue("password2"), a.Email)
 	if len(f.Errors) > 0 {
 		return s.showForm(w, r, "staff_setup", "staff.setup.title", f, http.StatusUnprocessableEntity)
 	}
@@ -651,19 +655,11 @@ func (s *Server) submitReset(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	pw := r.PostFormValue("password")
-	var pe *identity.PolicyError
-	if err := identity.CheckPassword(pw, acct.Email); errors.As(err, &pe) {
-		f.Errors["password"] = "password." + strings.TrimPrefix(pe.Code, "password-")
-	} else if pw != r.PostFormValue("password2") {
-		f.Errors["password2"] = "activate.password2.mismatch"
-	}
+	checkNewPassword(f, pw, r.PostFormValue("password2"), acct.Email)
 	if len(f.Errors) > 0 {
 		return s.showForm(w, r, "reset", "reset.title", f, http.StatusUnprocessableEntity)
 	}
-	hash, err := s.opts.Auth.Hasher.Hash(ctx, pw)
-	if err != nil {
-		return err
-	}
+	hash := func() (string, error) { return s.opts.Auth.Hasher.Hash(ctx, pw) }
 	_, err = s.opts.Auth.FinishReset(ctx, f.Values["token"], s.resetNonce(r), r.PostFormValue("code"), hash, clientAddr(r))
 	var te *identity.ThrottledError
 	switch {
@@ -671,9 +667,7 @@ func (s *Server) submitReset(w http.ResponseWriter, r *http.Request) error {
 		f.Errors["code"] = "verify.wrong"
 		return s.showForm(w, r, "reset", "reset.title", f, http.StatusUnauthorized)
 	case errors.As(err, &te):
-		f.Errors[""] = "signin.throttled"
-		f.Extra["Wait"] = int(te.Wait.Seconds()) + 1
-		return s.showForm(w, r, "reset", "reset.title", f, http.StatusTooManyRequests)
+		return s.throttled(w, r, f, "reset", "reset.title", te.Wait)
 	case errors.Is(err, identity.ErrReset):
 		f.Extra["Broken"] = true
 		return s.showForm(w, r, "reset", "reset.title", f, http.StatusNotFound)
