@@ -24,29 +24,19 @@ func runKeysRotate(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	db, err := openDB(ctx, cfg)
+	db, aw, err := openWithAudit(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		return err
-	}
-	sig, err := signer(cfg, true)
-	if err != nil {
-		return err
-	}
 	if cfg.Keyset == "" {
 		if err := k.Save(filepath.Join(cfg.DataDir, seal.KeysetFile)); err != nil {
+			aw.Close(ctx)
 			return err
 		}
 	}
-	aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "carefront-cli", CheckpointEvery: cfg.AuditCheckpoint})
-	err = aw.Append(ctx, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeKeyRotation},
-		Action: audit.Update, Outcome: audit.Success})
-	if cerr := aw.Close(ctx); err == nil {
-		err = cerr
-	}
+	err = finishAudit(ctx, aw, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeKeyRotation},
+		Action: audit.Update, Outcome: audit.Success, Client: "carefront-cli"})
 	if err != nil {
 		return err
 	}

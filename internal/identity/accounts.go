@@ -279,10 +279,17 @@ func (s *Store) NewRecoveryCodes(ctx context.Context, accountID string) ([]strin
 // UseRecoveryCode spends one code; a code used before, or not the
 // account's, is refused.
 func (s *Store) UseRecoveryCode(ctx context.Context, accountID, code string) (bool, error) {
+	return s.spend(ctx, "UPDATE account_recovery_code SET used_at = ? WHERE account_id = ? AND code_hash = ? AND used_at IS NULL",
+		s.now().UnixMicro(), accountID, recoveryHash(code))
+}
+
+// spend runs an UPDATE that marks one single-use secret used and reports
+// whether it did: a secret used before, or not there, changes no row, so
+// two requests racing with one secret cannot both succeed.
+func (s *Store) spend(ctx context.Context, query string, args ...any) (bool, error) {
 	var ok bool
 	err := s.db.Write(ctx, func(tx *sqldb.Tx) error {
-		res, err := tx.Exec(ctx, "UPDATE account_recovery_code SET used_at = ? WHERE account_id = ? AND code_hash = ? AND used_at IS NULL",
-			s.now().UnixMicro(), accountID, recoveryHash(code))
+		res, err := tx.Exec(ctx, query, args...)
 		if err != nil {
 			return err
 		}

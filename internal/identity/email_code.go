@@ -54,17 +54,7 @@ func (s *Store) NewEmailCode(ctx context.Context, accountID string) (string, err
 
 // UseEmailCode spends a code if it is the account's, unused and fresh.
 func (s *Store) UseEmailCode(ctx context.Context, accountID, code string) (bool, error) {
-	var ok bool
 	now := s.now().UnixMicro()
-	err := s.db.Write(ctx, func(tx *sqldb.Tx) error {
-		res, err := tx.Exec(ctx, "UPDATE email_code SET used_at = ? WHERE account_id = ? AND code_hash = ? AND used_at IS NULL AND expires > ?",
-			now, accountID, emailCodeHash(accountID, code), now)
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		ok = n == 1
-		return nil
-	})
-	return ok, err
+	return s.spend(ctx, "UPDATE email_code SET used_at = ? WHERE account_id = ? AND code_hash = ? AND used_at IS NULL AND expires > ?",
+		now, accountID, emailCodeHash(accountID, code), now)
 }
