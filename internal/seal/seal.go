@@ -213,15 +213,7 @@ func (k *Keys) save(path string, exclusive bool) error {
 		if err != nil {
 			return err
 		}
-		if _, err := f.WriteString(js); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
+		return writeSynced(f, js)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyset-*")
 	if err != nil {
@@ -232,16 +224,21 @@ func (k *Keys) save(path string, exclusive bool) error {
 		tmp.Close()
 		return err
 	}
-	if _, err := tmp.WriteString(js); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
+	if err := writeSynced(tmp, js); err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// writeSynced writes s to f, syncs it to disk and closes it.
+func writeSynced(f *os.File, s string) error {
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
