@@ -41,9 +41,7 @@ func TestSignInAnswersAlikeForUnknownAccounts(t *testing.T) {
 		h := identity.NewHasher(cheap, 4)
 		hash, _ := h.Hash(ctx, "correct horse battery")
 		s.SetPasswordHash(ctx, a.ID, hash)
-		sig, _ := audit.NewSigner(make([]byte, 32))
-		aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
-		defer aw.Close(ctx)
+		aw := auditWriter(t, db)
 		auth := &identity.Auth{Store: s, Hasher: h, Audit: aw}
 
 		got, err := auth.Password(ctx, "MARIA.ORTEGA@example.com", "correct horse battery", "192.0.2.1")
@@ -66,7 +64,7 @@ func TestSignInAnswersAlikeForUnknownAccounts(t *testing.T) {
 		if !errors.As(e1, &t1) || !errors.As(e2, &t2) || t1.Wait != t2.Wait || apperr.CodeOf(e1) != apperr.RateLimited {
 			t.Fatalf("throttling differs: %v / %v", e1, e2)
 		}
-		c.add(time.Second)
+		c.Add(time.Second)
 		if _, err := auth.Password(ctx, "maria.ortega@example.com", "correct horse battery", "192.0.2.1"); err != nil {
 			t.Fatalf("after waiting: %v", err)
 		}
@@ -83,18 +81,16 @@ func TestSecondFactor(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		s, c, a := setup(t, db)
 		ctx := context.Background()
-		sig, _ := audit.NewSigner(make([]byte, 32))
-		aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
-		defer aw.Close(ctx)
+		aw := auditWriter(t, db)
 		auth := &identity.Auth{Store: s, Hasher: identity.NewHasher(cheap, 4), Audit: aw}
 		en, _ := s.BeginTOTP(ctx, a.ID, "carefront", a.Email)
-		s.ConfirmTOTP(ctx, a.ID, code(t, en.Secret, c.now()))
+		s.ConfirmTOTP(ctx, a.ID, code(t, en.Secret, c.Now()))
 		codes, _ := s.NewRecoveryCodes(ctx, a.ID)
-		c.add(30 * time.Second)
-		if m, err := auth.SecondFactor(ctx, a, code(t, en.Secret, c.now()), "", ""); err != nil || m != "totp" {
+		c.Add(30 * time.Second)
+		if m, err := auth.SecondFactor(ctx, a, code(t, en.Secret, c.Now()), "", ""); err != nil || m != "totp" {
 			t.Fatalf("totp: %q %v", m, err)
 		}
-		if _, err := auth.SecondFactor(ctx, a, code(t, en.Secret, c.now()), "", ""); err != identity.ErrBadCode {
+		if _, err := auth.SecondFactor(ctx, a, code(t, en.Secret, c.Now()), "", ""); err != identity.ErrBadCode {
 			t.Errorf("replayed totp: %v", err)
 		}
 		if m, err := auth.SecondFactor(ctx, a, codes[0], "", ""); err != nil || m != "recovery-code" {
@@ -110,9 +106,7 @@ func TestEmailCodes(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		s, c, a := setup(t, db)
 		ctx := context.Background()
-		sig, _ := audit.NewSigner(make([]byte, 32))
-		aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
-		defer aw.Close(ctx)
+		aw := auditWriter(t, db)
 		auth := &identity.Auth{Store: s, Hasher: identity.NewHasher(cheap, 4), Audit: aw}
 		code, err := s.NewEmailCode(ctx, a.ID)
 		if err != nil || len(code) != 6 {
@@ -125,7 +119,7 @@ func TestEmailCodes(t *testing.T) {
 			t.Errorf("email code used twice: %v", err)
 		}
 		late, _ := s.NewEmailCode(ctx, a.ID)
-		c.add(identity.EmailCodeValid)
+		c.Add(identity.EmailCodeValid)
 		if ok, _ := s.UseEmailCode(ctx, a.ID, late); ok {
 			t.Error("an expired email code worked")
 		}
@@ -138,4 +132,12 @@ func TestEmailCodes(t *testing.T) {
 			t.Errorf("codes beyond the limit: %v", err)
 		}
 	})
+}
+
+func auditWriter(t *testing.T, db *sqldb.DB) *audit.Writer {
+	t.Helper()
+	sig, _ := audit.NewSigner(make([]byte, 32))
+	aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
+	t.Cleanup(func() { aw.Close(context.Background()) })
+	return aw
 }

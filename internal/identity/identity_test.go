@@ -19,18 +19,9 @@ import (
 	"carefront/internal/sqldb/sqldbtest"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-func setup(t *testing.T, db *sqldb.DB) (*identity.Store, *clock, *identity.Account) {
+func setup(t *testing.T, db *sqldb.DB) (*identity.Store, *sqldbtest.Clock, *identity.Account) {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-	db.Now = c.now
+	c := sqldbtest.UseClock(db)
 	k, err := seal.Generate()
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +77,7 @@ func TestLockoutIsProgressiveThenLocks(t *testing.T) {
 		if th := s.CheckThrottle(reload()); th.Wait != time.Second || th.Locked {
 			t.Fatalf("after %d failures: %+v, want a 1s wait", identity.FreeFailures, th)
 		}
-		c.add(time.Second)
+		c.Add(time.Second)
 		if th := s.CheckThrottle(reload()); th.Wait != 0 {
 			t.Fatalf("after waiting: %+v", th)
 		}
@@ -96,7 +87,7 @@ func TestLockoutIsProgressiveThenLocks(t *testing.T) {
 		}
 		var locked bool
 		for i := identity.FreeFailures + 2; i <= identity.LockAfter; i++ {
-			c.add(time.Minute)
+			c.Add(time.Minute)
 			var err error
 			if locked, err = s.RecordFailure(ctx, a.ID); err != nil {
 				t.Fatal(err)
@@ -108,7 +99,7 @@ func TestLockoutIsProgressiveThenLocks(t *testing.T) {
 		if th := s.CheckThrottle(reload()); !th.Locked || th.Wait != identity.LockFor {
 			t.Fatalf("locked: %+v", th)
 		}
-		c.add(identity.LockFor)
+		c.Add(identity.LockFor)
 		if th := s.CheckThrottle(reload()); th.Locked || th.Wait != 0 {
 			t.Fatalf("after the lock: %+v", th)
 		}
@@ -149,18 +140,18 @@ func TestAuthenticatorApp(t *testing.T) {
 		if err := s.ConfirmTOTP(ctx, a.ID, "000000"); err != identity.ErrBadCode {
 			t.Fatalf("wrong confirmation code: %v", err)
 		}
-		if err := s.ConfirmTOTP(ctx, a.ID, code(t, en.Secret, c.now())); err != nil {
+		if err := s.ConfirmTOTP(ctx, a.ID, code(t, en.Secret, c.Now())); err != nil {
 			t.Fatal(err)
 		}
 		if has, _ := s.HasTOTP(ctx, a.ID); !has {
 			t.Fatal("not active after confirmation")
 		}
 		// The code that confirmed it cannot sign in: it was used.
-		if err := s.VerifyTOTP(ctx, a.ID, code(t, en.Secret, c.now())); err != identity.ErrBadCode {
+		if err := s.VerifyTOTP(ctx, a.ID, code(t, en.Secret, c.Now())); err != identity.ErrBadCode {
 			t.Errorf("confirmation code reused: %v", err)
 		}
-		c.add(30 * time.Second)
-		now := code(t, en.Secret, c.now())
+		c.Add(30 * time.Second)
+		now := code(t, en.Secret, c.Now())
 		if err := s.VerifyTOTP(ctx, a.ID, now); err != nil {
 			t.Fatalf("fresh code: %v", err)
 		}
@@ -168,16 +159,16 @@ func TestAuthenticatorApp(t *testing.T) {
 			t.Errorf("replayed code accepted: %v", err)
 		}
 		// One step of skew: the next step's code is accepted, two steps not.
-		c.add(30 * time.Second)
-		if err := s.VerifyTOTP(ctx, a.ID, code(t, en.Secret, c.now().Add(30*time.Second))); err != nil {
+		c.Add(30 * time.Second)
+		if err := s.VerifyTOTP(ctx, a.ID, code(t, en.Secret, c.Now().Add(30*time.Second))); err != nil {
 			t.Errorf("code one step ahead: %v", err)
 		}
-		if err := s.VerifyTOTP(ctx, a.ID, code(t, en.Secret, c.now().Add(90*time.Second))); err != identity.ErrBadCode {
+		if err := s.VerifyTOTP(ctx, a.ID, code(t, en.Secret, c.Now().Add(90*time.Second))); err != identity.ErrBadCode {
 			t.Errorf("code three steps ahead accepted: %v", err)
 		}
 		// Two sign-ins racing with one code: exactly one passes.
-		c.add(5 * time.Minute)
-		racing := code(t, en.Secret, c.now())
+		c.Add(5 * time.Minute)
+		racing := code(t, en.Secret, c.Now())
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		passed := 0
@@ -258,7 +249,7 @@ func TestActivation(t *testing.T) {
 			return identity.Demographics{BirthDate: "1941-08-12", FamilyName: "Brooks-Demo"}, nil
 		}
 		code, expires, err := s.Invite(ctx, "demo-walter")
-		if err != nil || len(code) != 19 || !expires.Equal(c.now().Add(identity.ActivationValid)) {
+		if err != nil || len(code) != 19 || !expires.Equal(c.Now().Add(identity.ActivationValid)) {
 			t.Fatalf("Invite: %q %v %v", code, expires, err)
 		}
 		right := identity.Demographics{BirthDate: "1941-08-12", FamilyName: "brooks demo"}
@@ -305,7 +296,7 @@ func TestActivation(t *testing.T) {
 			t.Errorf("code after %d wrong answers: %v", identity.ActivationAttempts, err)
 		}
 		code3, _, _ := s.Invite(ctx, "demo-walter")
-		c.add(identity.ActivationValid)
+		c.Add(identity.ActivationValid)
 		if _, err := s.CheckActivation(ctx, code3, right, lookup); err != identity.ErrActivation {
 			t.Errorf("expired code: %v", err)
 		}
@@ -323,7 +314,7 @@ func TestStaffSetup(t *testing.T) {
 			t.Errorf("unknown role: %v", err)
 		}
 		a, code, expires, err := s.CreateStaff(ctx, "Dr@Example.org", "clinician")
-		if err != nil || a.Kind != identity.Staff || a.StaffRole != "clinician" || !expires.Equal(c.now().Add(identity.StaffSetupValid)) {
+		if err != nil || a.Kind != identity.Staff || a.StaffRole != "clinician" || !expires.Equal(c.Now().Add(identity.StaffSetupValid)) {
 			t.Fatalf("CreateStaff: %+v %v", a, err)
 		}
 		got, err := s.StaffSetupAccount(ctx, code)
@@ -348,7 +339,7 @@ func TestStaffSetup(t *testing.T) {
 			t.Errorf("password hash = %q", got.PasswordHash)
 		}
 		_, code2, _, _ := s.CreateStaff(ctx, "late@example.org", "support")
-		c.add(identity.StaffSetupValid)
+		c.Add(identity.StaffSetupValid)
 		if _, err := s.StaffSetupAccount(ctx, code2); err != identity.ErrActivation {
 			t.Errorf("expired staff code: %v", err)
 		}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,18 +15,9 @@ import (
 	"carefront/internal/sqldb/sqldbtest"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-func setup(t *testing.T, db *sqldb.DB) (*session.Manager, *clock, string) {
+func setup(t *testing.T, db *sqldb.DB) (*session.Manager, *sqldbtest.Clock, string) {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-	db.Now = c.now
+	c := sqldbtest.UseClock(db)
 	k, _ := seal.Generate()
 	a := &identity.Account{Kind: identity.Person, Email: "maria@example.com"}
 	if err := identity.NewStore(db, k).CreateAccount(context.Background(), a); err != nil {
@@ -49,27 +39,27 @@ func TestIdleAndAbsoluteTimeouts(t *testing.T) {
 		}
 		// Activity keeps it alive past the idle timeout, up to the absolute end.
 		for i := 0; i < 11*4; i++ {
-			c.add(14 * time.Minute)
+			c.Add(14 * time.Minute)
 			if _, err := m.Lookup(ctx, tok); err != nil {
 				t.Fatalf("after %v of activity: %v", time.Duration(i+1)*14*time.Minute, err)
 			}
-			if c.now().Sub(s.Created) > 11*time.Hour+30*time.Minute {
+			if c.Now().Sub(s.Created) > 11*time.Hour+30*time.Minute {
 				break
 			}
 		}
-		c.add(45 * time.Minute)
+		c.Add(45 * time.Minute)
 		if _, err := m.Lookup(ctx, tok); err != session.ErrNoSession {
 			t.Fatalf("past the absolute lifetime: %v", err)
 		}
 		// Idle: 15 minutes without a request ends it.
 		tok, _, _ = m.Create(ctx, acct, session.LevelMFA, 15*time.Minute, "", "")
-		c.add(15 * time.Minute)
+		c.Add(15 * time.Minute)
 		if _, err := m.Lookup(ctx, tok); err != session.ErrNoSession {
 			t.Fatalf("idle 15 minutes: %v", err)
 		}
 		// Staff sessions idle out sooner.
 		tok, _, _ = m.Create(ctx, acct, session.LevelMFA, 10*time.Minute, "", "")
-		c.add(10*time.Minute + time.Second)
+		c.Add(10*time.Minute + time.Second)
 		if _, err := m.Lookup(ctx, tok); err != session.ErrNoSession {
 			t.Fatalf("staff idle 10 minutes: %v", err)
 		}
@@ -93,7 +83,7 @@ func TestForgedAndRenewedTokens(t *testing.T) {
 		if m.Recent(s, 5*time.Minute) {
 			t.Error("a password-only session counts as a recent second factor")
 		}
-		c.add(time.Minute)
+		c.Add(time.Minute)
 		tok2, err := m.Renew(ctx, tok, true)
 		if err != nil {
 			t.Fatal(err)
@@ -105,7 +95,7 @@ func TestForgedAndRenewedTokens(t *testing.T) {
 		if err != nil || s.Level != session.LevelMFA || !m.Recent(s, 5*time.Minute) {
 			t.Fatalf("renewed: %+v %v", s, err)
 		}
-		c.add(5*time.Minute + time.Second)
+		c.Add(5*time.Minute + time.Second)
 		s, _ = m.Lookup(ctx, tok2)
 		if m.Recent(s, 5*time.Minute) {
 			t.Error("a second factor 5 minutes old still counts as recent")
@@ -121,9 +111,9 @@ func TestListAndSignOutEverywhere(t *testing.T) {
 		m, c, acct := setup(t, db)
 		ctx := context.Background()
 		a, sa, _ := m.Create(ctx, acct, session.LevelMFA, 15*time.Minute, "phone", "192.0.2.1")
-		c.add(time.Minute)
+		c.Add(time.Minute)
 		b, _, _ := m.Create(ctx, acct, session.LevelMFA, 15*time.Minute, "laptop", "192.0.2.2")
-		c.add(time.Minute)
+		c.Add(time.Minute)
 		cTok, _, _ := m.Create(ctx, acct, session.LevelMFA, 15*time.Minute, "tablet", "192.0.2.3")
 		list, err := m.List(ctx, acct)
 		if err != nil || len(list) != 3 || list[0].UserAgent != "tablet" {

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,28 +24,19 @@ import (
 	"carefront/internal/sqldb/sqldbtest"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type authHarness struct {
 	outbox *notify.Outbox
 	srv    *httptest.Server
 	client *http.Client
 	store  *identity.Store
-	clock  *fakeClock
+	clock  *sqldbtest.Clock
 	code   string // an activation code for Patient/p1
 	db     *sqldb.DB
 }
 
 func newAuthHarness(t *testing.T, db *sqldb.DB) *authHarness {
 	t.Helper()
-	c := &fakeClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-	db.Now = c.now
+	c := sqldbtest.UseClock(db)
 	k, _ := seal.Generate()
 	st := identity.NewStore(db, k)
 	sig, _ := audit.NewSigner(make([]byte, 32))
@@ -165,7 +155,7 @@ func TestActivationThenAuthenticatorThenSignIn(t *testing.T) {
 		if res.StatusCode != 422 || !strings.Contains(page, m[1]) {
 			t.Fatalf("wrong setup code: %d, same secret shown again: %v", res.StatusCode, strings.Contains(page, m[1]))
 		}
-		res, page = h.post(t, "/mfa/setup", url.Values{"code": {totpCode(t, secret, h.clock.now())}})
+		res, page = h.post(t, "/mfa/setup", url.Values{"code": {totpCode(t, secret, h.clock.Now())}})
 		codes := codeRE.FindAllStringSubmatch(page, -1)
 		if res.StatusCode != 200 || len(codes) != 10 {
 			t.Fatalf("confirm: %d with %d recovery codes", res.StatusCode, len(codes))
@@ -192,7 +182,7 @@ func TestActivationThenAuthenticatorThenSignIn(t *testing.T) {
 		if res.StatusCode != 303 || res.Header.Get("Location") != "/signin/verify" {
 			t.Fatalf("password step: %d %s", res.StatusCode, res.Header.Get("Location"))
 		}
-		h.clock.add(time.Minute)
+		h.clock.Add(time.Minute)
 		res, page = h.post(t, "/signin/verify", url.Values{"code": {"123456"}})
 		if res.StatusCode != 401 || !strings.Contains(page, "That code is not right") {
 			t.Fatalf("wrong code: %d", res.StatusCode)
@@ -269,8 +259,8 @@ func (h *authHarness) signIn(t *testing.T, email string) string {
 	if res.StatusCode != 303 {
 		t.Fatalf("sign-in: %d", res.StatusCode)
 	}
-	h.clock.add(30 * time.Second) // a fresh code: each is single-use
-	res, _ = h.post(t, "/signin/verify", url.Values{"code": {totpCode(t, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", h.clock.now())}})
+	h.clock.Add(30 * time.Second) // a fresh code: each is single-use
+	res, _ = h.post(t, "/signin/verify", url.Values{"code": {totpCode(t, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", h.clock.Now())}})
 	if res.StatusCode != 303 {
 		t.Fatalf("verify: %d", res.StatusCode)
 	}
@@ -303,7 +293,7 @@ func TestAccountSecuritySessionsAndStepUp(t *testing.T) {
 			t.Errorf("the signed-out browser still sees the page: %d", res.StatusCode)
 		}
 		// Step-up: new recovery codes need a second factor within 5 minutes.
-		h.clock.add(6 * time.Minute)
+		h.clock.Add(6 * time.Minute)
 		res, _ = h.post(t, "/account/recovery-codes", nil, "Referer", h.srv.URL+"/account/security")
 		if res.StatusCode != 303 || res.Header.Get("Location") != "/signin/verify?return=%2Faccount%2Fsecurity" {
 			t.Fatalf("step-up: %d %s", res.StatusCode, res.Header.Get("Location"))
@@ -312,7 +302,7 @@ func TestAccountSecuritySessionsAndStepUp(t *testing.T) {
 		if !strings.Contains(page, `action="/signin/verify?return=%2faccount%2fsecurity"`) {
 			t.Errorf("the verify form does not carry the way back")
 		}
-		res, _ = h.post(t, "/signin/verify?return=%2Faccount%2Fsecurity", url.Values{"code": {totpCode(t, secret, h.clock.now())}})
+		res, _ = h.post(t, "/signin/verify?return=%2Faccount%2Fsecurity", url.Values{"code": {totpCode(t, secret, h.clock.Now())}})
 		if res.StatusCode != 303 || res.Header.Get("Location") != "/account/security" {
 			t.Fatalf("after step-up: %d %s", res.StatusCode, res.Header.Get("Location"))
 		}
@@ -322,15 +312,15 @@ func TestAccountSecuritySessionsAndStepUp(t *testing.T) {
 		}
 		// Idle timeout: "Stay signed in" keeps the session past 15 minutes
 		// of reading; without it the session ends.
-		h.clock.add(14 * time.Minute)
+		h.clock.Add(14 * time.Minute)
 		if res, _ := h.post(t, "/session/keepalive", nil); res.StatusCode != http.StatusNoContent {
 			t.Fatalf("keepalive: %d", res.StatusCode)
 		}
-		h.clock.add(14 * time.Minute)
+		h.clock.Add(14 * time.Minute)
 		if res, _ := h.get(t, "/account/security"); res.StatusCode != 200 {
 			t.Fatalf("after keepalive and 14 more minutes: %d", res.StatusCode)
 		}
-		h.clock.add(15 * time.Minute)
+		h.clock.Add(15 * time.Minute)
 		if res, _ := h.get(t, "/account/security"); res.StatusCode != 303 {
 			t.Fatalf("after 15 idle minutes: %d, want signed out", res.StatusCode)
 		}
@@ -422,7 +412,7 @@ func TestChangePasswordEndsOtherSessions(t *testing.T) {
 		if res, _ := h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"a long enough passphrase"}}); res.StatusCode != 401 {
 			t.Errorf("old password still works: %d", res.StatusCode)
 		}
-		h.clock.add(time.Minute)
+		h.clock.Add(time.Minute)
 		if res, _ := h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"a brand new passphrase"}}); res.StatusCode != 303 {
 			t.Errorf("new password refused: %d", res.StatusCode)
 		}
@@ -434,7 +424,7 @@ func TestEmailCodeAndSecurityNotices(t *testing.T) {
 		h := newAuthHarness(t, db)
 		h.signIn(t, "ana@example.com") // creates the account
 		h.post(t, "/signout", nil)
-		h.clock.add(time.Minute)
+		h.clock.Add(time.Minute)
 		if res, _ := h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"a long enough passphrase"}}); res.StatusCode != 303 {
 			t.Fatalf("password: %d", res.StatusCode)
 		}
@@ -465,7 +455,7 @@ func TestEmailCodeAndSecurityNotices(t *testing.T) {
 		}
 		// At most three codes per ten minutes.
 		h.post(t, "/signout", nil)
-		h.clock.add(time.Minute)
+		h.clock.Add(time.Minute)
 		h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"another long passphrase"}})
 		h.post(t, "/signin/email-code", nil)
 		h.post(t, "/signin/email-code", nil)
@@ -492,7 +482,7 @@ func TestForgotPasswordNeedsTheSameBrowserAndASecondFactor(t *testing.T) {
 		}
 		// The unknown address's request replaced the cookie: ask again so
 		// this browser holds the nonce of the known one.
-		h.clock.add(time.Second)
+		h.clock.Add(time.Second)
 		h.post(t, "/forgot", url.Values{"email": {"ana@example.com"}})
 		link := regexp.MustCompile(`https?://[^\s]+/reset\?token=[A-Za-z0-9_-]+`).FindString(h.outbox.Messages()[0].Text)
 		if link == "" {
@@ -516,15 +506,15 @@ func TestForgotPasswordNeedsTheSameBrowserAndASecondFactor(t *testing.T) {
 		if res.StatusCode != 401 {
 			t.Errorf("wrong code: %d", res.StatusCode)
 		}
-		h.clock.add(30 * time.Second)
-		res, page = h.post(t, "/reset", url.Values{"token": {token}, "code": {totpCode(t, secret, h.clock.now())}, "password": {"a fresh new passphrase"}, "password2": {"a fresh new passphrase"}})
+		h.clock.Add(30 * time.Second)
+		res, page = h.post(t, "/reset", url.Values{"token": {token}, "code": {totpCode(t, secret, h.clock.Now())}, "password": {"a fresh new passphrase"}, "password2": {"a fresh new passphrase"}})
 		if res.StatusCode != 200 || !strings.Contains(page, "Your password is changed") {
 			t.Fatalf("reset: %d", res.StatusCode)
 		}
 		if res, _ := h.get(t, path); res.StatusCode != 404 {
 			t.Errorf("link used twice: %d", res.StatusCode)
 		}
-		h.clock.add(time.Minute)
+		h.clock.Add(time.Minute)
 		if res, _ := h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"a fresh new passphrase"}}); res.StatusCode != 303 {
 			t.Errorf("sign-in with the new password: %d", res.StatusCode)
 		}
@@ -532,7 +522,7 @@ func TestForgotPasswordNeedsTheSameBrowserAndASecondFactor(t *testing.T) {
 		h.post(t, "/signout", nil)
 		h.post(t, "/forgot", url.Values{"email": {"ana@example.com"}})
 		late := regexp.MustCompile(`/reset\?token=[A-Za-z0-9_-]+`).FindString(h.outbox.Messages()[0].Text)
-		h.clock.add(identity.ResetValid)
+		h.clock.Add(identity.ResetValid)
 		if res, _ := h.get(t, late); res.StatusCode != 404 {
 			t.Errorf("expired link: %d", res.StatusCode)
 		}

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,4 +97,32 @@ func OpenWith(t testing.TB, o sqldb.Options) *sqldb.DB {
 		t.Fatalf("Migrate: %v", err)
 	}
 	return db
+}
+
+// Clock is a settable clock for a test database: Use makes it the
+// database's clock, so expiries and timeouts can be stepped through.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// UseClock gives db a clock starting at 2026-11-23 10:00 UTC and returns it.
+func UseClock(db *sqldb.DB) *Clock {
+	c := &Clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	db.Now = c.Now
+	return c
+}
+
+// Now reads the clock.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Add moves the clock forward.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
