@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
 	"carefront/internal/notify"
@@ -24,6 +26,9 @@ type Auth struct {
 	Audit  *audit.Writer
 	// Mail sends sign-in codes and security notices; nil sends none.
 	Mail notify.Sender
+	// WebAuthn is the relying party for passkeys (NewRelyingParty); nil
+	// turns passkeys off.
+	WebAuthn *webauthn.WebAuthn
 
 	mu      sync.Mutex
 	unknown map[[32]byte]*shadow // failures for addresses with no account

@@ -16,8 +16,14 @@ var notices = map[string][2]string{
 		"The password of your carefront account was changed, and your other devices were signed out.\nIf you did not do this, call your clinic now.\n\n" +
 			"La contraseña de su cuenta de carefront cambió y se cerró la sesión en sus otros dispositivos. Si no fue usted, llame a su clínica ahora."},
 	"factor-added": {"A sign-in method was added to your carefront account",
-		"An authenticator app was added to your carefront account.\nIf you did not do this, call your clinic now.\n\n" +
-			"Se agregó una aplicación de autenticación a su cuenta de carefront. Si no fue usted, llame a su clínica ahora."},
+		"A passkey or an authenticator app was added to your carefront account.\nIf you did not do this, call your clinic now.\n\n" +
+			"Se agregó una llave de acceso o una aplicación de autenticación a su cuenta de carefront. Si no fue usted, llame a su clínica ahora."},
+	"factor-removed": {"A sign-in method was removed from your carefront account",
+		"A passkey or an authenticator app was removed from your carefront account, and your other devices were signed out.\nIf you did not do this, call your clinic now.\n\n" +
+			"Se quitó una llave de acceso o una aplicación de autenticación de su cuenta de carefront y se cerró la sesión en sus otros dispositivos. Si no fue usted, llame a su clínica ahora."},
+	"email-changed": {"The email address of your carefront account was changed",
+		"The email address of your carefront account was changed; from now on, carefront writes to the new address.\nIf you did not do this, call your clinic now.\n\n" +
+			"La dirección de correo de su cuenta de carefront cambió; desde ahora carefront escribirá a la nueva dirección. Si no fue usted, llame a su clínica ahora."},
 	"recovery-code-used": {"A recovery code was used for your carefront account",
 		"Someone signed in to your carefront account with one of your recovery codes.\nIf this was not you, change your password and make new recovery codes.\n\n" +
 			"Alguien inició sesión en su cuenta de carefront con uno de sus códigos de recuperación. Si no fue usted, cambie su contraseña y cree códigos nuevos."},
