@@ -134,18 +134,51 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			"password", demo.DemoPassword, "authenticator_key", demo.DemoTOTPSecret)
 	}
 
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w; set --addr (CAREFRONT_ADDR) to a free address", cfg.Addr, err)
+	}
+	var mln net.Listener
+	if cfg.MetricsAddr != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s: %w; set --metrics-addr (CAREFRONT_METRICS_ADDR) to a free address, or off", cfg.MetricsAddr, err)
+		}
+	}
+
+	scheme := "http"
+	if cfg.TLS() {
+		scheme = "https"
+	}
+	base := cfg.BaseURL
+	if base == "" {
+		base = localURL(scheme, ln.Addr())
+	}
+	rp, err := identity.NewRelyingParty(base, "carefront")
+	closeListeners := func() {
+		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
+	}
+	if err != nil {
+		closeListeners()
+		return &config.Error{Setting: "CAREFRONT_BASE_URL (--base-url)", Problem: err.Error()}
+	}
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
 		Version: ver, Demo: cfg.Demo,
 		Clinical: &clinical.Gateway{Source: source, Audit: aw},
-		Auth:     &identity.Auth{Store: ids, Hasher: hasher, Audit: aw, Mail: mail},
+		Auth:     &identity.Auth{Store: ids, Hasher: hasher, Audit: aw, Mail: mail, WebAuthn: rp},
+		BaseURL:  base,
 		Outbox:   outbox,
 		Sessions: sessions, IdleTimeout: cfg.SessionIdle,
 		Lookup:  patientLookup(&clinical.Gateway{Source: source, Audit: aw}),
 		Limiter: ratelimit.New(0.5, 10, 100_000), // per address: 10 at once, then one every 2 s
 	})
 	if err != nil {
+		closeListeners()
 		return err
 	}
 	hs := &http.Server{
@@ -165,18 +198,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w; set --addr (CAREFRONT_ADDR) to a free address", cfg.Addr, err)
-	}
-	var mln net.Listener
-	if cfg.MetricsAddr != "" {
-		if mln, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
-			ln.Close()
-			return fmt.Errorf("listen on %s: %w; set --metrics-addr (CAREFRONT_METRICS_ADDR) to a free address, or off", cfg.MetricsAddr, err)
-		}
-	}
-
 	errc := make(chan error, 2)
 	go func() {
 		if cfg.TLS() {
@@ -196,11 +217,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer stopBG()
 	go reencrypt(bg, log, db, k)
 
-	scheme := "http"
-	if cfg.TLS() {
-		scheme = "https"
-	}
-	url := fmt.Sprintf("%s://%s/", scheme, ln.Addr())
+	url := base + "/"
 	attrs := []any{"url", url, "version", ver, "database", string(db.Dialect)}
 	if mln != nil {
 		attrs = append(attrs, "metrics", "http://"+mln.Addr().String()+"/metrics")
@@ -233,6 +250,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return serveErr
 	}
 	return errors.Join(shutErr, appendErr, closeErr)
+}
+
+// localURL is the portal's address when no public URL is set: a loopback
+// or any-address listener is named localhost, since passkeys (WebAuthn)
+// refuse IP addresses and browsers treat localhost as a secure context.
+func localURL(scheme string, addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return scheme + "://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && (ip.IsLoopback() || ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // observerName names this instance in audit records: host names are ids of

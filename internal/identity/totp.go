@@ -18,6 +18,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"carefront/internal/apperr"
+	"carefront/internal/audit"
 	"carefront/internal/seal"
 	"carefront/internal/sqldb"
 )
@@ -152,12 +153,39 @@ func (s *Store) VerifyTOTP(ctx context.Context, accountID, code string) error {
 	})
 }
 
-// RemoveTOTP deletes the account's authenticator.
+// RemoveTOTP deletes the account's authenticator app, active and pending,
+// unless it is the account's last second factor.
 func (s *Store) RemoveTOTP(ctx context.Context, accountID string) error {
 	return s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		var active int
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM account_totp WHERE account_id = ? AND active", accountID).Scan(&active); err != nil {
+			return err
+		}
+		if active > 0 {
+			n, err := factorCount(ctx, tx, accountID)
+			if err != nil {
+				return err
+			}
+			if n <= 1 {
+				return ErrLastFactor
+			}
+		}
 		_, err := tx.Exec(ctx, "DELETE FROM account_totp WHERE account_id = ?", accountID)
 		return err
 	})
+}
+
+// RemoveAuthenticatorApp removes acct's authenticator app (never its last
+// second factor), audits it and tells the owner.
+func (a *Auth) RemoveAuthenticatorApp(ctx context.Context, acct *Account, addr, sessionHex string) error {
+	if err := a.Store.RemoveTOTP(ctx, acct.ID); err != nil {
+		return err
+	}
+	if err := a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "totp-removed", addr, sessionHex); err != nil {
+		return err
+	}
+	a.Notice(ctx, acct, "factor-removed")
+	return nil
 }
 
 // matchTOTP finds the step within the skew window whose code is code and

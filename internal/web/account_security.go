@@ -2,12 +2,15 @@ package web
 
 import (
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"carefront/internal/apperr"
+	"carefront/internal/identity"
 	"carefront/internal/session"
 )
 
@@ -30,28 +33,77 @@ func (s *Server) requireMFA(w http.ResponseWriter, r *http.Request) *signedIn {
 const StepUpAge = 5 * time.Minute
 
 // requireRecentAuth is the one step-up mechanism: a sensitive action needs
-// a second-factor check within maxAge; otherwise the person re-verifies
-// and comes back to the page they were on.
+// a second-factor check within maxAge. Otherwise a page (GET) sends the
+// person to confirm it is them and back; a form (POST) is answered with
+// the confirmation form in its place, carrying what they typed (except
+// passwords and codes) back to the same action, which then goes on with
+// it. It returns nil when it answered.
 func (s *Server) requireRecentAuth(w http.ResponseWriter, r *http.Request, maxAge time.Duration) *signedIn {
 	u := s.requireMFA(w, r)
 	if u == nil {
 		return nil
 	}
-	if !s.opts.Sessions.Recent(u.session, maxAge) {
-		back := r.URL.Path
-		if r.Method != http.MethodGet {
-			back = r.Header.Get("Referer")
-			if pu, err := url.Parse(back); err != nil || pu.Host != "" && pu.Host != r.Host {
-				back = "/"
-			} else {
-				back = pu.Path
-			}
-		}
-		http.Redirect(w, r, "/signin/verify?"+url.Values{"return": {back}}.Encode(), http.StatusSeeOther)
+	if s.opts.Sessions.Recent(u.session, maxAge) {
+		return u
+	}
+	if r.Method == http.MethodGet {
+		http.Redirect(w, r, "/signin/verify?"+url.Values{"return": {r.URL.RequestURI()}}.Encode(), http.StatusSeeOther)
 		return nil
 	}
-	return u
+	f := newForm()
+	if code := r.PostFormValue(stepUpField); code != "" {
+		if s.limited(w, r) {
+			return nil
+		}
+		_, err := s.opts.Auth.SecondFactor(r.Context(), u.account, code, clientAddr(r), hex.EncodeToString(u.session.IDHash))
+		var te *identity.ThrottledError
+		switch {
+		case err == nil:
+			tok, err := s.renew(r, u)
+			if err != nil {
+				s.renderError(w, r, err)
+				return nil
+			}
+			http.SetCookie(w, s.opts.Sessions.Cookie(tok))
+			sess, err := s.opts.Sessions.Lookup(r.Context(), tok)
+			if err != nil {
+				s.renderError(w, r, err)
+				return nil
+			}
+			return &signedIn{token: tok, session: sess, account: u.account}
+		case errors.As(err, &te):
+			f.Extra["Wait"] = int(te.Wait.Seconds()) + 1
+			f.Errors[""] = "signin.throttled"
+		case errors.Is(err, identity.ErrBadCode):
+			f.Errors["code"] = "verify.wrong"
+		default:
+			s.renderError(w, r, err)
+			return nil
+		}
+	}
+	var carry [][2]string
+	dropped := false
+	for k, vs := range r.PostForm {
+		if k == stepUpField || strings.Contains(k, "password") || k == "code" {
+			dropped = dropped || k != stepUpField
+			continue
+		}
+		for _, v := range vs {
+			carry = append(carry, [2]string{k, v})
+		}
+	}
+	slices.SortStableFunc(carry, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	f.Extra["StepUp"] = r.URL.Path
+	f.Extra["Carry"] = carry
+	f.Extra["Dropped"] = dropped
+	if err := s.verifyForm(w, r, u, f, http.StatusUnauthorized); err != nil {
+		s.renderError(w, r, err)
+	}
+	return nil
 }
+
+// stepUpField carries the second-factor code of a step-up made in place.
+const stepUpField = "stepup_code"
 
 // localPath admits only paths on this site as a place to return to.
 func localPath(p string) string {
@@ -75,18 +127,40 @@ func (s *Server) showAccountSecurity(w http.ResponseWriter, r *http.Request) err
 	if u == nil {
 		return nil
 	}
-	list, err := s.opts.Sessions.List(r.Context(), u.account.ID)
+	return s.accountSecurity(w, r, u, "", http.StatusOK)
+}
+
+// accountSecurity shows the account security page, with errID (a
+// catalogue id) at the top when an action there was refused.
+func (s *Server) accountSecurity(w http.ResponseWriter, r *http.Request, u *signedIn, errID string, status int) error {
+	ctx := r.Context()
+	list, err := s.opts.Sessions.List(ctx, u.account.ID)
+	if err != nil {
+		return err
+	}
+	keys, err := s.opts.Auth.Store.Passkeys(ctx, u.account.ID)
+	if err != nil {
+		return err
+	}
+	hasTOTP, err := s.opts.Auth.Store.HasTOTP(ctx, u.account.ID)
 	if err != nil {
 		return err
 	}
 	f := newForm()
+	if errID != "" {
+		f.Errors[""] = errID
+	}
 	var rows []sessionRow
 	for _, ss := range list {
 		rows = append(rows, sessionRow{ID: hex.EncodeToString(ss.IDHash), Device: device(ss.UserAgent), Address: ss.Address,
 			LastSeen: ss.LastSeen, Current: string(ss.IDHash) == string(u.session.IDHash)})
 	}
 	f.Extra["Sessions"] = rows
-	return s.showForm(w, r, "account_security", "security.title", f, http.StatusOK)
+	f.Extra["Passkeys"] = keys
+	f.Extra["HasTOTP"] = hasTOTP
+	f.Extra["Email"] = u.account.Email
+	f.Extra["DeviceName"] = device(r.UserAgent())
+	return s.showForm(w, r, "account_security", "security.title", f, status)
 }
 
 func (s *Server) submitEndSession(w http.ResponseWriter, r *http.Request) error {

@@ -257,6 +257,9 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, a *identit
 		return err
 	}
 	http.SetCookie(w, s.opts.Sessions.Cookie(tok))
+	if level == session.LevelMFA {
+		s.noticeNewDevice(r, &signedIn{token: tok, session: sess, account: a})
+	}
 	return nil
 }
 
@@ -272,8 +275,26 @@ func (s *Server) requireUser(w http.ResponseWriter, r *http.Request) *signedIn {
 
 const issuer = "carefront"
 
+// factorChanger lets a person add or replace a second factor: at once
+// while they have none (enrolment), otherwise behind step-up. It returns
+// nil when it answered.
+func (s *Server) factorChanger(w http.ResponseWriter, r *http.Request) (u *signedIn, first bool) {
+	if u = s.requireUser(w, r); u == nil {
+		return nil, false
+	}
+	has, err := s.opts.Auth.Store.HasSecondFactor(r.Context(), u.account.ID)
+	if err != nil {
+		s.renderError(w, r, err)
+		return nil, false
+	}
+	if !has {
+		return u, true
+	}
+	return s.requireRecentAuth(w, r, StepUpAge), false
+}
+
 func (s *Server) showMFASetup(w http.ResponseWriter, r *http.Request) error {
-	u := s.requireUser(w, r)
+	u, _ := s.factorChanger(w, r)
 	if u == nil {
 		return nil
 	}
@@ -300,22 +321,17 @@ func (s *Server) mfaSetupForm(w http.ResponseWriter, r *http.Request, u *signedI
 		groups = append(groups, en.Secret[i:min(i+4, len(en.Secret))])
 	}
 	f.Extra["Secret"] = strings.Join(groups, " ")
+	f.Extra["DeviceName"] = device(r.UserAgent())
 	return s.showForm(w, r, "mfa_setup", "mfa.setup.title", f, status)
 }
 
 func (s *Server) submitMFASetup(w http.ResponseWriter, r *http.Request) error {
-	u := s.requireUser(w, r)
+	u, first := s.factorChanger(w, r)
 	if u == nil {
 		return nil
 	}
 	ctx := r.Context()
 	st := s.opts.Auth.Store
-	if has, err := st.HasTOTP(ctx, u.account.ID); err != nil {
-		return err
-	} else if has && !s.opts.Sessions.Recent(u.session, 5*time.Minute) {
-		// Replacing a working authenticator is a sensitive change.
-		return redirect(w, r, "/signin/verify")
-	}
 	if err := st.ConfirmTOTP(ctx, u.account.ID, r.PostFormValue("code")); err != nil {
 		if apperr.CodeOf(err) != apperr.Invalid {
 			return err
@@ -324,8 +340,7 @@ func (s *Server) submitMFASetup(w http.ResponseWriter, r *http.Request) error {
 		f.Errors["code"] = "mfa.code.wrong"
 		return s.mfaSetupForm(w, r, u, f, http.StatusUnprocessableEntity)
 	}
-	codes, err := st.NewRecoveryCodes(ctx, u.account.ID)
-	if err != nil {
+	if err := s.opts.Auth.SessionEvent(ctx, u.account, false, "totp-added", clientAddr(r), hex.EncodeToString(u.session.IDHash)); err != nil {
 		return err
 	}
 	s.opts.Auth.Notice(ctx, u.account, "factor-added")
@@ -334,7 +349,16 @@ func (s *Server) submitMFASetup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	http.SetCookie(w, s.opts.Sessions.Cookie(tok))
-	s.opts.Sessions.EndOthers(ctx, u.account.ID, hashOf(tok))
+	if err := s.opts.Sessions.EndOthers(ctx, u.account.ID, hashOf(tok)); err != nil {
+		return err
+	}
+	if !first {
+		return redirect(w, r, "/account/security")
+	}
+	codes, err := st.NewRecoveryCodes(ctx, u.account.ID)
+	if err != nil {
+		return err
+	}
 	f := newForm()
 	f.Extra["Codes"] = codes
 	return s.showForm(w, r, "recovery_codes", "recovery.title", f, http.StatusOK)
@@ -369,7 +393,7 @@ func (s *Server) submitSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err := s.startSession(w, r, acct, session.LevelPassword); err != nil {
 		return err
 	}
-	has, err := s.opts.Auth.Store.HasTOTP(r.Context(), acct.ID)
+	has, err := s.opts.Auth.Store.HasSecondFactor(r.Context(), acct.ID)
 	if err != nil {
 		return err
 	}
@@ -380,12 +404,30 @@ func (s *Server) submitSignIn(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) showVerify(w http.ResponseWriter, r *http.Request) error {
-	if s.requireUser(w, r) == nil {
+	u := s.requireUser(w, r)
+	if u == nil {
 		return nil
 	}
-	f := newForm()
-	f.Extra["Return"] = returnParam(r)
-	return s.showForm(w, r, "verify", "verify.title", f, http.StatusOK)
+	return s.verifyForm(w, r, u, newForm(), http.StatusOK)
+}
+
+// verifyForm shows the second-step page with the ways this account has.
+func (s *Server) verifyForm(w http.ResponseWriter, r *http.Request, u *signedIn, f *form, status int) error {
+	ctx := r.Context()
+	keys, err := s.opts.Auth.Store.Passkeys(ctx, u.account.ID)
+	if err != nil {
+		return err
+	}
+	hasTOTP, err := s.opts.Auth.Store.HasTOTP(ctx, u.account.ID)
+	if err != nil {
+		return err
+	}
+	f.Extra["HasPasskey"] = len(keys) > 0 && s.opts.Auth.WebAuthn != nil
+	f.Extra["HasTOTP"] = hasTOTP
+	if _, ok := f.Extra["StepUp"]; !ok {
+		f.Extra["Return"] = returnParam(r)
+	}
+	return s.showForm(w, r, "verify", "verify.title", f, status)
 }
 
 func (s *Server) submitVerify(w http.ResponseWriter, r *http.Request) error {
@@ -397,15 +439,18 @@ func (s *Server) submitVerify(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	f := newForm()
-	f.Extra["Return"] = returnParam(r)
 	_, err := s.opts.Auth.SecondFactor(r.Context(), u.account, r.PostFormValue("code"), clientAddr(r), hex.EncodeToString(u.session.IDHash))
 	var te *identity.ThrottledError
 	switch {
 	case errors.As(err, &te):
-		return s.throttled(w, r, f, "verify", "verify.title", te.Wait)
+		secs := int(te.Wait.Seconds()) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		f.Errors[""] = "signin.throttled"
+		f.Extra["Wait"] = secs
+		return s.verifyForm(w, r, u, f, http.StatusTooManyRequests)
 	case errors.Is(err, identity.ErrBadCode):
 		f.Errors["code"] = "verify.wrong"
-		return s.showForm(w, r, "verify", "verify.title", f, http.StatusUnauthorized)
+		return s.verifyForm(w, r, u, f, http.StatusUnauthorized)
 	case err != nil:
 		return err
 	}
@@ -530,17 +575,16 @@ func (s *Server) submitEmailCode(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	f := newForm()
-	f.Extra["Return"] = returnParam(r)
 	err := s.opts.Auth.SendEmailCode(r.Context(), u.account)
 	switch {
 	case errors.Is(err, identity.ErrTooManyEmailCodes):
 		f.Errors[""] = "verify.email.toomany"
-		return s.showForm(w, r, "verify", "verify.title", f, http.StatusTooManyRequests)
+		return s.verifyForm(w, r, u, f, http.StatusTooManyRequests)
 	case err != nil:
 		return err
 	}
 	f.Extra["Sent"] = true
-	return s.showForm(w, r, "verify", "verify.title", f, http.StatusOK)
+	return s.verifyForm(w, r, u, f, http.StatusOK)
 }
 
 // noticeNewDevice tells the owner about a sign-in from a browser none of
@@ -594,11 +638,7 @@ func (s *Server) submitForgot(w http.ResponseWriter, r *http.Request) error {
 		f.Errors["email"] = "activate.email.invalid"
 		return s.showForm(w, r, "forgot", "forgot.title", f, http.StatusUnprocessableEntity)
 	}
-	scheme := "https://"
-	if r.TLS == nil && !s.opts.TLS {
-		scheme = "http://"
-	}
-	nonce, err := s.opts.Auth.StartReset(r.Context(), email, scheme+r.Host+"/reset")
+	nonce, err := s.opts.Auth.StartReset(r.Context(), email, s.opts.BaseURL+"/reset")
 	if err != nil {
 		return err
 	}

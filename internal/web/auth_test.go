@@ -32,6 +32,7 @@ type authHarness struct {
 	clock  *sqldbtest.Clock
 	code   string // an activation code for Patient/p1
 	db     *sqldb.DB
+	auth   *identity.Auth
 }
 
 func newAuthHarness(t *testing.T, db *sqldb.DB) *authHarness {
@@ -43,17 +44,21 @@ func newAuthHarness(t *testing.T, db *sqldb.DB) *authHarness {
 	aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
 	t.Cleanup(func() { aw.Close(context.Background()) })
 	outbox := notify.NewOutbox(50)
+	srv := httptest.NewUnstartedServer(nil)
+	auth := &identity.Auth{Store: st, Hasher: identity.NewHasher(identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 4), Audit: aw, Mail: outbox}
 	ts := newTestServer(t, func(o *Options) {
 		o.MaxBodyBytes = 1 << 16
 		o.Demo, o.Outbox = true, outbox
-		o.Auth = &identity.Auth{Store: st, Hasher: identity.NewHasher(identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 4), Audit: aw, Mail: outbox}
+		o.Auth = auth
+		o.BaseURL = "https://" + srv.Listener.Addr().String()
 		o.Sessions = session.NewManager(db)
 		o.Lookup = func(_ context.Context, id string) (identity.Demographics, error) {
 			return identity.Demographics{BirthDate: "1970-01-02", FamilyName: "Rivera"}, nil
 		}
 		o.Limiter = ratelimit.New(100, 100, 1000)
 	})
-	srv := httptest.NewTLSServer(ts)
+	srv.Config.Handler = ts
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	jar, _ := cookiejar.New(nil)
 	cl := *srv.Client()
@@ -64,7 +69,7 @@ func newAuthHarness(t *testing.T, db *sqldb.DB) *authHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &authHarness{srv: srv, client: client, store: st, clock: c, code: code, db: db, outbox: outbox}
+	return &authHarness{srv: srv, client: client, store: st, clock: c, code: code, db: db, outbox: outbox, auth: auth}
 }
 
 func (h *authHarness) post(t *testing.T, path string, form url.Values, hdr ...string) (*http.Response, string) {
@@ -292,23 +297,41 @@ func TestAccountSecuritySessionsAndStepUp(t *testing.T) {
 		if res, _ := other.get(t, "/account/security"); res.StatusCode != 303 || res.Header.Get("Location") != "/signin" {
 			t.Errorf("the signed-out browser still sees the page: %d", res.StatusCode)
 		}
-		// Step-up: new recovery codes need a second factor within 5 minutes.
+		// Step-up on a form: new recovery codes need a second factor within
+		// 5 minutes. The answer is the confirmation form in place, posting
+		// back to the same action; a wrong code changes nothing.
 		h.clock.Add(6 * time.Minute)
-		res, _ = h.post(t, "/account/recovery-codes", nil, "Referer", h.srv.URL+"/account/security")
-		if res.StatusCode != 303 || res.Header.Get("Location") != "/signin/verify?return=%2Faccount%2Fsecurity" {
+		res, page = h.post(t, "/account/recovery-codes", nil)
+		if res.StatusCode != http.StatusUnauthorized || !strings.Contains(page, `action="/account/recovery-codes"`) ||
+			!strings.Contains(page, `name="stepup_code"`) || len(codeRE.FindAllString(page, -1)) != 0 {
+			t.Fatalf("step-up in place: %d", res.StatusCode)
+		}
+		res, page = h.post(t, "/account/recovery-codes", url.Values{"stepup_code": {"000000"}})
+		if res.StatusCode != http.StatusUnauthorized || !strings.Contains(page, `id="code-error"`) || len(codeRE.FindAllString(page, -1)) != 0 {
+			t.Fatalf("step-up with a wrong code: %d", res.StatusCode)
+		}
+		h.clock.Add(30 * time.Second)
+		res, page = h.post(t, "/account/recovery-codes", url.Values{"stepup_code": {totpCode(t, secret, h.clock.Now())}})
+		if res.StatusCode != 200 || len(codeRE.FindAllString(page, -1)) != 10 {
+			t.Fatalf("new recovery codes after step-up: %d", res.StatusCode)
+		}
+		// Step-up on a page: confirm, then come back to it.
+		h.clock.Add(6 * time.Minute)
+		res, _ = h.get(t, "/account/password")
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/signin/verify?return=%2Faccount%2Fpassword" {
 			t.Fatalf("step-up: %d %s", res.StatusCode, res.Header.Get("Location"))
 		}
 		res, page = h.get(t, res.Header.Get("Location"))
-		if !strings.Contains(page, `action="/signin/verify?return=%2faccount%2fsecurity"`) {
+		if !strings.Contains(page, `action="/signin/verify?return=%2faccount%2fpassword"`) {
 			t.Errorf("the verify form does not carry the way back")
 		}
-		res, _ = h.post(t, "/signin/verify?return=%2Faccount%2Fsecurity", url.Values{"code": {totpCode(t, secret, h.clock.Now())}})
-		if res.StatusCode != 303 || res.Header.Get("Location") != "/account/security" {
+		h.clock.Add(30 * time.Second)
+		res, _ = h.post(t, "/signin/verify?return=%2Faccount%2Fpassword", url.Values{"code": {totpCode(t, secret, h.clock.Now())}})
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/account/password" {
 			t.Fatalf("after step-up: %d %s", res.StatusCode, res.Header.Get("Location"))
 		}
-		res, page = h.post(t, "/account/recovery-codes", nil)
-		if res.StatusCode != 200 || len(codeRE.FindAllString(page, -1)) != 10 {
-			t.Fatalf("new recovery codes after step-up: %d", res.StatusCode)
+		if res, _ := h.get(t, "/account/password"); res.StatusCode != 200 {
+			t.Fatalf("the page after step-up: %d", res.StatusCode)
 		}
 		// Idle timeout: "Stay signed in" keeps the session past 15 minutes
 		// of reading; without it the session ends.
@@ -482,9 +505,20 @@ func TestForgotPasswordNeedsTheSameBrowserAndASecondFactor(t *testing.T) {
 		}
 		// The unknown address's request replaced the cookie: ask again so
 		// this browser holds the nonce of the known one.
+		// A forged Host header does not change where the link points.
+		req, _ := http.NewRequest("POST", h.srv.URL+"/forgot", strings.NewReader(url.Values{"email": {"ana@example.com"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Host = "evil.example"
+		if res, err := h.srv.Client().Do(req); err != nil || res.StatusCode != 200 {
+			t.Fatalf("forgot with another Host: %v", err)
+		}
+		linkRE := regexp.MustCompile(`https?://[^\s]+/reset\?token=[A-Za-z0-9_-]+`)
+		if link := linkRE.FindString(h.outbox.Messages()[0].Text); !strings.HasPrefix(link, h.srv.URL+"/reset?") {
+			t.Errorf("a forged Host made the link %q, want it on %s", link, h.srv.URL)
+		}
 		h.clock.Add(time.Second)
 		h.post(t, "/forgot", url.Values{"email": {"ana@example.com"}})
-		link := regexp.MustCompile(`https?://[^\s]+/reset\?token=[A-Za-z0-9_-]+`).FindString(h.outbox.Messages()[0].Text)
+		link := linkRE.FindString(h.outbox.Messages()[0].Text)
 		if link == "" {
 			t.Fatalf("no link in %q", h.outbox.Messages()[0].Text)
 		}
@@ -520,7 +554,12 @@ func TestForgotPasswordNeedsTheSameBrowserAndASecondFactor(t *testing.T) {
 		}
 		// A link older than 20 minutes does not work.
 		h.post(t, "/signout", nil)
+		h.clock.Add(identity.ResetValid) // past the limit of three links per 20 minutes
+		n := len(h.outbox.Messages())
 		h.post(t, "/forgot", url.Values{"email": {"ana@example.com"}})
+		if len(h.outbox.Messages()) != n+1 {
+			t.Fatalf("no new link was sent")
+		}
 		late := regexp.MustCompile(`/reset\?token=[A-Za-z0-9_-]+`).FindString(h.outbox.Messages()[0].Text)
 		h.clock.Add(identity.ResetValid)
 		if res, _ := h.get(t, late); res.StatusCode != 404 {

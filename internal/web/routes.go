@@ -32,6 +32,13 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("POST /account/recovery-codes", s.handle(s.submitNewRecoveryCodes))
 		mux.HandleFunc("GET /account/password", s.handle(s.showChangePassword))
 		mux.HandleFunc("POST /account/password", s.handle(s.submitChangePassword))
+		mux.HandleFunc("POST /account/passkeys/options", s.handle(s.passkeyRegisterOptions))
+		mux.HandleFunc("POST /account/passkeys", s.handle(s.passkeyRegister))
+		mux.HandleFunc("POST /account/passkeys/remove", s.handle(s.submitRemovePasskey))
+		mux.HandleFunc("POST /account/authenticator/remove", s.handle(s.submitRemoveAuthenticator))
+		mux.HandleFunc("POST /signin/passkey/options", s.handle(s.passkeySignInOptions))
+		mux.HandleFunc("POST /signin/verify/passkey/options", s.handle(s.passkeyVerifyOptions))
+		mux.HandleFunc("POST /signin/passkey", s.handle(s.passkeySignIn))
 	}
 	if s.opts.Demo && s.opts.Outbox != nil {
 		mux.HandleFunc("GET /dev/outbox", s.handle(s.showOutbox))

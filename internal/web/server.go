@@ -32,6 +32,9 @@ type Options struct {
 	// Ready reports why the server cannot serve yet (nil when it can).
 	Ready        func(ctx context.Context) error
 	MaxBodyBytes int64
+	// BaseURL is the portal's public URL (scheme://host[:port]), used for
+	// links in emails; never taken from a request's Host header.
+	BaseURL string
 	// TLS says the portal is reached over HTTPS (directly or through a
 	// proxy that terminates TLS), which turns on HSTS and Secure cookies.
 	TLS     bool
