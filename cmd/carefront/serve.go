@@ -173,7 +173,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Auth:     &identity.Auth{Store: ids, Hasher: hasher, Audit: aw, Mail: mail, WebAuthn: rp},
 		BaseURL:  base,
 		Outbox:   outbox,
-		Sessions: sessions, IdleTimeout: cfg.SessionIdle,
+		Sessions: sessions, IdleTimeout: cfg.SessionIdle, StepUpAge: cfg.StepUpAge,
 		Lookup:  patientLookup(&clinical.Gateway{Source: source, Audit: aw}),
 		Limiter: ratelimit.New(0.5, 10, 100_000), // per address: 10 at once, then one every 2 s
 	})

@@ -40,6 +40,7 @@ type Config struct {
 	DurableCommits  bool          // wait for commits to reach disk before answering
 	AuditCheckpoint int           // sign a checkpoint at least every this many audit records
 	SessionIdle     time.Duration // a person's session ends after this long without a request
+	StepUpAge       time.Duration // sensitive changes need a second factor this recent
 	SMTPAddr        string        // host:port of the mail server; empty keeps mail in a development outbox
 	SMTPFrom        string        // sender address of carefront's mail
 	SMTPUsername    string
@@ -167,6 +168,16 @@ func Settings() []Setting {
 					return errors.New("must be a duration between 3m and 12h, like 15m")
 				}
 				c.SessionIdle = d
+				return nil
+			}},
+		{Flag: "step-up-age", Env: "CAREFRONT_STEP_UP_AGE", Default: "5m",
+			Usage: "sensitive changes (email, password, passkeys, recovery codes) need a second-factor check this recent",
+			parse: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 10*time.Second || d > 30*time.Minute {
+					return errors.New("must be a duration between 10s and 30m, like 5m")
+				}
+				c.StepUpAge = d
 				return nil
 			}},
 		{Flag: "smtp-addr", Env: "CAREFRONT_SMTP_ADDR", Default: "",

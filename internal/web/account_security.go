@@ -29,8 +29,16 @@ func (s *Server) requireMFA(w http.ResponseWriter, r *http.Request) *signedIn {
 	return u
 }
 
-// StepUpAge is how recent the second factor must be for sensitive actions.
+// StepUpAge is how recent the second factor must be for sensitive
+// actions, unless Options.StepUpAge says otherwise.
 const StepUpAge = 5 * time.Minute
+
+func (s *Server) stepUpAge() time.Duration {
+	if s.opts.StepUpAge > 0 {
+		return s.opts.StepUpAge
+	}
+	return StepUpAge
+}
 
 // requireRecentAuth is the one step-up mechanism: a sensitive action needs
 // a second-factor check within maxAge. Otherwise a page (GET) sends the
@@ -221,7 +229,7 @@ func device(ua string) string {
 // submitNewRecoveryCodes replaces the recovery codes: a sensitive action,
 // so it needs a second factor within the last five minutes.
 func (s *Server) submitNewRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
-	u := s.requireRecentAuth(w, r, StepUpAge)
+	u := s.requireRecentAuth(w, r, s.stepUpAge())
 	if u == nil {
 		return nil
 	}
@@ -240,14 +248,14 @@ func (s *Server) submitNewRecoveryCodes(w http.ResponseWriter, r *http.Request) 
 // showChangePassword and submitChangePassword change the password: a
 // sensitive action behind step-up; every other session is signed out.
 func (s *Server) showChangePassword(w http.ResponseWriter, r *http.Request) error {
-	if s.requireRecentAuth(w, r, StepUpAge) == nil {
+	if s.requireRecentAuth(w, r, s.stepUpAge()) == nil {
 		return nil
 	}
 	return s.showForm(w, r, "password_change", "password.change.title", newForm(), http.StatusOK)
 }
 
 func (s *Server) submitChangePassword(w http.ResponseWriter, r *http.Request) error {
-	u := s.requireRecentAuth(w, r, StepUpAge)
+	u := s.requireRecentAuth(w, r, s.stepUpAge())
 	if u == nil || s.hasherBusy(w, r) {
 		return nil
 	}

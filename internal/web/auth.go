@@ -290,7 +290,7 @@ func (s *Server) factorChanger(w http.ResponseWriter, r *http.Request) (u *signe
 	if !has {
 		return u, true
 	}
-	return s.requireRecentAuth(w, r, StepUpAge), false
+	return s.requireRecentAuth(w, r, s.stepUpAge()), false
 }
 
 func (s *Server) showMFASetup(w http.ResponseWriter, r *http.Request) error {

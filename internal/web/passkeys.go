@@ -101,7 +101,7 @@ func (s *Server) mayChangeFactors(w http.ResponseWriter, r *http.Request) (*sign
 	if err != nil {
 		return nil, false, err
 	}
-	if has && (u.session.Level != session.LevelMFA || !s.opts.Sessions.Recent(u.session, StepUpAge)) {
+	if has && (u.session.Level != session.LevelMFA || !s.opts.Sessions.Recent(u.session, s.stepUpAge())) {
 		tr := s.translator(w, r)
 		return nil, false, writeJSON(w, http.StatusForbidden, jsonReply{Message: tr.T("stepup.lead"), StepUp: "/signin/verify?return=%2Faccount%2Fsecurity"})
 	}
@@ -157,7 +157,7 @@ func (s *Server) passkeyRegister(w http.ResponseWriter, r *http.Request) error {
 // submitRemovePasskey removes a passkey: a sensitive change behind
 // step-up, which signs out every other session.
 func (s *Server) submitRemovePasskey(w http.ResponseWriter, r *http.Request) error {
-	u := s.requireRecentAuth(w, r, StepUpAge)
+	u := s.requireRecentAuth(w, r, s.stepUpAge())
 	if u == nil {
 		return nil
 	}
@@ -177,7 +177,7 @@ func (s *Server) submitRemovePasskey(w http.ResponseWriter, r *http.Request) err
 
 // submitRemoveAuthenticator removes the authenticator app, like a passkey.
 func (s *Server) submitRemoveAuthenticator(w http.ResponseWriter, r *http.Request) error {
-	u := s.requireRecentAuth(w, r, StepUpAge)
+	u := s.requireRecentAuth(w, r, s.stepUpAge())
 	if u == nil {
 		return nil
 	}

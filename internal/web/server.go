@@ -56,6 +56,9 @@ type Options struct {
 	// IdleTimeout ends a person's session after this long without a
 	// request (default 15 minutes; staff 10).
 	IdleTimeout time.Duration
+	// StepUpAge is how recent a second-factor check must be for sensitive
+	// changes (default 5 minutes).
+	StepUpAge time.Duration
 	// Outbox, in demo mode, is shown at /dev/outbox: the emails carefront
 	// would have sent.
 	Outbox *notify.Outbox

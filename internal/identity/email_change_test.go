@@ -1,0 +1,87 @@
+package identity_test
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"carefront/internal/identity"
+	"carefront/internal/notify"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
+)
+
+func TestEmailChange(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		auth, clock, acct := passkeyAuth(t, db)
+		outbox := notify.NewOutbox(10)
+		auth.Mail = outbox
+		ctx := context.Background()
+		other := &identity.Account{Kind: identity.Person, Email: "walter@example.com"}
+		auth.Store.CreateAccount(ctx, other)
+
+		for _, bad := range []string{"not an address", "maria.ortega@example.com", "WALTER@example.com"} {
+			if err := auth.StartEmailChange(ctx, acct, bad, "", ""); err == nil {
+				t.Errorf("%q accepted", bad)
+			}
+		}
+		if err := auth.StartEmailChange(ctx, acct, "Maria.New@Example.org", "", ""); err != nil {
+			t.Fatal(err)
+		}
+		msgs := outbox.Messages()
+		if len(msgs) != 1 || msgs[0].To != "maria.new@example.org" {
+			t.Fatalf("the code goes to the new address: %v", msgs)
+		}
+		code := regexp.MustCompile(`\b\d{6}\b`).FindString(msgs[0].Text)
+		if p, _ := auth.Store.PendingEmail(ctx, acct.ID); p != "maria.new@example.org" {
+			t.Errorf("pending: %q", p)
+		}
+		// Wrong codes count; the fifth ends the change.
+		wrong := "000000"
+		if code == wrong {
+			wrong = "111111"
+		}
+		for i := range identity.EmailChangeAttempts {
+			if _, err := auth.ConfirmEmailChange(ctx, acct, wrong, "", ""); !errors.Is(err, identity.ErrEmailChange) {
+				t.Fatalf("wrong code %d: %v", i, err)
+			}
+		}
+		if _, err := auth.ConfirmEmailChange(ctx, acct, code, "", ""); !errors.Is(err, identity.ErrEmailChange) {
+			t.Fatalf("the right code after five wrong ones: %v", err)
+		}
+		if a, _ := auth.Store.AccountByID(ctx, acct.ID); a.Email != "maria.ortega@example.com" {
+			t.Fatalf("the address changed anyway: %s", a.Email)
+		}
+		// Again, and late: expired.
+		auth.StartEmailChange(ctx, acct, "maria.new@example.org", "", "")
+		code = regexp.MustCompile(`\b\d{6}\b`).FindString(outbox.Messages()[0].Text)
+		clock.Add(identity.EmailChangeValid + time.Second)
+		if _, err := auth.ConfirmEmailChange(ctx, acct, code, "", ""); !errors.Is(err, identity.ErrEmailChange) {
+			t.Fatalf("an expired code: %v", err)
+		}
+		// Again, in time: changed, and the old address is told.
+		auth.StartEmailChange(ctx, acct, "maria.new@example.org", "", "")
+		code = regexp.MustCompile(`\b\d{6}\b`).FindString(outbox.Messages()[0].Text)
+		got, err := auth.ConfirmEmailChange(ctx, acct, code, "", "")
+		if err != nil || got != "maria.new@example.org" {
+			t.Fatalf("confirm: %q %v", got, err)
+		}
+		if a, _ := auth.Store.AccountByEmail(ctx, "maria.new@example.org"); a == nil || a.ID != acct.ID {
+			t.Error("the account is not found by its new address")
+		}
+		if m := outbox.Messages()[0]; m.To != "maria.ortega@example.com" || !strings.Contains(m.Subject, "email address") {
+			t.Errorf("the old address was not told: %s %q", m.To, m.Subject)
+		}
+		if _, err := auth.ConfirmEmailChange(ctx, acct, code, "", ""); !errors.Is(err, identity.ErrEmailChange) {
+			t.Errorf("a code used twice: %v", err)
+		}
+		reasons := auditReasons(t, db)
+		if !slices.Contains(reasons, "email-changed") || !slices.Contains(reasons, "email-change-refused") {
+			t.Errorf("audit: %v", reasons)
+		}
+	})
+}
