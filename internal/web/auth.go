@@ -675,7 +675,17 @@ func (s *Server) showReset(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f.Extra["NoFactor"] = !has && left == 0
+	if !has && left == 0 {
+		// Resetting needs an app code or a recovery code. Someone with
+		// only passkeys signs in with one instead (no password needed);
+		// someone with nothing left is told how the clinic helps.
+		keys, err := s.opts.Auth.Store.Passkeys(r.Context(), acct.ID)
+		if err != nil {
+			return err
+		}
+		f.Extra["PasskeyOnly"] = len(keys) > 0 && s.opts.Auth.WebAuthn != nil
+		f.Extra["NoFactor"] = !(len(keys) > 0 && s.opts.Auth.WebAuthn != nil)
+	}
 	return s.showForm(w, r, "reset", "reset.title", f, http.StatusOK)
 }
 

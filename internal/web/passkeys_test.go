@@ -224,3 +224,36 @@ func TestPasskeyAsFirstSecondFactor(t *testing.T) {
 		}
 	})
 }
+
+// Someone whose only factor is a passkey is sent to sign in with it
+// rather than told they are locked out.
+func TestResetWithOnlyAPasskeyPointsToThePasskey(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		dev := h.withPasskeys(t)
+		ctx := t.Context()
+		hash, _ := identity.HashPassword("a long enough passphrase", identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1})
+		a := &identity.Account{Kind: identity.Person, Email: "keys@example.com", PasswordHash: hash}
+		if err := h.store.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		opts, token, err := h.auth.BeginPasskeyRegistration(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(opts)
+		resp, _, err := dev.Create(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.auth.FinishPasskeyRegistration(ctx, a, token, "Phone", resp, "", ""); err != nil {
+			t.Fatal(err)
+		}
+		h.post(t, "/forgot", url.Values{"email": {"keys@example.com"}})
+		link := regexp.MustCompile(`/reset\?token=[A-Za-z0-9_-]+`).FindString(h.outbox.Messages()[0].Text)
+		res, page := h.get(t, link)
+		if res.StatusCode != 200 || !strings.Contains(page, "Sign in with your passkey instead") || strings.Contains(page, `name="code"`) {
+			t.Errorf("reset page for a passkey-only account: %d", res.StatusCode)
+		}
+	})
+}
