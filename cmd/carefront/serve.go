@@ -174,8 +174,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		BaseURL:  base,
 		Outbox:   outbox,
 		Sessions: sessions, IdleTimeout: cfg.SessionIdle, StepUpAge: cfg.StepUpAge,
-		Lookup:  patientLookup(&clinical.Gateway{Source: source, Audit: aw}),
-		Limiter: ratelimit.New(0.5, 10, 100_000), // per address: 10 at once, then one every 2 s
+		Lookup:          patientLookup(&clinical.Gateway{Source: source, Audit: aw}),
+		Limiter:         ratelimit.New(0.5, 10, 100_000), // per address: 10 at once, then one every 2 s
+		CeremonyLimiter: ratelimit.New(1, 30, 100_000),   // passkey prompts: 30 at once, then one a second
 	})
 	if err != nil {
 		closeListeners()

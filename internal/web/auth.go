@@ -14,6 +14,7 @@ import (
 	"carefront/internal/access"
 	"carefront/internal/apperr"
 	"carefront/internal/identity"
+	"carefront/internal/ratelimit"
 	"carefront/internal/session"
 )
 
@@ -79,10 +80,14 @@ func clientAddr(r *http.Request) string {
 // limited applies the per-address limit to sign-in forms; it answers 429
 // with Retry-After and reports false when over it.
 func (s *Server) limited(w http.ResponseWriter, r *http.Request) bool {
-	if s.opts.Limiter == nil {
+	return s.limitedBy(s.opts.Limiter, w, r)
+}
+
+func (s *Server) limitedBy(l *ratelimit.Limiter, w http.ResponseWriter, r *http.Request) bool {
+	if l == nil {
 		return false
 	}
-	ok, wait := s.opts.Limiter.Allow(clientAddr(r))
+	ok, wait := l.Allow(clientAddr(r))
 	if ok {
 		return false
 	}

@@ -200,7 +200,7 @@ func (s *Server) submitRemoveAuthenticator(w http.ResponseWriter, r *http.Reques
 // passkeySignInOptions starts a passkey-only sign-in (also used by the
 // email field's autofill).
 func (s *Server) passkeySignInOptions(w http.ResponseWriter, r *http.Request) error {
-	if !s.passkeysOn(w, r) || s.limited(w, r) {
+	if !s.passkeysOn(w, r) || s.limitedBy(s.opts.CeremonyLimiter, w, r) {
 		return nil
 	}
 	opts, token, err := s.opts.Auth.BeginPasskeySignIn(r.Context())

@@ -53,6 +53,10 @@ type Options struct {
 	Lookup identity.PatientLookup
 	// Limiter bounds sign-in and activation attempts per client address.
 	Limiter *ratelimit.Limiter
+	// CeremonyLimiter bounds passkey sign-in prompts begun per client
+	// address (each stores a challenge). The sign-in page begins one on
+	// every visit for the autofill, so it has its own, roomier budget.
+	CeremonyLimiter *ratelimit.Limiter
 	// IdleTimeout ends a person's session after this long without a
 	// request (default 15 minutes; staff 10).
 	IdleTimeout time.Duration
