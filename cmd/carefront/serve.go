@@ -23,6 +23,7 @@ import (
 	"carefront/internal/clinical/upstream"
 	"carefront/internal/config"
 	"carefront/internal/demo"
+	"carefront/internal/geoip"
 	"carefront/internal/identity"
 	"carefront/internal/locale"
 	"carefront/internal/notify"
@@ -165,6 +166,16 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		closeListeners()
 		return &config.Error{Setting: "CAREFRONT_BASE_URL (--base-url)", Problem: err.Error()}
 	}
+	var places interface{ Place(addr, lang string) string }
+	if cfg.GeoIPDB != "" {
+		g, err := geoip.Open(cfg.GeoIPDB)
+		if err != nil {
+			closeListeners()
+			return &config.Error{Setting: "CAREFRONT_GEOIP_DB (--geoip-db)", Problem: err.Error()}
+		}
+		defer g.Close()
+		places = g
+	}
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
@@ -173,7 +184,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Auth:     &identity.Auth{Store: ids, Hasher: hasher, Audit: aw, Mail: mail, WebAuthn: rp},
 		BaseURL:  base,
 		Outbox:   outbox,
-		Sessions: sessions, IdleTimeout: cfg.SessionIdle, StepUpAge: cfg.StepUpAge,
+		Sessions: sessions, IdleTimeout: cfg.SessionIdle, StepUpAge: cfg.StepUpAge, Places: places,
 		Lookup:          patientLookup(&clinical.Gateway{Source: source, Audit: aw}),
 		Limiter:         ratelimit.New(0.5, 10, 100_000), // per address: 10 at once, then one every 2 s
 		CeremonyLimiter: ratelimit.New(1, 30, 100_000),   // passkey prompts: 30 at once, then one a second

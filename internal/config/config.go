@@ -41,6 +41,7 @@ type Config struct {
 	AuditCheckpoint int           // sign a checkpoint at least every this many audit records
 	SessionIdle     time.Duration // a person's session ends after this long without a request
 	StepUpAge       time.Duration // sensitive changes need a second factor this recent
+	GeoIPDB         string        // path of a MaxMind-format City or Country database; empty shows no places
 	SMTPAddr        string        // host:port of the mail server; empty keeps mail in a development outbox
 	SMTPFrom        string        // sender address of carefront's mail
 	SMTPUsername    string
@@ -180,6 +181,9 @@ func Settings() []Setting {
 				c.StepUpAge = d
 				return nil
 			}},
+		{Flag: "geoip-db", Env: "CAREFRONT_GEOIP_DB", Default: "",
+			Usage: "MaxMind-format City or Country database (e.g. GeoLite2-City.mmdb) to show each session's approximate place on the account security page; empty shows none",
+			parse: func(c *Config, v string) error { c.GeoIPDB = v; return nil }},
 		{Flag: "smtp-addr", Env: "CAREFRONT_SMTP_ADDR", Default: "",
 			Usage: "mail server host:port (STARTTLS, or TLS on 465) for sign-in codes and security notices; empty keeps mail in a development outbox",
 			parse: func(c *Config, v string) error {

@@ -126,6 +126,7 @@ type sessionRow struct {
 	ID       string
 	Device   string
 	Address  string
+	Place    string // approximate, from a GeoIP database when configured
 	LastSeen time.Time
 	Current  bool
 }
@@ -158,12 +159,18 @@ func (s *Server) accountSecurity(w http.ResponseWriter, r *http.Request, u *sign
 	if errID != "" {
 		f.Errors[""] = errID
 	}
+	lang := s.translator(w, r).Tag.String()
 	var rows []sessionRow
 	for _, ss := range list {
-		rows = append(rows, sessionRow{ID: hex.EncodeToString(ss.IDHash), Device: device(ss.UserAgent), Address: ss.Address,
-			LastSeen: ss.LastSeen, Current: string(ss.IDHash) == string(u.session.IDHash)})
+		row := sessionRow{ID: hex.EncodeToString(ss.IDHash), Device: device(ss.UserAgent), Address: ss.Address,
+			LastSeen: ss.LastSeen, Current: string(ss.IDHash) == string(u.session.IDHash)}
+		if s.opts.Places != nil {
+			row.Place = s.opts.Places.Place(ss.Address, lang)
+		}
+		rows = append(rows, row)
 	}
 	f.Extra["Sessions"] = rows
+	f.Extra["Places"] = s.opts.Places != nil
 	f.Extra["Passkeys"] = keys
 	f.Extra["HasTOTP"] = hasTOTP
 	f.Extra["Email"] = u.account.Email

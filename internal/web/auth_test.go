@@ -35,7 +35,7 @@ type authHarness struct {
 	auth   *identity.Auth
 }
 
-func newAuthHarness(t *testing.T, db *sqldb.DB) *authHarness {
+func newAuthHarness(t *testing.T, db *sqldb.DB, mods ...func(*Options)) *authHarness {
 	t.Helper()
 	c := sqldbtest.UseClock(db)
 	k, _ := seal.Generate()
@@ -56,6 +56,9 @@ func newAuthHarness(t *testing.T, db *sqldb.DB) *authHarness {
 			return identity.Demographics{BirthDate: "1970-01-02", FamilyName: "Rivera"}, nil
 		}
 		o.Limiter = ratelimit.New(100, 100, 1000)
+		for _, m := range mods {
+			m(o)
+		}
 	})
 	srv.Config.Handler = ts
 	srv.StartTLS()

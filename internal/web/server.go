@@ -60,6 +60,9 @@ type Options struct {
 	// IdleTimeout ends a person's session after this long without a
 	// request (default 15 minutes; staff 10).
 	IdleTimeout time.Duration
+	// Places names the approximate place of a session's address on the
+	// account security page (a GeoIP database); nil shows none.
+	Places interface{ Place(addr, lang string) string }
 	// StepUpAge is how recent a second-factor check must be for sensitive
 	// changes (default 5 minutes).
 	StepUpAge time.Duration
