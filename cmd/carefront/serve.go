@@ -166,7 +166,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		closeListeners()
 		return &config.Error{Setting: "CAREFRONT_BASE_URL (--base-url)", Problem: err.Error()}
 	}
-	var places interface{ Place(addr, lang string) string }
+	var places interface {
+		Place(addr, lang string) string
+	}
 	if cfg.GeoIPDB != "" {
 		g, err := geoip.Open(cfg.GeoIPDB)
 		if err != nil {

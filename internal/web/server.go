@@ -62,7 +62,9 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Places names the approximate place of a session's address on the
 	// account security page (a GeoIP database); nil shows none.
-	Places interface{ Place(addr, lang string) string }
+	Places interface {
+		Place(addr, lang string) string
+	}
 	// StepUpAge is how recent a second-factor check must be for sensitive
 	// changes (default 5 minutes).
 	StepUpAge time.Duration
