@@ -9,12 +9,17 @@
 package notify
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
+	"mime/quotedprintable"
 	"net"
 	"net/smtp"
 	"strings"
@@ -84,6 +89,10 @@ type SMTP struct {
 
 // Send delivers one message.
 func (s *SMTP) Send(ctx context.Context, m Message) error {
+	msg, err := compose(s.From, m, time.Now())
+	if err != nil {
+		return err
+	}
 	host, port, err := net.SplitHostPort(s.Addr)
 	if err != nil {
 		return fmt.Errorf("smtp address: %w", err)
@@ -129,15 +138,47 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
-	body := "From: " + s.From + "\r\nTo: " + m.To + "\r\nSubject: " + m.Subject +
-		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + strings.ReplaceAll(m.Text, "\n", "\r\n")
-	if _, err := w.Write([]byte(body)); err != nil {
+	if _, err := w.Write(msg); err != nil {
 		return err
 	}
 	if err := w.Close(); err != nil {
 		return err
 	}
 	return c.Quit()
+}
+
+// compose writes a message as RFC 5322 wants it, so that relays which
+// check (and spam filters) accept it: a Date and Message-ID, the subject
+// encoded per RFC 2047, the text as quoted-printable UTF-8 (no 8-bit
+// transport needed), CRLF line ends. A header value with a line break is
+// refused rather than sent (header injection).
+func compose(from string, m Message, now time.Time) ([]byte, error) {
+	for _, v := range []string{from, m.To, m.Subject} {
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, errors.New("smtp: a header value holds a line break")
+		}
+	}
+	domain := "localhost"
+	if at := strings.LastIndex(from, "@"); at >= 0 {
+		domain = from[at+1:]
+	}
+	var id [12]byte
+	rand.Read(id[:])
+	var b bytes.Buffer
+	b.WriteString("From: " + from + "\r\nTo: " + m.To + "\r\n")
+	b.WriteString("Subject: " + mime.QEncoding.Encode("utf-8", m.Subject) + "\r\n")
+	b.WriteString("Date: " + now.Format(time.RFC1123Z) + "\r\n")
+	b.WriteString("Message-ID: <" + hex.EncodeToString(id[:]) + "@" + domain + ">\r\n")
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	qp := quotedprintable.NewWriter(&b)
+	if _, err := qp.Write([]byte(strings.ReplaceAll(m.Text, "\n", "\r\n"))); err != nil {
+		return nil, err
+	}
+	if err := qp.Close(); err != nil {
+		return nil, err
+	}
+	b.WriteString("\r\n")
+	return b.Bytes(), nil
 }
 
 // SMSSender delivers text messages.

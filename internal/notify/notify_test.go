@@ -33,3 +33,16 @@ func TestLogSMSLeavesNumberAndTextOut(t *testing.T) {
 		t.Errorf("log: %s", buf.String())
 	}
 }
+
+func TestSMTPRefusesLineBreaksInHeaders(t *testing.T) {
+	s := &SMTP{Addr: "127.0.0.1:1", From: "portal@clinic.example"}
+	for _, m := range []Message{
+		{To: "a@example.com\r\nBcc: b@example.com", Subject: "x", Text: "y"},
+		{To: "a@example.com", Subject: "x\nBcc: b@example.com", Text: "y"},
+	} {
+		err := s.Send(context.Background(), m)
+		if err == nil || !strings.Contains(err.Error(), "line break") {
+			t.Errorf("%q / %q: %v, want the header refused before any connection", m.To, m.Subject, err)
+		}
+	}
+}
