@@ -84,7 +84,6 @@ test('passkey: add one, sign in with it alone, and use it as the second step', a
   await page.getByRole('button', { name: 'Sign out' }).first().click();
   await page.waitForURL(new RegExp(`${server.url}$`));
   await page.goto(`${server.url}signin`);
-  assert.equal(await page.getAttribute('#email', 'autocomplete'), 'username webauthn', 'the email field offers passkeys in autofill');
   await page.waitForURL(new RegExp(`${server.url}$`));
   assert.ok(await page.getByRole('button', { name: 'Sign out' }).first().isVisible(), 'signed in from the autofill');
 
@@ -158,5 +157,52 @@ test('authenticator setup page offers a passkey first (es), with no axe violatio
   await page.goto(`${server.url}mfa/setup`);
   assert.ok(await page.locator('form[data-passkey-register]').isVisible(), 'passkey option shown');
   await accessible(page, 'second-factor setup with passkey (es)');
+  await page.context().close();
+});
+
+test('every identity page has no axe violations, in English and Spanish, on a phone', async () => {
+  const { page } = await phoneWithAuthenticator('en');
+  const problems = watchConsole(page);
+  // Pages for someone signed out, including the answers to bad links.
+  const signedOut = ['signin', 'activate', 'forgot', 'reset?token=not-a-token', 'staff/setup?code=not-a-code'];
+  for (const lang of ['en', 'es']) {
+    for (const path of signedOut) {
+      await page.goto(`${server.url}${path}${path.includes('?') ? '&' : '?'}lang=${lang}`);
+      assert.equal(await page.getAttribute('html', 'lang'), lang);
+      await accessible(page, `${path} (${lang})`);
+    }
+  }
+  await page.goto(`${server.url}signin`);
+  assert.equal(await page.getAttribute('#email', 'autocomplete'), 'username webauthn', 'the email field offers passkeys in autofill');
+  // The second step, then the pages of a signed-in person.
+  await page.goto(`${server.url}signin?lang=en`);
+  await page.fill('#email', 'maria@demo.carefront.example');
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('form[action="/signin"] button[type=submit]');
+  await page.waitForURL(/\/signin\/verify$/);
+  for (const lang of ['en', 'es']) {
+    await page.goto(`${server.url}signin/verify?lang=${lang}`);
+    await accessible(page, `verify (${lang})`);
+  }
+  await page.fill('#code', totp(DEMO_KEY));
+  await page.click('#stepup-form button[type=submit]');
+  await page.waitForURL(new RegExp(`${server.url}$`));
+  for (const lang of ['en', 'es']) {
+    for (const path of ['account/security', 'account/password', 'account/email', 'mfa/setup']) {
+      await page.goto(`${server.url}${path}?lang=${lang}`);
+      assert.equal(await page.getAttribute('html', 'lang'), lang);
+      await accessible(page, `${path} (${lang})`);
+    }
+  }
+  // Step-up in place, in both languages (the window is 10 seconds here).
+  await new Promise((r) => setTimeout(r, 11000));
+  for (const lang of ['en', 'es']) {
+    await page.goto(`${server.url}account/email?lang=${lang}`);
+    await page.fill('#email', `maria.${lang}@demo.carefront.example`);
+    await page.click('form[action="/account/email"] button[type=submit]');
+    await page.waitForSelector('#stepup-form input[name=stepup_code]');
+    await accessible(page, `step-up (${lang})`);
+  }
+  assert.deepEqual(unexpected(problems).filter((p) => !/status of 404 /.test(p)), []);
   await page.context().close();
 });
