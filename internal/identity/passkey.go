@@ -449,7 +449,8 @@ type PasskeyResult struct {
 
 // FinishPasskey checks the browser's answer to a sign-in ceremony. For a
 // second factor, current is the account that gave its password; for a
-// passkey-only sign-in it is nil and the account is the passkey's owner.
+// passkey-only sign-in the account is the passkey's owner, whoever
+// current is.
 // Every outcome is audited; a failure counts toward the account's lockout
 // when the passkey names one.
 func (a *Auth) FinishPasskey(ctx context.Context, token string, response []byte, current *Account, addr, sessionHex string) (*PasskeyResult, error) {
@@ -457,11 +458,15 @@ func (a *Auth) FinishPasskey(ctx context.Context, token string, response []byte,
 	if err != nil && !errors.Is(err, ErrPasskey) {
 		return nil, err
 	}
+	// A passkey-only sign-in names its account by itself (whoever was
+	// signed in before, if anyone, is replaced); a second factor must be
+	// finished by the account it was begun for.
 	alone := purpose == purposeSignIn
 	switch {
 	case err != nil:
+	case alone:
+		current = nil
 	case purpose == purposeSecondFactor && current != nil && owner == current.ID:
-	case alone && current == nil:
 	default:
 		err = ErrPasskey
 	}

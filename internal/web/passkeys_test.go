@@ -117,6 +117,19 @@ func TestPasskeysThroughThePortal(t *testing.T) {
 		if res, _ := b.get(t, "/account/security"); res.StatusCode != 200 {
 			t.Fatalf("a passkey-only session is not two-factor: %d", res.StatusCode)
 		}
+		// A passkey alone also replaces a half-finished sign-in (password
+		// given, second step not) in the same browser.
+		e := h.fresh()
+		if res, _ := e.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"a long enough passphrase"}}); res.StatusCode != 303 {
+			t.Fatalf("password: %d", res.StatusCode)
+		}
+		token2, resp2 := e.ceremony(t, "/signin/passkey/options", func(o []byte) ([]byte, error) { return dev.Get(o, nil) })
+		if status, out := e.postJSON(t, "/signin/passkey", map[string]any{"ceremony": token2, "credential": json.RawMessage(resp2)}); status != 200 {
+			t.Fatalf("passkey sign-in over a password-only session: %d %v", status, out)
+		}
+		if res, _ := e.get(t, "/account/security"); res.StatusCode != 200 {
+			t.Fatalf("after a passkey over a password-only session: %d", res.StatusCode)
+		}
 		// The same answer again, from a third browser: refused, no session.
 		c := h.fresh()
 		status, out = c.postJSON(t, "/signin/passkey", map[string]any{"ceremony": token, "credential": json.RawMessage(resp)})
