@@ -121,3 +121,14 @@ func TestHasherRefusesBeyondCapacity(t *testing.T) {
 		t.Errorf("%d slots still held", len(h.slots))
 	}
 }
+
+// BenchmarkHashPassword is the cost of one argon2id hash at the
+// parameters carefront uses (bench/README.md reads the sign-in ceiling
+// off it).
+func BenchmarkHashPassword(b *testing.B) {
+	for b.Loop() {
+		if _, err := HashPassword("correct horse battery staple", DefaultParams); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
