@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,12 +39,26 @@ func main() {
 	factor := flag.Int("factor", 2, "concurrent clients as a multiple of the hashing capacity")
 	capFlag := flag.Int("capacity", 0, "argon2id hashes at once; 0 means what serve uses (one per core)")
 	procs := flag.Int("procs", 0, "GOMAXPROCS; 0 means what serve uses (twice the cores)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "signinbench:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "signinbench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *procs == 0 {
 		*procs = 2 * runtime.NumCPU()
 	}
 	runtime.GOMAXPROCS(*procs)
 	if err := run(*dur, *factor, *capFlag); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "signinbench:", err)
 		os.Exit(1)
 	}

@@ -108,7 +108,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	ids := identity.NewStore(db, k)
 	// Each argon2id hash holds 19 MiB and a core for about 30 ms: one per
-	// core at once, the rest are told to retry (429) instead of queueing.
+	// core at once, half as many again waiting for the next free slot (so
+	// none idles between requests), the rest told to retry (429) at once.
 	// Hashes run on low-priority threads, and Go gets twice the cores'
 	// worth of Ps, so requests (and fast 429s) are not stuck behind them.
 	cores := runtime.GOMAXPROCS(0)

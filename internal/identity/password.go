@@ -186,13 +186,17 @@ var ErrBusy = errors.New("identity: too many sign-ins at once")
 // excess sign-ins are refused fast rather than queued.
 type Hasher struct {
 	Params Params
-	slots  chan struct{}
+	slots  chan struct{} // hashes running
+	queue  chan struct{} // requests waiting for the next free slot
 	dummy  string
 }
 
-// NewHasher allows limit hashes at once (at least 1).
+// NewHasher allows limit hashes at once (at least 1), and half as many
+// requests again (at least 1) waiting for one of them to finish; beyond
+// that it refuses at once.
 func NewHasher(p Params, limit int) *Hasher {
-	h := &Hasher{Params: p, slots: make(chan struct{}, max(1, limit))}
+	limit = max(1, limit)
+	h := &Hasher{Params: p, slots: make(chan struct{}, limit), queue: make(chan struct{}, max(1, limit/2))}
 	// A hash of a random password, verified when the account does not
 	// exist, so that case costs the same time as a wrong password.
 	var b [16]byte
@@ -201,22 +205,39 @@ func NewHasher(p Params, limit int) *Hasher {
 	return h
 }
 
+// acquire takes a hashing slot. When all are busy, a request may wait in
+// a short queue, so a slot that frees up is used at once instead of
+// idling until the next request arrives; a waiter holds no hash memory
+// and waits about one hash at most. Past the queue the answer is
+// ErrBusy, at once.
 func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case h.queue <- struct{}{}:
+	default:
+		return ErrBusy
+	}
+	defer func() { <-h.queue }()
 	select {
 	case h.slots <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	default:
-		return ErrBusy
 	}
 }
 
 func (h *Hasher) release() { <-h.slots }
 
-// Busy reports whether every hashing slot is taken right now, so a
-// handler can answer 429 before doing any other work for the request.
-func (h *Hasher) Busy() bool { return len(h.slots) == cap(h.slots) }
+// Busy reports whether every hashing slot and every place in the queue
+// is taken right now, so a handler can answer 429 before doing any other
+// work for the request.
+func (h *Hasher) Busy() bool {
+	return len(h.slots) == cap(h.slots) && len(h.queue) == cap(h.queue)
+}
 
 // Hash hashes a new password, or fails with ErrBusy.
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -95,16 +96,45 @@ func TestHashAndVerify(t *testing.T) {
 func TestHasherRefusesBeyondCapacity(t *testing.T) {
 	h := NewHasher(cheap, 2)
 	ctx := context.Background()
-	// Hold both slots.
+	// Hold both slots: the next request waits in the queue (one place for
+	// two slots) and runs as soon as a slot frees.
 	h.slots <- struct{}{}
 	h.slots <- struct{}{}
+	if h.Busy() {
+		t.Fatal("Busy with a place left in the queue")
+	}
+	queued := make(chan error, 1)
+	go func() { _, _, err := h.Verify(ctx, "", "whatever1"); queued <- err }()
+	for len(h.queue) == 0 {
+		runtime.Gosched()
+	}
+	if !h.Busy() {
+		t.Fatal("not Busy with every slot and the queue taken")
+	}
+	// Slots and queue full: refused at once.
 	if _, _, err := h.Verify(ctx, "", "whatever1"); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Verify beyond capacity: %v, want ErrBusy", err)
 	}
 	if _, err := h.Hash(ctx, "whatever1"); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Hash beyond capacity: %v, want ErrBusy", err)
 	}
+	// A waiter whose request is given up leaves the queue.
+	cctx, cancel := context.WithCancel(ctx)
+	<-h.queue // make room for one more waiter
+	gaveUp := make(chan error, 1)
+	go func() { _, err := h.Hash(cctx, "whatever1"); gaveUp <- err }()
+	for len(h.queue) == 0 {
+		runtime.Gosched()
+	}
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled waiter: %v", err)
+	}
+	h.queue <- struct{}{} // put the first waiter's place back
 	h.release()
+	if err := <-queued; err != nil {
+		t.Fatalf("the queued request, once a slot freed: %v", err)
+	}
 	h.release()
 	var wg sync.WaitGroup
 	for range 2 {
