@@ -10,6 +10,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -145,6 +146,9 @@ func run(dur time.Duration, factor, capacity int) error {
 					other.Add(1)
 					continue
 				}
+				// Read the body to the end so the connection is reused, as a
+				// browser's would be.
+				io.Copy(io.Discard, res.Body)
 				res.Body.Close()
 				switch res.StatusCode {
 				case http.StatusSeeOther:
