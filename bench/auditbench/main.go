@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,26 +33,24 @@ func main() {
 	writersFlag := flag.String("writers", "1,16", "concurrent writers to measure, comma-separated")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
-	if *profile != "" {
-		f, err := os.Create(*profile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "auditbench:", err)
-			os.Exit(1)
-		}
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+	stopProfile, err := benchdb.CPUProfile(*profile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "auditbench:", err)
+		os.Exit(1)
 	}
+	defer stopProfile()
 	var writers []int
 	for _, w := range strings.Split(*writersFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(w))
 		if err != nil || n < 1 {
+			stopProfile()
 			fmt.Fprintln(os.Stderr, "auditbench: -writers takes whole numbers like 1,16")
 			os.Exit(2)
 		}
 		writers = append(writers, n)
 	}
 	if err := runAll(*pg, *only, writers, *dur, *rounds); err != nil {
-		pprof.StopCPUProfile()
+		stopProfile()
 		fmt.Fprintln(os.Stderr, "auditbench:", err)
 		os.Exit(1)
 	}

@@ -1,6 +1,7 @@
-// Package benchdb opens fresh, migrated databases for the benchmarks: a
-// SQLite file in a temporary folder, or a new schema on a PostgreSQL
-// server, removed again by the returned cleanup.
+// Package benchdb holds what the benchmarks share: fresh, migrated
+// databases (a SQLite file in a temporary folder, or a new schema on a
+// PostgreSQL server, removed again by the returned cleanup) and an
+// optional CPU profile of a run.
 package benchdb
 
 import (

@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,24 +41,18 @@ func main() {
 	procs := flag.Int("procs", 0, "GOMAXPROCS; 0 means what serve uses (twice the cores)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "signinbench:", err)
-			os.Exit(1)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(os.Stderr, "signinbench:", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := benchdb.CPUProfile(*cpuProfile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "signinbench:", err)
+		os.Exit(1)
 	}
+	defer stopProfile()
 	if *procs == 0 {
 		*procs = 2 * runtime.NumCPU()
 	}
 	runtime.GOMAXPROCS(*procs)
 	if err := run(*dur, *factor, *capFlag); err != nil {
-		pprof.StopCPUProfile()
+		stopProfile()
 		fmt.Fprintln(os.Stderr, "signinbench:", err)
 		os.Exit(1)
 	}
