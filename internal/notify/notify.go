@@ -22,6 +22,7 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/smtp"
+	"net/textproto"
 	"strings"
 	"sync"
 	"time"
@@ -129,22 +130,32 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		}
 	}
 	if err := c.Mail(s.From); err != nil {
-		return err
+		return replyErr("MAIL", err)
 	}
 	if err := c.Rcpt(m.To); err != nil {
-		return err
+		return replyErr("RCPT", err)
 	}
 	w, err := c.Data()
 	if err != nil {
-		return err
+		return replyErr("DATA", err)
 	}
 	if _, err := w.Write(msg); err != nil {
-		return err
+		return replyErr("DATA", err)
 	}
 	if err := w.Close(); err != nil {
-		return err
+		return replyErr("DATA", err)
 	}
 	return c.Quit()
+}
+
+// replyErr keeps a mail server's reply code and drops its text, which
+// often repeats the recipient's address: errors end up in logs.
+func replyErr(cmd string, err error) error {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return fmt.Errorf("smtp %s: the server answered %d", cmd, te.Code)
+	}
+	return fmt.Errorf("smtp %s: %w", cmd, err)
 }
 
 // compose writes a message as RFC 5322 wants it, so that relays which

@@ -18,6 +18,7 @@ type smtpPeer struct {
 	ln       net.Listener
 	tls      *tls.Config
 	startTLS bool
+	rejectTo bool // answer RCPT as servers do for an unknown mailbox
 	mu       sync.Mutex
 	got      []string // commands and data, as the server saw them
 }
@@ -90,6 +91,10 @@ func (p *smtpPeer) session(c net.Conn) {
 			say("235 ok")
 		case "MAIL", "RCPT":
 			p.record(line)
+			if cmd == "RCPT" && p.rejectTo {
+				say("550 5.1.1 " + strings.TrimPrefix(line, "RCPT TO:") + ": Recipient address rejected: User unknown")
+				continue
+			}
 			say("250 ok")
 		case "DATA":
 			say("354 go on")
@@ -146,5 +151,17 @@ func TestSMTPRefusesAServerWithoutSTARTTLS(t *testing.T) {
 		if strings.HasPrefix(g, "AUTH") {
 			t.Fatal("credentials were sent without TLS")
 		}
+	}
+}
+
+// A server's refusal often repeats the address; the error carefront logs
+// keeps the reply code only.
+func TestSMTPErrorsLeaveTheAddressOut(t *testing.T) {
+	p, pool := newSMTPPeer(t, true)
+	p.rejectTo = true
+	s := &SMTP{Addr: p.ln.Addr().String(), From: "portal@clinic.example", RootCAs: pool}
+	err := s.Send(context.Background(), Message{To: "ana.rivera@example.com", Subject: "x", Text: "y"})
+	if err == nil || !strings.Contains(err.Error(), "550") || strings.Contains(err.Error(), "ana.rivera") {
+		t.Fatalf("err = %v, want the reply code without the address", err)
 	}
 }
