@@ -56,6 +56,29 @@ func passkeyAuth(t *testing.T, db *sqldb.DB) (*identity.Auth, *sqldbtest.Clock, 
 	return &identity.Auth{Store: s, Hasher: identity.NewHasher(cheap, 2), Audit: auditWriter(t, db), WebAuthn: rp}, c, a
 }
 
+// ok and created fail the test when the software authenticator could not
+// answer, so a case cannot pass on a missing answer instead of a refused
+// one.
+func ok(t *testing.T) func([]byte, error) []byte {
+	return func(b []byte, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("authenticator: %v", err)
+		}
+		return b
+	}
+}
+
+func created(t *testing.T) func([]byte, *passkeytest.Credential, error) []byte {
+	return func(b []byte, _ *passkeytest.Credential, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("authenticator: %v", err)
+		}
+		return b
+	}
+}
+
 func mustJSON(t *testing.T, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -138,7 +161,7 @@ func TestPasskeyRegistrationAndSignIn(t *testing.T) {
 		if len(dopts.Response.AllowedCredentials) != 0 || dopts.Response.UserVerification != "required" {
 			t.Errorf("discoverable options: %d allowed, user verification %q", len(dopts.Response.AllowedCredentials), dopts.Response.UserVerification)
 		}
-		resp, _ = phone.Get(mustJSON(t, dopts), nil)
+		resp = ok(t)(phone.Get(mustJSON(t, dopts), nil))
 		res, err = auth.FinishPasskey(ctx, token, resp, nil, "192.0.2.1", "")
 		if err != nil || !res.Alone || res.Account.ID != acct.ID || res.Passkey.ID != p1.ID {
 			t.Fatalf("passkey alone: %v", err)
@@ -182,19 +205,19 @@ func TestPasskeyBadAnswers(t *testing.T) {
 			{"another ceremony's challenge", func(t *testing.T) (string, []byte, *identity.Account) {
 				_, token := begin(t)
 				opts2, _ := begin(t)
-				resp, _ := dev.Get(opts2, nil)
+				resp := ok(t)(dev.Get(opts2, nil))
 				return token, resp, acct
 			}},
 			{"another origin", func(t *testing.T) (string, []byte, *identity.Account) {
 				opts, token := begin(t)
 				evil := *dev
 				evil.Origin = "https://carefront.example.evil"
-				resp, _ := evil.Get(opts, dev.Credentials[0])
+				resp := ok(t)(evil.Get(opts, dev.Credentials[0]))
 				return token, resp, acct
 			}},
 			{"a ceremony answered twice", func(t *testing.T) (string, []byte, *identity.Account) {
 				opts, token := begin(t)
-				resp, _ := dev.Get(opts, nil)
+				resp := ok(t)(dev.Get(opts, nil))
 				if _, err := auth.FinishPasskey(ctx, token, resp, acct, "192.0.2.1", ""); err != nil {
 					t.Fatalf("first answer: %v", err)
 				}
@@ -202,7 +225,7 @@ func TestPasskeyBadAnswers(t *testing.T) {
 			}},
 			{"an expired ceremony", func(t *testing.T) (string, []byte, *identity.Account) {
 				opts, token := begin(t)
-				resp, _ := dev.Get(opts, nil)
+				resp := ok(t)(dev.Get(opts, nil))
 				clock.Add(identity.CeremonyValid + time.Second)
 				return token, resp, acct
 			}},
@@ -214,7 +237,7 @@ func TestPasskeyBadAnswers(t *testing.T) {
 				json.Unmarshal(opts, &o)
 				c := dev.Credentials[0]
 				c.Count = 0 // the stored counter is higher
-				resp, _ := dev.Sign(o.PublicKey.Challenge, c)
+				resp := ok(t)(dev.Sign(o.PublicKey.Challenge, c))
 				c.Count = 100
 				return token, resp, acct
 			}},
@@ -222,22 +245,22 @@ func TestPasskeyBadAnswers(t *testing.T) {
 				opts, token := begin(t)
 				changed := *dev
 				changed.BackupEligible = true
-				resp, _ := changed.Get(opts, dev.Credentials[0])
+				resp := ok(t)(changed.Get(opts, dev.Credentials[0]))
 				return token, resp, acct
 			}},
 			{"another person's passkey for this account", func(t *testing.T) (string, []byte, *identity.Account) {
 				opts, token := begin(t)
-				resp, _ := otherDev.Get(opts, otherDev.Credentials[0])
+				resp := ok(t)(otherDev.Get(opts, otherDev.Credentials[0]))
 				return token, resp, acct
 			}},
 			{"this account's ceremony finished by another account", func(t *testing.T) (string, []byte, *identity.Account) {
 				opts, token := begin(t)
-				resp, _ := dev.Get(opts, nil)
+				resp := ok(t)(dev.Get(opts, nil))
 				return token, resp, other
 			}},
 			{"an unknown ceremony token", func(t *testing.T) (string, []byte, *identity.Account) {
 				opts, _ := begin(t)
-				resp, _ := dev.Get(opts, nil)
+				resp := ok(t)(dev.Get(opts, nil))
 				return "bm90LWEtdG9rZW4", resp, acct
 			}},
 			{"garbage instead of a credential", func(t *testing.T) (string, []byte, *identity.Account) {
@@ -248,7 +271,7 @@ func TestPasskeyBadAnswers(t *testing.T) {
 				opts, token, _ := auth.BeginPasskeySignIn(ctx)
 				lazy := *dev
 				lazy.NoUserVerification = true
-				resp, _ := lazy.Get(mustJSON(t, opts), dev.Credentials[0])
+				resp := ok(t)(lazy.Get(mustJSON(t, opts), dev.Credentials[0]))
 				return token, resp, nil
 			}},
 		}
@@ -291,7 +314,7 @@ func TestPasskeyRegistrationRefusals(t *testing.T) {
 		dev := &passkeytest.Authenticator{Origin: origin}
 		for _, name := range []string{"", "   ", "a\x07bell", string(make([]rune, 61))} {
 			opts, token, _ := auth.BeginPasskeyRegistration(ctx, acct)
-			resp, _, _ := dev.Create(mustJSON(t, opts))
+			resp := created(t)(dev.Create(mustJSON(t, opts)))
 			if _, err := auth.FinishPasskeyRegistration(ctx, acct, token, name, resp, "", ""); apperr.CodeOf(err) != apperr.Invalid {
 				t.Errorf("name %q: %v", name, err)
 			}
@@ -299,7 +322,7 @@ func TestPasskeyRegistrationRefusals(t *testing.T) {
 		// Another site's registration answer is refused.
 		opts, token, _ := auth.BeginPasskeyRegistration(ctx, acct)
 		evil := &passkeytest.Authenticator{Origin: "https://evil.example"}
-		resp, _, _ := evil.Create(mustJSON(t, opts))
+		resp := created(t)(evil.Create(mustJSON(t, opts)))
 		if _, err := auth.FinishPasskeyRegistration(ctx, acct, token, "Phone", resp, "", ""); !errors.Is(err, identity.ErrPasskey) {
 			t.Errorf("another origin: %v", err)
 		}
@@ -307,7 +330,7 @@ func TestPasskeyRegistrationRefusals(t *testing.T) {
 		// that signs in alone.
 		opts, token, _ = auth.BeginPasskeyRegistration(ctx, acct)
 		lazy := &passkeytest.Authenticator{Origin: origin, NoUserVerification: true}
-		resp, _, _ = lazy.Create(mustJSON(t, opts))
+		resp = created(t)(lazy.Create(mustJSON(t, opts)))
 		if _, err := auth.FinishPasskeyRegistration(ctx, acct, token, "Phone", resp, "", ""); !errors.Is(err, identity.ErrPasskey) {
 			t.Errorf("no user verification: %v", err)
 		}
