@@ -299,12 +299,3 @@ func (s *Store) spend(ctx context.Context, query string, args ...any) (bool, err
 	})
 	return ok, err
 }
-
-// RecoveryCodesLeft counts unused codes.
-func (s *Store) RecoveryCodesLeft(ctx context.Context, accountID string) (int, error) {
-	var n int
-	err := s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
-		return tx.QueryRow(ctx, "SELECT COUNT(*) FROM account_recovery_code WHERE account_id = ? AND used_at IS NULL", accountID).Scan(&n)
-	})
-	return n, err
-}

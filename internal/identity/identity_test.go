@@ -134,7 +134,7 @@ func TestAuthenticatorApp(t *testing.T) {
 		if _, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(en.Secret); err != nil {
 			t.Errorf("secret is not base32: %v", err)
 		}
-		if has, _ := s.HasTOTP(ctx, a.ID); has {
+		if f, _ := s.Factors(ctx, a.ID); f.AuthenticatorApp {
 			t.Fatal("active before confirmation")
 		}
 		if err := s.ConfirmTOTP(ctx, a.ID, "000000"); err != identity.ErrBadCode {
@@ -143,7 +143,7 @@ func TestAuthenticatorApp(t *testing.T) {
 		if err := s.ConfirmTOTP(ctx, a.ID, code(t, en.Secret, c.Now())); err != nil {
 			t.Fatal(err)
 		}
-		if has, _ := s.HasTOTP(ctx, a.ID); !has {
+		if f, _ := s.Factors(ctx, a.ID); !f.AuthenticatorApp {
 			t.Fatal("not active after confirmation")
 		}
 		// The code that confirmed it cannot sign in: it was used.
@@ -225,8 +225,8 @@ func TestRecoveryCodes(t *testing.T) {
 		if ok, _ := s.UseRecoveryCode(ctx, other.ID, codes[4]); ok {
 			t.Error("another account's code was accepted")
 		}
-		if n, _ := s.RecoveryCodesLeft(ctx, a.ID); n != 9 {
-			t.Errorf("left = %d, want 9", n)
+		if f, _ := s.Factors(ctx, a.ID); f.RecoveryCodes != 9 {
+			t.Errorf("left = %d, want 9", f.RecoveryCodes)
 		}
 		// New codes replace the old ones.
 		s.NewRecoveryCodes(ctx, a.ID)

@@ -135,7 +135,21 @@ func scanPasskey(row interface{ Scan(...any) error }) (Passkey, error) {
 
 // Passkeys lists an account's passkeys, oldest first.
 func (s *Store) Passkeys(ctx context.Context, accountID string) ([]Passkey, error) {
-	var out []Passkey
+	f, err := s.Factors(ctx, accountID)
+	return f.Passkeys, err
+}
+
+// Factors are the ways an account can confirm it is its owner after the
+// password, as the sign-in, reset and account security pages show them.
+type Factors struct {
+	Passkeys         []Passkey // oldest first
+	AuthenticatorApp bool      // an active one
+	RecoveryCodes    int       // unused
+}
+
+// Factors reads an account's second factors in one go.
+func (s *Store) Factors(ctx context.Context, accountID string) (Factors, error) {
+	var f Factors
 	err := s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
 		rows, err := tx.Query(ctx, "SELECT "+passkeyCols+" FROM passkey WHERE account_id = ? ORDER BY created, id", accountID)
 		if err != nil {
@@ -147,11 +161,19 @@ func (s *Store) Passkeys(ctx context.Context, accountID string) ([]Passkey, erro
 			if err != nil {
 				return err
 			}
-			out = append(out, p)
+			f.Passkeys = append(f.Passkeys, p)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var apps int
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM account_totp WHERE account_id = ? AND active", accountID).Scan(&apps); err != nil {
+			return err
+		}
+		f.AuthenticatorApp = apps > 0
+		return tx.QueryRow(ctx, "SELECT COUNT(*) FROM account_recovery_code WHERE account_id = ? AND used_at IS NULL", accountID).Scan(&f.RecoveryCodes)
 	})
-	return out, err
+	return f, err
 }
 
 // CheckPasskeyName says what is wrong with a name for a passkey, if
@@ -304,15 +326,13 @@ func (s *Store) takeCeremony(ctx context.Context, token string) (purpose, accoun
 		acct    sql.NullString
 		expires int64
 	)
+	// One statement takes the row and removes it, so two answers racing
+	// with one token cannot both get it.
 	err = s.db.Write(ctx, func(tx *sqldb.Tx) error {
-		h := ceremonyHash(token)
-		if err := tx.QueryRow(ctx, "SELECT purpose, account_id, data, expires FROM webauthn_ceremony WHERE id_hash = ?", h).Scan(&purpose, &acct, &raw, &expires); err != nil {
-			return err
-		}
-		res, err := tx.Exec(ctx, "DELETE FROM webauthn_ceremony WHERE id_hash = ?", h)
-		return mustOne(res, err)
+		return tx.QueryRow(ctx, "DELETE FROM webauthn_ceremony WHERE id_hash = ? RETURNING purpose, account_id, data, expires",
+			ceremonyHash(token)).Scan(&purpose, &acct, &raw, &expires)
 	})
-	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, ErrNoAccount) || err == nil && now.UnixMicro() > expires {
+	if errors.Is(err, sql.ErrNoRows) || err == nil && now.UnixMicro() > expires {
 		return "", "", nil, ErrPasskey
 	}
 	if err != nil {

@@ -108,15 +108,6 @@ func (s *Store) ConfirmTOTP(ctx context.Context, accountID, code string) error {
 	})
 }
 
-// HasTOTP reports whether the account has an active authenticator app.
-func (s *Store) HasTOTP(ctx context.Context, accountID string) (bool, error) {
-	var n int
-	err := s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
-		return tx.QueryRow(ctx, "SELECT COUNT(*) FROM account_totp WHERE account_id = ? AND active", accountID).Scan(&n)
-	})
-	return n == 1, err
-}
-
 // VerifyTOTP accepts a code from the account's active authenticator once.
 // Two sign-ins racing with the same code cannot both pass: the last step
 // moves forward only if it has not moved already.
@@ -173,6 +164,20 @@ func (s *Store) RemoveTOTP(ctx context.Context, accountID string) error {
 		_, err := tx.Exec(ctx, "DELETE FROM account_totp WHERE account_id = ?", accountID)
 		return err
 	})
+}
+
+// AddAuthenticatorApp activates acct's pending authenticator app if code
+// is right (ErrBadCode otherwise), audits it and tells the owner, as
+// adding a passkey does.
+func (a *Auth) AddAuthenticatorApp(ctx context.Context, acct *Account, code, addr, sessionHex string) error {
+	if err := a.Store.ConfirmTOTP(ctx, acct.ID, code); err != nil {
+		return err
+	}
+	if err := a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "totp-added", addr, sessionHex); err != nil {
+		return err
+	}
+	a.Notice(ctx, acct, "factor-added")
+	return nil
 }
 
 // RemoveAuthenticatorApp removes acct's authenticator app (never its last

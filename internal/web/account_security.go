@@ -147,11 +147,7 @@ func (s *Server) accountSecurity(w http.ResponseWriter, r *http.Request, u *sign
 	if err != nil {
 		return err
 	}
-	keys, err := s.opts.Auth.Store.Passkeys(ctx, u.account.ID)
-	if err != nil {
-		return err
-	}
-	hasTOTP, err := s.opts.Auth.Store.HasTOTP(ctx, u.account.ID)
+	fs, err := s.opts.Auth.Store.Factors(ctx, u.account.ID)
 	if err != nil {
 		return err
 	}
@@ -171,8 +167,8 @@ func (s *Server) accountSecurity(w http.ResponseWriter, r *http.Request, u *sign
 	}
 	f.Extra["Sessions"] = rows
 	f.Extra["Places"] = s.opts.Places != nil
-	f.Extra["Passkeys"] = keys
-	f.Extra["HasTOTP"] = hasTOTP
+	f.Extra["Passkeys"] = fs.Passkeys
+	f.Extra["HasTOTP"] = fs.AuthenticatorApp
 	f.Extra["Email"] = u.account.Email
 	f.Extra["DeviceName"] = device(r.UserAgent())
 	return s.showForm(w, r, "account_security", "security.title", f, status)

@@ -336,37 +336,40 @@ func (s *Server) submitMFASetup(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	ctx := r.Context()
-	st := s.opts.Auth.Store
-	if err := st.ConfirmTOTP(ctx, u.account.ID, r.PostFormValue("code")); err != nil {
-		if apperr.CodeOf(err) != apperr.Invalid {
-			return err
-		}
+	err := s.opts.Auth.AddAuthenticatorApp(ctx, u.account, r.PostFormValue("code"), clientAddr(r), hex.EncodeToString(u.session.IDHash))
+	if apperr.CodeOf(err) == apperr.Invalid {
 		f := newForm()
 		f.Errors["code"] = "mfa.code.wrong"
 		return s.mfaSetupForm(w, r, u, f, http.StatusUnprocessableEntity)
 	}
-	if err := s.opts.Auth.SessionEvent(ctx, u.account, false, "totp-added", clientAddr(r), hex.EncodeToString(u.session.IDHash)); err != nil {
-		return err
-	}
-	s.opts.Auth.Notice(ctx, u.account, "factor-added")
-	tok, err := s.renew(r, u)
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, s.opts.Sessions.Cookie(tok))
-	if err := s.opts.Sessions.EndOthers(ctx, u.account.ID, hashOf(tok)); err != nil {
+	if err := s.factorAdded(w, r, u); err != nil {
 		return err
 	}
 	if !first {
 		return redirect(w, r, "/account/security")
 	}
-	codes, err := st.NewRecoveryCodes(ctx, u.account.ID)
+	codes, err := s.opts.Auth.Store.NewRecoveryCodes(ctx, u.account.ID)
 	if err != nil {
 		return err
 	}
 	f := newForm()
 	f.Extra["Codes"] = codes
 	return s.showForm(w, r, "recovery_codes", "recovery.title", f, http.StatusOK)
+}
+
+// factorAdded follows a new second factor: the session gets a new id
+// (and, after the first factor, becomes a two-factor session) and every
+// other session ends.
+func (s *Server) factorAdded(w http.ResponseWriter, r *http.Request, u *signedIn) error {
+	tok, err := s.renew(r, u)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, s.opts.Sessions.Cookie(tok))
+	return s.opts.Sessions.EndOthers(r.Context(), u.account.ID, hashOf(tok))
 }
 
 // --- sign-in ---
@@ -418,17 +421,12 @@ func (s *Server) showVerify(w http.ResponseWriter, r *http.Request) error {
 
 // verifyForm shows the second-step page with the ways this account has.
 func (s *Server) verifyForm(w http.ResponseWriter, r *http.Request, u *signedIn, f *form, status int) error {
-	ctx := r.Context()
-	keys, err := s.opts.Auth.Store.Passkeys(ctx, u.account.ID)
+	fs, err := s.opts.Auth.Store.Factors(r.Context(), u.account.ID)
 	if err != nil {
 		return err
 	}
-	hasTOTP, err := s.opts.Auth.Store.HasTOTP(ctx, u.account.ID)
-	if err != nil {
-		return err
-	}
-	f.Extra["HasPasskey"] = len(keys) > 0 && s.opts.Auth.WebAuthn != nil
-	f.Extra["HasTOTP"] = hasTOTP
+	f.Extra["HasPasskey"] = len(fs.Passkeys) > 0 && s.opts.Auth.WebAuthn != nil
+	f.Extra["HasTOTP"] = fs.AuthenticatorApp
 	if _, ok := f.Extra["StepUp"]; !ok {
 		f.Extra["Return"] = returnParam(r)
 	}
@@ -672,24 +670,16 @@ func (s *Server) showReset(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	has, err := s.opts.Auth.Store.HasTOTP(r.Context(), acct.ID)
+	fs, err := s.opts.Auth.Store.Factors(r.Context(), acct.ID)
 	if err != nil {
 		return err
 	}
-	left, err := s.opts.Auth.Store.RecoveryCodesLeft(r.Context(), acct.ID)
-	if err != nil {
-		return err
-	}
-	if !has && left == 0 {
+	if !fs.AuthenticatorApp && fs.RecoveryCodes == 0 {
 		// Resetting needs an app code or a recovery code. Someone with
 		// only passkeys signs in with one instead (no password needed);
 		// someone with nothing left is told how the clinic helps.
-		keys, err := s.opts.Auth.Store.Passkeys(r.Context(), acct.ID)
-		if err != nil {
-			return err
-		}
-		f.Extra["PasskeyOnly"] = len(keys) > 0 && s.opts.Auth.WebAuthn != nil
-		f.Extra["NoFactor"] = !(len(keys) > 0 && s.opts.Auth.WebAuthn != nil)
+		passkeyOnly := len(fs.Passkeys) > 0 && s.opts.Auth.WebAuthn != nil
+		f.Extra["PasskeyOnly"], f.Extra["NoFactor"] = passkeyOnly, !passkeyOnly
 	}
 	return s.showForm(w, r, "reset", "reset.title", f, http.StatusOK)
 }

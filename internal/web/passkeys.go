@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -141,48 +142,32 @@ func (s *Server) passkeyRegister(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.opts.Auth.FinishPasskeyRegistration(ctx, u.account, a.Ceremony, a.Name, a.Credential, clientAddr(r), hex.EncodeToString(u.session.IDHash)); err != nil {
 		return s.passkeyError(w, r, err)
 	}
-	// A new factor: the other sessions end, and this one gets a new id
-	// (and, when this was the first factor, becomes a two-factor session).
-	tok, err := s.renew(r, u)
-	if err != nil {
-		return err
-	}
-	http.SetCookie(w, s.opts.Sessions.Cookie(tok))
-	if err := s.opts.Sessions.EndOthers(ctx, u.account.ID, hashOf(tok)); err != nil {
+	if err := s.factorAdded(w, r, u); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, jsonReply{Next: "/account/security", First: first})
 }
 
-// submitRemovePasskey removes a passkey: a sensitive change behind
-// step-up, which signs out every other session.
+// submitRemovePasskey and submitRemoveAuthenticator remove a second
+// factor: a sensitive change behind step-up, never the last factor, and
+// every other session is signed out.
 func (s *Server) submitRemovePasskey(w http.ResponseWriter, r *http.Request) error {
-	u := s.requireRecentAuth(w, r, s.stepUpAge())
-	if u == nil {
-		return nil
-	}
-	ctx := r.Context()
-	err := s.opts.Auth.RemovePasskey(ctx, u.account, r.PostFormValue("id"), clientAddr(r), hex.EncodeToString(u.session.IDHash))
-	if errors.Is(err, identity.ErrLastFactor) {
-		return s.accountSecurity(w, r, u, "factor.last", http.StatusConflict)
-	}
-	if err != nil {
-		return err
-	}
-	if err := s.opts.Sessions.EndOthers(ctx, u.account.ID, u.session.IDHash); err != nil {
-		return err
-	}
-	return redirect(w, r, "/account/security")
+	return s.removeFactor(w, r, func(ctx context.Context, a *identity.Account, addr, sessionHex string) error {
+		return s.opts.Auth.RemovePasskey(ctx, a, r.PostFormValue("id"), addr, sessionHex)
+	})
 }
 
-// submitRemoveAuthenticator removes the authenticator app, like a passkey.
 func (s *Server) submitRemoveAuthenticator(w http.ResponseWriter, r *http.Request) error {
+	return s.removeFactor(w, r, s.opts.Auth.RemoveAuthenticatorApp)
+}
+
+func (s *Server) removeFactor(w http.ResponseWriter, r *http.Request, remove func(ctx context.Context, a *identity.Account, addr, sessionHex string) error) error {
 	u := s.requireRecentAuth(w, r, s.stepUpAge())
 	if u == nil {
 		return nil
 	}
 	ctx := r.Context()
-	err := s.opts.Auth.RemoveAuthenticatorApp(ctx, u.account, clientAddr(r), hex.EncodeToString(u.session.IDHash))
+	err := remove(ctx, u.account, clientAddr(r), hex.EncodeToString(u.session.IDHash))
 	if errors.Is(err, identity.ErrLastFactor) {
 		return s.accountSecurity(w, r, u, "factor.last", http.StatusConflict)
 	}
