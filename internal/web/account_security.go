@@ -113,14 +113,6 @@ func (s *Server) requireRecentAuth(w http.ResponseWriter, r *http.Request, maxAg
 // stepUpField carries the second-factor code of a step-up made in place.
 const stepUpField = "stepup_code"
 
-// localPath admits only paths on this site as a place to return to.
-func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.Contains(p, "\\") {
-		return "/"
-	}
-	return p
-}
-
 // sessionRow is one line of the account security page.
 type sessionRow struct {
 	ID       string

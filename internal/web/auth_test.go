@@ -353,10 +353,6 @@ func TestAccountSecuritySessionsAndStepUp(t *testing.T) {
 		if res, _ := h.post(t, "/session/keepalive", nil); res.StatusCode != http.StatusUnauthorized {
 			t.Errorf("keepalive when signed out: %d", res.StatusCode)
 		}
-		// A return address off the site is ignored.
-		if localPath("//evil.example/x") != "/" || localPath("https://evil.example") != "/" || localPath("/account/security") != "/account/security" {
-			t.Error("localPath admits another site")
-		}
 	})
 }
 

@@ -110,7 +110,9 @@ func TestPasskeysThroughThePortal(t *testing.T) {
 		// A passkey alone signs in another browser with two factors.
 		b := h.fresh()
 		token, resp := b.ceremony(t, "/signin/passkey/options", func(o []byte) ([]byte, error) { return dev.Get(o, nil) })
-		status, out := b.postJSON(t, "/signin/passkey", map[string]any{"ceremony": token, "credential": json.RawMessage(resp)})
+		// The return address is hostile (a tab that browsers drop, making
+		// //evil.example): the next page is still on this site.
+		status, out := b.postJSON(t, "/signin/passkey", map[string]any{"ceremony": token, "credential": json.RawMessage(resp), "return": "/\t/evil.example"})
 		if status != 200 || str(out, "next") != "/" {
 			t.Fatalf("passkey sign-in: %d %v", status, out)
 		}
