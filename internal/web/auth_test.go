@@ -33,6 +33,7 @@ type authHarness struct {
 	code   string // an activation code for Patient/p1
 	db     *sqldb.DB
 	auth   *identity.Auth
+	ts     testServer
 }
 
 func newAuthHarness(t *testing.T, db *sqldb.DB, mods ...func(*Options)) *authHarness {
@@ -72,7 +73,7 @@ func newAuthHarness(t *testing.T, db *sqldb.DB, mods ...func(*Options)) *authHar
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &authHarness{srv: srv, client: client, store: st, clock: c, code: code, db: db, outbox: outbox, auth: auth}
+	return &authHarness{srv: srv, client: client, store: st, clock: c, code: code, db: db, outbox: outbox, auth: auth, ts: ts}
 }
 
 func (h *authHarness) post(t *testing.T, path string, form url.Values, hdr ...string) (*http.Response, string) {
@@ -581,6 +582,26 @@ func TestResetWithoutAnyFactorExplainsTheWayBack(t *testing.T) {
 		res, page := h.get(t, path)
 		if res.StatusCode != 200 || !strings.Contains(page, "never resets your sign-in by email alone") || strings.Contains(page, `action="/reset"`) {
 			t.Errorf("no-factor page: %d", res.StatusCode)
+		}
+	})
+}
+
+// Requests with a session are labelled by their route pattern in logs and
+// metrics, as signed-out ones are (the session lookup passes a copy of the
+// request inward, which once hid the pattern: every signed-in request was
+// "unmatched").
+func TestSignedInRequestsAreLabelledByRoute(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		h.signIn(t, "route@example.com")
+		if res, _ := h.get(t, "/account/security"); res.StatusCode != 200 {
+			t.Fatalf("account security: %d", res.StatusCode)
+		}
+		rec := httptest.NewRecorder()
+		h.ts.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		m := grep(rec.Body.String(), "carefront_http_requests_total")
+		if !strings.Contains(m, `route="GET /account/security"`) || !strings.Contains(m, `route="POST /signin/verify"`) {
+			t.Errorf("signed-in requests are not labelled by route:\n%s", m)
 		}
 	})
 }

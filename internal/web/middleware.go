@@ -29,12 +29,22 @@ type requestInfo struct {
 	route string // the mux pattern that matched, never the raw path
 }
 
-// validRequestID admits ids a proxy or client may send; anything else is
-// replaced, never echoed, so it cannot inject into headers, logs or audit.
-var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._\-]{1,64}$`)
+// validRequestID admits the ids a load balancer or client sends in
+// practice: a UUID, or 16 to 64 hex digits. Anything else is replaced,
+// never echoed or logged: free text there ("Smith-Adolph-1944-11-28") could
+// carry PHI into logs and audit records, or inject into headers.
+var validRequestID = regexp.MustCompile(`^(?:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{16,64})$`)
 
-func (s *Server) middleware(mux http.Handler) http.Handler {
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) middleware(h http.Handler) http.Handler {
+	return s.observe(s.securityHeaders(s.limitBody(h)))
+}
+
+// recordRoute tells observe which mux pattern served the request. It sits
+// right around the mux: the mux sets Pattern on the request it is given,
+// and middleware between here and observe (the session lookup) passes
+// copies of the request inward, so observe's own copy never sees it.
+func recordRoute(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if info, ok := r.Context().Value(infoKey).(*requestInfo); ok && r.Pattern != "" {
 				info.route = r.Pattern
@@ -42,7 +52,6 @@ func (s *Server) middleware(mux http.Handler) http.Handler {
 		}()
 		mux.ServeHTTP(w, r)
 	})
-	return s.observe(s.securityHeaders(s.limitBody(inner)))
 }
 
 // observe assigns the request id, recovers panics, and logs and counts

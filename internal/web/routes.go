@@ -48,5 +48,5 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.HandleFunc("/", s.handle(s.showNotFound))
 	// Browser forms are refused when another site posts them.
-	return http.NewCrossOriginProtection().Handler(mux)
+	return http.NewCrossOriginProtection().Handler(recordRoute(mux))
 }

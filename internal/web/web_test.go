@@ -164,7 +164,13 @@ func TestRequestID(t *testing.T) {
 		name, in string
 		keep     bool
 	}{
-		{"valid is kept", "lb-7f3a.2", true},
+		{"uuid is kept", "3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c", true},
+		{"hex is kept", "7f3a9c0d1e2b4a5f", true},
+		{"64 hex is kept", strings.Repeat("ab", 32), true},
+		{"free text replaced", "Smith-Adolph-1944-11-28", false},
+		{"short hex replaced", "7f3a9c0d", false},
+		{"65 hex replaced", strings.Repeat("a", 65), false},
+		{"dotted replaced", "lb-7f3a.2", false},
 		{"absent is made", "", false},
 		{"header injection replaced", "abc\r\nSet-Cookie: x=1", false},
 		{"html replaced", "<script>alert(1)</script>", false},
