@@ -211,7 +211,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return &config.Error{Setting: "CAREFRONT_TLS_CERT_FILE (--tls-cert)", Problem: "cannot load the certificate and key: " + err.Error()}
 		}
-		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		hs.TLSConfig = serverTLS(cert)
 	}
 	errc := make(chan error, 2)
 	go func() {
@@ -357,5 +357,25 @@ func patientLookup(gw *clinical.Gateway) identity.PatientLookup {
 			}
 		}
 		return d, nil
+	}
+}
+
+// serverTLS is the portal's TLS configuration: TLS 1.2 or 1.3, and on 1.2
+// only forward-secret AEAD suites (ECDHE with AES-GCM or ChaCha20-Poly1305).
+// Go's defaults still offer CBC suites on 1.2, which scanners flag as open
+// to LUCKY13-style timing attacks. TLS 1.3 suites are not configurable and
+// are all AEAD.
+func serverTLS(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
 	}
 }

@@ -113,6 +113,9 @@ func openSQLite(ctx context.Context, o Options, now func() time.Time) (*DB, erro
 	// That equals synchronous=FULL for Write, and lets the audit writer
 	// overlap one batch's sync with the next batch's commit.
 	dbPath := filepath.Join(dir, "carefront.db")
+	if err := privateFiles(dbPath, dbPath+"-wal", dbPath+"-shm"); err != nil {
+		return nil, err
+	}
 	base := "file:" + dbPath +
 		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
 	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
@@ -138,10 +141,22 @@ func openSQLite(ctx context.Context, o Options, now func() time.Time) (*DB, erro
 	return db, db.newProvider()
 }
 
-// EnsureWritableDir creates dir (mode 0700) if needed and proves it writable.
+// EnsureWritableDir creates dir (mode 0700) if needed, refuses it when its
+// group or others have any access (it holds the database, keys and audit
+// signing key), and proves it writable.
 func EnsureWritableDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s: cannot create it: %w; set --data-dir (CAREFRONT_DATA_DIR) to a writable folder", dir, unwrapPath(err))
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data dir %s: %w", dir, unwrapPath(err))
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("data dir %s: not a folder; set --data-dir (CAREFRONT_DATA_DIR) to a folder", dir)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("data dir %s: open to other users (mode %04o); run chmod 700 %s", dir, perm, dir)
 	}
 	f, err := os.CreateTemp(dir, ".write-check-*")
 	if err != nil {
@@ -149,6 +164,33 @@ func EnsureWritableDir(dir string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// privateFiles makes the database file mode 0600 before SQLite opens it,
+// creating it empty when it does not exist: SQLite creates its files 0644
+// less the umask, and gives the -wal and -shm files the database file's
+// mode. Files left wider by an older version are narrowed.
+func privateFiles(db string, others ...string) error {
+	f, err := os.OpenFile(db, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", db, unwrapPath(err))
+	}
+	f.Close()
+	for _, p := range append([]string{db}, others...) {
+		info, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("database %s: %w", p, unwrapPath(err))
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return fmt.Errorf("database %s: %w; run chmod 600 %s", p, unwrapPath(err), p)
+			}
+		}
+	}
+	return nil
 }
 
 func unwrapPath(err error) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -187,4 +188,76 @@ func TestOpenFailsClearly(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(file, "data")); err == nil {
 		t.Error("something was created under the file")
 	}
+}
+
+func TestDataDirAndFilesArePrivate(t *testing.T) {
+	ctx := context.Background()
+	t.Run("open data dir refused", func(t *testing.T) {
+		for _, mode := range []os.FileMode{0o750, 0o705, 0o777} {
+			dir := filepath.Join(t.TempDir(), "data")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(dir, mode)
+			db, err := sqldb.Open(ctx, sqldb.Options{DataDir: dir})
+			if err == nil {
+				db.Close()
+				t.Fatalf("mode %04o: Open = nil error", mode)
+			}
+			if want := "run chmod 700 " + dir; !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("mode %04o: Open error = %q, want one line with %q", mode, err, want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("mode %04o: %d files were created in the refused dir", mode, len(entries))
+			}
+		}
+	})
+	t.Run("files are 0600", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data")
+		db, err := sqldb.Open(ctx, sqldb.Options{DataDir: dir, Durable: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Write(ctx, func(tx *sqldb.Tx) error {
+			_, err := tx.Exec(ctx, "CREATE TABLE perm_check (x INTEGER)")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		entries, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range entries {
+			info, _ := e.Info()
+			names = append(names, e.Name())
+			if perm := info.Mode().Perm(); perm != 0o600 {
+				t.Errorf("%s has mode %04o, want 0600", e.Name(), perm)
+			}
+		}
+		for _, want := range []string{"carefront.db", "carefront.db-wal", "carefront.db-shm", "carefront.db.migrate-lock"} {
+			if !slices.Contains(names, want) {
+				t.Errorf("%s not found among %v", want, names)
+			}
+		}
+		if info, _ := os.Stat(dir); info.Mode().Perm() != 0o700 {
+			t.Errorf("data dir has mode %04o, want 0700", info.Mode().Perm())
+		}
+	})
+	t.Run("wider database file narrowed", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "data")
+		os.Mkdir(dir, 0o700)
+		os.WriteFile(filepath.Join(dir, "carefront.db"), nil, 0o644)
+		os.Chmod(filepath.Join(dir, "carefront.db"), 0o644)
+		db, err := sqldb.Open(ctx, sqldb.Options{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if info, _ := os.Stat(filepath.Join(dir, "carefront.db")); info.Mode().Perm() != 0o600 {
+			t.Errorf("carefront.db has mode %04o, want 0600", info.Mode().Perm())
+		}
+	})
 }
