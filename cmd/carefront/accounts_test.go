@@ -8,10 +8,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"carefront/internal/sqldb/sqldbtest"
 )
 
 func TestAccountsInvite(t *testing.T) {
-	env := map[string]string{"CAREFRONT_DATA_DIR": t.TempDir(), "CAREFRONT_BASE_URL": "https://portal.example.org"}
+	env := map[string]string{"CAREFRONT_DATA_DIR": sqldbtest.DataDir(t), "CAREFRONT_BASE_URL": "https://portal.example.org"}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "p.json"), []byte(`{"resourceType":"Patient","id":"p1","birthDate":"1970-01-02","name":[{"family":"Rivera"}]}`), 0o600)
 	if err := run(context.Background(), []string{"carefront", "import", dir}, envOf(env), &bytes.Buffer{}); err != nil {
@@ -42,7 +44,7 @@ func TestAccountsInvite(t *testing.T) {
 }
 
 func TestStaffCreate(t *testing.T) {
-	env := map[string]string{"CAREFRONT_DATA_DIR": t.TempDir()}
+	env := map[string]string{"CAREFRONT_DATA_DIR": sqldbtest.DataDir(t)}
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"carefront", "staff", "create", "--email", "nurse@example.org", "--role", "clinician"}, envOf(env), &out); err != nil {
 		t.Fatalf("staff create: %v", err)

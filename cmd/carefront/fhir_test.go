@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"carefront/internal/sqldb/sqldbtest"
 )
 
 // The operator commands on both databases: import the fixtures (or a small
@@ -15,7 +17,7 @@ import (
 func TestImportThenReadAndSearch(t *testing.T) {
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		t.Run(dialect, func(t *testing.T) {
-			env := map[string]string{"CAREFRONT_DATA_DIR": t.TempDir()}
+			env := map[string]string{"CAREFRONT_DATA_DIR": sqldbtest.DataDir(t)}
 			if dialect == "postgres" {
 				for k, v := range postgresEnv(t) {
 					env[k] = v

@@ -19,7 +19,7 @@ import (
 type importFailed struct{ n int }
 
 func (e *importFailed) Error() string {
-	return fmt.Sprintf("import: %d file(s) or Bundle(s) failed; nothing of them was stored", e.n)
+	return fmt.Sprintf("import: %d file(s) or Bundle(s) failed; the lines above say what of each was stored", e.n)
 }
 
 func runImport(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

@@ -178,7 +178,7 @@ func postgresEnv(t *testing.T) map[string]string {
 func TestServeThenVerifyThenTamper(t *testing.T) {
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		t.Run(dialect, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := sqldbtest.DataDir(t)
 			env := map[string]string{"CAREFRONT_DATA_DIR": dir}
 			if dialect == "postgres" {
 				for k, v := range postgresEnv(t) {
@@ -243,7 +243,7 @@ func TestServeThenVerifyThenTamper(t *testing.T) {
 }
 
 func TestKeysRotate(t *testing.T) {
-	dir := t.TempDir()
+	dir := sqldbtest.DataDir(t)
 	env := map[string]string{"CAREFRONT_DATA_DIR": dir}
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"carefront", "keys", "rotate"}, envOf(env), &out); err != nil {

@@ -62,7 +62,7 @@ type Writer struct {
 }
 
 type pending struct {
-	canonical []byte
+	canonical []byte // nil for a request to chain staged records only
 	cols      columns
 	result    chan error
 }
@@ -96,10 +96,57 @@ func NewWriter(db *sqldb.DB, opts Options) *Writer {
 		flushes: make(chan *group, 4),
 		done:    make(chan struct{}),
 	}
+	// Records a crash left staged (committed with their change, not yet
+	// chained) are chained first.
+	w.reqs <- &pending{result: make(chan error, 1)}
 	flushed := make(chan struct{})
 	go w.flushLoop(flushed)
 	go w.loop(flushed)
 	return w
+}
+
+// Stage validates r and inserts it in tx, the transaction of the change it
+// records, so that the change and its record commit together or not at
+// all. After tx commits, call Chain: it moves the staged records into the
+// hash chain. If the process dies in between, the next writer to start (or
+// any running writer, at its next idle tick) chains them.
+//
+// Staging keeps the caller's transaction off the chain head: other
+// requests' appends do not wait for that whole transaction.
+func (w *Writer) Stage(ctx context.Context, tx *sqldb.Tx, r Record) error {
+	ev, err := shape(r, w.db.Now(), w.opts.Observer)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("audit: encode: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO audit_staged (event) VALUES (?)", b); err != nil {
+		return fmt.Errorf("audit: stage: %w", err)
+	}
+	return nil
+}
+
+// Chain moves every committed staged record into the chain and waits until
+// they are on disk.
+func (w *Writer) Chain(ctx context.Context) error {
+	w.inflight.Add(1)
+	defer w.inflight.Add(-1)
+	p := &pending{result: make(chan error, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case w.reqs <- p:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return fmt.Errorf("audit: staged records not chained yet: %w", ctx.Err())
+	}
+	return <-p.result
 }
 
 // Append validates r, stamps it with the current time and waits until it is
@@ -175,6 +222,11 @@ func (w *Writer) loop(flushed chan struct{}) {
 			}
 			first = p
 		case <-idle.C:
+			// Another instance may have died between a commit and its
+			// Chain; its staged records are chained here.
+			if n, err := w.commitStaged(); err == nil && n > 0 {
+				dirty = true
+			}
 			if dirty {
 				if w.checkpoint() == nil {
 					dirty = false
@@ -297,26 +349,20 @@ func (w *Writer) commit(batch []*pending) (checkpointed bool, err error) {
 			return err
 		}
 		first := seq + 1
-		const perInsert = 100 // 10 parameters a row
-		for start := 0; start < len(batch); start += perInsert {
-			part := batch[start:min(start+perInsert, len(batch))]
-			var q strings.Builder
-			q.WriteString("INSERT INTO audit_event (seq, recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash) VALUES ")
-			args := make([]any, 0, len(part)*10)
-			for i, p := range part {
-				if i > 0 {
-					q.WriteString(", ")
+		records := make([]*pending, 0, len(batch))
+		for _, p := range batch {
+			if p.canonical == nil {
+				staged, err := takeStaged(ctx, tx)
+				if err != nil {
+					return err
 				}
-				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-				seq++
-				hash := chainHash(prev, seq, p.canonical)
-				args = append(args, seq, p.cols.Recorded, p.cols.TypeCode, p.cols.Action, p.cols.Outcome,
-					nullable(p.cols.Patient), nullable(p.cols.RequestID), p.canonical, prev, hash)
-				prev = hash
+				records = append(records, staged...)
+				continue
 			}
-			if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
-				return fmt.Errorf("audit: insert: %w", err)
-			}
+			records = append(records, p)
+		}
+		if seq, prev, err = insertRecords(ctx, tx, seq, prev, records); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, prev); err != nil {
 			return fmt.Errorf("audit: move head: %w", err)
@@ -329,6 +375,99 @@ func (w *Writer) commit(batch []*pending) (checkpointed bool, err error) {
 		return nil
 	})
 	return checkpointed, err
+}
+
+// insertRecords appends records after (seq, prev) and returns the new head.
+func insertRecords(ctx context.Context, tx *sqldb.Tx, seq int64, prev []byte, records []*pending) (int64, []byte, error) {
+	const perInsert = 100 // 10 parameters a row
+	for start := 0; start < len(records); start += perInsert {
+		part := records[start:min(start+perInsert, len(records))]
+		var q strings.Builder
+		q.WriteString("INSERT INTO audit_event (seq, recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash) VALUES ")
+		args := make([]any, 0, len(part)*10)
+		for i, p := range part {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			seq++
+			hash := chainHash(prev, seq, p.canonical)
+			args = append(args, seq, p.cols.Recorded, p.cols.TypeCode, p.cols.Action, p.cols.Outcome,
+				nullable(p.cols.Patient), nullable(p.cols.RequestID), p.canonical, prev, hash)
+			prev = hash
+		}
+		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+			return 0, nil, fmt.Errorf("audit: insert: %w", err)
+		}
+	}
+	return seq, prev, nil
+}
+
+// takeStaged deletes every committed staged record and returns them in the
+// order they were staged. The caller holds the chain head, so no other
+// writer takes the same rows.
+func takeStaged(ctx context.Context, tx *sqldb.Tx) ([]*pending, error) {
+	rows, err := tx.Query(ctx, "SELECT id, event FROM audit_staged ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("audit: read staged: %w", err)
+	}
+	var ids []any
+	var out []*pending
+	for rows.Next() {
+		var id int64
+		var b []byte
+		if err := rows.Scan(&id, &b); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("audit: read staged: %w", err)
+		}
+		ev, err := parseEvent(b)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("audit: staged record %d is not an AuditEvent", id)
+		}
+		ids = append(ids, id)
+		out = append(out, &pending{canonical: b, cols: columnsOf(ev)})
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("audit: read staged: %w", err)
+	}
+	for start := 0; start < len(ids); start += 500 {
+		part := ids[start:min(start+500, len(ids))]
+		q := "DELETE FROM audit_staged WHERE id IN (?" + strings.Repeat(", ?", len(part)-1) + ")"
+		if _, err := tx.Exec(ctx, q, part...); err != nil {
+			return nil, fmt.Errorf("audit: take staged: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// commitStaged chains staged records left by another process, if any, and
+// reports how many. Only the idle tick calls it, from the commit stage.
+func (w *Writer) commitStaged() (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var n int
+	err := w.db.Write(ctx, func(tx *sqldb.Tx) error {
+		var waiting int
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM audit_staged").Scan(&waiting); err != nil || waiting == 0 {
+			return err
+		}
+		seq, prev, err := lockHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		staged, err := takeStaged(ctx, tx)
+		if err != nil || len(staged) == 0 {
+			return err
+		}
+		if seq, prev, err = insertRecords(ctx, tx, seq, prev, staged); err != nil {
+			return err
+		}
+		n = len(staged)
+		_, err = tx.Exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, prev)
+		return err
+	})
+	return n, err
 }
 
 // checkpoint signs the current head unless it is signed already.

@@ -21,7 +21,9 @@ import (
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
 	"carefront/internal/clinical/store"
+	"carefront/internal/failpoint"
 	"carefront/internal/fhir"
+	"carefront/internal/sqldb"
 )
 
 // Importer imports files into a store.
@@ -69,7 +71,11 @@ func (im *Importer) Run(ctx context.Context, paths []string) (*Summary, error) {
 		}
 		im.progress(done, total, sum)
 		if err := im.file(ctx, f.path, sum); err != nil {
-			sum.Failed = append(sum.Failed, fmt.Errorf("%s: %s", f.path, apperr.MessageOf(err)))
+			msg := failure(err)
+			if !strings.EqualFold(filepath.Ext(f.path), ".ndjson") && !errors.As(err, new(*StoredUnchained)) {
+				msg += " (nothing of this file was stored)"
+			}
+			sum.Failed = append(sum.Failed, fmt.Errorf("%s: %s", f.path, msg))
 		}
 		sum.Files++
 		done += f.size
@@ -79,6 +85,16 @@ func (im *Importer) Run(ctx context.Context, paths []string) (*Summary, error) {
 		fmt.Fprintln(im.Progress)
 	}
 	return sum, nil
+}
+
+// failure says what happened to a file that failed: either it was stored
+// and only the audit chaining waits, or the failed part stored nothing.
+func failure(err error) string {
+	var su *StoredUnchained
+	if errors.As(err, &su) {
+		return su.Error()
+	}
+	return apperr.MessageOf(err)
 }
 
 type file struct {
@@ -190,10 +206,10 @@ func (im *Importer) ndjson(ctx context.Context, path string, sum *Summary) error
 		}
 		r, err := fhir.Parse(text)
 		if err != nil {
-			return apperr.Wrap(err, apperr.Invalid, "line %d: %s", line, apperr.MessageOf(err))
+			return apperr.Wrap(err, apperr.Invalid, "line %d: %s (nothing of this file was stored)", line, apperr.MessageOf(err))
 		}
 		if r.Type == "Bundle" {
-			return apperr.New(apperr.Invalid, "line %d: a Bundle in .ndjson is not supported; put it in a .json file", line)
+			return apperr.New(apperr.Invalid, "line %d: a Bundle in .ndjson is not supported; put it in a .json file (nothing of this file was stored)", line)
 		}
 		entries = append(entries, &fhir.Entry{Resource: bytes.Clone(r.Raw)})
 	}
@@ -203,7 +219,15 @@ func (im *Importer) ndjson(ctx context.Context, path string, sum *Summary) error
 	for start := 0; start < len(entries); start += ndjsonChunk {
 		part := entries[start:min(start+ndjsonChunk, len(entries))]
 		if err := im.bundle(ctx, &fhir.Bundle{ResourceType: "Bundle", Type: "collection", Entry: part}, sum); err != nil {
-			return apperr.Wrap(err, apperr.CodeOf(err), "lines %d to %d: %s", start+1, start+len(part), apperr.MessageOf(err))
+			var su *StoredUnchained
+			if errors.As(err, &su) {
+				return err
+			}
+			stored := "nothing of the file was stored"
+			if start > 0 {
+				stored = fmt.Sprintf("lines 1 to %d were stored", start)
+			}
+			return apperr.Wrap(err, apperr.CodeOf(err), "lines %d to %d: %s (these lines were not stored; %s)", start+1, start+len(part), apperr.MessageOf(err), stored)
 		}
 	}
 	return nil
@@ -216,12 +240,49 @@ func (im *Importer) bundle(ctx context.Context, b *fhir.Bundle, sum *Summary) er
 	if b.Type == "batch" {
 		b.Type = "transaction" // an import is atomic per Bundle
 	}
-	res, err := im.Store.Process(ctx, b, store.BundleOptions{Import: true})
+	var res *store.Result
+	opts := store.BundleOptions{Import: true}
+	if im.Audit != nil {
+		opts.Audit = func(ctx context.Context, tx *sqldb.Tx, r *store.Result) error {
+			for _, rec := range importRecords(r) {
+				if err := im.Audit.Stage(ctx, tx, rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	res, err := im.Store.Process(ctx, b, opts)
 	if err != nil {
 		im.auditFailure(ctx)
 		return err
 	}
-	byPatient := map[string][]audit.Entity{}
+	im.count(b, res, sum)
+	if im.Audit == nil {
+		return nil
+	}
+	failpoint.Hit("import-after-commit")
+	// The data and its audit records are committed; chaining them is the
+	// writer's part, and a crash here leaves them staged for the next start.
+	if err := im.Audit.Chain(ctx); err != nil {
+		return &StoredUnchained{Err: err}
+	}
+	return nil
+}
+
+// StoredUnchained is the error of a Bundle that was stored with its audit
+// records, whose records could not be moved into the hash chain yet. They
+// stay staged in the database and are chained when carefront next starts.
+type StoredUnchained struct{ Err error }
+
+func (e *StoredUnchained) Error() string {
+	return "stored, with its audit records staged; they could not be added to the audit chain yet and will be when carefront next starts: " + e.Err.Error()
+}
+
+func (e *StoredUnchained) Unwrap() error { return e.Err }
+
+// count adds what res wrote to the per-type counts.
+func (im *Importer) count(b *fhir.Bundle, res *store.Result, sum *Summary) {
 	for i, w := range res.Written {
 		if w == nil {
 			continue
@@ -242,18 +303,7 @@ func (im *Importer) bundle(ctx context.Context, b *fhir.Bundle, sum *Summary) er
 		default:
 			c.Unchanged++
 		}
-		if !w.Changed || w.Resource == nil {
-			continue
-		}
-		ent := audit.Entity{What: w.Resource.Ref()}
-		if len(w.Patients) == 0 {
-			byPatient[""] = append(byPatient[""], ent)
-		}
-		for _, p := range w.Patients {
-			byPatient[p] = append(byPatient[p], ent)
-		}
 	}
-	return im.auditWrites(ctx, byPatient)
 }
 
 func typeOf(e *fhir.Entry, w *Written) string {
@@ -271,28 +321,38 @@ func typeOf(e *fhir.Entry, w *Written) string {
 // Written is the store's per-entry outcome.
 type Written = store.Written
 
-// auditWrites appends one Import record per patient whose data changed
-// (and one for changed resources outside any patient's compartment).
-func (im *Importer) auditWrites(ctx context.Context, byPatient map[string][]audit.Entity) error {
-	if im.Audit == nil {
-		return nil
+// importRecords are the audit records of one stored Bundle: one Import
+// record per patient whose data changed (and one for changed resources
+// outside any patient's compartment).
+func importRecords(res *store.Result) []audit.Record {
+	byPatient := map[string][]audit.Entity{}
+	for _, w := range res.Written {
+		if w == nil || !w.Changed || w.Resource == nil {
+			continue
+		}
+		ent := audit.Entity{What: w.Resource.Ref()}
+		if len(w.Patients) == 0 {
+			byPatient[""] = append(byPatient[""], ent)
+		}
+		for _, p := range w.Patients {
+			byPatient[p] = append(byPatient[p], ent)
+		}
 	}
 	keys := make([]string, 0, len(byPatient))
 	for k := range byPatient {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	recs := make([]audit.Record, 0, len(keys))
 	for _, p := range keys {
 		rec := audit.Record{Type: audit.TypeImport, Subtype: []audit.Coding{audit.SubtypeCreate}, Action: audit.Create,
 			Outcome: audit.Success, Client: "carefront-import", Entities: byPatient[p]}
 		if p != "" {
 			rec.Patient = "Patient/" + p
 		}
-		if err := im.Audit.Append(ctx, rec); err != nil {
-			return fmt.Errorf("audit: %w", err)
-		}
+		recs = append(recs, rec)
 	}
-	return nil
+	return recs
 }
 
 func (im *Importer) auditFailure(ctx context.Context) {

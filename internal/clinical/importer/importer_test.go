@@ -185,9 +185,9 @@ func TestBadFilesAreRejectedWholeAndNamed(t *testing.T) {
 			failed = append(failed, f.Error())
 		}
 		wantFailed := []string{
-			filepath.Join(dir, "b-dangling.json") + ": entry 1: reference urn:uuid:00000000-0000-4000-8000-0000000000ff is to no entry of this Bundle",
-			filepath.Join(dir, "c-malformed.json") + ": the resource is not valid JSON (it ends too soon)",
-			filepath.Join(dir, "d-lines.ndjson") + ": line 2: the id of this Patient is not a valid FHIR id (1 to 64 letters, digits, '-' or '.')",
+			filepath.Join(dir, "b-dangling.json") + ": entry 1: reference urn:uuid:00000000-0000-4000-8000-0000000000ff is to no entry of this Bundle (nothing of this file was stored)",
+			filepath.Join(dir, "c-malformed.json") + ": the resource is not valid JSON (it ends too soon) (nothing of this file was stored)",
+			filepath.Join(dir, "d-lines.ndjson") + ": line 2: the id of this Patient is not a valid FHIR id (1 to 64 letters, digits, '-' or '.') (nothing of this file was stored)",
 		}
 		if diff := cmp.Diff(wantFailed, failed); diff != "" {
 			t.Errorf("failures (-want +got):\n%s", diff)
@@ -229,6 +229,39 @@ func TestOversizedFileIsRejected(t *testing.T) {
 		}
 		if _, err := store.New(db).Read(context.Background(), "Patient", "big"); err == nil {
 			t.Error("the oversized resource was stored")
+		}
+	})
+}
+
+// When the audit chain cannot take a stored Bundle's records, the message
+// says what happened: the data was stored, its records are staged with it
+// and are chained later (it once said "nothing of them was stored").
+func TestStoredButNotYetChainedSaysSo(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		sig, _ := audit.NewSigner(make([]byte, 32))
+		aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test"})
+		aw.Close(ctx) // the chain is not available
+		im := &importer.Importer{Store: store.New(db), Audit: aw}
+		dir := t.TempDir()
+		write(t, dir, "p.json", `{"resourceType":"Patient","id":"kept"}`)
+		sum, err := im.Run(ctx, []string{dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sum.Failed) != 1 || !strings.Contains(sum.Failed[0].Error(), "p.json: stored, with its audit records staged") {
+			t.Fatalf("failures = %v, want one saying the file was stored", sum.Failed)
+		}
+		if _, err := store.New(db).Read(ctx, "Patient", "kept"); err != nil {
+			t.Errorf("the Patient is not stored: %v", err)
+		}
+		aw2 := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test"})
+		if err := aw2.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := audit.Verify(ctx, db, sig.Public())
+		if err != nil || rep.Records != 1 {
+			t.Errorf("after a restart: Verify = %+v, %v; want the staged record chained", rep, err)
 		}
 	})
 }

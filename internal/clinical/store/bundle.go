@@ -21,6 +21,11 @@ type BundleOptions struct {
 	// so importing the same Bundle twice creates no new versions. Import
 	// also accepts collection Bundles, stored atomically like transactions.
 	Import bool
+	// Audit, when set, is called inside the Bundle's transaction after
+	// every entry was written, to stage the change's audit records there
+	// (audit.Writer.Stage): the data and its records commit together or
+	// not at all. Its error rolls the whole Bundle back.
+	Audit func(ctx context.Context, tx *sqldb.Tx, res *Result) error
 }
 
 // Result is the outcome of a Bundle: the response Bundle and, per entry,
@@ -66,7 +71,10 @@ func (s *Store) Process(ctx context.Context, b *fhir.Bundle, opts BundleOptions)
 	err = s.db.Write(ctx, func(tx *sqldb.Tx) error {
 		var err error
 		res, err = s.runTransaction(ctx, tx, entries, opts)
-		return err
+		if err != nil || opts.Audit == nil {
+			return err
+		}
+		return opts.Audit(ctx, tx, res)
 	})
 	if err != nil {
 		return nil, err

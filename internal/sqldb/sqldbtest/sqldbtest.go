@@ -45,7 +45,7 @@ func Each(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
 // caller replaces it.
 func Options(t testing.TB, d sqldb.Dialect) sqldb.Options {
 	t.Helper()
-	o := sqldb.Options{DataDir: t.TempDir(), Durable: true}
+	o := sqldb.Options{DataDir: DataDir(t), Durable: true}
 	if d == sqldb.SQLite {
 		return o
 	}
@@ -125,4 +125,15 @@ func (c *Clock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
+}
+
+// DataDir returns a new, empty data dir for one test, with the mode 0700
+// carefront requires (t.TempDir's folders are open to others).
+func DataDir(t testing.TB) string {
+	t.Helper()
+	d := t.TempDir()
+	if err := os.Chmod(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -1,0 +1,14 @@
+-- Audit records staged in the transaction of the change they record: a
+-- write of PHI inserts its record here, so both commit or neither does.
+-- The audit writer moves staged records into the chain right after the
+-- commit (and at start-up, for records a crash left here), in the same
+-- transaction that deletes them from this table.
+
+-- +goose Up
+CREATE TABLE audit_staged (
+    id    BIGSERIAL PRIMARY KEY,
+    event BYTEA     NOT NULL
+);
+
+-- +goose Down
+DROP TABLE audit_staged;
