@@ -248,23 +248,52 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	shutErr := hs.Shutdown(sctx)
+	if err := hs.Shutdown(sctx); err != nil {
+		// Requests still running past the timeout are cut off; the audit
+		// trail is still closed properly below.
+		log.Warn("shutdown timeout passed: closing the connections of requests still running", "timeout", cfg.ShutdownTimeout.String())
+		hs.Close()
+	}
 	if ms != nil {
 		ms.Shutdown(sctx)
+		ms.Close()
 	}
 	stopBG()
-	outcome := audit.Success
-	if serveErr != nil {
-		outcome = audit.SeriousFailure
+	if err := closeAudit(aw, serveErr != nil); err != nil {
+		log.Error("stopped without closing the audit trail", "err", err)
+		return err
 	}
-	appendErr := aw.Append(sctx, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeApplicationStop},
-		Action: audit.Execute, Outcome: outcome})
-	closeErr := aw.Close(sctx)
 	log.Info("stopped")
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}
-	return errors.Join(shutErr, appendErr, closeErr)
+	return nil
+}
+
+// auditCloseTimeout bounds writing the Application Stop record and the final
+// checkpoint. It is a fresh deadline: the shutdown timeout may be spent on
+// requests that would not finish.
+const auditCloseTimeout = 10 * time.Second
+
+// closeAudit appends the Application Stop record and closes the writer,
+// which signs the final checkpoint; the error says which of the two failed.
+func closeAudit(aw *audit.Writer, failed bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), auditCloseTimeout)
+	defer cancel()
+	outcome := audit.Success
+	if failed {
+		outcome = audit.SeriousFailure
+	}
+	appendErr := aw.Append(ctx, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeApplicationStop},
+		Action: audit.Execute, Outcome: outcome})
+	if appendErr != nil {
+		appendErr = fmt.Errorf("application stop record: %w", appendErr)
+	}
+	closeErr := aw.Close(ctx)
+	if closeErr != nil {
+		closeErr = fmt.Errorf("final audit checkpoint: %w", closeErr)
+	}
+	return errors.Join(appendErr, closeErr)
 }
 
 // localURL is the portal's address when no public URL is set: a loopback

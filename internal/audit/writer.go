@@ -59,6 +59,9 @@ type Writer struct {
 	// that Close never closes reqs under a sender.
 	mu     sync.RWMutex
 	closed bool
+	// finalErr is the final checkpoint's error, set by loop before it
+	// closes done.
+	finalErr error
 }
 
 type pending struct {
@@ -183,7 +186,8 @@ func (w *Writer) Append(ctx context.Context, r Record) error {
 }
 
 // Close stops accepting records, commits and flushes the ones queued, signs
-// a final checkpoint and returns when done or when ctx ends.
+// a final checkpoint and returns when done or when ctx ends. Its error says
+// the final checkpoint could not be signed, or ctx ended first.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.closed {
@@ -193,7 +197,7 @@ func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Unlock()
 	select {
 	case <-w.done:
-		return nil
+		return w.finalErr
 	case <-ctx.Done():
 		return fmt.Errorf("audit: close: %w", ctx.Err())
 	}
@@ -216,7 +220,7 @@ func (w *Writer) loop(flushed chan struct{}) {
 				close(w.flushes)
 				<-flushed
 				if dirty {
-					w.checkpoint()
+					w.finalErr = w.checkpoint()
 				}
 				return
 			}
