@@ -147,7 +147,7 @@ func measure(d sqldb.Dialect, pg string, durable bool, writers int, dur time.Dur
 	if err, _ := firstErr.Load().(error); err != nil {
 		return 0, 0, err
 	}
-	if _, err := audit.Verify(ctx, db, sig.Public()); err != nil {
+	if _, err := audit.Verify(ctx, db, sig.Trust()); err != nil {
 		return 0, 0, fmt.Errorf("chain written by the benchmark does not verify: %w", err)
 	}
 	return float64(n.Load()) / took.Seconds(), float64(committed.Load()) / float64(max(commits.Load(), 1)), nil

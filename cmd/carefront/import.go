@@ -86,12 +86,13 @@ func openWithAudit(ctx context.Context, cfg config.Config) (*sqldb.DB, *audit.Wr
 		db.Close()
 		return nil, nil, err
 	}
-	sig, err := signer(cfg, true)
+	keys, err := auditKeys(cfg, true)
 	if err != nil {
 		db.Close()
 		return nil, nil, err
 	}
-	return db, audit.NewWriter(db, audit.Options{Signer: sig, Observer: "carefront-cli", CheckpointEvery: cfg.AuditCheckpoint}), nil
+	return db, audit.NewWriter(db, audit.Options{Signer: keys.Primary(), Observer: "carefront-cli",
+		CheckpointEvery: cfg.AuditCheckpoint, CheckpointInterval: cfg.AuditCheckpointInterval}), nil
 }
 
 func isTerminal(f *os.File) bool {

@@ -59,13 +59,14 @@ func commands() []command {
 	return []command{
 		{"serve", "run the portal (the default command)", runServe},
 		{"migrate", "apply pending database migrations, or list them with --status", runMigrate},
-		{"audit verify", "check the audit trail's hash chain and signed checkpoints", runAuditVerify},
+		{"audit verify", "check the audit trail's hash chain, record MACs and signed checkpoints", runAuditVerify},
+		{"audit witness export", "append new signed audit checkpoints to a witness file kept elsewhere", runAuditWitnessExport},
 		{"import", "import FHIR R4 data from .json and .ndjson files and folders", runImport},
 		{"fhir read", "print one resource: carefront fhir read Type/id", runFHIRRead},
 		{"fhir search", "print a searchset Bundle: carefront fhir search 'Type?params'", runFHIRSearch},
 		{"accounts invite", "print a one-time activation code for a patient: --patient Patient/ID", runAccountsInvite},
 		{"staff create", "create a staff account and print its setup link: --email E --role R", runStaffCreate},
-		{"keys rotate", "add a new primary encryption key; old data is re-encrypted in the background", runKeysRotate},
+		{"keys rotate", "add a new primary encryption key (or, with --audit, audit signing key)", runKeysRotate},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -163,13 +164,17 @@ func openDB(ctx context.Context, cfg config.Config) (*sqldb.DB, error) {
 	return sqldb.Open(ctx, sqldb.Options{URL: cfg.DatabaseURL, DataDir: cfg.DataDir, Durable: cfg.DurableCommits})
 }
 
-// signer returns the audit signing key from configuration, or from the data
+// signingKeyFile is the audit keyring in the data dir, used when
+// CAREFRONT_AUDIT_SIGNING_KEY is not set.
+func signingKeyFile(cfg config.Config) string { return filepath.Join(cfg.DataDir, "audit-signing.key") }
+
+// auditKeys returns the audit keyring from configuration, or from the data
 // dir, creating it there on first start when create is set.
-func signer(cfg config.Config, create bool) (*audit.Signer, error) {
+func auditKeys(cfg config.Config, create bool) (*audit.Keyring, error) {
 	if cfg.AuditSigningKey != "" {
-		return audit.ParseSigningKey(cfg.AuditSigningKey)
+		return audit.ParseKeyring(cfg.AuditSigningKey)
 	}
-	path := filepath.Join(cfg.DataDir, "audit-signing.key")
+	path := signingKeyFile(cfg)
 	if !create {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("no audit signing key: %s not found and CAREFRONT_AUDIT_SIGNING_KEY not set", path)
@@ -178,7 +183,7 @@ func signer(cfg config.Config, create bool) (*audit.Signer, error) {
 	if err := sqldb.EnsureWritableDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	return audit.LoadOrCreateSigningKey(path)
+	return audit.LoadOrCreateKeyring(path)
 }
 
 // keys returns the encryption keyset from configuration, or from the data

@@ -59,7 +59,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	sig, err := signer(cfg, true)
+	auditKeyring, err := auditKeys(cfg, true)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	host, _ := os.Hostname()
 	aw := audit.NewWriter(db, audit.Options{
-		Signer: sig, Observer: observerName(host), CheckpointEvery: cfg.AuditCheckpoint,
+		Signer: auditKeyring.Primary(), Observer: observerName(host),
+		CheckpointEvery: cfg.AuditCheckpoint, CheckpointInterval: cfg.AuditCheckpointInterval,
 		Observe: func(n int, took time.Duration, err error) {
 			if metrics != nil {
 				metrics.ObserveAudit(n, took, err)
@@ -231,6 +232,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	go reencrypt(bg, log, db, k)
+	if cfg.AuditVerifyInterval > 0 {
+		go verifyAuditEvery(bg, log, metrics, db, auditKeyring, cfg)
+	}
 
 	url := base + "/"
 	attrs := []any{"url", url, "version", ver, "database", string(db.Dialect)}
@@ -406,5 +410,43 @@ func serverTLS(cert tls.Certificate) *tls.Config {
 			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
+	}
+}
+
+// verifyAuditEvery verifies the whole audit trail on a schedule, with every
+// key of the keyring (so record MACs are checked too), and reports the
+// result as a log line and metrics. A failure is an error in the log: the
+// trail was altered, or a writer stopped without signing.
+func verifyAuditEvery(ctx context.Context, log *slog.Logger, metrics *telemetry.Metrics, db *sqldb.DB, keys *audit.Keyring, cfg config.Config) {
+	t := time.NewTicker(cfg.AuditVerifyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		o := keys.Trust()
+		// Twice the interval: a record written just now by another
+		// instance may still be waiting for its writer's tick.
+		o.Interval = 2 * cfg.AuditCheckpointInterval
+		start := time.Now()
+		rep, err := audit.Verify(ctx, db, o)
+		if ctx.Err() != nil {
+			return
+		}
+		if metrics != nil {
+			metrics.ObserveAuditVerify(err == nil, rep.Unsigned)
+		}
+		var ve *audit.VerifyError
+		switch {
+		case errors.As(err, &ve):
+			log.Error("audit trail verification FAILED", "record", ve.Seq, "problem", ve.Problem)
+		case err != nil:
+			log.Error("audit trail verification could not run", "err", err)
+		default:
+			log.Info("audit trail verified", "records", rep.Records, "checkpoints", rep.Checkpoints,
+				"unsigned", rep.Unsigned, "took_ms", time.Since(start).Milliseconds())
+		}
 	}
 }

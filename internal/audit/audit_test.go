@@ -188,7 +188,7 @@ func TestConcurrentWritersFormOneChain(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		rep, err := audit.Verify(context.Background(), db, s.Public())
+		rep, err := audit.Verify(context.Background(), db, s.Trust())
 		if err != nil {
 			t.Fatalf("Verify = %v", err)
 		}
@@ -208,7 +208,7 @@ func TestCloseCommitsQueuedAndSignsFinalCheckpoint(t *testing.T) {
 		if err := w.Append(context.Background(), read(8)); !errors.Is(err, audit.ErrClosed) {
 			t.Errorf("Append after Close = %v, want ErrClosed", err)
 		}
-		rep, err := audit.Verify(context.Background(), db, s.Public())
+		rep, err := audit.Verify(context.Background(), db, s.Trust())
 		if err != nil || rep.Records != 7 || rep.Checkpoints != 1 {
 			t.Errorf("Verify = %+v, %v; want 7 records, 1 checkpoint", rep, err)
 		}
@@ -313,10 +313,28 @@ func TestVerifyNamesFirstTamperedRecord(t *testing.T) {
 			insertRow(t, db, 8, r)
 		}, 8, "link"},
 		{"rewrite the chain after an edit", func(t *testing.T, db *sqldb.DB) {
-			// A capable attacker recomputes every hash; the signed
-			// checkpoint at 4 still gives the edit away.
+			// A capable attacker recomputes every hash; the record's MAC,
+			// whose key is not in the database, names the edit.
 			rewriteFrom(t, db, 2, func(ev string) string { return strings.Replace(ev, `"outcome":"0"`, `"outcome":"4"`, 1) })
-		}, 4, "checkpoint"},
+		}, 2, "MAC does not match"},
+		{"rewrite the chain with MACs stripped", func(t *testing.T, db *sqldb.DB) {
+			rewriteFrom(t, db, 9, func(ev string) string { return strings.Replace(ev, `"outcome":"0"`, `"outcome":"4"`, 1) })
+			exec(t, db, "DELETE FROM audit_checkpoint WHERE seq = 10")
+			exec(t, db, "UPDATE audit_event SET mac = NULL, mac_key = NULL WHERE seq >= 9")
+		}, 9, "no MAC"},
+		{"MAC by a key of the attacker's", func(t *testing.T, db *sqldb.DB) {
+			exec(t, db, "UPDATE audit_event SET mac_key = 'feedfacefeedface' WHERE seq = 6")
+		}, 6, "not one of carefront's keys"},
+		{"delete the tail with its checkpoints", func(t *testing.T, db *sqldb.DB) {
+			// Records 9 and 10 and the checkpoints at 8 and 10 go: records
+			// 5 to 8 are left with no checkpoint after them, long past the
+			// interval.
+			exec(t, db, "DELETE FROM audit_event WHERE seq >= 9")
+			exec(t, db, "DELETE FROM audit_checkpoint WHERE seq >= 8")
+		}, 5, "no signed checkpoint"},
+		{"delete every checkpoint", func(t *testing.T, db *sqldb.DB) {
+			exec(t, db, "DELETE FROM audit_checkpoint")
+		}, 1, "no signed checkpoint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,12 +345,14 @@ func TestVerifyNamesFirstTamperedRecord(t *testing.T) {
 				if err := w.Close(context.Background()); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := audit.Verify(context.Background(), db, s.Public()); err != nil {
+				o := s.Trust()
+				o.Interval, o.Now = 10*time.Second, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+				if _, err := audit.Verify(context.Background(), db, o); err != nil {
 					t.Fatalf("Verify before tampering = %v", err)
 				}
 				dropGuards(t, db)
 				tt.tamper(t, db)
-				_, err := audit.Verify(context.Background(), db, s.Public())
+				_, err := audit.Verify(context.Background(), db, o)
 				var ve *audit.VerifyError
 				if !errors.As(err, &ve) {
 					t.Fatalf("Verify after tampering = %v, want a *VerifyError", err)
@@ -350,7 +370,7 @@ func TestVerifyRejectsForeignKey(t *testing.T) {
 		w, _ := newWriter(t, db, 2)
 		appendN(t, w, 2)
 		other, _, _ := ed25519.GenerateKey(nil)
-		_, err := audit.Verify(context.Background(), db, other)
+		_, err := audit.Verify(context.Background(), db, audit.VerifyOptions{Keys: []ed25519.PublicKey{other}})
 		if err == nil || !strings.Contains(err.Error(), "unknown key") {
 			t.Errorf("Verify with another key = %v, want unknown key", err)
 		}
@@ -359,16 +379,16 @@ func TestVerifyRejectsForeignKey(t *testing.T) {
 
 type row struct {
 	recorded, typeCode, action, outcome string
-	patient, requestID                  any
-	event, prev, hash                   []byte
+	patient, requestID, macKey          any
+	event, prev, hash, mac              []byte
 }
 
 func rowOf(t *testing.T, db *sqldb.DB, seq int) row {
 	t.Helper()
 	var r row
-	var p, q *string
-	err := db.RawWriter().QueryRow(sqldb.Rebind(db.Dialect, "SELECT recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash FROM audit_event WHERE seq = ?"), seq).
-		Scan(&r.recorded, &r.typeCode, &r.action, &r.outcome, &p, &q, &r.event, &r.prev, &r.hash)
+	var p, q, k *string
+	err := db.RawWriter().QueryRow(sqldb.Rebind(db.Dialect, "SELECT recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash, mac, mac_key FROM audit_event WHERE seq = ?"), seq).
+		Scan(&r.recorded, &r.typeCode, &r.action, &r.outcome, &p, &q, &r.event, &r.prev, &r.hash, &r.mac, &k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,13 +398,16 @@ func rowOf(t *testing.T, db *sqldb.DB, seq int) row {
 	if q != nil {
 		r.requestID = *q
 	}
+	if k != nil {
+		r.macKey = *k
+	}
 	return r
 }
 
 func insertRow(t *testing.T, db *sqldb.DB, seq int, r row) {
 	t.Helper()
-	exec(t, db, "INSERT INTO audit_event (seq, recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		seq, r.recorded, r.typeCode, r.action, r.outcome, r.patient, r.requestID, r.event, r.prev, r.hash)
+	exec(t, db, "INSERT INTO audit_event (seq, recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash, mac, mac_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		seq, r.recorded, r.typeCode, r.action, r.outcome, r.patient, r.requestID, r.event, r.prev, r.hash, r.mac, r.macKey)
 }
 
 func eventOf(t *testing.T, db *sqldb.DB, seq int) string {
@@ -392,7 +415,7 @@ func eventOf(t *testing.T, db *sqldb.DB, seq int) string {
 }
 
 // rewriteFrom edits record seq with edit and recomputes every hash after it
-// (and the head) the way the writer would.
+// the way the writer would (the MACs it cannot: their key is not there).
 func rewriteFrom(t *testing.T, db *sqldb.DB, seq int, edit func(string) string) {
 	t.Helper()
 	prev := rowOf(t, db, seq).prev
@@ -406,5 +429,4 @@ func rewriteFrom(t *testing.T, db *sqldb.DB, seq int, edit func(string) string) 
 		exec(t, db, "UPDATE audit_event SET event = ?, outcome = ?, prev_hash = ?, hash = ? WHERE seq = ?", r.event, r.outcome, prev, h, s)
 		prev = h
 	}
-	exec(t, db, "UPDATE audit_head SET hash = ? WHERE id = 1", prev)
 }

@@ -2,6 +2,8 @@ package audit
 
 import (
 	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -9,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -16,6 +19,7 @@ import (
 const (
 	chainDomain      = "carefront-audit-chain-v1\n"
 	checkpointDomain = "carefront-audit-checkpoint-v1\n"
+	macDomain        = "carefront-audit-record-mac-v1\n"
 )
 
 // genesis is the previous hash of the first record.
@@ -45,10 +49,27 @@ func checkpointMessage(seq int64, hash []byte, signedAt string) []byte {
 	return append(m, signedAt...)
 }
 
-// Signer signs checkpoints.
+// recordMAC is a record's keyed MAC: HMAC-SHA256 under a key derived from
+// the audit signing key, over the record's position and chain hash. The hash
+// chain is public arithmetic (anyone may recompute it after editing a
+// record); the MAC is not, since its key never enters the database, so a
+// record rewritten by a database administrator is named by its MAC.
+func recordMAC(key []byte, seq int64, hash []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(macDomain))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(seq))
+	m.Write(n[:])
+	m.Write(hash)
+	return m.Sum(nil)
+}
+
+// Signer holds one audit signing key: it signs checkpoints with Ed25519 and
+// keys the per-record MACs with a key derived from the same seed.
 type Signer struct {
-	key   ed25519.PrivateKey
-	KeyID string
+	key    ed25519.PrivateKey
+	macKey []byte
+	KeyID  string
 }
 
 // NewSigner returns a Signer for an Ed25519 seed.
@@ -57,11 +78,23 @@ func NewSigner(seed []byte) (*Signer, error) {
 		return nil, fmt.Errorf("audit signing key: want a %d-byte Ed25519 seed, got %d bytes", ed25519.SeedSize, len(seed))
 	}
 	k := ed25519.NewKeyFromSeed(seed)
-	return &Signer{key: k, KeyID: KeyID(k.Public().(ed25519.PublicKey))}, nil
+	mk, err := hkdf.Key(sha256.New, seed, nil, macDomain, 32)
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{key: k, macKey: mk, KeyID: KeyID(k.Public().(ed25519.PublicKey))}, nil
 }
 
 // Public returns the verification key.
 func (s *Signer) Public() ed25519.PublicKey { return s.key.Public().(ed25519.PublicKey) }
+
+func (s *Signer) seed() []byte { return s.key.Seed() }
+
+// Trust is what Verify needs to check everything this key signed: its
+// public key for checkpoints and its MAC key for records.
+func (s *Signer) Trust() VerifyOptions {
+	return VerifyOptions{Keys: []ed25519.PublicKey{s.Public()}, MACKeys: map[string][]byte{s.KeyID: s.macKey}}
+}
 
 // KeyID names a public key by the first 8 bytes of its SHA-256, in hex.
 func KeyID(pub ed25519.PublicKey) string {
@@ -69,49 +102,127 @@ func KeyID(pub ed25519.PublicKey) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// ParseSigningKey decodes a base64 Ed25519 seed (the configuration's form).
-func ParseSigningKey(b64 string) (*Signer, error) {
-	seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
-	if err != nil {
-		return nil, errors.New("audit signing key: not base64")
-	}
-	return NewSigner(seed)
+// Keyring is every audit signing key carefront has used, oldest first; the
+// last one signs new checkpoints and MACs. Older keys stay so that what
+// they signed still verifies after a rotation.
+type Keyring struct {
+	Signers []*Signer
 }
 
-// LoadOrCreateSigningKey reads the base64 seed at path, creating the file
-// (mode 0600) with a fresh random key when it does not exist.
-func LoadOrCreateSigningKey(path string) (*Signer, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return ParseSigningKey(string(b))
+// Primary is the key that signs from now on.
+func (k *Keyring) Primary() *Signer { return k.Signers[len(k.Signers)-1] }
+
+// Trust is what Verify needs to check everything any key of k signed.
+func (k *Keyring) Trust() VerifyOptions {
+	o := VerifyOptions{MACKeys: map[string][]byte{}}
+	for _, s := range k.Signers {
+		o.Keys = append(o.Keys, s.Public())
+		o.MACKeys[s.KeyID] = s.macKey
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("audit signing key %s: %w", path, err)
-	}
+	return o
+}
+
+// Rotate adds a new random key, which becomes the primary.
+func (k *Keyring) Rotate() (*Signer, error) {
 	_, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		return nil, err
 	}
-	enc := base64.StdEncoding.EncodeToString(priv.Seed()) + "\n"
+	s, err := NewSigner(priv.Seed())
+	if err != nil {
+		return nil, err
+	}
+	k.Signers = append(k.Signers, s)
+	return s, nil
+}
+
+// Encode is the keyring's text form: one base64 seed a line, oldest first.
+// It is secret.
+func (k *Keyring) Encode() string {
+	var b strings.Builder
+	for _, s := range k.Signers {
+		b.WriteString(base64.StdEncoding.EncodeToString(s.seed()))
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// ParseKeyring decodes base64 Ed25519 seeds separated by newlines, spaces
+// or commas (the configuration's form), oldest first.
+func ParseKeyring(text string) (*Keyring, error) {
+	fields := strings.FieldsFunc(text, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
+	if len(fields) == 0 {
+		return nil, errors.New("audit signing key: empty")
+	}
+	k := &Keyring{}
+	for i, f := range fields {
+		seed, err := base64.StdEncoding.DecodeString(f)
+		if err != nil {
+			return nil, fmt.Errorf("audit signing key %d: not base64", i+1)
+		}
+		s, err := NewSigner(seed)
+		if err != nil {
+			return nil, err
+		}
+		k.Signers = append(k.Signers, s)
+	}
+	return k, nil
+}
+
+// LoadOrCreateKeyring reads the keyring at path, creating the file (mode
+// 0600) with one fresh random key when it does not exist.
+func LoadOrCreateKeyring(path string) (*Keyring, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return ParseKeyring(string(b))
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("audit signing key %s: %w", path, err)
+	}
+	k := &Keyring{}
+	if _, err := k.Rotate(); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) { // another process won the race
-			return LoadOrCreateSigningKey(path)
+			return LoadOrCreateKeyring(path)
 		}
 		return nil, fmt.Errorf("audit signing key %s: %w", path, err)
 	}
-	if _, err := f.WriteString(enc); err != nil {
-		f.Close()
+	if err := writeSynced(f, k.Encode()); err != nil {
 		return nil, fmt.Errorf("audit signing key %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// SaveKeyring replaces the keyring file at path atomically (mode 0600).
+func SaveKeyring(path string, k *Keyring) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".audit-signing-*")
+	if err != nil {
+		return fmt.Errorf("audit signing key %s: %w", path, err)
+	}
+	if err := writeSynced(f, k.Encode()); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("audit signing key %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("audit signing key %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeSynced(f *os.File, s string) error {
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, err
+		return err
 	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	return NewSigner(priv.Seed())
+	return f.Close()
 }
 
 func (s *Signer) sign(msg []byte) []byte { return ed25519.Sign(s.key, msg) }

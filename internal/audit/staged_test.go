@@ -68,7 +68,7 @@ func TestStagedRecordsCommitWithTheirChange(t *testing.T) {
 			t.Errorf("staged after Chain = %d, want 0", n)
 		}
 		w.Close(ctx)
-		rep, err := audit.Verify(ctx, db, s.Public())
+		rep, err := audit.Verify(ctx, db, s.Trust())
 		if err != nil || rep.Records != 4 {
 			t.Fatalf("Verify = %+v, %v; want 4 records", rep, err)
 		}
@@ -104,7 +104,7 @@ func TestStagedRecordsLeftByACrashAreChainedAtStart(t *testing.T) {
 		if n := count(t, db, "audit_staged"); n != 0 {
 			t.Errorf("staged after a restart = %d, want 0", n)
 		}
-		rep, err := audit.Verify(ctx, db, s.Public())
+		rep, err := audit.Verify(ctx, db, s.Trust())
 		if err != nil || rep.Records != 2 {
 			t.Fatalf("Verify = %+v, %v; want 2 records", rep, err)
 		}

@@ -1,8 +1,8 @@
 package audit
 
 import (
-	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,10 +22,12 @@ type Options struct {
 	Signer *Signer
 	// Observer names this server in source.observer, e.g. "carefront@host".
 	Observer string
-	// CheckpointEvery signs a checkpoint at least every this many records;
-	// one is also signed on Close and after CheckpointIdle without one.
-	CheckpointEvery int
-	CheckpointIdle  time.Duration
+	// CheckpointEvery signs a checkpoint at least every this many records,
+	// and CheckpointInterval at least this often while records are written
+	// (default 10s); one is also signed on Close, and at start for a tail a
+	// crash left unsigned (a recovery checkpoint).
+	CheckpointEvery    int
+	CheckpointInterval time.Duration
 	// MaxBatch bounds the records committed together.
 	MaxBatch int
 	// MaxWait bounds how long a commit waits for appenders already inside
@@ -81,8 +83,8 @@ func NewWriter(db *sqldb.DB, opts Options) *Writer {
 	if opts.CheckpointEvery <= 0 {
 		opts.CheckpointEvery = 1000
 	}
-	if opts.CheckpointIdle <= 0 {
-		opts.CheckpointIdle = time.Minute
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = 10 * time.Second
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
@@ -99,9 +101,6 @@ func NewWriter(db *sqldb.DB, opts Options) *Writer {
 		flushes: make(chan *group, 4),
 		done:    make(chan struct{}),
 	}
-	// Records a crash left staged (committed with their change, not yet
-	// chained) are chained first.
-	w.reqs <- &pending{result: make(chan error, 1)}
 	flushed := make(chan struct{})
 	go w.flushLoop(flushed)
 	go w.loop(flushed)
@@ -207,7 +206,14 @@ func (w *Writer) Close(ctx context.Context) error {
 // waiting for the disk, and hands it to the flush stage.
 func (w *Writer) loop(flushed chan struct{}) {
 	defer close(w.done)
-	idle := time.NewTicker(w.opts.CheckpointIdle)
+	// What a crash left behind comes first: staged records (committed with
+	// their change, not yet chained) are chained, and a tail no checkpoint
+	// covers is signed as a recovery checkpoint.
+	w.commitStaged()
+	w.checkpoint(KindRecovery)
+	// Ticking at half the interval keeps every record signed within the
+	// interval of being written.
+	idle := time.NewTicker(w.opts.CheckpointInterval / 2)
 	defer idle.Stop()
 	wait := time.NewTimer(time.Hour)
 	wait.Stop()
@@ -220,7 +226,7 @@ func (w *Writer) loop(flushed chan struct{}) {
 				close(w.flushes)
 				<-flushed
 				if dirty {
-					w.finalErr = w.checkpoint()
+					w.finalErr = w.checkpoint(KindShutdown)
 				}
 				return
 			}
@@ -232,7 +238,7 @@ func (w *Writer) loop(flushed chan struct{}) {
 				dirty = true
 			}
 			if dirty {
-				if w.checkpoint() == nil {
+				if w.checkpoint(KindTime) == nil {
 					dirty = false
 				}
 			}
@@ -352,6 +358,10 @@ func (w *Writer) commit(batch []*pending) (checkpointed bool, err error) {
 		if err != nil {
 			return err
 		}
+		signer := w.opts.Signer
+		if signer == nil {
+			return errors.New("audit: no signing key")
+		}
 		first := seq + 1
 		records := make([]*pending, 0, len(batch))
 		for _, p := range batch {
@@ -365,39 +375,38 @@ func (w *Writer) commit(batch []*pending) (checkpointed bool, err error) {
 			}
 			records = append(records, p)
 		}
-		if seq, prev, err = insertRecords(ctx, tx, seq, prev, records); err != nil {
+		if seq, prev, err = insertRecords(ctx, tx, signer, seq, prev, records); err != nil {
 			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, prev); err != nil {
-			return fmt.Errorf("audit: move head: %w", err)
 		}
 		every := int64(w.opts.CheckpointEvery)
 		if (first-1)/every != seq/every {
 			checkpointed = true
-			return w.insertCheckpoint(ctx, tx, seq, prev)
+			return w.insertCheckpoint(ctx, tx, seq, prev, KindCount)
 		}
 		return nil
 	})
 	return checkpointed, err
 }
 
-// insertRecords appends records after (seq, prev) and returns the new head.
-func insertRecords(ctx context.Context, tx *sqldb.Tx, seq int64, prev []byte, records []*pending) (int64, []byte, error) {
-	const perInsert = 100 // 10 parameters a row
+// insertRecords appends records after (seq, prev), each with its MAC under
+// signer's key, and returns the new head.
+func insertRecords(ctx context.Context, tx *sqldb.Tx, signer *Signer, seq int64, prev []byte, records []*pending) (int64, []byte, error) {
+	const perInsert = 100 // 12 parameters a row
 	for start := 0; start < len(records); start += perInsert {
 		part := records[start:min(start+perInsert, len(records))]
 		var q strings.Builder
-		q.WriteString("INSERT INTO audit_event (seq, recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash) VALUES ")
-		args := make([]any, 0, len(part)*10)
+		q.WriteString("INSERT INTO audit_event (seq, recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash, mac, mac_key) VALUES ")
+		args := make([]any, 0, len(part)*12)
 		for i, p := range part {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 			seq++
 			hash := chainHash(prev, seq, p.canonical)
 			args = append(args, seq, p.cols.Recorded, p.cols.TypeCode, p.cols.Action, p.cols.Outcome,
-				nullable(p.cols.Patient), nullable(p.cols.RequestID), p.canonical, prev, hash)
+				nullable(p.cols.Patient), nullable(p.cols.RequestID), p.canonical, prev, hash,
+				recordMAC(signer.macKey, seq, hash), signer.KeyID)
 			prev = hash
 		}
 		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
@@ -445,8 +454,9 @@ func takeStaged(ctx context.Context, tx *sqldb.Tx) ([]*pending, error) {
 	return out, nil
 }
 
-// commitStaged chains staged records left by another process, if any, and
-// reports how many. Only the idle tick calls it, from the commit stage.
+// commitStaged chains staged records left by a process that died, if any,
+// and reports how many. Only the commit stage calls it (at start and on its
+// tick).
 func (w *Writer) commitStaged() (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -456,6 +466,9 @@ func (w *Writer) commitStaged() (int, error) {
 		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM audit_staged").Scan(&waiting); err != nil || waiting == 0 {
 			return err
 		}
+		if w.opts.Signer == nil {
+			return errors.New("audit: no signing key")
+		}
 		seq, prev, err := lockHead(ctx, tx)
 		if err != nil {
 			return err
@@ -464,18 +477,27 @@ func (w *Writer) commitStaged() (int, error) {
 		if err != nil || len(staged) == 0 {
 			return err
 		}
-		if seq, prev, err = insertRecords(ctx, tx, seq, prev, staged); err != nil {
+		if _, _, err = insertRecords(ctx, tx, w.opts.Signer, seq, prev, staged); err != nil {
 			return err
 		}
 		n = len(staged)
-		_, err = tx.Exec(ctx, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", seq, prev)
-		return err
+		return nil
 	})
 	return n, err
 }
 
+// Checkpoint kinds: what made the writer sign. Only the signature's
+// coverage (seq, hash, time) is signed; the kind is for people.
+const (
+	KindCount    = "count"    // CheckpointEvery records were written
+	KindTime     = "time"     // CheckpointInterval passed with records unsigned
+	KindShutdown = "shutdown" // the writer closed
+	KindRecovery = "recovery" // at start, a tail a crash left unsigned
+	KindManual   = "manual"   // an operator asked (Checkpoint)
+)
+
 // checkpoint signs the current head unless it is signed already.
-func (w *Writer) checkpoint() error {
+func (w *Writer) checkpoint(kind string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return w.db.Write(ctx, func(tx *sqldb.Tx) error {
@@ -490,40 +512,52 @@ func (w *Writer) checkpoint() error {
 		if last == seq {
 			return nil
 		}
-		return w.insertCheckpoint(ctx, tx, seq, hash)
+		return w.insertCheckpoint(ctx, tx, seq, hash, kind)
 	})
 }
 
 // Checkpoint signs the current head now, e.g. before a backup.
-func (w *Writer) Checkpoint() error { return w.checkpoint() }
+func (w *Writer) Checkpoint() error { return w.checkpoint(KindManual) }
 
-func (w *Writer) insertCheckpoint(ctx context.Context, tx *sqldb.Tx, seq int64, hash []byte) error {
+func (w *Writer) insertCheckpoint(ctx context.Context, tx *sqldb.Tx, seq int64, hash []byte, kind string) error {
 	if w.opts.Signer == nil {
 		return errors.New("audit: no signing key")
 	}
 	at := w.db.Now().UTC().Format(time.RFC3339Nano)
 	sig := w.opts.Signer.sign(checkpointMessage(seq, hash, at))
-	_, err := tx.Exec(ctx, "INSERT INTO audit_checkpoint (seq, hash, key_id, signature, signed_at) VALUES (?, ?, ?, ?, ?)",
-		seq, hash, w.opts.Signer.KeyID, sig, at)
+	_, err := tx.Exec(ctx, "INSERT INTO audit_checkpoint (seq, hash, key_id, signature, signed_at, kind) VALUES (?, ?, ?, ?, ?, ?)",
+		seq, hash, w.opts.Signer.KeyID, sig, at, kind)
 	if err != nil {
 		return fmt.Errorf("audit: checkpoint: %w", err)
 	}
 	return nil
 }
 
-// lockHead reads the chain head, locking it against other writers (on
-// PostgreSQL a row lock; on SQLite the write transaction is exclusive).
+// headLockID is the PostgreSQL advisory lock that serializes appends from
+// several carefront instances into one chain.
+const headLockID = 0x6361726566726f // "carefro"
+
+// lockHead reads the chain head, the last record, taking the lock that
+// keeps other writers out until the transaction ends (on PostgreSQL an
+// advisory lock; on SQLite the write transaction is exclusive). The head is
+// derived from the records themselves: there is no head row a database
+// administrator could move.
 func lockHead(ctx context.Context, tx *sqldb.Tx) (int64, []byte, error) {
-	q := "SELECT seq, hash FROM audit_head WHERE id = 1"
 	if tx.Dialect() == sqldb.Postgres {
-		q += " FOR UPDATE"
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(?)", int64(headLockID)); err != nil {
+			return 0, nil, fmt.Errorf("audit: lock head: %w", err)
+		}
 	}
 	var seq int64
 	var hash []byte
-	if err := tx.QueryRow(ctx, q).Scan(&seq, &hash); err != nil {
+	err := tx.QueryRow(ctx, "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1").Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, genesis, nil
+	}
+	if err != nil {
 		return 0, nil, fmt.Errorf("audit: read head: %w", err)
 	}
-	if len(hash) != len(genesis) || (seq == 0 && !bytes.Equal(hash, genesis)) {
+	if len(hash) != len(genesis) {
 		return 0, nil, errors.New("audit: chain head is damaged; run carefront audit verify")
 	}
 	return seq, hash, nil

@@ -39,6 +39,11 @@ type Config struct {
 	AuditSigningKey string        // base64 Ed25519 seed; empty means DataDir/audit-signing.key
 	DurableCommits  bool          // wait for commits to reach disk before answering
 	AuditCheckpoint int           // sign a checkpoint at least every this many audit records
+	// AuditCheckpointInterval signs a checkpoint at least this often while
+	// records are written; AuditVerifyInterval is how often serve verifies
+	// the whole trail (0: never).
+	AuditCheckpointInterval time.Duration
+	AuditVerifyInterval     time.Duration
 	SessionIdle     time.Duration // a person's session ends after this long without a request
 	StepUpAge       time.Duration // sensitive changes need a second factor this recent
 	GeoIPDB         string        // path of a MaxMind-format City or Country database; empty shows no places
@@ -146,7 +151,7 @@ func Settings() []Setting {
 			Usage: "Tink AEAD keyset (JSON) for encryption at rest; empty uses keyset.json in the data dir",
 			parse: func(c *Config, v string) error { c.Keyset = v; return nil }},
 		{Flag: "audit-signing-key", Env: "CAREFRONT_AUDIT_SIGNING_KEY", Default: "", Secret: true,
-			Usage: "base64 Ed25519 seed that signs audit checkpoints; empty uses audit-signing.key in the data dir",
+			Usage: "base64 Ed25519 seeds (oldest first; the last signs) for audit checkpoints and record MACs; empty uses audit-signing.key in the data dir",
 			parse: func(c *Config, v string) error { c.AuditSigningKey = v; return checkSigningKey(v) }},
 		{Flag: "durable-commits", Env: "CAREFRONT_DURABLE_COMMITS", Default: "true",
 			Usage: "wait for every commit, audit records included, to reach disk before answering; false risks losing the last writes on power loss (benchmarks only)",
@@ -159,6 +164,30 @@ func Settings() []Setting {
 					return errors.New("must be a whole number from 1 to 1000000")
 				}
 				c.AuditCheckpoint = n
+				return nil
+			}},
+		{Flag: "audit-checkpoint-interval", Env: "CAREFRONT_AUDIT_CHECKPOINT_INTERVAL", Default: "10s",
+			Usage: "sign an audit checkpoint at least this often while records are written; audit verify fails on older unsigned records",
+			parse: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < time.Second || d > 10*time.Minute {
+					return errors.New("must be a duration between 1s and 10m, like 10s")
+				}
+				c.AuditCheckpointInterval = d
+				return nil
+			}},
+		{Flag: "audit-verify-interval", Env: "CAREFRONT_AUDIT_VERIFY_INTERVAL", Default: "1h",
+			Usage: "how often the server verifies the whole audit trail (result in the log and the carefront_audit_verify_ok metric); off disables",
+			parse: func(c *Config, v string) error {
+				if v == "off" {
+					c.AuditVerifyInterval = 0
+					return nil
+				}
+				d, err := time.ParseDuration(v)
+				if err != nil || d < time.Minute || d > 7*24*time.Hour {
+					return errors.New("must be a duration between 1m and 168h, like 1h, or off")
+				}
+				c.AuditVerifyInterval = d
 				return nil
 			}},
 		{Flag: "session-idle", Env: "CAREFRONT_SESSION_IDLE", Default: "15m",
@@ -439,9 +468,15 @@ func checkSigningKey(v string) error {
 	if v == "" {
 		return nil
 	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
-	if err != nil || len(b) != 32 {
-		return errors.New("must be a base64-encoded 32-byte Ed25519 seed")
+	fields := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
+	if len(fields) == 0 {
+		return errors.New("must be one or more base64-encoded 32-byte Ed25519 seeds, oldest first")
+	}
+	for _, f := range fields {
+		b, err := base64.StdEncoding.DecodeString(f)
+		if err != nil || len(b) != 32 {
+			return errors.New("must be one or more base64-encoded 32-byte Ed25519 seeds, oldest first")
+		}
 	}
 	return nil
 }

@@ -87,7 +87,7 @@ func TestBadSettingsNameSettingAndFix(t *testing.T) {
 		{"missing cert", []string{"--tls-cert", filepath.Join(dir, "nope.pem"), "--tls-key", filepath.Join(dir, "nope.key")}, nil, "cannot read the file: no such file or directory"},
 		{"cert without key", []string{"--tls-cert", os.Args[0]}, nil, "set both --tls-cert and --tls-key"},
 		{"same metrics addr", []string{"--metrics-addr", "127.0.0.1:8080"}, nil, "must differ from --addr"},
-		{"signing key", nil, map[string]string{"CAREFRONT_AUDIT_SIGNING_KEY": "c2hvcnQ="}, "must be a base64-encoded 32-byte Ed25519 seed"},
+		{"signing key", nil, map[string]string{"CAREFRONT_AUDIT_SIGNING_KEY": "c2hvcnQ="}, "must be one or more base64-encoded 32-byte Ed25519 seeds"},
 		{"secret twice", nil, map[string]string{"CAREFRONT_DATABASE_URL": "postgres://a@b/c", "CAREFRONT_DATABASE_URL_FILE": "/x"}, "keep one"},
 		{"unreadable secret file", nil, map[string]string{"CAREFRONT_KEYSET_FILE": filepath.Join(dir, "missing")}, "CAREFRONT_KEYSET_FILE: cannot read the file"},
 		{"demo in production", []string{"--demo", "--env", "production", "--base-url", "https://portal.example.org"}, nil, "demo data is refused when CAREFRONT_ENV=production"},

@@ -20,6 +20,8 @@ type Metrics struct {
 	auditRecords *prometheus.CounterVec
 	auditCommit  prometheus.Histogram
 	auditBatch   prometheus.Histogram
+	auditOK      prometheus.Gauge
+	auditTail    prometheus.Gauge
 }
 
 // NewMetrics registers the collectors.
@@ -49,8 +51,16 @@ func NewMetrics() *Metrics {
 			Help:    "Audit records per group commit.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
 		}),
+		auditOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "carefront_audit_verify_ok",
+			Help: "1 when the last scheduled audit trail verification passed, 0 when it failed or could not run.",
+		}),
+		auditTail: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "carefront_audit_unsigned_records",
+			Help: "Audit records no signed checkpoint covered at the last scheduled verification.",
+		}),
 	}
-	m.Registry.MustRegister(m.httpRequests, m.httpDuration, m.auditRecords, m.auditCommit, m.auditBatch,
+	m.Registry.MustRegister(m.httpRequests, m.httpDuration, m.auditRecords, m.auditCommit, m.auditBatch, m.auditOK, m.auditTail,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -71,6 +81,16 @@ func (m *Metrics) ObserveAudit(records int, took time.Duration, err error) {
 	m.auditRecords.WithLabelValues(result).Add(float64(records))
 	m.auditCommit.Observe(took.Seconds())
 	m.auditBatch.Observe(float64(records))
+}
+
+// ObserveAuditVerify records the outcome of a scheduled verification.
+func (m *Metrics) ObserveAuditVerify(ok bool, unsigned int64) {
+	if ok {
+		m.auditOK.Set(1)
+	} else {
+		m.auditOK.Set(0)
+	}
+	m.auditTail.Set(float64(unsigned))
 }
 
 // Handler serves the metrics in the Prometheus text format.

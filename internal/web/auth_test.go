@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -602,6 +603,40 @@ func TestSignedInRequestsAreLabelledByRoute(t *testing.T) {
 		m := grep(rec.Body.String(), "carefront_http_requests_total")
 		if !strings.Contains(m, `route="GET /account/security"`) || !strings.Contains(m, `route="POST /signin/verify"`) {
 			t.Errorf("signed-in requests are not labelled by route:\n%s", m)
+		}
+	})
+}
+
+// brokenBody yields part of a form and then fails, as a client that goes
+// away mid-request does.
+type brokenBody struct{ sent bool }
+
+func (b *brokenBody) Read(p []byte) (int, error) {
+	if b.sent {
+		return 0, io.ErrUnexpectedEOF
+	}
+	b.sent = true
+	return copy(p, "email=ana%40exa"), nil
+}
+
+// A sign-in form that does not arrive whole is refused before any attempt
+// is made or counted (half an email address once made an attempt).
+func TestFormThatDidNotArriveWholeIsRefused(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		r := httptest.NewRequest("POST", "/signin", &brokenBody{})
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		h.ts.ServeHTTP(w, r)
+		if w.Code != http.StatusBadRequest {
+			t.Errorf("POST /signin with a broken body = %d, want 400", w.Code)
+		}
+		var n int
+		db.Read(context.Background(), func(tx *sqldb.Tx) error {
+			return tx.QueryRow(context.Background(), "SELECT COUNT(*) FROM audit_event WHERE type_code = ?", "http://dicom.nema.org/resources/ontology/DCM|110114").Scan(&n)
+		})
+		if n != 0 {
+			t.Errorf("%d authentication records for a form that never arrived, want 0", n)
 		}
 	})
 }

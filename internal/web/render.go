@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -151,8 +152,25 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p p
 // handlerFunc is a handler that may fail; handle renders its error.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
+// handle adapts h to net/http, rendering its error as a page.
+//
+// A form whose body did not arrive whole (the client went away, or it is
+// over the size limit) is refused before the handler runs: PostFormValue
+// ignores such errors, and a sign-in with half an email address must not
+// count as an attempt.
 func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+			if err := r.ParseForm(); err != nil {
+				var tooLarge *http.MaxBytesError
+				if errors.As(err, &tooLarge) {
+					s.renderError(w, r, apperr.Wrap(err, apperr.TooLarge, "The request is too large."))
+				} else {
+					s.renderError(w, r, apperr.Wrap(err, apperr.Invalid, "The form did not arrive whole. Please try again."))
+				}
+				return
+			}
+		}
 		if err := h(w, r); err != nil {
 			s.renderError(w, r, err)
 		}
