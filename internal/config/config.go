@@ -44,13 +44,13 @@ type Config struct {
 	// the whole trail (0: never).
 	AuditCheckpointInterval time.Duration
 	AuditVerifyInterval     time.Duration
-	SessionIdle     time.Duration // a person's session ends after this long without a request
-	StepUpAge       time.Duration // sensitive changes need a second factor this recent
-	GeoIPDB         string        // path of a MaxMind-format City or Country database; empty shows no places
-	SMTPAddr        string        // host:port of the mail server; empty keeps mail in a development outbox
-	SMTPFrom        string        // sender address of carefront's mail
-	SMTPUsername    string
-	SMTPPassword    string
+	SessionIdle             time.Duration // a person's session ends after this long without a request
+	StepUpAge               time.Duration // sensitive changes need a second factor this recent
+	GeoIPDB                 string        // path of a MaxMind-format City or Country database; empty shows no places
+	SMTPAddr                string        // host:port of the mail server; empty keeps mail in a development outbox
+	SMTPFrom                string        // sender address of carefront's mail
+	SMTPUsername            string
+	SMTPPassword            string
 
 	// Upstream EHR mode: clinical data comes from this FHIR R4 server.
 	FHIRUpstream         string // base URL; empty uses the embedded store

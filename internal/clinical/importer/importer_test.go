@@ -130,7 +130,7 @@ func TestSyntheaFixturesImportExactlyAndIdempotently(t *testing.T) {
 		if err := aw.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := audit.Verify(ctx, db, sig.Public())
+		rep, err := audit.Verify(ctx, db, sig.Trust())
 		if err != nil {
 			t.Fatalf("audit verify: %v", err)
 		}
@@ -259,7 +259,7 @@ func TestStoredButNotYetChainedSaysSo(t *testing.T) {
 		if err := aw2.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := audit.Verify(ctx, db, sig.Public())
+		rep, err := audit.Verify(ctx, db, sig.Trust())
 		if err != nil || rep.Records != 1 {
 			t.Errorf("after a restart: Verify = %+v, %v; want the staged record chained", rep, err)
 		}
