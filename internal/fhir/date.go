@@ -21,7 +21,7 @@ const (
 // datePattern admits FHIR's date, dateTime and instant forms: a year, a
 // month, a day, or a day with hh:mm[:ss[.fraction]] and an optional zone
 // (search values may leave the zone out; UTC is assumed).
-var datePattern = regexp.MustCompile(`^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$`)
+var datePattern = regexp.MustCompile(`^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$`)
 
 // ParseDate reads a FHIR date, dateTime or instant into the range it
 // covers. ok is false for anything else, including impossible dates.
@@ -46,6 +46,9 @@ func ParseDate(s string) (Range, bool) {
 		sec = num(6)
 	}
 	frac := m[7]
+	if len(frac) > 9 { // FHIR allows any precision; beyond nanoseconds it is noise
+		frac = frac[:9]
+	}
 	if frac != "" {
 		f := frac
 		for len(f) < 9 {

@@ -27,6 +27,8 @@ func TestParseDate(t *testing.T) {
 		{"2023-06-20T09:30", "2023-06-20T09:30:00Z", "2023-06-20T09:31:00Z"},
 		{"2023-06-20T09:30:00+02:00", "2023-06-20T07:30:00Z", "2023-06-20T07:30:01Z"},
 		{"2023-06-20T09:30:00.25Z", "2023-06-20T09:30:00.25Z", "2023-06-20T09:30:00.26Z"},
+		// Any precision FHIR admits (the write-time check does) is searchable.
+		{"2023-06-20T09:30:00.123456789012Z", "2023-06-20T09:30:00.123456Z", "2023-06-20T09:30:00.123457Z"},
 	} {
 		got, ok := ParseDate(tc.in)
 		want := Range{micros(tc.lo), micros(tc.hi)}

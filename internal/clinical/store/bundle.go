@@ -107,7 +107,7 @@ func (s *Store) plan(b *fhir.Bundle, opts BundleOptions) ([]*entry, error) {
 			fullURLs[e.FullURL] = i
 		}
 		if len(e.Resource) > 0 {
-			r, err := fhir.Parse(e.Resource)
+			r, err := parseForWrite(e.Resource)
 			if err != nil {
 				return nil, entryErr(i, err)
 			}

@@ -380,7 +380,13 @@ func TestTransactionBadInputStoresNothing(t *testing.T) {
 			{"duplicate fullUrl", good + "," + good, "entry 1: fullUrl repeats the fullUrl of entry 0"},
 			{"illegal id", good + `,{"resource":{"resourceType":"Patient","id":"x y"},"request":{"method":"PUT","url":"Patient/x y"}}`, "entry 1:"},
 			{"wrong resourceType", good + `,{"resource":{"resourceType":"Patent"},"request":{"method":"POST","url":"Patent"}}`, `entry 1: resourceType "Patent" is not a FHIR R4 resource type`},
-			{"malformed resource", good + `,{"resource":{"resourceType":"Patient","name":"x"},"request":{"method":"PUT","url":"Observation/1"}}`, "entry 1: request.url names Observation but the resource is a Patient"},
+			{"resource of another type than its URL", good + `,{"resource":{"resourceType":"Patient","name":[{"family":"x"}]},"request":{"method":"PUT","url":"Observation/1"}}`, "entry 1: request.url names Observation but the resource is a Patient"},
+			{"impossible birth date", good + `,{"resource":{"resourceType":"Patient","birthDate":"1944-13-45"},"request":{"method":"POST","url":"Patient"}}`, "entry 1: Patient.birthDate must be a FHIR date"},
+			{"not a leap year", good + `,{"resource":{"resourceType":"Patient","birthDate":"2023-02-29"},"request":{"method":"POST","url":"Patient"}}`, "entry 1: Patient.birthDate must be a FHIR date"},
+			{"name given as text", good + `,{"resource":{"resourceType":"Patient","name":"x"},"request":{"method":"POST","url":"Patient"}}`, "entry 1: Patient.name must be a JSON object"},
+			{"dateTime in a contained resource's extension", good + `,{"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"contained":[{"resourceType":"Patient","id":"c","extension":[{"url":"http://example.org/x","valueDateTime":"2024-06-31"}]}]},"request":{"method":"POST","url":"Observation"}}`,
+				"entry 1: Observation.contained[0].extension[0].valueDateTime must be a FHIR dateTime"},
+			{"boolean as a string", good + `,{"resource":{"resourceType":"Patient","active":"true"},"request":{"method":"POST","url":"Patient"}}`, "entry 1: Patient.active must be a FHIR boolean"},
 			{"conditional reference without match", good + `,{"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient?identifier=urn:mrn|404"}},"request":{"method":"POST","url":"Observation"}}`,
 				"entry 1: conditional reference to Patient matches no resource"},
 			{"stale If-Match", good + `,{"resource":{"resourceType":"Patient","id":"p"},"request":{"method":"PUT","url":"Patient/p","ifMatch":"W/\"4\""}}`, "entry 1: Patient/p is not at version 4"},
@@ -396,6 +402,18 @@ func TestTransactionBadInputStoresNothing(t *testing.T) {
 				}
 				if page := search(t, s, "Patient", "_total=accurate"); *page.Total != 0 {
 					t.Errorf("a rejected transaction stored %d patients", *page.Total)
+				}
+				if strings.Contains(err.Error(), "1944-13-45") || strings.Contains(err.Error(), "2024-06-31") {
+					t.Errorf("the error quotes the bad value: %v", err)
+				}
+				oo, status := fhir.OutcomeJSON(err)
+				var got struct {
+					ResourceType string
+					Issue        []struct{ Diagnostics string }
+				}
+				json.Unmarshal(oo, &got)
+				if status/100 != 4 || got.ResourceType != "OperationOutcome" || len(got.Issue) != 1 || !strings.Contains(got.Issue[0].Diagnostics, tc.want) {
+					t.Errorf("OperationOutcome = %d %s, want it to name %q", status, oo, tc.want)
 				}
 			})
 		}

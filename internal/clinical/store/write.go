@@ -25,9 +25,23 @@ type Written struct {
 	Patients []string       // whose compartment the resource is in
 }
 
+// parseForWrite parses a resource to be stored and checks every primitive
+// value against its FHIR type, so that nothing the store keeps is missed by
+// searches later (a birthDate of 1944-13-45 was stored, and never found).
+func parseForWrite(raw []byte) (*fhir.Resource, error) {
+	r, err := fhir.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := fhir.ValidatePrimitives(r.Type, r.Raw); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // Create stores a new resource under a new id.
 func (s *Store) Create(ctx context.Context, raw []byte) (*Written, error) {
-	r, err := fhir.Parse(raw)
+	r, err := parseForWrite(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +64,7 @@ func (s *Store) Update(ctx context.Context, typ, id string, raw []byte, ifMatch 
 	if err := checkTypeID(typ, id); err != nil {
 		return nil, err
 	}
-	r, err := fhir.Parse(raw)
+	r, err := parseForWrite(raw)
 	if err != nil {
 		return nil, err
 	}
