@@ -454,6 +454,14 @@ type Tx struct {
 	dialect Dialect
 }
 
+// SQL returns the database/sql transaction under t, for libraries that
+// must join it (the job queue enqueues in the caller's transaction). It is
+// nil for ReadOne's single statements, which have none.
+func (t *Tx) SQL() *sql.Tx {
+	tx, _ := t.tx.(*sql.Tx)
+	return tx
+}
+
 // querier is what *sql.Tx and *sql.DB have in common.
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)

@@ -1,0 +1,154 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"carefront/internal/jobs"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
+)
+
+type pingArgs struct {
+	Ref  string `json:"ref"`
+	Fail bool   `json:"fail,omitempty"`
+}
+
+func (pingArgs) Kind() string { return "ping" }
+
+// recorder is a handler that remembers what it ran.
+type recorder struct {
+	mu   sync.Mutex
+	runs map[string][]int // ref -> attempts seen
+}
+
+func (r *recorder) handler() jobs.Handler {
+	return jobs.Handle(func(_ context.Context, j jobs.Job, a pingArgs) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.runs[a.Ref] = append(r.runs[a.Ref], j.Attempt)
+		if a.Fail {
+			return errors.New("relay answered 451")
+		}
+		return nil
+	})
+}
+
+func (r *recorder) attempts(ref string) []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int(nil), r.runs[ref]...)
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func enqueue(t *testing.T, db *sqldb.DB, q *jobs.Queue, a pingArgs, o *jobs.EnqueueOptions, fail error) (bool, error) {
+	t.Helper()
+	var added bool
+	err := db.Write(context.Background(), func(tx *sqldb.Tx) error {
+		var err error
+		if added, err = q.EnqueueTx(context.Background(), tx, a, o); err != nil {
+			return err
+		}
+		return fail
+	})
+	return added, err
+}
+
+func TestJobsRunOnlyWhenTheirTransactionCommits(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		rec := &recorder{runs: map[string][]int{}}
+		q, err := jobs.New(db, jobs.Options{PollInterval: 20 * time.Millisecond}, rec.handler())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer q.Stop(ctx)
+		if _, err := enqueue(t, db, q, pingArgs{Ref: "committed"}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		rollback := errors.New("the change failed")
+		if _, err := enqueue(t, db, q, pingArgs{Ref: "rolled-back"}, nil, rollback); !errors.Is(err, rollback) {
+			t.Fatalf("Write = %v", err)
+		}
+		waitFor(t, "the committed job", func() bool { return len(rec.attempts("committed")) == 1 })
+		time.Sleep(300 * time.Millisecond)
+		if n := rec.attempts("rolled-back"); len(n) != 0 {
+			t.Errorf("a job of a rolled-back transaction ran %d times", len(n))
+		}
+		if n := rec.attempts("committed"); len(n) != 1 {
+			t.Errorf("the committed job ran %d times, want once", len(n))
+		}
+	})
+}
+
+func TestFailedJobsAreKeptAndCanBeRetried(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		rec := &recorder{runs: map[string][]int{}}
+		q, err := jobs.New(db, jobs.Options{PollInterval: 20 * time.Millisecond, MaxAttempts: 2}, rec.handler())
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Start(ctx)
+		defer q.Stop(ctx)
+		if _, err := enqueue(t, db, q, pingArgs{Ref: "bounce", Fail: true}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		// The second attempt comes after River's backoff (1s after the first).
+		var failed []jobs.Failed
+		waitFor(t, "the job to be kept as failed", func() bool {
+			failed, err = q.ListFailed(ctx, 10)
+			return err == nil && len(failed) == 1
+		})
+		if got := rec.attempts("bounce"); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+			t.Errorf("attempts = %v, want [1 2]", got)
+		}
+		f := failed[0]
+		if f.Kind != "ping" || f.Attempts != 2 || f.LastError != "relay answered 451" || f.FailedAt.IsZero() {
+			t.Errorf("failed job = %+v", f)
+		}
+		// An operator's retry runs it once more.
+		if err := q.Retry(ctx, f.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the retried run", func() bool { return len(rec.attempts("bounce")) == 3 })
+		if err := q.Retry(ctx, 999999); !errors.Is(err, jobs.ErrNoJob) {
+			t.Errorf("Retry(unknown) = %v, want ErrNoJob", err)
+		}
+	})
+}
+
+func TestUniqueJobsAreNotEnqueuedTwice(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		q, err := jobs.New(db, jobs.Options{}) // enqueue only
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := &jobs.EnqueueOptions{UniqueFor: time.Hour}
+		for i, want := range []bool{true, false} {
+			added, err := enqueue(t, db, q, pingArgs{Ref: "reminder-appt-1"}, o, nil)
+			if err != nil || added != want {
+				t.Errorf("enqueue %d = %v, %v; want added=%v", i, added, err, want)
+			}
+		}
+		if added, err := enqueue(t, db, q, pingArgs{Ref: "reminder-appt-2"}, o, nil); err != nil || !added {
+			t.Errorf("another reminder = %v, %v; want added", added, err)
+		}
+	})
+}
