@@ -25,6 +25,7 @@ import (
 	"carefront/internal/demo"
 	"carefront/internal/geoip"
 	"carefront/internal/identity"
+	"carefront/internal/jobs"
 	"carefront/internal/locale"
 	"carefront/internal/notify"
 	"carefront/internal/ratelimit"
@@ -168,6 +169,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		closeListeners()
 		return &config.Error{Setting: "CAREFRONT_BASE_URL (--base-url)", Problem: err.Error()}
 	}
+	auth := &identity.Auth{Store: ids, Hasher: hasher, Audit: aw, Mail: mail, Keys: k, WebAuthn: rp}
+	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs")}, auth.MailHandler())
+	if err != nil {
+		closeListeners()
+		return err
+	}
+	auth.Jobs = queue
 	var places interface {
 		Place(addr, lang string) string
 	}
@@ -185,7 +193,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
 		Version: ver, Demo: cfg.Demo,
 		Clinical: &clinical.Gateway{Source: source, Audit: aw},
-		Auth:     &identity.Auth{Store: ids, Hasher: hasher, Audit: aw, Mail: mail, WebAuthn: rp},
+		Auth:     auth,
 		BaseURL:  base,
 		Outbox:   outbox,
 		Sessions: sessions, IdleTimeout: cfg.SessionIdle, StepUpAge: cfg.StepUpAge, Places: places,
@@ -231,6 +239,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
+	if err := queue.Start(bg); err != nil {
+		hs.Close()
+		return fmt.Errorf("job queue: %w", err)
+	}
 	go reencrypt(bg, log, db, k)
 	if cfg.AuditVerifyInterval > 0 {
 		go verifyAuditEvery(bg, log, metrics, db, auditKeyring, cfg)
@@ -262,6 +274,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ms.Shutdown(sctx)
 		ms.Close()
 	}
+	// Jobs running now (a mail being sent) may finish; what does not is
+	// run again later, by this instance or another.
+	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := queue.Stop(qctx); err != nil {
+		log.Warn("job queue did not drain", "err", err)
+	}
+	qcancel()
 	stopBG()
 	if err := closeAudit(aw, serveErr != nil); err != nil {
 		log.Error("stopped without closing the audit trail", "err", err)

@@ -14,6 +14,7 @@ import (
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
 	"carefront/internal/notify"
+	"carefront/internal/seal"
 )
 
 // Auth runs sign-in checks: throttling, password, second factor, and an
@@ -24,8 +25,12 @@ type Auth struct {
 	Store  *Store
 	Hasher *Hasher
 	Audit  *audit.Writer
-	// Mail sends sign-in codes and security notices; nil sends none.
+	// Jobs queues mail (sign-in codes, links, security notices); nil sends
+	// none. Mail is what the queued mail jobs send through (MailHandler),
+	// and Keys seal the secrets mail jobs carry.
+	Jobs Enqueuer
 	Mail notify.Sender
+	Keys *seal.Keys
 	// WebAuthn is the relying party for passkeys (NewRelyingParty); nil
 	// turns passkeys off.
 	WebAuthn *webauthn.WebAuthn

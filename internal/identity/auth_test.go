@@ -118,6 +118,16 @@ func TestEmailCodes(t *testing.T) {
 		if _, err := auth.SecondFactor(ctx, a, code, "", ""); err != identity.ErrBadCode {
 			t.Errorf("email code used twice: %v", err)
 		}
+		// A new code makes the older, unused one worthless.
+		older, _ := s.NewEmailCode(ctx, a.ID)
+		newer, _ := s.NewEmailCode(ctx, a.ID)
+		if ok, _ := s.UseEmailCode(ctx, a.ID, older); ok {
+			t.Error("an email code still worked after a newer one was sent")
+		}
+		if ok, _ := s.UseEmailCode(ctx, a.ID, newer); !ok {
+			t.Error("the newest email code did not work")
+		}
+		c.Add(identity.EmailCodeValid)
 		late, _ := s.NewEmailCode(ctx, a.ID)
 		c.Add(identity.EmailCodeValid)
 		if ok, _ := s.UseEmailCode(ctx, a.ID, late); ok {

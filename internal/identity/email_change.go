@@ -13,7 +13,6 @@ import (
 
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
-	"carefront/internal/notify"
 	"carefront/internal/sqldb"
 )
 
@@ -26,14 +25,19 @@ const (
 	EmailChangeAttempts = 5
 )
 
-// ErrEmailTaken is a new address another account uses.
+// ErrEmailTaken is a new address another account took between the start
+// of a change and its confirmation (the person knows the code, so the
+// address was free when they started).
 var ErrEmailTaken = apperr.New(apperr.Conflict, "another account uses this email address")
 
 // ErrEmailChange is a wrong, expired or used-up confirmation code.
 var ErrEmailChange = apperr.New(apperr.Invalid, "that code is not right, or it expired; start the change again")
 
-// StartEmailChange records a pending change to newEmail and sends the
-// code there.
+// StartEmailChange records a pending change to newEmail and queues the
+// code to it. Whether another account uses newEmail is not told: the
+// answer is the same, a pending change is recorded the same way (with a
+// code nobody is sent, so it can never be confirmed), and the owner of the
+// address is told that someone tried to use it, without learning who.
 func (a *Auth) StartEmailChange(ctx context.Context, acct *Account, newEmail, addr, sessionHex string) error {
 	email, err := NormalizeEmail(newEmail)
 	if err != nil {
@@ -42,9 +46,8 @@ func (a *Auth) StartEmailChange(ctx context.Context, acct *Account, newEmail, ad
 	if email == acct.Email {
 		return apperr.New(apperr.Invalid, "this is your address already")
 	}
-	if _, err := a.Store.AccountByEmail(ctx, email); err == nil {
-		return ErrEmailTaken
-	} else if !errors.Is(err, ErrNoAccount) {
+	owner, err := a.Store.AccountByEmail(ctx, email)
+	if err != nil && !errors.Is(err, ErrNoAccount) {
 		return err
 	}
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
@@ -59,20 +62,18 @@ func (a *Auth) StartEmailChange(ctx context.Context, acct *Account, newEmail, ad
 		}
 		_, err := tx.Exec(ctx, "INSERT INTO email_change (account_id, new_email, code_hash, created, expires) VALUES (?, ?, ?, ?, ?)",
 			acct.ID, email, emailCodeHash(acct.ID+":"+email, code), now.UnixMicro(), now.Add(EmailChangeValid).UnixMicro())
-		return err
+		if err != nil {
+			return err
+		}
+		if owner != nil {
+			return a.queueMail(ctx, tx, "email-in-use", owner.ID, &mailSecret{})
+		}
+		return a.queueMail(ctx, tx, "email-change-code", acct.ID, &mailSecret{Code: code, To: email})
 	})
 	if err != nil {
 		return err
 	}
-	if err := a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "email-change-started", addr, sessionHex); err != nil {
-		return err
-	}
-	if a.Mail == nil {
-		return nil
-	}
-	return a.Mail.Send(ctx, notify.Message{To: email, Subject: "Confirm your new carefront email address / Confirme su nuevo correo",
-		Text: "To use this address for your carefront account, enter this code on the page where you asked: " + code + "\nIt works for 15 minutes. If you did not ask for this, ignore this email.\n\n" +
-			"Para usar esta dirección en su cuenta de carefront, escriba este código en la página donde lo pidió: " + code + ". Sirve durante 15 minutos. Si no lo pidió, ignore este correo."})
+	return a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "email-change-started", addr, sessionHex)
 }
 
 // PendingEmail is the address a change waits to confirm, or "".
@@ -130,8 +131,12 @@ func (a *Auth) ConfirmEmailChange(ctx context.Context, acct *Account, code, addr
 		if _, err := tx.Exec(ctx, "UPDATE account SET email = ? WHERE id = ?", newEmail, acct.ID); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM email_change WHERE account_id = ?", acct.ID)
-		return err
+		if _, err = tx.Exec(ctx, "DELETE FROM email_change WHERE account_id = ?", acct.ID); err != nil {
+			return err
+		}
+		// To the old address, which the job could no longer read from
+		// the account: sealed in the job.
+		return a.queueMail(ctx, tx, "email-changed", acct.ID, &mailSecret{To: acct.Email})
 	})
 	if err == nil && wrong {
 		err = ErrEmailChange
@@ -143,6 +148,5 @@ func (a *Auth) ConfirmEmailChange(ctx context.Context, acct *Account, code, addr
 	if err := a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "email-changed", addr, sessionHex); err != nil {
 		return "", err
 	}
-	a.Notice(ctx, acct, "email-changed") // to the old address
 	return newEmail, nil
 }

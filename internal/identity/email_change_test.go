@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"carefront/internal/identity"
-	"carefront/internal/notify"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
 )
@@ -18,13 +17,12 @@ import (
 func TestEmailChange(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		auth, clock, acct := passkeyAuth(t, db)
-		outbox := notify.NewOutbox(10)
-		auth.Mail = outbox
+		outbox := withMail(t, db, auth)
 		ctx := context.Background()
 		other := &identity.Account{Kind: identity.Person, Email: "walter@example.com"}
 		auth.Store.CreateAccount(ctx, other)
 
-		for _, bad := range []string{"not an address", "maria.ortega@example.com", "WALTER@example.com"} {
+		for _, bad := range []string{"not an address", "maria.ortega@example.com"} {
 			if err := auth.StartEmailChange(ctx, acct, bad, "", ""); err == nil {
 				t.Errorf("%q accepted", bad)
 			}
@@ -32,7 +30,7 @@ func TestEmailChange(t *testing.T) {
 		if err := auth.StartEmailChange(ctx, acct, "Maria.New@Example.org", "", ""); err != nil {
 			t.Fatal(err)
 		}
-		msgs := outbox.Messages()
+		msgs := settle(t, db, outbox)
 		if len(msgs) != 1 || msgs[0].To != "maria.new@example.org" {
 			t.Fatalf("the code goes to the new address: %v", msgs)
 		}
@@ -58,14 +56,14 @@ func TestEmailChange(t *testing.T) {
 		}
 		// Again, and late: expired.
 		auth.StartEmailChange(ctx, acct, "maria.new@example.org", "", "")
-		code = regexp.MustCompile(`\b\d{6}\b`).FindString(outbox.Messages()[0].Text)
+		code = regexp.MustCompile(`\b\d{6}\b`).FindString(settle(t, db, outbox)[0].Text)
 		clock.Add(identity.EmailChangeValid + time.Second)
 		if _, err := auth.ConfirmEmailChange(ctx, acct, code, "", ""); !errors.Is(err, identity.ErrEmailChange) {
 			t.Fatalf("an expired code: %v", err)
 		}
 		// Again, in time: changed, and the old address is told.
 		auth.StartEmailChange(ctx, acct, "maria.new@example.org", "", "")
-		code = regexp.MustCompile(`\b\d{6}\b`).FindString(outbox.Messages()[0].Text)
+		code = regexp.MustCompile(`\b\d{6}\b`).FindString(settle(t, db, outbox)[0].Text)
 		got, err := auth.ConfirmEmailChange(ctx, acct, code, "", "")
 		if err != nil || got != "maria.new@example.org" {
 			t.Fatalf("confirm: %q %v", got, err)
@@ -73,7 +71,7 @@ func TestEmailChange(t *testing.T) {
 		if a, _ := auth.Store.AccountByEmail(ctx, "maria.new@example.org"); a == nil || a.ID != acct.ID {
 			t.Error("the account is not found by its new address")
 		}
-		if m := outbox.Messages()[0]; m.To != "maria.ortega@example.com" || !strings.Contains(m.Subject, "email address") {
+		if m := settle(t, db, outbox)[0]; m.To != "maria.ortega@example.com" || !strings.Contains(m.Subject, "email address") {
 			t.Errorf("the old address was not told: %s %q", m.To, m.Subject)
 		}
 		if _, err := auth.ConfirmEmailChange(ctx, acct, code, "", ""); !errors.Is(err, identity.ErrEmailChange) {
@@ -82,6 +80,40 @@ func TestEmailChange(t *testing.T) {
 		reasons := auditReasons(t, db)
 		if !slices.Contains(reasons, "email-changed") || !slices.Contains(reasons, "email-change-refused") {
 			t.Errorf("audit: %v", reasons)
+		}
+	})
+}
+
+// A change to an address another account uses is answered as any other:
+// the asker learns nothing, no code is sent to anyone who could use it,
+// and the owner of the address is told someone tried.
+func TestEmailChangeToATakenAddressTellsNothing(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		auth, _, acct := passkeyAuth(t, db)
+		outbox := withMail(t, db, auth)
+		ctx := context.Background()
+		owner := &identity.Account{Kind: identity.Person, Email: "walter@example.com"}
+		auth.Store.CreateAccount(ctx, owner)
+		if err := auth.StartEmailChange(ctx, acct, "WALTER@example.com", "", ""); err != nil {
+			t.Fatalf("a taken address = %v, want the answer a free one gets", err)
+		}
+		if p, _ := auth.Store.PendingEmail(ctx, acct.ID); p != "walter@example.com" {
+			t.Errorf("pending = %q, want it recorded like any change", p)
+		}
+		msgs := settle(t, db, outbox)
+		if len(msgs) != 1 || msgs[0].To != "walter@example.com" || !strings.Contains(msgs[0].Subject, "Someone tried to use your email address") {
+			t.Fatalf("mail = %+v, want one notice to the owner", msgs)
+		}
+		if regexp.MustCompile(`\b\d{6}\b`).MatchString(msgs[0].Text) || strings.Contains(msgs[0].Text, "maria") {
+			t.Errorf("the owner's notice carries a code or the asker: %q", msgs[0].Text)
+		}
+		for _, code := range []string{"000000", "123456"} {
+			if _, err := auth.ConfirmEmailChange(ctx, acct, code, "", ""); !errors.Is(err, identity.ErrEmailChange) {
+				t.Errorf("confirming with %s: %v", code, err)
+			}
+		}
+		if a, _ := auth.Store.AccountByID(ctx, acct.ID); a.Email != "maria.ortega@example.com" {
+			t.Errorf("the address changed: %s", a.Email)
 		}
 	})
 }

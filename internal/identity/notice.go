@@ -2,8 +2,9 @@ package identity
 
 import (
 	"context"
+	"fmt"
 
-	"carefront/internal/notify"
+	"carefront/internal/sqldb"
 )
 
 // Security notices: short, PHI-free, in English and Spanish (the account
@@ -27,31 +28,43 @@ var notices = map[string][2]string{
 	"recovery-code-used": {"A recovery code was used for your carefront account",
 		"Someone signed in to your carefront account with one of your recovery codes.\nIf this was not you, change your password and make new recovery codes.\n\n" +
 			"Alguien inició sesión en su cuenta de carefront con uno de sus códigos de recuperación. Si no fue usted, cambie su contraseña y cree códigos nuevos."},
+	"email-in-use": {"Someone tried to use your email address for another carefront account",
+		"Someone signed in to another carefront account asked to change its email address to yours. Nothing changed: your address stays with your account, and they were not told it is in use.\nYou need not do anything.\n\n" +
+			"Alguien con otra cuenta de carefront pidió cambiar su correo al de usted. No cambió nada: su dirección sigue en su cuenta y no se le dijo a esa persona que está en uso. No tiene que hacer nada."},
 	"new-sign-in": {"New sign-in to your carefront account",
 		"Your carefront account was signed in to from a device it had not seen before.\nIf this was not you, change your password and sign out the device on the Account security page.\n\n" +
 			"Se inició sesión en su cuenta de carefront desde un dispositivo nuevo. Si no fue usted, cambie su contraseña y cierre la sesión de ese dispositivo en la página Seguridad de la cuenta."},
 }
 
-// Notice emails a security notice to the account's owner. A notice that
-// cannot be sent does not fail the action it reports.
+// Notice queues a security notice to the account's owner, in a transaction
+// of its own. A notice that cannot be queued does not fail the action it
+// reports.
 func (a *Auth) Notice(ctx context.Context, acct *Account, event string) {
-	n, ok := notices[event]
-	if !ok || a.Mail == nil || acct == nil {
+	if _, ok := notices[event]; !ok || a.Jobs == nil || acct == nil {
 		return
 	}
-	a.Mail.Send(ctx, notify.Message{To: acct.Email, Subject: n[0], Text: n[1]})
+	a.Store.db.Write(ctx, func(tx *sqldb.Tx) error { return a.queueMail(ctx, tx, event, acct.ID, nil) })
 }
 
-// SendEmailCode emails a one-time sign-in code.
+// noticeTx queues a security notice in tx, the change's own transaction.
+func (a *Auth) noticeTx(ctx context.Context, tx *sqldb.Tx, acct *Account, event string) error {
+	if _, ok := notices[event]; !ok {
+		return fmt.Errorf("identity: no notice %q", event)
+	}
+	return a.queueMail(ctx, tx, event, acct.ID, nil)
+}
+
+// SendEmailCode makes a one-time sign-in code, which replaces any earlier
+// one, and queues it to the account's address in the same transaction.
 func (a *Auth) SendEmailCode(ctx context.Context, acct *Account) error {
-	if a.Mail == nil {
+	if a.Jobs == nil {
 		return ErrTooManyEmailCodes
 	}
-	code, err := a.Store.NewEmailCode(ctx, acct.ID)
-	if err != nil {
-		return err
-	}
-	return a.Mail.Send(ctx, notify.Message{To: acct.Email, Subject: "Your carefront sign-in code / Su código de carefront",
-		Text: "Your carefront sign-in code is " + code + ". It works once, for 10 minutes. Nobody from your clinic will ask you for it.\n\n" +
-			"Su código para iniciar sesión en carefront es " + code + ". Sirve una vez, durante 10 minutos. Nadie de su clínica se lo pedirá."})
+	return a.Store.db.Write(ctx, func(tx *sqldb.Tx) error {
+		code, err := a.Store.newEmailCode(ctx, tx, acct.ID)
+		if err != nil {
+			return err
+		}
+		return a.queueMail(ctx, tx, "email-code", acct.ID, &mailSecret{Code: code})
+	})
 }

@@ -11,7 +11,6 @@ import (
 
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
-	"carefront/internal/notify"
 	"carefront/internal/sqldb"
 )
 
@@ -34,41 +33,49 @@ func sum(s string) []byte {
 }
 
 // StartReset makes a reset link for the address, if it has an account, and
-// emails it. It returns the browser nonce to set as a cookie whether or
-// not the account exists, so the answer and the cookie reveal nothing.
-func (a *Auth) StartReset(ctx context.Context, email, linkBase string) (nonce string, err error) {
+// queues it by mail. It returns the browser nonce to set as a cookie whether
+// or not the account exists, and does the same work either way (the same
+// queries, a sealed secret, one queued job and one audit record: for an
+// unknown address the job sends nothing), so neither the answer, the cookie
+// nor the time it takes reveals whether the account exists. Nothing here
+// waits for a mail server.
+func (a *Auth) StartReset(ctx context.Context, email, linkBase, addr string) (nonce string, err error) {
 	nonce = token32()
+	tok := token32()
 	acct, err := a.Store.AccountByEmail(ctx, email)
-	if errors.Is(err, ErrNoAccount) {
-		return nonce, a.record(ctx, nil, audit.SubtypePasswordReset, audit.MinorFailure, "reset-unknown-account", "")
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNoAccount) {
 		return "", err
 	}
-	tok := token32()
+	accountID := ""
+	if acct != nil {
+		accountID = acct.ID
+	}
 	now := a.Store.now()
 	err = a.Store.db.Write(ctx, func(tx *sqldb.Tx) error {
 		var recent int
-		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM password_reset WHERE account_id = ? AND created > ?", acct.ID, now.Add(-ResetValid).UnixMicro()).Scan(&recent); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM password_reset WHERE account_id = ? AND created > ?", accountID, now.Add(-ResetValid).UnixMicro()).Scan(&recent); err != nil {
 			return err
 		}
-		if recent >= 3 {
-			return nil // quietly: the person already has links in their mail
+		link := &mailSecret{Link: linkBase + "?token=" + tok}
+		if acct == nil || recent >= 3 {
+			// Nobody to write to, or the person already has links in their
+			// mail: a job that sends nothing.
+			return a.queueMail(ctx, tx, "reset-link", "", link)
 		}
 		_, err := tx.Exec(ctx, "INSERT INTO password_reset (token_hash, account_id, nonce_hash, created, expires) VALUES (?, ?, ?, ?, ?)",
 			sum(tok), acct.ID, sum(nonce), now.UnixMicro(), now.Add(ResetValid).UnixMicro())
-		if err == nil && a.Mail != nil {
-			err = a.Mail.Send(ctx, notify.Message{To: acct.Email, Subject: "Reset your carefront password / Restablecer su contraseña",
-				Text: "Open this link in the same browser within 20 minutes to choose a new password. You will also need your authenticator app or a recovery code.\n" +
-					linkBase + "?token=" + tok + "\nIf you did not ask for this, ignore this email.\n\n" +
-					"Abra este enlace en el mismo navegador antes de 20 minutos para elegir una contraseña nueva. También necesitará su aplicación de autenticación o un código de recuperación. Si no lo pidió, ignore este correo."})
+		if err != nil {
+			return err
 		}
-		return err
+		return a.queueMail(ctx, tx, "reset-link", acct.ID, link)
 	})
 	if err != nil {
 		return "", err
 	}
-	return nonce, a.record(ctx, acct, audit.SubtypePasswordReset, audit.Success, "reset-link-sent", "")
+	if acct == nil {
+		return nonce, a.record(ctx, nil, audit.SubtypePasswordReset, audit.MinorFailure, "reset-unknown-account", addr)
+	}
+	return nonce, a.record(ctx, acct, audit.SubtypePasswordReset, audit.Success, "reset-link-sent", addr)
 }
 
 // ResetAccount returns the account a link is for, if the link works in
@@ -121,12 +128,13 @@ func (a *Auth) FinishReset(ctx context.Context, tok, nonce, code string, hash fu
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrReset
 		}
-		_, err = tx.Exec(ctx, "UPDATE account SET password_hash = ? WHERE id = ?", newHash, acct.ID)
-		return err
+		if _, err = tx.Exec(ctx, "UPDATE account SET password_hash = ? WHERE id = ?", newHash, acct.ID); err != nil {
+			return err
+		}
+		return a.noticeTx(ctx, tx, acct, "password-changed")
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.Notice(ctx, acct, "password-changed")
 	return acct, a.record(ctx, acct, audit.SubtypePasswordReset, audit.Success, "password-reset", addr)
 }

@@ -34,6 +34,10 @@ type Message struct {
 	Subject string
 	Text    string
 	Sent    time.Time
+	// MessageID, when set, is the local part of the Message-ID header: a
+	// message sent again (a retried job) keeps its id, so mail clients
+	// show it once. Hex digits only; empty makes a random one.
+	MessageID string
 }
 
 // Sender delivers email.
@@ -64,6 +68,21 @@ func (o *Outbox) Send(_ context.Context, m Message) error {
 		o.msgs = o.msgs[len(o.msgs)-o.max:]
 	}
 	return nil
+}
+
+// Await returns the stored messages, newest first, once there are at
+// least n, or what there is when ctx ends. Mail arrives from the job
+// queue, a moment after the request that caused it.
+func (o *Outbox) Await(ctx context.Context, n int) []Message {
+	for {
+		if msgs := o.Messages(); len(msgs) >= n || ctx.Err() != nil {
+			return msgs
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Messages returns the stored messages, newest first.
@@ -173,13 +192,17 @@ func compose(from string, m Message, now time.Time) ([]byte, error) {
 	if at := strings.LastIndex(from, "@"); at >= 0 {
 		domain = from[at+1:]
 	}
-	var id [12]byte
-	rand.Read(id[:])
+	id := m.MessageID
+	if id == "" || strings.Trim(id, "0123456789abcdef") != "" || len(id) > 64 {
+		var r [12]byte
+		rand.Read(r[:])
+		id = hex.EncodeToString(r[:])
+	}
 	var b bytes.Buffer
 	b.WriteString("From: " + from + "\r\nTo: " + m.To + "\r\n")
 	b.WriteString("Subject: " + mime.QEncoding.Encode("utf-8", m.Subject) + "\r\n")
 	b.WriteString("Date: " + now.Format(time.RFC1123Z) + "\r\n")
-	b.WriteString("Message-ID: <" + hex.EncodeToString(id[:]) + "@" + domain + ">\r\n")
+	b.WriteString("Message-ID: <" + id + "@" + domain + ">\r\n")
 	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
 	qp := quotedprintable.NewWriter(&b)
 	if _, err := qp.Write([]byte(strings.ReplaceAll(m.Text, "\n", "\r\n"))); err != nil {

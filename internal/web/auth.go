@@ -641,7 +641,7 @@ func (s *Server) submitForgot(w http.ResponseWriter, r *http.Request) error {
 		f.Errors["email"] = "activate.email.invalid"
 		return s.showForm(w, r, "forgot", "forgot.title", f, http.StatusUnprocessableEntity)
 	}
-	nonce, err := s.opts.Auth.StartReset(r.Context(), email, s.opts.BaseURL+"/reset")
+	nonce, err := s.opts.Auth.StartReset(r.Context(), email, s.opts.BaseURL+"/reset", clientAddr(r))
 	if err != nil {
 		return err
 	}

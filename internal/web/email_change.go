@@ -42,9 +42,6 @@ func (s *Server) submitChangeEmail(w http.ResponseWriter, r *http.Request) error
 	f.Values["email"] = strings.TrimSpace(r.PostFormValue("email"))
 	err := s.opts.Auth.StartEmailChange(r.Context(), u.account, f.Values["email"], clientAddr(r), hex.EncodeToString(u.session.IDHash))
 	switch {
-	case errors.Is(err, identity.ErrEmailTaken):
-		f.Errors["email"] = "email.change.taken"
-		return s.emailForm(w, r, u, f, http.StatusConflict)
 	case apperr.CodeOf(err) == apperr.Invalid:
 		f.Errors["email"] = "activate.email.invalid"
 		return s.emailForm(w, r, u, f, http.StatusUnprocessableEntity)

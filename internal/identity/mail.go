@@ -1,0 +1,146 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"carefront/internal/failpoint"
+	"carefront/internal/jobs"
+	"carefront/internal/notify"
+	"carefront/internal/seal"
+	"carefront/internal/sqldb"
+)
+
+// Mail goes out through the job queue: it is enqueued in the transaction
+// of the change that causes it (a code stored, a link made) and sent by a
+// job, outside any transaction, retried while the mail server refuses or
+// is down. A request never waits for a mail server.
+
+// MailArgs is the job that sends one email. It carries ids: the address is
+// read when the mail is sent, and what must not be read from the database
+// (a code, a link, an address not yet confirmed) is sealed in Secret,
+// bound to this job's message id.
+type MailArgs struct {
+	Template  string `json:"template"`
+	AccountID string `json:"account_id,omitempty"`
+	// MessageID is made once, at enqueue: a job that runs again after the
+	// mail server took the message sends it with the same Message-ID, so
+	// mail clients show one.
+	MessageID string `json:"message_id"`
+	Secret    []byte `json:"secret,omitempty"`
+}
+
+// Kind names the job.
+func (MailArgs) Kind() string { return "mail" }
+
+// mailSecret is what a MailArgs.Secret opens to.
+type mailSecret struct {
+	Code string `json:"code,omitempty"`
+	Link string `json:"link,omitempty"`
+	To   string `json:"to,omitempty"` // an address other than the account's
+}
+
+// Enqueuer adds jobs in a transaction (jobs.Queue).
+type Enqueuer interface {
+	EnqueueTx(ctx context.Context, tx *sqldb.Tx, args jobs.Args, o *jobs.EnqueueOptions) (bool, error)
+}
+
+func secretBinding(messageID string) seal.Binding {
+	return seal.Binding{Table: "river_job", Column: "args.secret", Row: messageID}
+}
+
+// queueMail enqueues one email in tx. With no queue it does nothing (mail
+// is off). accountID "" enqueues a job that sends nothing, so that a
+// request for an address with no account does the same work as one with.
+func (a *Auth) queueMail(ctx context.Context, tx *sqldb.Tx, template, accountID string, secret *mailSecret) error {
+	if a.Jobs == nil {
+		return nil
+	}
+	var id [16]byte
+	rand.Read(id[:])
+	m := MailArgs{Template: template, AccountID: accountID, MessageID: hex.EncodeToString(id[:])}
+	if secret != nil {
+		if a.Keys == nil {
+			return errors.New("identity: mail with a secret needs the sealing keys")
+		}
+		b, err := json.Marshal(secret)
+		if err != nil {
+			return err
+		}
+		if m.Secret, err = a.Keys.Seal(b, secretBinding(m.MessageID)); err != nil {
+			return err
+		}
+	}
+	_, err := a.Jobs.EnqueueTx(ctx, tx, m, nil)
+	return err
+}
+
+// MailHandler is the job handler that sends the mail queueMail enqueued.
+func (a *Auth) MailHandler() jobs.Handler { return jobs.Handle(a.deliver) }
+
+func (a *Auth) deliver(ctx context.Context, _ jobs.Job, m MailArgs) error {
+	if m.AccountID == "" || a.Mail == nil {
+		return nil
+	}
+	acct, err := a.Store.AccountByID(ctx, m.AccountID)
+	if errors.Is(err, ErrNoAccount) {
+		return nil // the account is gone: nobody to write to
+	}
+	if err != nil {
+		return err
+	}
+	var sec mailSecret
+	if len(m.Secret) > 0 {
+		if a.Keys == nil {
+			return errors.New("identity: a sealed mail secret and no keys to open it")
+		}
+		b, err := a.Keys.Open(m.Secret, secretBinding(m.MessageID))
+		if err != nil {
+			return fmt.Errorf("identity: mail %s: secret does not open", m.MessageID)
+		}
+		if err := json.Unmarshal(b, &sec); err != nil {
+			return err
+		}
+	}
+	msg, ok := compose(m.Template, sec)
+	if !ok {
+		return fmt.Errorf("identity: unknown mail template %q", m.Template)
+	}
+	msg.To, msg.MessageID = acct.Email, m.MessageID
+	if sec.To != "" {
+		msg.To = sec.To
+	}
+	failpoint.Hit("mail-before-send")
+	if err := a.Mail.Send(ctx, msg); err != nil {
+		return err
+	}
+	failpoint.Hit("mail-after-send")
+	return nil
+}
+
+// compose writes a template's subject and text.
+func compose(template string, s mailSecret) (notify.Message, bool) {
+	switch template {
+	case "email-code":
+		return notify.Message{Subject: "Your carefront sign-in code / Su código de carefront",
+			Text: "Your carefront sign-in code is " + s.Code + ". It works once, for 10 minutes. Nobody from your clinic will ask you for it.\n\n" +
+				"Su código para iniciar sesión en carefront es " + s.Code + ". Sirve una vez, durante 10 minutos. Nadie de su clínica se lo pedirá."}, true
+	case "reset-link":
+		return notify.Message{Subject: "Reset your carefront password / Restablecer su contraseña",
+			Text: "Open this link in the same browser within 20 minutes to choose a new password. You will also need your authenticator app or a recovery code.\n" +
+				s.Link + "\nIf you did not ask for this, ignore this email.\n\n" +
+				"Abra este enlace en el mismo navegador antes de 20 minutos para elegir una contraseña nueva. También necesitará su aplicación de autenticación o un código de recuperación. Si no lo pidió, ignore este correo."}, true
+	case "email-change-code":
+		return notify.Message{Subject: "Confirm your new carefront email address / Confirme su nuevo correo",
+			Text: "To use this address for your carefront account, enter this code on the page where you asked: " + s.Code + "\nIt works for 15 minutes. If you did not ask for this, ignore this email.\n\n" +
+				"Para usar esta dirección en su cuenta de carefront, escriba este código en la página donde lo pidió: " + s.Code + ". Sirve durante 15 minutos. Si no lo pidió, ignore este correo."}, true
+	}
+	if n, ok := notices[template]; ok {
+		return notify.Message{Subject: n[0], Text: n[1]}, true
+	}
+	return notify.Message{}, false
+}
