@@ -94,3 +94,25 @@ export function invite(server, patient) {
   if (!m) throw new Error(`no activation code in:\n${out}`);
   return m[1];
 }
+
+// newMail opens the development outbox in page and returns the text of the
+// newest message containing hasText that was not there before (skip: texts
+// already seen). Mail is sent by the job queue a moment after the request,
+// so the outbox is reloaded until it arrives.
+export async function newMail(page, server, hasText, skip = []) {
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    await page.goto(`${server.url}dev/outbox`);
+    for (const text of await page.locator('main article').allTextContents()) {
+      if (text.includes(hasText) && !skip.includes(text)) return text;
+    }
+    if (Date.now() > deadline) throw new Error(`no new mail with ${hasText} in the outbox`);
+    await page.waitForTimeout(100);
+  }
+}
+
+// outboxTexts lists the messages in the development outbox now.
+export async function outboxTexts(page, server) {
+  await page.goto(`${server.url}dev/outbox`);
+  return page.locator('main article').allTextContents();
+}

@@ -5,7 +5,7 @@
 // the step-up test does not wait five minutes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, watchConsole, axeViolations, totp } from './harness.mjs';
+import { startServer, launchBrowser, watchConsole, axeViolations, totp, newMail } from './harness.mjs';
 
 const DEMO_KEY = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
 const DEMO_PASSWORD = 'demo portal passphrase';
@@ -138,8 +138,7 @@ test('step-up returns to the action with what was typed (es)', async () => {
   await accessible(page, 'email code form (es)');
 
   const outbox = await page.context().newPage();
-  await outbox.goto(`${server.url}dev/outbox`);
-  const mail = await outbox.locator('article', { hasText: 'linda.nueva@demo.carefront.example' }).first().textContent();
+  const mail = await newMail(outbox, server, 'linda.nueva@demo.carefront.example');
   const emailed = /\b(\d{6})\b/.exec(mail)[1];
   await outbox.close();
   await page.fill('#code', emailed);

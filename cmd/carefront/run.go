@@ -67,6 +67,8 @@ func commands() []command {
 		{"accounts invite", "print a one-time activation code for a patient: --patient Patient/ID", runAccountsInvite},
 		{"staff create", "create a staff account and print its setup link: --email E --role R", runStaffCreate},
 		{"keys rotate", "add a new primary encryption key (or, with --audit, audit signing key)", runKeysRotate},
+		{"jobs list", "list the jobs that failed every attempt: --failed", runJobsList},
+		{"jobs retry", "run a failed job again: carefront jobs retry ID", runJobsRetry},
 		{"version", "print the version", runVersion},
 	}
 }
