@@ -180,6 +180,13 @@ func (a *Auth) SecondFactor(ctx context.Context, acct *Account, code, addr, sess
 	return a.secondFactor(ctx, acct, code, addr, sessionHex, true)
 }
 
+// StepUp checks a second factor for a sensitive action (changing factors,
+// the email address or the password): an authenticator code or a recovery
+// code, never an emailed code, which the mailbox alone would give.
+func (a *Auth) StepUp(ctx context.Context, acct *Account, code, addr, sessionHex string) (string, error) {
+	return a.secondFactor(ctx, acct, code, addr, sessionHex, false)
+}
+
 func (a *Auth) secondFactor(ctx context.Context, acct *Account, code, addr, sessionHex string, allowEmail bool) (string, error) {
 	if th := a.Store.CheckThrottle(acct); th.Wait > 0 {
 		a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, "throttled", addr)

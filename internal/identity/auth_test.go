@@ -118,6 +118,16 @@ func TestEmailCodes(t *testing.T) {
 		if _, err := auth.SecondFactor(ctx, a, code, "", ""); err != identity.ErrBadCode {
 			t.Errorf("email code used twice: %v", err)
 		}
+		// An emailed code never passes a step-up, and is not spent trying.
+		stepCode, _ := s.NewEmailCode(ctx, a.ID)
+		if _, err := auth.StepUp(ctx, a, stepCode, "", ""); err != identity.ErrBadCode {
+			t.Errorf("step-up with an emailed code: %v, want ErrBadCode", err)
+		}
+		c.Add(2 * time.Second)
+		if m, err := auth.SecondFactor(ctx, a, stepCode, "", ""); err != nil || m != "email-code" {
+			t.Errorf("the code after a refused step-up: %q %v", m, err)
+		}
+		c.Add(identity.EmailCodeValid)
 		// A new code makes the older, unused one worthless.
 		older, _ := s.NewEmailCode(ctx, a.ID)
 		newer, _ := s.NewEmailCode(ctx, a.ID)

@@ -191,10 +191,25 @@ func (m *Manager) Lookup(ctx context.Context, token string) (*Session, error) {
 	return s, nil
 }
 
+// Check is what a renewal records about a second factor just checked.
+type Check int
+
+const (
+	// NoCheck records nothing (a new id only).
+	NoCheck Check = iota
+	// WeakCheck makes the session two-factor but is no step-up: an emailed
+	// code, which the mailbox alone gives, must never let anyone replace
+	// factors, the email address or the password.
+	WeakCheck
+	// StrongCheck makes the session two-factor and recent: an
+	// authenticator code, a recovery code or a passkey.
+	StrongCheck
+)
+
 // Renew replaces a session's id (at sign-in of a second factor and at
-// step-up), optionally recording a second-factor check now, and returns
-// the new token. The old token stops working.
-func (m *Manager) Renew(ctx context.Context, token string, mfa bool) (string, error) {
+// step-up), recording the check made, and returns the new token. The old
+// token stops working.
+func (m *Manager) Renew(ctx context.Context, token string, check Check) (string, error) {
 	tok, err := newToken()
 	if err != nil {
 		return "", err
@@ -203,7 +218,11 @@ func (m *Manager) Renew(ctx context.Context, token string, mfa bool) (string, er
 	err = m.db.Write(ctx, func(tx *sqldb.Tx) error {
 		q := "UPDATE session SET id_hash = ?, last_seen = ? WHERE id_hash = ? AND revoked_at IS NULL"
 		args := []any{hash(tok), now.UnixMicro(), hash(token)}
-		if mfa {
+		switch check {
+		case WeakCheck:
+			q = "UPDATE session SET id_hash = ?, last_seen = ?, level = ? WHERE id_hash = ? AND revoked_at IS NULL"
+			args = []any{hash(tok), now.UnixMicro(), LevelMFA, hash(token)}
+		case StrongCheck:
 			q = "UPDATE session SET id_hash = ?, last_seen = ?, mfa_at = ?, level = ? WHERE id_hash = ? AND revoked_at IS NULL"
 			args = []any{hash(tok), now.UnixMicro(), now.UnixMicro(), LevelMFA, hash(token)}
 		}
@@ -222,8 +241,8 @@ func (m *Manager) Renew(ctx context.Context, token string, mfa bool) (string, er
 	return tok, nil
 }
 
-// Recent reports whether the session's last second-factor check is within
-// maxAge: the step-up rule for sensitive actions.
+// Recent reports whether the session's last strong second-factor check is
+// within maxAge: the step-up rule for sensitive actions.
 func (m *Manager) Recent(s *Session, maxAge time.Duration) bool {
 	return s.Level == LevelMFA && !s.MFAAt.IsZero() && m.now().Sub(s.MFAAt) <= maxAge
 }

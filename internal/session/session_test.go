@@ -84,7 +84,7 @@ func TestForgedAndRenewedTokens(t *testing.T) {
 			t.Error("a password-only session counts as a recent second factor")
 		}
 		c.Add(time.Minute)
-		tok2, err := m.Renew(ctx, tok, true)
+		tok2, err := m.Renew(ctx, tok, session.StrongCheck)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,8 +100,19 @@ func TestForgedAndRenewedTokens(t *testing.T) {
 		if m.Recent(s, 5*time.Minute) {
 			t.Error("a second factor 5 minutes old still counts as recent")
 		}
-		if _, err := m.Renew(ctx, tok, false); err != session.ErrNoSession {
+		if _, err := m.Renew(ctx, tok, session.NoCheck); err != session.ErrNoSession {
 			t.Errorf("renewing a dead token: %v", err)
+		}
+		// An emailed code makes a session two-factor, never recent.
+		weak, _, err := m.Create(ctx, acct, session.LevelPassword, 15*time.Minute, "test", "198.51.100.9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if weak, err = m.Renew(ctx, weak, session.WeakCheck); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := m.Lookup(ctx, weak); err != nil || s.Level != session.LevelMFA || m.Recent(s, 5*time.Minute) {
+			t.Errorf("after an emailed code: %+v %v; want two-factor and not recent", s, err)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,11 +64,11 @@ func (s *Server) requireRecentAuth(w http.ResponseWriter, r *http.Request, maxAg
 		if s.limited(w, r) {
 			return nil
 		}
-		_, err := s.opts.Auth.SecondFactor(r.Context(), u.account, code, clientAddr(r), hex.EncodeToString(u.session.IDHash))
+		method, err := s.opts.Auth.StepUp(r.Context(), u.account, code, clientAddr(r), hex.EncodeToString(u.session.IDHash))
 		var te *identity.ThrottledError
 		switch {
 		case err == nil:
-			tok, err := s.renew(r, u)
+			tok, err := s.renew(r, u, method)
 			if err != nil {
 				s.renderError(w, r, err)
 				return nil
@@ -251,30 +252,38 @@ func (s *Server) showChangePassword(w http.ResponseWriter, r *http.Request) erro
 
 func (s *Server) submitChangePassword(w http.ResponseWriter, r *http.Request) error {
 	u := s.requireRecentAuth(w, r, s.stepUpAge())
-	if u == nil || s.hasherBusy(w, r) {
+	if u == nil || s.limited(w, r) || s.hasherBusy(w, r) {
 		return nil
 	}
 	f := newForm()
 	pw := r.PostFormValue("password")
 	checkNewPassword(f, pw, r.PostFormValue("password2"), u.account.Email)
+	if r.PostFormValue("current_password") == "" {
+		f.Errors["current_password"] = "password.current.missing"
+	}
 	if len(f.Errors) > 0 {
 		return s.showForm(w, r, "password_change", "password.change.title", f, http.StatusUnprocessableEntity)
 	}
 	ctx := r.Context()
-	hash, err := s.opts.Auth.Hasher.Hash(ctx, pw)
-	if err != nil {
-		return err
-	}
-	if err := s.opts.Auth.Store.SetPasswordHash(ctx, u.account.ID, hash); err != nil {
+	sessionHex := hex.EncodeToString(u.session.IDHash)
+	err := s.opts.Auth.ChangePassword(ctx, u.account, r.PostFormValue("current_password"),
+		func() (string, error) { return s.opts.Auth.Hasher.Hash(ctx, pw) }, clientAddr(r), sessionHex)
+	var te *identity.ThrottledError
+	switch {
+	case errors.As(err, &te):
+		w.Header().Set("Retry-After", strconv.Itoa(int(te.Wait.Seconds())+1))
+		f.Errors[""] = "signin.throttled"
+		f.Extra["Wait"] = int(te.Wait.Seconds()) + 1
+		return s.showForm(w, r, "password_change", "password.change.title", f, http.StatusTooManyRequests)
+	case errors.Is(err, identity.ErrCurrentPassword):
+		f.Errors["current_password"] = "password.current.wrong"
+		return s.showForm(w, r, "password_change", "password.change.title", f, http.StatusUnauthorized)
+	case err != nil:
 		return err
 	}
 	if err := s.opts.Sessions.EndOthers(ctx, u.account.ID, u.session.IDHash); err != nil {
 		return err
 	}
-	if err := s.opts.Auth.SessionEvent(ctx, u.account, false, "password-changed", clientAddr(r), hex.EncodeToString(u.session.IDHash)); err != nil {
-		return err
-	}
-	s.opts.Auth.Notice(ctx, u.account, "password-changed")
 	f.Extra["Done"] = true
 	return s.showForm(w, r, "password_change", "password.change.title", f, http.StatusOK)
 }

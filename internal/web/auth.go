@@ -364,7 +364,7 @@ func (s *Server) submitMFASetup(w http.ResponseWriter, r *http.Request) error {
 // (and, after the first factor, becomes a two-factor session) and every
 // other session ends.
 func (s *Server) factorAdded(w http.ResponseWriter, r *http.Request, u *signedIn) error {
-	tok, err := s.renew(r, u)
+	tok, err := s.renew(r, u, "new-factor")
 	if err != nil {
 		return err
 	}
@@ -427,6 +427,9 @@ func (s *Server) verifyForm(w http.ResponseWriter, r *http.Request, u *signedIn,
 	}
 	f.Extra["HasPasskey"] = len(fs.Passkeys) > 0 && s.opts.Auth.WebAuthn != nil
 	f.Extra["HasTOTP"] = fs.AuthenticatorApp
+	// An emailed code signs in (the page says it is the weaker way) but
+	// never steps up.
+	f.Extra["EmailOK"] = u.session.Level != session.LevelMFA
 	if _, ok := f.Extra["StepUp"]; !ok {
 		f.Extra["Return"] = returnParam(r)
 	}
@@ -442,7 +445,11 @@ func (s *Server) submitVerify(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	f := newForm()
-	_, err := s.opts.Auth.SecondFactor(r.Context(), u.account, r.PostFormValue("code"), clientAddr(r), hex.EncodeToString(u.session.IDHash))
+	check := s.opts.Auth.SecondFactor
+	if u.session.Level == session.LevelMFA {
+		check = s.opts.Auth.StepUp // signed in already: this is a step-up
+	}
+	method, err := check(r.Context(), u.account, r.PostFormValue("code"), clientAddr(r), hex.EncodeToString(u.session.IDHash))
 	var te *identity.ThrottledError
 	switch {
 	case errors.As(err, &te):
@@ -457,7 +464,7 @@ func (s *Server) submitVerify(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	tok, err := s.renew(r, u)
+	tok, err := s.renew(r, u, method)
 	if err != nil {
 		return err
 	}
@@ -481,10 +488,16 @@ func (s *Server) submitSignOut(w http.ResponseWriter, r *http.Request) error {
 
 func hashOf(tok string) []byte { return session.HashToken(tok) }
 
-// renew gives the session a new id after a second-factor check and audits
-// the change, naming the new id's hash so both ids of one sign-in link up.
-func (s *Server) renew(r *http.Request, u *signedIn) (string, error) {
-	tok, err := s.opts.Sessions.Renew(r.Context(), u.token, true)
+// renew gives the session a new id after a second-factor check by method
+// and audits the change, naming the new id's hash so both ids of one
+// sign-in link up. An emailed code makes the session two-factor but never
+// recent (no step-up).
+func (s *Server) renew(r *http.Request, u *signedIn, method string) (string, error) {
+	check := session.StrongCheck
+	if method == "email-code" {
+		check = session.WeakCheck
+	}
+	tok, err := s.opts.Sessions.Renew(r.Context(), u.token, check)
 	if err != nil {
 		return "", err
 	}

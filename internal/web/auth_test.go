@@ -111,6 +111,20 @@ func (h *authHarness) mail(t *testing.T) []notify.Message {
 	}
 }
 
+// mailWith is the newest message, once every queued job has run, whose
+// subject or text holds substr (mail jobs run side by side, so arrival
+// order is not enqueue order).
+func (h *authHarness) mailWith(t *testing.T, substr string) notify.Message {
+	t.Helper()
+	for _, m := range h.mail(t) {
+		if strings.Contains(m.Subject, substr) || strings.Contains(m.Text, substr) {
+			return m
+		}
+	}
+	t.Fatalf("no mail with %q", substr)
+	return notify.Message{}
+}
+
 func (h *authHarness) post(t *testing.T, path string, form url.Values, hdr ...string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", h.srv.URL+path, strings.NewReader(form.Encode()))
@@ -456,7 +470,21 @@ func TestChangePasswordEndsOtherSessions(t *testing.T) {
 		if res.StatusCode != 422 {
 			t.Fatalf("common password: %d", res.StatusCode)
 		}
+		// The current password is required: a session left open and a
+		// recent second factor are not enough.
 		res, page := h.post(t, "/account/password", url.Values{"password": {"a brand new passphrase"}, "password2": {"a brand new passphrase"}})
+		if res.StatusCode != 422 || !strings.Contains(page, `id="current_password-error"`) {
+			t.Fatalf("without the current password: %d", res.StatusCode)
+		}
+		res, page = h.post(t, "/account/password", url.Values{"current_password": {"not my password"}, "password": {"a brand new passphrase"}, "password2": {"a brand new passphrase"}})
+		if res.StatusCode != 401 || !strings.Contains(page, `id="current_password-error"`) {
+			t.Fatalf("with a wrong current password: %d", res.StatusCode)
+		}
+		if res, _ := other.get(t, "/account/security"); res.StatusCode != 200 {
+			t.Fatalf("a refused change signed the other device out: %d", res.StatusCode)
+		}
+		h.clock.Add(2 * time.Second) // past the failure's short delay
+		res, page = h.post(t, "/account/password", url.Values{"current_password": {"a long enough passphrase"}, "password": {"a brand new passphrase"}, "password2": {"a brand new passphrase"}})
 		if res.StatusCode != 200 || !strings.Contains(page, "Your password is changed") {
 			t.Fatalf("change: %d", res.StatusCode)
 		}
@@ -507,10 +535,13 @@ func TestEmailCodeAndSecurityNotices(t *testing.T) {
 			t.Errorf("outbox page: %d", res.StatusCode)
 		}
 		// Changing the password sends a PHI-free notice.
-		h.post(t, "/account/password", url.Values{"password": {"another long passphrase"}, "password2": {"another long passphrase"}})
-		if m := h.mail(t)[0]; m.Subject != "Your carefront password was changed" {
-			t.Errorf("newest mail: %q", m.Subject)
+		// (An emailed code is no step-up: the authenticator is asked for in place.)
+		h.clock.Add(30 * time.Second)
+		if res, _ := h.post(t, "/account/password", url.Values{"current_password": {"a long enough passphrase"}, "password": {"another long passphrase"},
+			"password2": {"another long passphrase"}, "stepup_code": {totpCode(t, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", h.clock.Now())}}); res.StatusCode != 200 {
+			t.Fatalf("change password with step-up in place: %d", res.StatusCode)
 		}
+		h.mailWith(t, "Your carefront password was changed")
 		// At most three codes per ten minutes.
 		h.post(t, "/signout", nil)
 		h.clock.Add(time.Minute)
@@ -548,14 +579,14 @@ func TestForgotPasswordNeedsTheSameBrowserAndASecondFactor(t *testing.T) {
 			t.Fatalf("forgot with another Host: %v", err)
 		}
 		linkRE := regexp.MustCompile(`https?://[^\s]+/reset\?token=[A-Za-z0-9_-]+`)
-		if link := linkRE.FindString(h.mail(t)[0].Text); !strings.HasPrefix(link, h.srv.URL+"/reset?") {
+		if link := linkRE.FindString(h.mailWith(t, "/reset?token=").Text); !strings.HasPrefix(link, h.srv.URL+"/reset?") {
 			t.Errorf("a forged Host made the link %q, want it on %s", link, h.srv.URL)
 		}
 		h.clock.Add(time.Second)
 		h.post(t, "/forgot", url.Values{"email": {"ana@example.com"}})
-		link := linkRE.FindString(h.mail(t)[0].Text)
+		link := linkRE.FindString(h.mailWith(t, "/reset?token=").Text)
 		if link == "" {
-			t.Fatalf("no link in %q", h.mail(t)[0].Text)
+			t.Fatalf("no link in %q", h.mailWith(t, "/reset?token=").Text)
 		}
 		u, _ := url.Parse(link)
 		path := "/reset?" + u.RawQuery
@@ -595,7 +626,7 @@ func TestForgotPasswordNeedsTheSameBrowserAndASecondFactor(t *testing.T) {
 		if len(h.mail(t)) != n+1 {
 			t.Fatalf("no new link was sent")
 		}
-		late := regexp.MustCompile(`/reset\?token=[A-Za-z0-9_-]+`).FindString(h.mail(t)[0].Text)
+		late := regexp.MustCompile(`/reset\?token=[A-Za-z0-9_-]+`).FindString(h.mailWith(t, "/reset?token=").Text)
 		h.clock.Add(identity.ResetValid)
 		if res, _ := h.get(t, late); res.StatusCode != 404 {
 			t.Errorf("expired link: %d", res.StatusCode)
@@ -613,7 +644,7 @@ func TestResetWithoutAnyFactorExplainsTheWayBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.post(t, "/forgot", url.Values{"email": {"lost@example.com"}})
-		path := regexp.MustCompile(`/reset\?token=[A-Za-z0-9_-]+`).FindString(h.mail(t)[0].Text)
+		path := regexp.MustCompile(`/reset\?token=[A-Za-z0-9_-]+`).FindString(h.mailWith(t, "/reset?token=").Text)
 		res, page := h.get(t, path)
 		if res.StatusCode != 200 || !strings.Contains(page, "never resets your sign-in by email alone") || strings.Contains(page, `action="/reset"`) {
 			t.Errorf("no-factor page: %d", res.StatusCode)
@@ -720,6 +751,59 @@ func TestForgotPasswordDoesTheSameForEveryAddress(t *testing.T) {
 			if a != known {
 				t.Errorf("an unknown address answers %+v, the known one %+v", a, known)
 			}
+		}
+	})
+}
+
+// An emailed code signs in (the weaker way) but never counts as a step-up:
+// password and mailbox alone cannot replace factors, the email address or
+// the password.
+func TestEmailedCodeNeverStepsUp(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		h.signIn(t, "ana@example.com")
+		h.post(t, "/signout", nil)
+		h.clock.Add(time.Minute)
+		if res, _ := h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"a long enough passphrase"}}); res.StatusCode != 303 {
+			t.Fatalf("password: %d", res.StatusCode)
+		}
+		h.post(t, "/signin/email-code", nil)
+		code := regexp.MustCompile(`code is (\d{6})\.`).FindStringSubmatch(h.mailWith(t, "code is").Text)
+		if res, _ := h.post(t, "/signin/verify", url.Values{"code": {code[1]}}); res.StatusCode != 303 {
+			t.Fatalf("sign-in with the emailed code: %d", res.StatusCode)
+		}
+		// Signed in, and at once asked to step up for a sensitive page.
+		if res, _ := h.get(t, "/account/security"); res.StatusCode != 200 {
+			t.Fatalf("account security: %d", res.StatusCode)
+		}
+		res, _ := h.get(t, "/account/password")
+		if res.StatusCode != 303 || !strings.HasPrefix(res.Header.Get("Location"), "/signin/verify?return=") {
+			t.Fatalf("change password right after an emailed code: %d %s, want a step-up", res.StatusCode, res.Header.Get("Location"))
+		}
+		_, page := h.get(t, "/signin/verify?return=%2Faccount%2Fpassword")
+		if strings.Contains(page, `action="/signin/email-code`) {
+			t.Error("the step-up page offers an emailed code")
+		}
+		// A new emailed code does not pass the step-up, in place or on the page.
+		h.clock.Add(time.Minute)
+		h.post(t, "/signin/email-code", nil)
+		code = regexp.MustCompile(`code is (\d{6})\.`).FindStringSubmatch(h.mailWith(t, "code is").Text)
+		if code != nil {
+			if res, _ := h.post(t, "/signin/verify?return=%2Faccount%2Fpassword", url.Values{"code": {code[1]}}); res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("step-up with an emailed code: %d, want 401", res.StatusCode)
+			}
+		}
+		res, _ = h.post(t, "/account/email", url.Values{"email": {"mallory@example.org"}, "stepup_code": {"123456"}})
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("email change with a code in place: %d, want the step-up again", res.StatusCode)
+		}
+		// The authenticator app does.
+		h.clock.Add(30 * time.Second)
+		if res, _ := h.post(t, "/signin/verify?return=%2Faccount%2Fpassword", url.Values{"code": {totpCode(t, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", h.clock.Now())}}); res.StatusCode != 303 {
+			t.Fatalf("step-up with the authenticator: %d", res.StatusCode)
+		}
+		if res, _ := h.get(t, "/account/password"); res.StatusCode != 200 {
+			t.Errorf("after a real step-up: %d", res.StatusCode)
 		}
 	})
 }

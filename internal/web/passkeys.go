@@ -243,7 +243,7 @@ func (s *Server) passkeySignIn(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeJSON(w, http.StatusOK, jsonReply{Next: "/"})
 	}
-	tok, err := s.renew(r, u)
+	tok, err := s.renew(r, u, "passkey")
 	if err != nil {
 		return err
 	}
