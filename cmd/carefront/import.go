@@ -23,7 +23,7 @@ func (e *importFailed) Error() string {
 }
 
 func runImport(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, fs, err := parseFlagsArgs("import", "Imports FHIR R4 data into the embedded store: files and folders (searched\nrecursively) of .json (transaction, batch or collection Bundles, or one\nresource) and .ndjson (one resource per line). Each Bundle is stored whole\nor not at all; importing unchanged data again creates no new versions.\nPrints a summary per resource type and exits 1 if any file failed.\n\nUsage: carefront import [flags] PATH...", 1, args, getenv, stdout, nil)
+	cfg, fs, err := parseFlagsArgs("import", "Imports FHIR R4 data into the embedded store: files and folders (searched\nrecursively) of .json (transaction, batch or collection Bundles, or one\nresource) and .ndjson (one resource per line). The files are one set:\nreferences between them, conditional ones too, resolve whatever the\norder, so a SMART Bulk Data export folder imports as it is (its log file\nis skipped). Each Bundle is stored whole or not at all, an .ndjson file\nin chunks; importing unchanged data again creates no new versions.\nPrints a summary per resource type and exits 1 if any file failed.\n\nUsage: carefront import [flags] PATH...", 1, args, getenv, stdout, nil)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,14 @@ func printSummary(w io.Writer, sum *importer.Summary) {
 		all.Deleted += c.Deleted
 	}
 	fmt.Fprintf(w, "%-24s %8d %8d %10d %8d\n", "total", all.Created, all.Updated, all.Unchanged, all.Deleted)
-	fmt.Fprintf(w, "%d file(s) read, %d failed\n", sum.Files, len(sum.Failed))
+	fmt.Fprintf(w, "%d file(s) read, %d failed", sum.Files, len(sum.Failed))
+	if len(sum.Skipped) > 0 {
+		fmt.Fprintf(w, ", %d skipped", len(sum.Skipped))
+	}
+	fmt.Fprintln(w)
+	for _, s := range sum.Skipped {
+		fmt.Fprintln(w, "skipped:", s)
+	}
 	for _, f := range sum.Failed {
 		fmt.Fprintln(w, "failed:", strings.ReplaceAll(f.Error(), "\n", " "))
 	}

@@ -1,12 +1,14 @@
 // Package importer loads FHIR R4 data from files into the embedded store:
 // folders and files of .json (transaction, batch and collection Bundles, or
-// one bare resource) and .ndjson (one resource per line). Each Bundle is
-// atomic, importing unchanged data again creates no new versions, and every
-// write is audited.
+// one bare resource) and .ndjson (one resource per line). The files of one
+// run are one set: references between them, conditional ones too, resolve
+// whatever the order of the files, so a SMART Bulk Data export folder
+// imports as it comes, and its log file is skipped, never stored. Each
+// Bundle is atomic, importing unchanged data again creates no new versions,
+// and every write is audited.
 package importer
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -15,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -47,38 +50,83 @@ func (c Counts) Total() int { return c.Created + c.Updated + c.Unchanged + c.Del
 
 // Summary is what an import did.
 type Summary struct {
-	Files  int
-	ByType map[string]*Counts
-	Failed []error // one per failed file or Bundle, naming file and entry
+	Files   int // every file read, whether stored, failed or skipped
+	ByType  map[string]*Counts
+	Failed  []error  // one per failed file, in path order, naming file and entry
+	Skipped []string // "PATH: why", for files read but not data to store
 }
 
 // ndjsonChunk is how many .ndjson lines are stored per transaction.
 const ndjsonChunk = 500
 
-// Run imports every .json and .ndjson file under paths, in name order. A
-// failed file does not stop the others; Summary.Failed lists the failures.
-// The error is for problems that stop the whole import (a missing path).
+// Run imports every .json and .ndjson file under paths as one set, in an
+// order that lets files refer to each other (order.go), in rounds that
+// retry what waits for a conditional reference (waiting.go). A failed file
+// does not stop the others; Summary.Failed lists the failures. The error
+// is for problems that stop the whole import (a missing path).
 func (im *Importer) Run(ctx context.Context, paths []string) (*Summary, error) {
 	files, total, err := collect(paths)
 	if err != nil {
 		return nil, err
 	}
 	sum := &Summary{ByType: map[string]*Counts{}}
-	var done int64
-	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			return sum, err
-		}
-		im.progress(done, total, sum)
-		if err := im.file(ctx, f.path, sum); err != nil {
-			msg := failure(err)
-			if !strings.EqualFold(filepath.Ext(f.path), ".ndjson") && !errors.As(err, new(*StoredUnchained)) {
-				msg += " (nothing of this file was stored)"
-			}
-			sum.Failed = append(sum.Failed, fmt.Errorf("%s: %s", f.path, msg))
-		}
+	var (
+		done    int64
+		failed  []*task
+		pending []*task
+	)
+	finish := func(t *task) {
 		sum.Files++
-		done += f.size
+		done += t.size
+		if t.err != nil {
+			failed = append(failed, t)
+		}
+	}
+	defer func() {
+		// Rounds retry files out of order; failures are listed in path order.
+		slices.SortStableFunc(failed, func(a, b *task) int { return strings.Compare(a.path, b.path) })
+		for _, t := range failed {
+			sum.Failed = append(sum.Failed, fmt.Errorf("%s: %s", t.path, failure(t)))
+		}
+	}()
+	for _, f := range files {
+		rank, skip := inspect(f.path)
+		if skip != "" {
+			sum.Skipped = append(sum.Skipped, f.path+": "+skip)
+			finish(&task{file: f})
+			continue
+		}
+		pending = append(pending, &task{file: f, rank: rank})
+	}
+	slices.SortStableFunc(pending, func(a, b *task) int { return a.rank - b.rank })
+	for len(pending) > 0 {
+		var waits []*task
+		progressed := false
+		for _, t := range pending {
+			if err := ctx.Err(); err != nil {
+				return sum, err
+			}
+			im.progress(done, total, sum)
+			stored, err := im.file(ctx, t, sum)
+			progressed = progressed || stored
+			var w *waiting
+			if errors.As(err, &w) {
+				t.err = w.Err
+				waits = append(waits, t)
+				continue
+			}
+			t.err = err
+			finish(t)
+		}
+		if !progressed {
+			// Nothing was stored, so nothing that waits can resolve now.
+			for _, t := range waits {
+				im.auditFailure(ctx)
+				finish(t)
+			}
+			break
+		}
+		pending = waits
 	}
 	im.progress(total, total, sum)
 	if im.Progress != nil {
@@ -87,14 +135,26 @@ func (im *Importer) Run(ctx context.Context, paths []string) (*Summary, error) {
 	return sum, nil
 }
 
+// task is one file of the set being imported.
+type task struct {
+	file
+	rank int   // place in the order; lower goes first
+	next int   // .ndjson: the first line (of those not empty) not stored yet
+	err  error // why the last attempt failed
+}
+
 // failure says what happened to a file that failed: either it was stored
 // and only the audit chaining waits, or the failed part stored nothing.
-func failure(err error) string {
+func failure(t *task) string {
 	var su *StoredUnchained
-	if errors.As(err, &su) {
+	if errors.As(t.err, &su) {
 		return su.Error()
 	}
-	return apperr.MessageOf(err)
+	msg := apperr.MessageOf(t.err)
+	if !strings.EqualFold(filepath.Ext(t.path), ".ndjson") {
+		msg += " (nothing of this file was stored)"
+	}
+	return msg
 }
 
 type file struct {
@@ -153,51 +213,64 @@ func (im *Importer) progress(done, total int64, sum *Summary) {
 	fmt.Fprintf(im.Progress, "\r[%s%s] %3d%%  %d resources", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done*100/total, n)
 }
 
-func (im *Importer) file(ctx context.Context, path string, sum *Summary) error {
-	if strings.EqualFold(filepath.Ext(path), ".ndjson") {
-		return im.ndjson(ctx, path, sum)
+// file imports one file of the set, or the rest of it after a round that
+// deferred it, and reports whether it stored anything. Its error is a
+// *waiting when the file is to be tried again in the next round.
+func (im *Importer) file(ctx context.Context, t *task, sum *Summary) (stored bool, err error) {
+	if strings.EqualFold(filepath.Ext(t.path), ".ndjson") {
+		return im.ndjson(ctx, t, sum)
 	}
 	max := im.MaxFileBytes
 	if max == 0 {
 		max = 256 << 20
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(t.path)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
 	raw, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
-		return err
+		return false, err
 	}
 	if int64(len(raw)) > max {
-		return apperr.New(apperr.TooLarge, "larger than %d bytes", max)
+		return false, apperr.New(apperr.TooLarge, "larger than %d bytes", max)
 	}
 	r, err := fhir.Parse(raw)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var b *fhir.Bundle
 	if r.Type == "Bundle" {
 		if b, err = fhir.ParseBundle(r.Raw); err != nil {
-			return err
+			return false, err
 		}
 	} else {
 		b = &fhir.Bundle{ResourceType: "Bundle", Type: "collection", Entry: []*fhir.Entry{{Resource: r.Raw}}}
 	}
-	return im.bundle(ctx, b, sum)
+	err = im.bundle(ctx, b, sum)
+	return err == nil || errors.As(err, new(*StoredUnchained)), err
 }
 
 // ndjson checks every line first, so a bad line rejects the file before
-// anything of it is stored, then stores it in chunks.
-func (im *Importer) ndjson(ctx context.Context, path string, sum *Summary) error {
-	f, err := os.Open(path)
+// anything of it is stored, then stores it in chunks from t.next on.
+func (im *Importer) ndjson(ctx context.Context, t *task, sum *Summary) (stored bool, err error) {
+	storedBefore := func(n int) string {
+		if n == 0 {
+			return "nothing of the file was stored"
+		}
+		return fmt.Sprintf("lines 1 to %d were stored", n)
+	}
+	notStored := "nothing of this file was stored"
+	if t.next > 0 { // a later round, and the file changed since
+		notStored = storedBefore(t.next)
+	}
+	f, err := os.Open(t.path)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	sc := newScanner(f)
 	var entries []*fhir.Entry
 	for line := 1; sc.Scan(); line++ {
 		text := bytes.TrimSpace(sc.Bytes())
@@ -206,31 +279,37 @@ func (im *Importer) ndjson(ctx context.Context, path string, sum *Summary) error
 		}
 		r, err := fhir.Parse(text)
 		if err != nil {
-			return apperr.Wrap(err, apperr.Invalid, "line %d: %s (nothing of this file was stored)", line, apperr.MessageOf(err))
+			return false, apperr.Wrap(err, apperr.Invalid, "line %d: %s (%s)", line, apperr.MessageOf(err), notStored)
 		}
 		if r.Type == "Bundle" {
-			return apperr.New(apperr.Invalid, "line %d: a Bundle in .ndjson is not supported; put it in a .json file (nothing of this file was stored)", line)
+			return false, apperr.New(apperr.Invalid, "line %d: a Bundle in .ndjson is not supported; put it in a .json file (%s)", line, notStored)
 		}
 		entries = append(entries, &fhir.Entry{Resource: bytes.Clone(r.Raw)})
 	}
 	if err := sc.Err(); err != nil {
-		return err
+		return false, err
 	}
-	for start := 0; start < len(entries); start += ndjsonChunk {
+	for start := t.next; start < len(entries); start += ndjsonChunk {
 		part := entries[start:min(start+ndjsonChunk, len(entries))]
 		if err := im.bundle(ctx, &fhir.Bundle{ResourceType: "Bundle", Type: "collection", Entry: part}, sum); err != nil {
 			var su *StoredUnchained
 			if errors.As(err, &su) {
-				return err
+				return true, err
 			}
-			stored := "nothing of the file was stored"
-			if start > 0 {
-				stored = fmt.Sprintf("lines 1 to %d were stored", start)
+			var w *waiting
+			waits := errors.As(err, &w)
+			if waits {
+				err = w.Err
 			}
-			return apperr.Wrap(err, apperr.CodeOf(err), "lines %d to %d: %s (these lines were not stored; %s)", start+1, start+len(part), apperr.MessageOf(err), stored)
+			err = apperr.Wrap(err, apperr.CodeOf(err), "lines %d to %d: %s (these lines were not stored; %s)", start+1, start+len(part), apperr.MessageOf(err), storedBefore(start))
+			if waits {
+				err = &waiting{Err: err}
+			}
+			return stored, err
 		}
+		t.next, stored = start+len(part), true
 	}
-	return nil
+	return stored, nil
 }
 
 func (im *Importer) bundle(ctx context.Context, b *fhir.Bundle, sum *Summary) error {
@@ -240,7 +319,6 @@ func (im *Importer) bundle(ctx context.Context, b *fhir.Bundle, sum *Summary) er
 	if b.Type == "batch" {
 		b.Type = "transaction" // an import is atomic per Bundle
 	}
-	var res *store.Result
 	opts := store.BundleOptions{Import: true}
 	if im.Audit != nil {
 		opts.Audit = func(ctx context.Context, tx *sqldb.Tx, r *store.Result) error {
@@ -254,6 +332,9 @@ func (im *Importer) bundle(ctx context.Context, b *fhir.Bundle, sum *Summary) er
 	}
 	res, err := im.Store.Process(ctx, b, opts)
 	if err != nil {
+		if im.waitsForReference(ctx, b.Entry) {
+			return &waiting{Err: err} // audited if it fails for good
+		}
 		im.auditFailure(ctx)
 		return err
 	}
