@@ -161,7 +161,10 @@ func (s *Store) planRequest(en *entry, e *fhir.Entry, bundleType string, opts Bu
 			} else {
 				en.id = idFromFullURL(e.FullURL)
 			}
-			if en.id != "" {
+			// With ifNoneExist it stays a conditional create, keeping its
+			// id only if it creates (runTransaction); a plain one becomes
+			// an update by id, so re-importing creates no new versions.
+			if en.id != "" && en.cond == "" {
 				en.method = "PUT"
 			}
 		}
@@ -258,6 +261,10 @@ func (s *Store) runTransaction(ctx context.Context, tx *sqldb.Tx, entries []*ent
 				}
 				if id != "" {
 					en.id, en.skip = id, true
+				} else if en.id != "" {
+					// An import's own id: stored under it, as an update
+					// by id (update-as-create).
+					en.method, en.cond = "PUT", ""
 				}
 			}
 			if en.id == "" {

@@ -509,3 +509,36 @@ func TestTransactionWritingOneResourceTwice(t *testing.T) {
 		}
 	})
 }
+
+// An import keeps the id of a conditional create (Synthea writes its
+// Practitioners as POST with ifNoneExist): created under its own id when
+// nothing matches, skipped when something does; it once got a new random id.
+func TestImportKeepsTheIDOfAConditionalCreate(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s := newStore(t, db)
+		ctx := context.Background()
+		raw := `{"resourceType":"Bundle","type":"batch","entry":[{"fullUrl":"urn:uuid:0000c0de-0000-4000-8000-000000000001",
+			"resource":{"resourceType":"Practitioner","id":"0000c0de-0000-4000-8000-000000000001","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"9999974592"}]},
+			"request":{"method":"POST","url":"Practitioner","ifNoneExist":"identifier=http://hl7.org/fhir/sid/us-npi|9999974592"}}]}`
+		for round := 1; round <= 2; round++ {
+			b, err := fhir.ParseBundle(json.RawMessage(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Type = "transaction"
+			if _, err := s.Process(ctx, b, store.BundleOptions{Import: true}); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			r, err := s.Read(ctx, "Practitioner", "0000c0de-0000-4000-8000-000000000001")
+			if err != nil {
+				t.Fatalf("round %d: the Practitioner is not under its own id: %v", round, err)
+			}
+			if r.VersionID != "1" {
+				t.Errorf("round %d: version %s, want 1 (the second import matches and skips)", round, r.VersionID)
+			}
+			if page := search(t, s, "Practitioner", "_total=accurate"); *page.Total != 1 {
+				t.Errorf("round %d: %d Practitioners, want 1", round, *page.Total)
+			}
+		}
+	})
+}
