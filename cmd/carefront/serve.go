@@ -109,6 +109,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("clinical data source", "source", mode)
 
 	ids := identity.NewStore(db, k)
+	ids.EmailKey = auditKeyring.Signers[0].DeriveKey("email-hash")
 	// Each argon2id hash holds 19 MiB and a core for about 30 ms: one per
 	// core at once, half as many again waiting for the next free slot (so
 	// none idles between requests), the rest told to retry (429) at once.

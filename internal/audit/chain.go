@@ -90,6 +90,18 @@ func (s *Signer) Public() ed25519.PublicKey { return s.key.Public().(ed25519.Pub
 
 func (s *Signer) seed() []byte { return s.key.Seed() }
 
+// DeriveKey derives a 32-byte key for another purpose from this key's seed
+// (HKDF-SHA256, the purpose as info), for secrets every instance must share
+// and keep across restarts without a setting of their own. Use the
+// keyring's oldest key, which a rotation does not replace.
+func (s *Signer) DeriveKey(purpose string) []byte {
+	k, err := hkdf.Key(sha256.New, s.seed(), nil, "carefront-derived-key-v1:"+purpose, 32)
+	if err != nil {
+		panic(err) // only for lengths HKDF-SHA256 cannot give
+	}
+	return k
+}
+
 // Trust is what Verify needs to check everything this key signed: its
 // public key for checkpoints and its MAC key for records.
 func (s *Signer) Trust() VerifyOptions {

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
@@ -43,6 +44,11 @@ type Account struct {
 type Store struct {
 	db   *sqldb.DB
 	keys *seal.Keys
+	// EmailKey keys the hashes that stand for email addresses where an
+	// address must not be kept (sign-in throttling of addresses with no
+	// account, audit records of such attempts); nil uses an unkeyed hash
+	// (tests).
+	EmailKey []byte
 }
 
 // NewStore returns a store; keys seal authenticator seeds.
@@ -197,30 +203,73 @@ type Throttle struct {
 	Locked bool
 }
 
-// CheckThrottle applies the per-account progressive delay and lock.
-func (s *Store) CheckThrottle(a *Account) Throttle {
-	lastFailure := a.LastFailure
-	now := s.now()
-	if now.Before(a.LockedUntil) {
-		return Throttle{Wait: a.LockedUntil.Sub(now), Locked: true}
+// EmailHash is a keyed hash of an email address as typed, normalized first
+// so that case variants and spacing give one hash: the key throttling is
+// counted under, for known and unknown addresses alike, and what names the
+// requestor of a failed sign-in for an address with no account.
+func (s *Store) EmailHash(email string) []byte {
+	norm, err := NormalizeEmail(email)
+	if err != nil {
+		norm = strings.ToLower(strings.TrimSpace(email))
 	}
-	if a.Failures < FreeFailures || lastFailure.IsZero() {
-		return Throttle{}
-	}
-	delay := min(time.Second<<(a.Failures-FreeFailures), MaxDelay)
-	if next := lastFailure.Add(delay); now.Before(next) {
-		return Throttle{Wait: next.Sub(now)}
-	}
-	return Throttle{}
+	m := hmac.New(sha256.New, append([]byte("carefront-email:"), s.EmailKey...))
+	m.Write([]byte(norm))
+	return m.Sum(nil)
 }
 
-// RecordFailure counts a failed sign-in and reports whether it locked the
-// account just now.
-func (s *Store) RecordFailure(ctx context.Context, accountID string) (locked bool, err error) {
+// CheckThrottle applies the progressive delay and lock of an email
+// address (an account's, or one with no account), as every instance on the
+// database sees them.
+func (s *Store) CheckThrottle(ctx context.Context, email string) (Throttle, error) {
+	var (
+		failures            int
+		lastFailure, locked sql.NullInt64
+	)
+	err := s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT failures, last_failure, locked_until FROM signin_throttle WHERE key = ?", s.EmailHash(email)).
+			Scan(&failures, &lastFailure, &locked)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return Throttle{}, nil
+	}
+	if err != nil {
+		return Throttle{}, err
+	}
 	now := s.now()
+	if locked.Valid {
+		if until := time.UnixMicro(locked.Int64); now.Before(until) {
+			return Throttle{Wait: until.Sub(now), Locked: true}, nil
+		}
+	}
+	if failures < FreeFailures || !lastFailure.Valid {
+		return Throttle{}, nil
+	}
+	delay := min(time.Second<<(failures-FreeFailures), MaxDelay)
+	if next := time.UnixMicro(lastFailure.Int64).Add(delay); now.Before(next) {
+		return Throttle{Wait: next.Sub(now)}, nil
+	}
+	return Throttle{}, nil
+}
+
+// RecordFailure counts a failed sign-in for an email address and reports
+// whether it locked the address just now.
+func (s *Store) RecordFailure(ctx context.Context, email string) (locked bool, err error) {
+	now := s.now()
+	key := s.EmailHash(email)
 	err = s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		q := "SELECT failures FROM signin_throttle WHERE key = ?"
+		if tx.Dialect() == sqldb.Postgres {
+			q += " FOR UPDATE"
+		}
 		var n int
-		if err := tx.QueryRow(ctx, "SELECT failures FROM account WHERE id = ?", accountID).Scan(&n); err != nil {
+		err := tx.QueryRow(ctx, q, key).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			if _, err := tx.Exec(ctx, "INSERT INTO signin_throttle (key, failures) VALUES (?, 0) ON CONFLICT (key) DO NOTHING", key); err != nil {
+				return err
+			}
+			err = tx.QueryRow(ctx, q, key).Scan(&n)
+		}
+		if err != nil {
 			return err
 		}
 		n++
@@ -228,17 +277,17 @@ func (s *Store) RecordFailure(ctx context.Context, accountID string) (locked boo
 		if n >= LockAfter {
 			until, locked, n = now.Add(LockFor).UnixMicro(), true, 0
 		}
-		_, err := tx.Exec(ctx, "UPDATE account SET failures = ?, last_failure = ?, locked_until = COALESCE(?, locked_until) WHERE id = ?",
-			n, now.UnixMicro(), until, accountID)
+		_, err = tx.Exec(ctx, "UPDATE signin_throttle SET failures = ?, last_failure = ?, locked_until = COALESCE(?, locked_until) WHERE key = ?",
+			n, now.UnixMicro(), until, key)
 		return err
 	})
 	return locked, err
 }
 
-// RecordSuccess clears the failure count.
-func (s *Store) RecordSuccess(ctx context.Context, accountID string) error {
+// RecordSuccess clears an address's failure count.
+func (s *Store) RecordSuccess(ctx context.Context, email string) error {
 	return s.db.Write(ctx, func(tx *sqldb.Tx) error {
-		_, err := tx.Exec(ctx, "UPDATE account SET failures = 0, last_failure = NULL, locked_until = NULL WHERE id = ?", accountID)
+		_, err := tx.Exec(ctx, "DELETE FROM signin_throttle WHERE key = ?", s.EmailHash(email))
 		return err
 	})
 }

@@ -2,11 +2,9 @@ package identity
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -34,16 +32,6 @@ type Auth struct {
 	// WebAuthn is the relying party for passkeys (NewRelyingParty); nil
 	// turns passkeys off.
 	WebAuthn *webauthn.WebAuthn
-
-	mu      sync.Mutex
-	unknown map[[32]byte]*shadow // failures for addresses with no account
-}
-
-// shadow mirrors an account's failure count for an address that has none.
-type shadow struct {
-	failures int
-	last     time.Time
-	locked   time.Time
 }
 
 // ErrSignIn is the one answer to a wrong email or password.
@@ -84,7 +72,11 @@ func (a *Auth) Password(ctx context.Context, email, password, addr string) (*Acc
 	if acct == nil {
 		return nil, a.unknownAccount(ctx, email, password, addr)
 	}
-	if th := a.Store.CheckThrottle(acct); th.Wait > 0 {
+	th, err := a.Store.CheckThrottle(ctx, acct.Email)
+	if err != nil {
+		return nil, err
+	}
+	if th.Wait > 0 {
 		reason := "throttled"
 		if th.Locked {
 			reason = "locked"
@@ -99,7 +91,7 @@ func (a *Auth) Password(ctx context.Context, email, password, addr string) (*Acc
 		return nil, err
 	}
 	if err != nil || !ok {
-		locked, ferr := a.Store.RecordFailure(ctx, acct.ID)
+		locked, ferr := a.Store.RecordFailure(ctx, acct.Email)
 		if ferr != nil {
 			return nil, ferr
 		}
@@ -123,26 +115,20 @@ func (a *Auth) Password(ctx context.Context, email, password, addr string) (*Acc
 }
 
 // unknownAccount spends the same hash and keeps the same throttle as a
-// wrong password would, then answers alike.
+// wrong password would (in the same table, under the same normalized key,
+// so case variants of an address cannot tell known from unknown), then
+// answers alike.
 func (a *Auth) unknownAccount(ctx context.Context, email, password, addr string) error {
-	key := sha256.Sum256([]byte(email))
-	now := a.Store.now()
-	a.mu.Lock()
-	if a.unknown == nil {
-		a.unknown = map[[32]byte]*shadow{}
+	th, err := a.Store.CheckThrottle(ctx, email)
+	if err != nil {
+		return err
 	}
-	sh := a.unknown[key]
-	if sh == nil {
-		if len(a.unknown) > 100_000 {
-			a.unknown = map[[32]byte]*shadow{}
+	if th.Wait > 0 {
+		reason := "throttled"
+		if th.Locked {
+			reason = "locked"
 		}
-		sh = &shadow{}
-		a.unknown[key] = sh
-	}
-	probe := &Account{Failures: sh.failures, LastFailure: sh.last, LockedUntil: sh.locked}
-	a.mu.Unlock()
-	if th := a.Store.CheckThrottle(probe); th.Wait > 0 {
-		if err := a.record(ctx, nil, audit.SubtypeLogin, audit.MinorFailure, "throttled", addr); err != nil {
+		if err := a.record(ctx, nil, audit.SubtypeLogin, audit.MinorFailure, reason, addr); err != nil {
 			return err
 		}
 		return &ThrottledError{Wait: th.Wait}
@@ -150,13 +136,9 @@ func (a *Auth) unknownAccount(ctx context.Context, email, password, addr string)
 	if _, _, err := a.Hasher.Verify(ctx, "", password); errors.Is(err, ErrBusy) {
 		return err
 	}
-	a.mu.Lock()
-	sh.failures++
-	sh.last = now
-	if sh.failures >= LockAfter {
-		sh.failures, sh.locked = 0, now.Add(LockFor)
+	if _, err := a.Store.RecordFailure(ctx, email); err != nil {
+		return err
 	}
-	a.mu.Unlock()
 	if err := a.record(ctx, nil, audit.SubtypeLogin, audit.MinorFailure, "unknown-account", addr); err != nil {
 		return err
 	}
@@ -188,12 +170,16 @@ func (a *Auth) StepUp(ctx context.Context, acct *Account, code, addr, sessionHex
 }
 
 func (a *Auth) secondFactor(ctx context.Context, acct *Account, code, addr, sessionHex string, allowEmail bool) (string, error) {
-	if th := a.Store.CheckThrottle(acct); th.Wait > 0 {
+	th, err := a.Store.CheckThrottle(ctx, acct.Email)
+	if err != nil {
+		return "", err
+	}
+	if th.Wait > 0 {
 		a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, "throttled", addr)
 		return "", &ThrottledError{Wait: th.Wait}
 	}
 	method := "totp"
-	err := a.Store.VerifyTOTP(ctx, acct.ID, code)
+	err = a.Store.VerifyTOTP(ctx, acct.ID, code)
 	if errors.Is(err, ErrBadCode) && allowEmail && len(strings.TrimSpace(code)) == 6 {
 		ok, eerr := a.Store.UseEmailCode(ctx, acct.ID, code)
 		if eerr != nil {
@@ -214,7 +200,7 @@ func (a *Auth) secondFactor(ctx context.Context, acct *Account, code, addr, sess
 		}
 	}
 	if errors.Is(err, ErrBadCode) {
-		locked, ferr := a.Store.RecordFailure(ctx, acct.ID)
+		locked, ferr := a.Store.RecordFailure(ctx, acct.Email)
 		if ferr != nil {
 			return "", ferr
 		}
@@ -231,7 +217,7 @@ func (a *Auth) secondFactor(ctx context.Context, acct *Account, code, addr, sess
 	if err != nil {
 		return "", err
 	}
-	if err := a.Store.RecordSuccess(ctx, acct.ID); err != nil {
+	if err := a.Store.RecordSuccess(ctx, acct.Email); err != nil {
 		return "", err
 	}
 	if method == "recovery-code" {

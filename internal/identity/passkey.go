@@ -508,7 +508,11 @@ func (a *Auth) FinishPasskey(ctx context.Context, token string, response []byte,
 	if err != nil || acct == nil {
 		return nil, a.failPasskey(ctx, acct, "bad-passkey", addr, sessionHex, acct != nil)
 	}
-	if th := a.Store.CheckThrottle(acct); th.Wait > 0 {
+	th, err := a.Store.CheckThrottle(ctx, acct.Email)
+	if err != nil {
+		return nil, err
+	}
+	if th.Wait > 0 {
 		a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, "throttled", addr, sessionHex)
 		return nil, &ThrottledError{Wait: th.Wait}
 	}
@@ -546,7 +550,7 @@ func (a *Auth) FinishPasskey(ctx context.Context, token string, response []byte,
 	} else if !ok {
 		return nil, a.failPasskey(ctx, acct, "passkey-replayed", addr, sessionHex, true)
 	}
-	if err := a.Store.RecordSuccess(ctx, acct.ID); err != nil {
+	if err := a.Store.RecordSuccess(ctx, acct.Email); err != nil {
 		return nil, err
 	}
 	reason := "signed-in-passkey"
@@ -565,7 +569,7 @@ func (a *Auth) FinishPasskey(ctx context.Context, token string, response []byte,
 // owner, at the limit).
 func (a *Auth) failPasskey(ctx context.Context, acct *Account, reason, addr, sessionHex string, counts bool) error {
 	if acct != nil && counts {
-		locked, err := a.Store.RecordFailure(ctx, acct.ID)
+		locked, err := a.Store.RecordFailure(ctx, acct.Email)
 		if err != nil {
 			return err
 		}

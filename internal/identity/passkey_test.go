@@ -296,8 +296,8 @@ func TestPasskeyBadAnswers(t *testing.T) {
 				}
 				// The owners sign in well between cases, so no case meets
 				// the lockout the others built up.
-				auth.Store.RecordSuccess(ctx, acct.ID)
-				auth.Store.RecordSuccess(ctx, other.ID)
+				auth.Store.RecordSuccess(ctx, acct.Email)
+				auth.Store.RecordSuccess(ctx, other.Email)
 			})
 		}
 		reasons := auditReasons(t, db)

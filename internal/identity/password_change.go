@@ -18,7 +18,11 @@ var ErrCurrentPassword = apperr.New(apperr.Unauthorized, "the current password i
 // (throttling, lock). hashNew, the costly part, runs only after the current
 // password was right. The notice to the owner is queued with the change.
 func (a *Auth) ChangePassword(ctx context.Context, acct *Account, current string, hashNew func() (string, error), addr, sessionHex string) error {
-	if th := a.Store.CheckThrottle(acct); th.Wait > 0 {
+	th, err := a.Store.CheckThrottle(ctx, acct.Email)
+	if err != nil {
+		return err
+	}
+	if th.Wait > 0 {
 		if err := a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, "throttled", addr, sessionHex); err != nil {
 			return err
 		}
@@ -29,7 +33,7 @@ func (a *Auth) ChangePassword(ctx context.Context, acct *Account, current string
 		return err
 	}
 	if err != nil || !ok {
-		locked, ferr := a.Store.RecordFailure(ctx, acct.ID)
+		locked, ferr := a.Store.RecordFailure(ctx, acct.Email)
 		if ferr != nil {
 			return ferr
 		}
