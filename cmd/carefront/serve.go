@@ -170,6 +170,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		closeListeners()
 		return &config.Error{Setting: "CAREFRONT_BASE_URL (--base-url)", Problem: err.Error()}
 	}
+	// Per-address budgets: in memory for the embedded database (one
+	// instance), in the database on PostgreSQL, where several instances
+	// behind a load balancer must spend one budget.
+	limiter := func(name string, perSecond float64, burst int) web.Limiter {
+		if db.Dialect == sqldb.Postgres {
+			return ratelimit.NewShared(db, name, perSecond, burst)
+		}
+		return ratelimit.New(perSecond, burst, 100_000)
+	}
 	auth := &identity.Auth{Store: ids, Hasher: hasher, Audit: aw, Mail: mail, Keys: k, WebAuthn: rp}
 	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs")}, auth.MailHandler())
 	if err != nil {
@@ -199,8 +208,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Outbox:   outbox,
 		Sessions: sessions, IdleTimeout: cfg.SessionIdle, StepUpAge: cfg.StepUpAge, Places: places,
 		Lookup:          patientLookup(&clinical.Gateway{Source: source, Audit: aw}),
-		Limiter:         ratelimit.New(0.5, 10, 100_000), // per address: 10 at once, then one every 2 s
-		CeremonyLimiter: ratelimit.New(1, 30, 100_000),   // passkey prompts: 30 at once, then one a second
+		Limiter:         limiter("signin", 0.5, 10), // per address: 10 at once, then one every 2 s
+		CeremonyLimiter: limiter("passkey", 1, 30),  // passkey prompts: 30 at once, then one a second
+		TrustedProxies:  cfg.TrustedProxies,
 	})
 	if err != nil {
 		closeListeners()

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -47,6 +48,8 @@ type Config struct {
 	SessionIdle             time.Duration // a person's session ends after this long without a request
 	StepUpAge               time.Duration // sensitive changes need a second factor this recent
 	GeoIPDB                 string        // path of a MaxMind-format City or Country database; empty shows no places
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 	SMTPAddr                string        // host:port of the mail server; empty keeps mail in a development outbox
 	SMTPFrom                string        // sender address of carefront's mail
 	SMTPUsername            string
@@ -208,6 +211,27 @@ func Settings() []Setting {
 					return errors.New("must be a duration between 10s and 30m, like 5m")
 				}
 				c.StepUpAge = d
+				return nil
+			}},
+		{Flag: "trusted-proxies", Env: "CAREFRONT_TRUSTED_PROXIES", Default: "",
+			Usage: "load balancers and proxies in front of carefront, as addresses or CIDR ranges separated by commas (e.g. 10.0.0.0/8); the client address is the rightmost X-Forwarded-For hop that is not one of them, for rate limits, audit records and the session list; empty believes no X-Forwarded-For",
+			parse: func(c *Config, v string) error {
+				c.TrustedProxies = nil
+				for _, f := range strings.Split(v, ",") {
+					f = strings.TrimSpace(f)
+					if f == "" {
+						continue
+					}
+					p, err := netip.ParsePrefix(f)
+					if err != nil {
+						a, aerr := netip.ParseAddr(f)
+						if aerr != nil {
+							return fmt.Errorf("%q is not an address or CIDR range; use e.g. 10.0.0.0/8,192.0.2.10", f)
+						}
+						p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+					}
+					c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+				}
 				return nil
 			}},
 		{Flag: "geoip-db", Env: "CAREFRONT_GEOIP_DB", Default: "",

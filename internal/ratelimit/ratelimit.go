@@ -1,13 +1,12 @@
-// Package ratelimit keeps token buckets per key (a client address, an
-// account) in memory, evicting keys that have been idle, so an attacker
-// cycling through addresses cannot grow it without bound.
-//
-// Limits are per instance; several instances behind a load balancer each
-// apply them, which multiplies the allowance by the instance count (a
-// shared limiter on PostgreSQL is planned).
+// Package ratelimit keeps token buckets per key (a client address): in
+// memory for one instance (Limiter), evicting keys that have been idle so
+// an attacker cycling through addresses cannot grow it without bound; or
+// in the database (Shared), so that several instances behind a load
+// balancer spend one budget instead of one each.
 package ratelimit
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -40,7 +39,7 @@ func New(perSecond float64, burst, maxKeys int) *Limiter {
 func (l *Limiter) SetClock(now func() time.Time) { l.now = now }
 
 // Allow takes a token for key, or reports how long until one is free.
-func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+func (l *Limiter) Allow(_ context.Context, key string) (ok bool, retryAfter time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -1,29 +1,32 @@
 package ratelimit
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 )
+
+var ctx = context.Background()
 
 func TestBucketsPerKey(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := New(1, 3, 100) // 3 at once, then one a second
 	l.SetClock(func() time.Time { return now })
 	for i := range 3 {
-		if ok, _ := l.Allow("192.0.2.1"); !ok {
+		if ok, _ := l.Allow(ctx, "192.0.2.1"); !ok {
 			t.Fatalf("request %d refused within the burst", i+1)
 		}
 	}
-	ok, wait := l.Allow("192.0.2.1")
+	ok, wait := l.Allow(ctx, "192.0.2.1")
 	if ok || wait <= 0 || wait > time.Second {
 		t.Fatalf("4th request: ok=%v wait=%v, want refused with a wait up to 1s", ok, wait)
 	}
-	if ok, _ := l.Allow("192.0.2.2"); !ok {
+	if ok, _ := l.Allow(ctx, "192.0.2.2"); !ok {
 		t.Error("another address was limited by the first")
 	}
 	now = now.Add(time.Second)
-	if ok, _ := l.Allow("192.0.2.1"); !ok {
+	if ok, _ := l.Allow(ctx, "192.0.2.1"); !ok {
 		t.Error("no token after a second")
 	}
 }
@@ -34,7 +37,7 @@ func TestKeysAreBounded(t *testing.T) {
 	l.SetClock(func() time.Time { return now })
 	for i := range 10000 {
 		now = now.Add(time.Millisecond)
-		l.Allow(fmt.Sprintf("198.51.%d.%d", i/256, i%256))
+		l.Allow(ctx, fmt.Sprintf("198.51.%d.%d", i/256, i%256))
 	}
 	if n := l.Len(); n > 100 {
 		t.Errorf("%d keys remembered, want at most 100", n)
@@ -43,13 +46,13 @@ func TestKeysAreBounded(t *testing.T) {
 	// burst outlives a crowd of idle ones.
 	now = now.Add(time.Minute)
 	for range 3 {
-		l.Allow("203.0.113.9")
+		l.Allow(ctx, "203.0.113.9")
 	}
 	for i := range 50 {
 		now = now.Add(time.Millisecond)
-		l.Allow(fmt.Sprintf("198.18.0.%d", i))
+		l.Allow(ctx, fmt.Sprintf("198.18.0.%d", i))
 	}
-	if ok, _ := l.Allow("203.0.113.9"); ok {
+	if ok, _ := l.Allow(ctx, "203.0.113.9"); ok {
 		t.Error("eviction forgot a key that had just used its burst")
 	}
 }

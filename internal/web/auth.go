@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"carefront/internal/access"
 	"carefront/internal/apperr"
 	"carefront/internal/identity"
-	"carefront/internal/ratelimit"
 	"carefront/internal/session"
 )
 
@@ -67,27 +65,17 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 	})
 }
 
-// clientAddr is the request's peer address (no proxy headers are trusted
-// until trusted proxies can be configured).
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // limited applies the per-address limit to sign-in forms; it answers 429
 // with Retry-After and reports false when over it.
 func (s *Server) limited(w http.ResponseWriter, r *http.Request) bool {
 	return s.limitedBy(s.opts.Limiter, w, r)
 }
 
-func (s *Server) limitedBy(l *ratelimit.Limiter, w http.ResponseWriter, r *http.Request) bool {
+func (s *Server) limitedBy(l Limiter, w http.ResponseWriter, r *http.Request) bool {
 	if l == nil {
 		return false
 	}
-	ok, wait := l.Allow(clientAddr(r))
+	ok, wait := l.Allow(r.Context(), clientAddr(r))
 	if ok {
 		return false
 	}

@@ -65,6 +65,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-Id", id)
 		info := &requestInfo{}
+		r = s.withClientAddr(r)
 		ctx := telemetry.WithRequestID(r.Context(), id)
 		ctx = context.WithValue(ctx, infoKey, info)
 		r = r.WithContext(ctx)

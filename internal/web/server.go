@@ -13,13 +13,13 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"carefront/internal/clinical"
 	"carefront/internal/identity"
 	"carefront/internal/locale"
 	"carefront/internal/notify"
-	"carefront/internal/ratelimit"
 	"carefront/internal/session"
 	"carefront/internal/telemetry"
 )
@@ -52,11 +52,14 @@ type Options struct {
 	// Lookup reads a patient's date of birth and last name for activation.
 	Lookup identity.PatientLookup
 	// Limiter bounds sign-in and activation attempts per client address.
-	Limiter *ratelimit.Limiter
+	Limiter Limiter
 	// CeremonyLimiter bounds passkey sign-in prompts begun per client
 	// address (each stores a challenge). The sign-in page begins one on
 	// every visit for the autofill, so it has its own, roomier budget.
-	CeremonyLimiter *ratelimit.Limiter
+	CeremonyLimiter Limiter
+	// TrustedProxies are the load balancers and proxies in front of
+	// carefront: only from them is X-Forwarded-For believed (clientAddr).
+	TrustedProxies []netip.Prefix
 	// IdleTimeout ends a person's session after this long without a
 	// request (default 15 minutes; staff 10).
 	IdleTimeout time.Duration
@@ -71,6 +74,13 @@ type Options struct {
 	// Outbox, in demo mode, is shown at /dev/outbox: the emails carefront
 	// would have sent.
 	Outbox *notify.Outbox
+}
+
+// Limiter is a budget of attempts per key (a client address): in memory
+// (ratelimit.Limiter) for one instance, in the database (ratelimit.Shared)
+// for several.
+type Limiter interface {
+	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration)
 }
 
 // Server holds the parsed templates and static files.
