@@ -50,10 +50,10 @@ type Config struct {
 	GeoIPDB                 string        // path of a MaxMind-format City or Country database; empty shows no places
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
-	SMTPAddr                string        // host:port of the mail server; empty keeps mail in a development outbox
-	SMTPFrom                string        // sender address of carefront's mail
-	SMTPUsername            string
-	SMTPPassword            string
+	SMTPAddr       string // host:port of the mail server; empty keeps mail in a development outbox
+	SMTPFrom       string // sender address of carefront's mail
+	SMTPUsername   string
+	SMTPPassword   string
 
 	// Upstream EHR mode: clinical data comes from this FHIR R4 server.
 	FHIRUpstream         string // base URL; empty uses the embedded store
