@@ -122,6 +122,18 @@ for (const lang of ['en', 'es']) {
     await accessible(page, `strength meter (${lang})`);
     await page.fill('#password2', 'four unrelated words here');
     await page.click('form[action="/activate"] button[type=submit]');
+    // The address is proven first, with a code sent to it.
+    await page.waitForURL(/\/activate\/email$/);
+    await accessible(page, `email confirmation (${lang})`);
+    const outbox = await page.context().newPage();
+    const mail = await newMail(outbox, server, `${lang}-activation@example.com`);
+    await outbox.close();
+    await page.fill('#code', '000000' === /\b(\d{6})\b/.exec(mail)[1] ? '111111' : '000000');
+    await page.click('form[action="/activate/email"] button[type=submit]');
+    assert.ok(await page.locator('#code-error').isVisible(), 'a wrong code is refused beside its field');
+    await accessible(page, `email confirmation error (${lang})`);
+    await page.fill('#code', /\b(\d{6})\b/.exec(mail)[1]);
+    await page.click('form[action="/activate/email"] button[type=submit]');
     await page.waitForURL(/\/mfa\/setup$/);
     await accessible(page, `authenticator setup (${lang})`);
     assert.ok(await page.locator('img.cf-qr').isVisible(), 'QR code shown');

@@ -34,10 +34,10 @@ type Account struct {
 	PasswordHash string
 	PatientID    string // the person's own Patient id, if they are a patient
 	StaffRole    string
-	Failures     int
-	LastFailure  time.Time
-	LockedUntil  time.Time
 	Created      time.Time
+	// EmailVerified is when the owner proved the address (a code sent to
+	// it); zero until then, and an account is not usable before.
+	EmailVerified time.Time
 }
 
 // Store keeps accounts and their factors.
@@ -106,8 +106,11 @@ func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
 		if n > 0 {
 			return apperr.New(apperr.Conflict, "an account with this email exists")
 		}
-		_, err := tx.Exec(ctx, "INSERT INTO account (id, kind, email, password_hash, patient_id, staff_role, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			a.ID, string(a.Kind), email, nullStr(a.PasswordHash), nullStr(a.PatientID), nullStr(a.StaffRole), a.Created.UnixMicro())
+		// Accounts made here (staff, demo) have addresses the clinic gave:
+		// proven. Activation proves a person's own (Activate).
+		a.EmailVerified = a.Created
+		_, err := tx.Exec(ctx, "INSERT INTO account (id, kind, email, password_hash, patient_id, staff_role, created, email_verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			a.ID, string(a.Kind), email, nullStr(a.PasswordHash), nullStr(a.PatientID), nullStr(a.StaffRole), a.Created.UnixMicro(), a.Created.UnixMicro())
 		return err
 	})
 }
@@ -119,21 +122,21 @@ func nullStr(s string) any {
 	return s
 }
 
-const accountCols = "id, kind, email, password_hash, patient_id, staff_role, failures, last_failure, locked_until, created"
+const accountCols = "id, kind, email, password_hash, patient_id, staff_role, created, email_verified"
 
 func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 	var (
 		a                   Account
 		kind                string
 		hash, patient, role sql.NullString
-		lastFail, locked    sql.NullInt64
+		verified            sql.NullInt64
 		created             int64
 	)
-	if err := row.Scan(&a.ID, &kind, &a.Email, &hash, &patient, &role, &a.Failures, &lastFail, &locked, &created); err != nil {
+	if err := row.Scan(&a.ID, &kind, &a.Email, &hash, &patient, &role, &created, &verified); err != nil {
 		return nil, err
 	}
 	a.Kind, a.PasswordHash, a.PatientID, a.StaffRole = Kind(kind), hash.String, patient.String, role.String
-	a.LastFailure, a.LockedUntil, a.Created = fromMicros(lastFail), fromMicros(locked), time.UnixMicro(created).UTC()
+	a.Created, a.EmailVerified = time.UnixMicro(created).UTC(), fromMicros(verified)
 	return &a, nil
 }
 

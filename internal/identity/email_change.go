@@ -128,7 +128,7 @@ func (a *Auth) ConfirmEmailChange(ctx context.Context, acct *Account, code, addr
 		if taken > 0 {
 			return ErrEmailTaken
 		}
-		if _, err := tx.Exec(ctx, "UPDATE account SET email = ? WHERE id = ?", newEmail, acct.ID); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE account SET email = ?, email_verified = ? WHERE id = ?", newEmail, now.UnixMicro(), acct.ID); err != nil {
 			return err
 		}
 		if _, err = tx.Exec(ctx, "DELETE FROM email_change WHERE account_id = ?", acct.ID); err != nil {

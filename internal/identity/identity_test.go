@@ -3,6 +3,7 @@ package identity_test
 import (
 	"context"
 	"encoding/base32"
+	"errors"
 	"net/url"
 	"strings"
 	"sync"
@@ -344,6 +345,79 @@ func TestStaffSetup(t *testing.T) {
 		c.Add(identity.StaffSetupValid)
 		if _, err := s.StaffSetupAccount(ctx, code2); err != identity.ErrActivation {
 			t.Errorf("expired staff code: %v", err)
+		}
+	})
+}
+
+// A burst of concurrent tries checks at most ActivationAttempts answers:
+// each try takes one of the code's tries before comparing (it was check,
+// then act, and 25 concurrent tries evaluated 19).
+func TestActivationTriesAreReservedBeforeComparing(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, _, _ := setup(t, db)
+		ctx := context.Background()
+		var mu sync.Mutex
+		lookups := 0
+		lookup := func(context.Context, string) (identity.Demographics, error) {
+			mu.Lock()
+			lookups++
+			mu.Unlock()
+			return identity.Demographics{BirthDate: "1941-08-12", FamilyName: "Brooks"}, nil
+		}
+		code, _, _ := s.Invite(ctx, "demo-walter")
+		var wg sync.WaitGroup
+		for range 25 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.CheckActivation(ctx, code, identity.Demographics{BirthDate: "1999-09-09", FamilyName: "Brooks"}, lookup)
+			}()
+		}
+		wg.Wait()
+		if lookups > identity.ActivationAttempts {
+			t.Errorf("%d answers were checked, want at most %d", lookups, identity.ActivationAttempts)
+		}
+		if _, err := s.CheckActivation(ctx, code, identity.Demographics{BirthDate: "1941-08-12", FamilyName: "Brooks"}, lookup); err != identity.ErrActivation {
+			t.Errorf("the right answer after the burst: %v, want the code burnt", err)
+		}
+	})
+}
+
+// A record gets one account: activating a second invitation for a patient
+// who has an account is refused with a plain message.
+func TestOneAccountPerPatient(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, _, _ := setup(t, db)
+		ctx := context.Background()
+		lookup := func(context.Context, string) (identity.Demographics, error) {
+			return identity.Demographics{BirthDate: "1941-08-12", FamilyName: "Brooks"}, nil
+		}
+		right := identity.Demographics{BirthDate: "1941-08-12", FamilyName: "Brooks"}
+		first, _, _ := s.Invite(ctx, "demo-walter")
+		second, _, _ := s.Invite(ctx, "demo-walter")
+		pid, err := s.CheckActivation(ctx, first, right, lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Both checked before either is activated: the second loses at
+		// Activate, inside its transaction.
+		pid2, err := s.CheckActivation(ctx, second, right, lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Activate(ctx, first, pid, &identity.Account{Email: "walter@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		err = s.Activate(ctx, second, pid2, &identity.Account{Email: "walter.two@example.com"})
+		if !errors.Is(err, identity.ErrPatientHasAccount) || !strings.Contains(apperr.MessageOf(err), "sign in with it") {
+			t.Errorf("second account for the record: %v", err)
+		}
+		if _, err := s.AccountByEmail(ctx, "walter.two@example.com"); err == nil {
+			t.Error("a second account was made")
+		}
+		third, _, _ := s.Invite(ctx, "demo-walter")
+		if _, err := s.CheckActivation(ctx, third, right, lookup); !errors.Is(err, identity.ErrPatientHasAccount) {
+			t.Errorf("checking a third invitation: %v, want ErrPatientHasAccount", err)
 		}
 	})
 }

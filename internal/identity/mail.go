@@ -134,6 +134,10 @@ func compose(template string, s mailSecret) (notify.Message, bool) {
 			Text: "Open this link in the same browser within 20 minutes to choose a new password. You will also need your authenticator app or a recovery code.\n" +
 				s.Link + "\nIf you did not ask for this, ignore this email.\n\n" +
 				"Abra este enlace en el mismo navegador antes de 20 minutos para elegir una contraseña nueva. También necesitará su aplicación de autenticación o un código de recuperación. Si no lo pidió, ignore este correo."}, true
+	case "email-verify-code":
+		return notify.Message{Subject: "Confirm your email address for carefront / Confirme su correo para carefront",
+			Text: "To finish setting up your carefront account, enter this code on the page where you are setting it up: " + s.Code + "\nIt works for 15 minutes. If you did not set up an account, ignore this email.\n\n" +
+				"Para terminar de crear su cuenta de carefront, escriba este código en la página donde la está creando: " + s.Code + ". Sirve durante 15 minutos. Si no creó una cuenta, ignore este correo."}, true
 	case "email-change-code":
 		return notify.Message{Subject: "Confirm your new carefront email address / Confirme su nuevo correo",
 			Text: "To use this address for your carefront account, enter this code on the page where you asked: " + s.Code + "\nIt works for 15 minutes. If you did not ask for this, ignore this email.\n\n" +

@@ -183,6 +183,10 @@ func (s *Server) submitActivate(w http.ResponseWriter, r *http.Request) error {
 		f.Errors[""] = "activate.nomatch"
 		return s.showForm(w, r, "activate", "activate.title", f, http.StatusUnprocessableEntity)
 	}
+	if errors.Is(err, identity.ErrPatientHasAccount) {
+		f.Errors[""] = "activate.has.account"
+		return s.showForm(w, r, "activate", "activate.title", f, http.StatusConflict)
+	}
 	if err != nil {
 		return err
 	}
@@ -196,6 +200,9 @@ func (s *Server) submitActivate(w http.ResponseWriter, r *http.Request) error {
 	}
 	acct := &identity.Account{Email: f.Values["email"], PasswordHash: hash}
 	switch err := auth.Store.Activate(ctx, f.Values["code"], patientID, acct); {
+	case errors.Is(err, identity.ErrPatientHasAccount):
+		f.Errors[""] = "activate.has.account"
+		return s.showForm(w, r, "activate", "activate.title", f, http.StatusConflict)
 	case apperr.CodeOf(err) == apperr.Conflict:
 		f.Errors["email"] = "activate.email.taken"
 		return s.showForm(w, r, "activate", "activate.title", f, http.StatusConflict)
@@ -208,7 +215,11 @@ func (s *Server) submitActivate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.startSession(w, r, acct, session.LevelPassword); err != nil {
 		return err
 	}
-	return redirect(w, r, "/mfa/setup")
+	// The address given must be proven before anything else.
+	if err := auth.StartEmailVerification(ctx, acct); err != nil {
+		return err
+	}
+	return redirect(w, r, "/activate/email")
 }
 
 // birthDate reads the memorable-date fields into YYYY-MM-DD.
@@ -262,6 +273,10 @@ func (s *Server) requireUser(w http.ResponseWriter, r *http.Request) *signedIn {
 	u := currentUser(r.Context())
 	if u == nil {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+		return nil
+	}
+	if s.emailUnproven(w, r, u) {
+		return nil
 	}
 	return u
 }
@@ -388,6 +403,13 @@ func (s *Server) submitSignIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := s.startSession(w, r, acct, session.LevelPassword); err != nil {
 		return err
+	}
+	if acct.EmailVerified.IsZero() {
+		// Activated, address never proven: a fresh code, then that step.
+		if err := s.opts.Auth.StartEmailVerification(r.Context(), acct); err != nil {
+			return err
+		}
+		return redirect(w, r, "/activate/email")
 	}
 	has, err := s.opts.Auth.Store.HasSecondFactor(r.Context(), acct.ID)
 	if err != nil {

@@ -125,6 +125,20 @@ func (h *authHarness) mailWith(t *testing.T, substr string) notify.Message {
 	return notify.Message{}
 }
 
+// proveEmail types the code that activation sent to email, as the person
+// does before the account can be used.
+func (h *authHarness) proveEmail(t *testing.T, email string) {
+	t.Helper()
+	m := h.mailWith(t, "finish setting up your carefront account")
+	code := regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text)
+	if m.To != email || code == "" {
+		t.Fatalf("the activation code went to %s", m.To)
+	}
+	if res, _ := h.post(t, "/activate/email", url.Values{"code": {code}}); res.StatusCode != 303 || res.Header.Get("Location") != "/mfa/setup" {
+		t.Fatalf("proving the address: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
 func (h *authHarness) post(t *testing.T, path string, form url.Values, hdr ...string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", h.srv.URL+path, strings.NewReader(form.Encode()))
@@ -189,9 +203,10 @@ func TestActivationThenAuthenticatorThenSignIn(t *testing.T) {
 			t.Fatal("an account was created by a refused form")
 		}
 		res, _ = h.post(t, "/activate", activation(h.code, "2", "a long enough passphrase"))
-		if res.StatusCode != 303 || res.Header.Get("Location") != "/mfa/setup" {
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/activate/email" {
 			t.Fatalf("activation: %d %s", res.StatusCode, res.Header.Get("Location"))
 		}
+		h.proveEmail(t, "ana@example.com")
 		var cookie *http.Cookie
 		for _, c := range res.Cookies() {
 			if c.Name == session.CookieName {
@@ -305,7 +320,13 @@ func (h *authHarness) signIn(t *testing.T, email string) string {
 	a, err := h.store.AccountByEmail(ctx, email)
 	if err != nil {
 		hash, _ := identity.HashPassword("a long enough passphrase", identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1})
-		a = &identity.Account{Kind: identity.Person, Email: email, PasswordHash: hash, PatientID: "p1"}
+		// One account per patient record: ana is Patient/p1's, others get
+		// records of their own.
+		patient := "p1"
+		if email != "ana@example.com" {
+			patient = "p-" + strings.NewReplacer("@", "-", ".", "-").Replace(email)
+		}
+		a = &identity.Account{Kind: identity.Person, Email: email, PasswordHash: hash, PatientID: patient}
 		if err := h.store.CreateAccount(ctx, a); err != nil {
 			t.Fatal(err)
 		}
@@ -804,6 +825,71 @@ func TestEmailedCodeNeverStepsUp(t *testing.T) {
 		}
 		if res, _ := h.get(t, "/account/password"); res.StatusCode != 200 {
 			t.Errorf("after a real step-up: %d", res.StatusCode)
+		}
+	})
+}
+
+// The address given at activation is proven before the account can be
+// used: until its code is typed, every page sends the person back to that
+// step, even after signing in again.
+func TestActivationProvesTheEmailAddressFirst(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		res, _ := h.post(t, "/activate", activation(h.code, "2", "a long enough passphrase"))
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/activate/email" {
+			t.Fatalf("activation: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		first := regexp.MustCompile(`\b\d{6}\b`).FindString(h.mailWith(t, "finish setting up").Text)
+		for _, p := range []string{"/mfa/setup", "/signin/verify"} {
+			if res, _ := h.get(t, p); res.StatusCode != 303 || res.Header.Get("Location") != "/activate/email" {
+				t.Errorf("GET %s before the address is proven: %d %s", p, res.StatusCode, res.Header.Get("Location"))
+			}
+		}
+		if _, page := h.get(t, "/activate/email"); !strings.Contains(page, "ana@example.com") {
+			t.Error("the page does not say where the code went")
+		}
+		wrong := "000000"
+		if first == wrong {
+			wrong = "111111"
+		}
+		if res, page := h.post(t, "/activate/email", url.Values{"code": {wrong}}); res.StatusCode != 422 || !strings.Contains(page, `id="code-error"`) {
+			t.Errorf("a wrong code: %d", res.StatusCode)
+		}
+		// Signing in again: a new code, the old one is worth nothing.
+		h.post(t, "/signout", nil)
+		res, _ = h.post(t, "/signin", url.Values{"email": {"ana@example.com"}, "password": {"a long enough passphrase"}})
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/activate/email" {
+			t.Fatalf("sign-in of an unproven account: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		var second string
+		for _, m := range h.mail(t) {
+			if c := regexp.MustCompile(`\b\d{6}\b`).FindString(m.Text); c != "" && c != first && strings.Contains(m.Text, "finish setting up") {
+				second = c
+				break
+			}
+		}
+		if second == "" {
+			t.Fatal("no new code after signing in again")
+		}
+		if res, _ := h.post(t, "/activate/email", url.Values{"code": {first}}); res.StatusCode != 422 {
+			t.Errorf("the first code after a new one was sent: %d", res.StatusCode)
+		}
+		if res, _ := h.post(t, "/activate/email", url.Values{"code": {second}}); res.StatusCode != 303 || res.Header.Get("Location") != "/mfa/setup" {
+			t.Fatalf("the right code: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		if res, _ := h.get(t, "/mfa/setup"); res.StatusCode != 200 {
+			t.Errorf("setup after the address is proven: %d", res.StatusCode)
+		}
+		// A second invitation for the same record is refused plainly.
+		code, _, err := h.store.Invite(context.Background(), "p1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.post(t, "/signout", nil)
+		form := activation(code, "2", "a long enough passphrase")
+		form.Set("email", "ana.two@example.com")
+		if res, page := h.post(t, "/activate", form); res.StatusCode != http.StatusConflict || !strings.Contains(page, "This record has a carefront account already") {
+			t.Errorf("a second account for the record: %d", res.StatusCode)
 		}
 	})
 }

@@ -212,9 +212,10 @@ func TestPasskeyAsFirstSecondFactor(t *testing.T) {
 		// Activation, then a passkey instead of an authenticator app.
 		res, _ := h.post(t, "/activate", url.Values{"code": {h.code}, "family": {"Rivera"}, "month": {"1"}, "day": {"2"}, "year": {"1970"},
 			"email": {"new@example.com"}, "password": {"a long enough passphrase"}, "password2": {"a long enough passphrase"}})
-		if res.StatusCode != 303 || res.Header.Get("Location") != "/mfa/setup" {
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/activate/email" {
 			t.Fatalf("activate: %d %s", res.StatusCode, res.Header.Get("Location"))
 		}
+		h.proveEmail(t, "new@example.com")
 		if _, page := h.get(t, "/mfa/setup"); !strings.Contains(page, "data-passkey-register") {
 			t.Errorf("setup does not offer a passkey")
 		}

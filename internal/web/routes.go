@@ -12,6 +12,9 @@ func (s *Server) routes() http.Handler {
 	if s.opts.Auth != nil {
 		mux.HandleFunc("GET /activate", s.handle(s.showActivate))
 		mux.HandleFunc("POST /activate", s.handle(s.submitActivate))
+		mux.HandleFunc("GET /activate/email", s.handle(s.showVerifyEmail))
+		mux.HandleFunc("POST /activate/email", s.handle(s.submitVerifyEmail))
+		mux.HandleFunc("POST /activate/email/resend", s.handle(s.submitResendVerifyEmail))
 		mux.HandleFunc("GET /signin", s.handle(s.showSignIn))
 		mux.HandleFunc("POST /signin", s.handle(s.submitSignIn))
 		mux.HandleFunc("GET /signin/verify", s.handle(s.showVerify))
