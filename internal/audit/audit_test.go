@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"carefront/internal/audit"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
+	"carefront/internal/telemetry"
 )
 
 var testSeed = []byte("0123456789abcdef0123456789abcdef")
@@ -82,14 +84,22 @@ func TestAppendShapesBALPEvent(t *testing.T) {
 			"recorded":     "2026-11-23T09:00:01.000Z",
 			"outcome":      "0",
 			"agent": []any{
+				// BALP Read: the user is the requestor with no address, the
+				// client (where the data goes) the destination with the
+				// address, the server the source.
 				map[string]any{
 					"type":      map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP", "display": "information recipient"}}},
 					"who":       map[string]any{"reference": "Patient/p1"},
 					"requestor": true,
-					"network":   map[string]any{"address": "203.0.113.7", "type": "2"},
 				},
 				map[string]any{
 					"type":      map[string]any{"coding": []any{map[string]any{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110152", "display": "Destination Role ID"}}},
+					"who":       map[string]any{"display": "web browser"},
+					"requestor": false,
+					"network":   map[string]any{"address": "203.0.113.7", "type": "2"},
+				},
+				map[string]any{
+					"type":      map[string]any{"coding": []any{map[string]any{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110153", "display": "Source Role ID"}}},
 					"who":       map[string]any{"display": "carefront-test"},
 					"requestor": false,
 				},
@@ -429,4 +439,69 @@ func rewriteFrom(t *testing.T, db *sqldb.DB, seq int, edit func(string) string) 
 		exec(t, db, "UPDATE audit_event SET event = ?, outcome = ?, prev_hash = ?, hash = ? WHERE seq = ?", r.event, r.outcome, prev, h, s)
 		prev = h
 	}
+}
+
+// A search is recorded as BALP Query: the client is the source, the server
+// the destination, and the query is an entity (type 2, role 24) holding the
+// search base64, with identifying values redacted; the request id comes
+// from the context.
+func TestSearchRecordCarriesTheRedactedQuery(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w, _ := newWriter(t, db, 1000)
+		ctx := telemetry.WithRequestID(context.Background(), "3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c")
+		err := w.Append(ctx, audit.Record{Type: audit.TypeRESTful, Subtype: []audit.Coding{audit.SubtypeSearch}, Action: audit.Execute,
+			Outcome: audit.Success, User: "Person/a1", Address: "203.0.113.7", Patient: "Patient/p1",
+			Query: "Patient?family=Smith&given=Adolph&birthdate=1944-11-28&identifier=urn:mrn|12345&address-city=Springfield&phone=555-0100&_count=10&gender=male"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := eventOf(t, db, 1)
+		for _, leak := range []string{"Smith", "Adolph", "1944", "12345", "Springfield", "555-0100"} {
+			if strings.Contains(ev, leak) {
+				t.Errorf("the record holds %q", leak)
+			}
+		}
+		var got struct {
+			Agent []struct {
+				Type      struct{ Coding []audit.Coding }
+				Requestor bool
+				Network   *struct{ Address string }
+			}
+			Entity []struct {
+				What  *struct{ Identifier *struct{ Value string } }
+				Type  *audit.Coding
+				Role  *audit.Coding
+				Query string
+			}
+		}
+		if err := json.Unmarshal([]byte(ev), &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Agent) != 3 || got.Agent[1].Type.Coding[0].Code != "110153" || got.Agent[2].Type.Coding[0].Code != "110152" ||
+			got.Agent[0].Network != nil || got.Agent[1].Network == nil || !got.Agent[0].Requestor {
+			t.Errorf("agents: %s", ev)
+		}
+		var query, reqID string
+		for _, e := range got.Entity {
+			if e.Role != nil && e.Role.Code == "24" && e.Type.Code == "2" {
+				b, _ := base64.StdEncoding.DecodeString(e.Query)
+				query = string(b)
+			}
+			if e.Type != nil && e.Type.Code == "XrequestId" {
+				reqID = e.What.Identifier.Value
+			}
+		}
+		want := "Patient?_count=10&address-city=redacted&birthdate=redacted&family=redacted&gender=male&given=redacted&identifier=redacted&phone=redacted"
+		if query != want {
+			t.Errorf("query entity = %q, want %q", query, want)
+		}
+		if reqID != "3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c" {
+			t.Errorf("request id = %q, want the context's", reqID)
+		}
+		// A query that is not Type?params is refused.
+		bad := audit.Record{Type: audit.TypeRESTful, Subtype: []audit.Coding{audit.SubtypeSearch}, Action: audit.Execute, Outcome: audit.Success, Query: "free text <b>"}
+		if err := w.Append(ctx, bad); err == nil {
+			t.Error("a free-text query was accepted")
+		}
+	})
 }

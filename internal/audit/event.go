@@ -9,10 +9,13 @@
 package audit
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -59,6 +62,16 @@ var (
 	SubtypeKeyRotation      = Coding{sysCarefrontEvt, "key-rotation", "Key Rotation"}
 	SubtypeAccountInvite    = Coding{sysCarefrontEvt, "account-invite", "Account Invitation"}
 	SubtypePasswordReset    = Coding{sysCarefrontEvt, "password-reset", "Password Reset"}
+	// SubtypeAuthStep is a step of a sign-in that is not yet one (the
+	// password right, a code sent): only a completed sign-in is a Login.
+	SubtypeAuthStep   = Coding{sysCarefrontEvt, "authentication-step", "Authentication Step"}
+	SubtypeActivation = Coding{sysCarefrontEvt, "account-activation", "Account Activation"}
+	SubtypeAccountNew = Coding{sysCarefrontEvt, "account-create", "Account Creation"}
+	// SubtypeAccountChange is a change to how an account signs in (a
+	// factor, the password, the email address).
+	SubtypeAccountChange = Coding{sysCarefrontEvt, "account-change", "Account Change"}
+	// SubtypeSession is a browser session started or given a new id.
+	SubtypeSession = Coding{sysCarefrontEvt, "session", "Session"}
 )
 
 // Action is what was done to the data (FHIR AuditEventAction).
@@ -101,12 +114,23 @@ type Record struct {
 	// Reason is a code for the outcome, e.g. "consent-denied"; never prose.
 	Reason string
 
-	User      string // reference to the person acting, e.g. "Patient/123"
-	Client    string // OAuth client id of the app acting, if any
-	Address   string // network address the request came from
-	OnBehalf  string // reference to whom the user acts for, when not themself
-	Patient   string // reference to the patient whose data it is
-	Entities  []Entity
+	User string // reference to the person acting, e.g. "Patient/123"
+	// UserHash stands for a person who named no account (a sign-in for an
+	// address with no account): the hex keyed hash of the normalized
+	// address, never the typed text.
+	UserHash string
+	Client   string // OAuth client id of the app acting, if any
+	Address  string // network address the request came from (the client's)
+	OnBehalf string // reference to whom the user acts for, when not themself
+	Patient  string // reference to the patient whose data it is
+	Entities []Entity
+	// Query is a search as "Type?param=value&...": it is stored as a BALP
+	// query entity, base64, with the values of identifying parameters
+	// (names, birth date, identifiers, addresses, telecom) replaced by
+	// "redacted".
+	Query string
+	// RequestID ties the record to the request's log lines; when empty the
+	// writer takes it from the context (telemetry.RequestID).
 	RequestID string
 	// Session is the hex SHA-256 of the browser session's id (never the
 	// id itself), so an auditor can group one sign-in's events.
@@ -161,9 +185,10 @@ type source struct {
 }
 
 type entity struct {
-	What reference `json:"what"`
-	Type *Coding   `json:"type,omitempty"`
-	Role *Coding   `json:"role,omitempty"`
+	What  *reference `json:"what,omitempty"`
+	Type  *Coding    `json:"type,omitempty"`
+	Role  *Coding    `json:"role,omitempty"`
+	Query string     `json:"query,omitempty"`
 }
 
 var (
@@ -175,7 +200,67 @@ var (
 	clientPattern  = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,128}$`)
 	reqIDPattern   = regexp.MustCompile(`^[A-Za-z0-9._\-]{1,64}$`)
 	sessionPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	queryType      = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
 )
+
+// identifyingParams are search parameters whose values name or locate a
+// person; a query entity keeps the parameter and redacts its value.
+var identifyingParams = []string{"name", "family", "given", "birthdate", "identifier", "address", "telecom", "email", "phone", "phonetic"}
+
+// redactQuery checks "Type?params" and replaces the values of identifying
+// parameters (and address-city, address-postalcode, ...) with "redacted".
+func redactQuery(q string) (string, error) {
+	typ, raw, _ := strings.Cut(q, "?")
+	if !queryType.MatchString(typ) {
+		return "", fmt.Errorf("audit: query must be Type?params")
+	}
+	vals, err := url.ParseQuery(raw)
+	if err != nil {
+		return "", fmt.Errorf("audit: query parameters do not parse")
+	}
+	for k, vs := range vals {
+		name, _, _ := strings.Cut(k, ":")
+		for _, p := range identifyingParams {
+			if name == p || strings.HasPrefix(name, p+"-") {
+				for i := range vs {
+					vs[i] = "redacted"
+				}
+			}
+		}
+	}
+	return typ + "?" + vals.Encode(), nil
+}
+
+// Participant roles by interaction, as BALP assigns them: data flows to
+// the client on a read (the client is the destination), from it on a
+// search, create or update (the source).
+var (
+	roleSource      = Coding{sysDICOM, "110153", "Source Role ID"}
+	roleDestination = Coding{sysDICOM, "110152", "Destination Role ID"}
+	roleApplication = Coding{sysDICOM, "110150", "Application"}
+	roleCustodian   = Coding{"http://terminology.hl7.org/CodeSystem/provenance-participant-type", "custodian", "Custodian"}
+	userRecipient   = Coding{sysParticipant, "IRCP", "information recipient"}
+	userAuthor      = Coding{sysParticipant, "AUT", "author"}
+)
+
+// participantRoles returns the client's, the server's and the user's
+// agent types for an event's subtypes.
+func participantRoles(sub []Coding) (client, server, user Coding) {
+	for _, c := range sub {
+		if c.System != sysRESTful {
+			continue
+		}
+		switch c.Code {
+		case "read", "vread", "history-instance":
+			return roleDestination, roleSource, userRecipient
+		case "delete":
+			return roleApplication, roleCustodian, userAuthor
+		case "create", "update", "patch":
+			return roleSource, roleDestination, userAuthor
+		}
+	}
+	return roleSource, roleDestination, userRecipient
+}
 
 // shape validates r and builds its wire form. recorded is the time stamp;
 // observer names this server.
@@ -200,6 +285,9 @@ func shape(r Record, recorded time.Time, observer string) (event, error) {
 	}
 	if r.Reason != "" && !codePattern.MatchString(r.Reason) {
 		return event{}, fmt.Errorf("audit: reason must be a code, not text")
+	}
+	if r.UserHash != "" && !sessionPattern.MatchString(r.UserHash) {
+		return event{}, fmt.Errorf("audit: user hash must be a hex SHA-256")
 	}
 	for name, ref := range map[string]string{"user": r.User, "on-behalf-of": r.OnBehalf, "patient": r.Patient} {
 		if ref != "" && !refPattern.MatchString(ref) {
@@ -236,40 +324,40 @@ func shape(r Record, recorded time.Time, observer string) (event, error) {
 		}
 		addr = &network{Address: a.String(), Type: "2"}
 	}
-	if r.User != "" {
-		ev.Agent = append(ev.Agent, agent{
-			Type:      concept{[]Coding{{sysParticipant, "IRCP", "information recipient"}}},
-			Who:       reference{Reference: r.User},
-			Requestor: true,
-			Network:   addr,
-		})
-		addr = nil
+	clientRole, serverRole, userRole := participantRoles(r.Subtype)
+	// BALP: the user is the requestor and carries no network address; the
+	// client (the browser or app, where the address belongs) and the
+	// server are the two ends of the exchange.
+	hasUser := r.User != "" || r.UserHash != ""
+	switch {
+	case r.User != "":
+		ev.Agent = append(ev.Agent, agent{Type: concept{[]Coding{userRole}}, Who: reference{Reference: r.User}, Requestor: true})
+	case r.UserHash != "":
+		ev.Agent = append(ev.Agent, agent{Type: concept{[]Coding{userRole}},
+			Who: reference{Identifier: &identifier{System: "urn:carefront:email-hmac-sha256", Value: r.UserHash}}, Requestor: true})
 	}
-	if r.Client != "" {
-		ev.Agent = append(ev.Agent, agent{
-			Type:      concept{[]Coding{{sysDICOM, "110153", "Source Role ID"}}},
-			Who:       reference{Identifier: &identifier{System: "urn:carefront:client", Value: r.Client}},
-			Requestor: r.User == "",
-			Network:   addr,
-		})
-		addr = nil
+	if r.Client != "" || addr != nil {
+		who := reference{Display: "web browser"}
+		if r.Client != "" {
+			who = reference{Identifier: &identifier{System: "urn:carefront:client", Value: r.Client}}
+		}
+		ev.Agent = append(ev.Agent, agent{Type: concept{[]Coding{clientRole}}, Who: who, Requestor: !hasUser, Network: addr})
 	}
 	ev.Agent = append(ev.Agent, agent{
-		Type:      concept{[]Coding{{sysDICOM, "110152", "Destination Role ID"}}},
+		Type:      concept{[]Coding{serverRole}},
 		Who:       reference{Display: observer},
-		Requestor: r.User == "" && r.Client == "",
-		Network:   addr,
+		Requestor: !hasUser && r.Client == "" && addr == nil,
 	})
 	if r.Patient != "" {
 		ev.Entity = append(ev.Entity, entity{
-			What: reference{Reference: r.Patient},
+			What: &reference{Reference: r.Patient},
 			Type: &Coding{sysEntityType, "1", "Person"},
 			Role: &Coding{sysObjectRole, "1", "Patient"},
 		})
 	}
 	if r.OnBehalf != "" && r.OnBehalf != r.User {
 		ev.Entity = append(ev.Entity, entity{
-			What: reference{Reference: r.OnBehalf},
+			What: &reference{Reference: r.OnBehalf},
 			Type: &Coding{sysEntityType, "1", "Person"},
 			Role: &Coding{sysObjectRole, "6", "User"},
 		})
@@ -291,17 +379,28 @@ func shape(r Record, recorded time.Time, observer string) (event, error) {
 		if err := checkCoding("entity role", role); err != nil {
 			return event{}, err
 		}
-		ev.Entity = append(ev.Entity, entity{What: reference{Reference: e.What}, Type: &t, Role: &role})
+		ev.Entity = append(ev.Entity, entity{What: &reference{Reference: e.What}, Type: &t, Role: &role})
+	}
+	if r.Query != "" {
+		q, err := redactQuery(r.Query)
+		if err != nil {
+			return event{}, err
+		}
+		ev.Entity = append(ev.Entity, entity{
+			Type:  &Coding{sysEntityType, "2", "System Object"},
+			Role:  &Coding{sysObjectRole, "24", "Query"},
+			Query: base64.StdEncoding.EncodeToString([]byte(q)),
+		})
 	}
 	if r.RequestID != "" {
 		ev.Entity = append(ev.Entity, entity{
-			What: reference{Identifier: &identifier{Value: r.RequestID}},
+			What: &reference{Identifier: &identifier{Value: r.RequestID}},
 			Type: &Coding{sysBALPEntity, "XrequestId", "X-Request-Id"},
 		})
 	}
 	if r.Session != "" {
 		ev.Entity = append(ev.Entity, entity{
-			What: reference{Identifier: &identifier{System: "urn:carefront:session-sha256", Value: r.Session}},
+			What: &reference{Identifier: &identifier{System: "urn:carefront:session-sha256", Value: r.Session}},
 			Type: &Coding{sysCarefrontEvt, "session", "Session"},
 		})
 	}
@@ -334,10 +433,10 @@ func columnsOf(ev event) columns {
 		Outcome:  string(ev.Outcome),
 	}
 	for _, e := range ev.Entity {
-		if e.Role != nil && e.Role.System == sysObjectRole && e.Role.Code == "1" {
+		if e.Role != nil && e.Role.System == sysObjectRole && e.Role.Code == "1" && e.What != nil {
 			c.Patient = e.What.Reference
 		}
-		if e.Type != nil && e.Type.Code == "XrequestId" && e.What.Identifier != nil {
+		if e.Type != nil && e.Type.Code == "XrequestId" && e.What != nil && e.What.Identifier != nil {
 			c.RequestID = e.What.Identifier.Value
 		}
 	}

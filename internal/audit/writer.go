@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"carefront/internal/sqldb"
+	"carefront/internal/telemetry"
 )
 
 // ErrClosed is returned by Append after Close.
@@ -116,13 +117,9 @@ func NewWriter(db *sqldb.DB, opts Options) *Writer {
 // Staging keeps the caller's transaction off the chain head: other
 // requests' appends do not wait for that whole transaction.
 func (w *Writer) Stage(ctx context.Context, tx *sqldb.Tx, r Record) error {
-	ev, err := shape(r, w.db.Now(), w.opts.Observer)
+	b, _, err := w.encode(ctx, r)
 	if err != nil {
 		return err
-	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("audit: encode: %w", err)
 	}
 	if _, err := tx.Exec(ctx, "INSERT INTO audit_staged (event) VALUES (?)", b); err != nil {
 		return fmt.Errorf("audit: stage: %w", err)
@@ -155,33 +152,69 @@ func (w *Writer) Chain(ctx context.Context) error {
 // committed to the chain and on disk. An invalid record (free text, a
 // malformed reference) is refused before anything is written.
 func (w *Writer) Append(ctx context.Context, r Record) error {
-	w.inflight.Add(1)
-	defer w.inflight.Add(-1)
-	ev, err := shape(r, w.db.Now(), w.opts.Observer)
-	if err != nil {
-		return err
+	return w.AppendAll(ctx, r)
+}
+
+// AppendAll is Append for several records (one search's record per patient
+// found): they are queued together and the call returns once all are on
+// disk, or with the first error.
+func (w *Writer) AppendAll(ctx context.Context, rs ...Record) error {
+	w.inflight.Add(int64(len(rs)))
+	defer w.inflight.Add(-int64(len(rs)))
+	ps := make([]*pending, len(rs))
+	for i, r := range rs {
+		b, cols, err := w.encode(ctx, r)
+		if err != nil {
+			return err
+		}
+		ps[i] = &pending{canonical: b, cols: cols, result: make(chan error, 1)}
 	}
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("audit: encode: %w", err)
-	}
-	p := &pending{canonical: b, cols: columnsOf(ev), result: make(chan error, 1)}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
 		return ErrClosed
 	}
-	select {
-	case w.reqs <- p:
-		w.mu.RUnlock()
-	case <-ctx.Done():
-		w.mu.RUnlock()
-		return fmt.Errorf("audit: not recorded: %w", ctx.Err())
+	queued := 0
+	for _, p := range ps {
+		select {
+		case w.reqs <- p:
+			queued++
+			continue
+		case <-ctx.Done():
+		}
+		break
 	}
-	// Once queued the record will be committed or fail; wait for the truth
+	w.mu.RUnlock()
+	// Once queued a record will be committed or fail; wait for the truth
 	// rather than the caller's deadline, so no caller reports a lost record
 	// as written or a written one as lost.
-	return <-p.result
+	var first error
+	for _, p := range ps[:queued] {
+		if err := <-p.result; err != nil && first == nil {
+			first = err
+		}
+	}
+	if queued < len(ps) && first == nil {
+		first = fmt.Errorf("audit: not recorded: %w", ctx.Err())
+	}
+	return first
+}
+
+// encode validates and shapes r, with the request id of ctx when r has
+// none, and returns its canonical bytes and indexed columns.
+func (w *Writer) encode(ctx context.Context, r Record) ([]byte, columns, error) {
+	if r.RequestID == "" {
+		r.RequestID = telemetry.RequestID(ctx)
+	}
+	ev, err := shape(r, w.db.Now(), w.opts.Observer)
+	if err != nil {
+		return nil, columns{}, err
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, columns{}, fmt.Errorf("audit: encode: %w", err)
+	}
+	return b, columnsOf(ev), nil
 }
 
 // Close stops accepting records, commits and flushes the ones queued, signs

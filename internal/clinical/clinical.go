@@ -82,8 +82,14 @@ func (g *Gateway) Read(ctx context.Context, req Request, typ, id string) (*fhir.
 // Search runs q limited to what the principal may see: the decision
 // narrows the query to their compartment before it runs, and each result
 // is checked again (an upstream server might not honour the narrowing).
+//
+// It is audited as IHE BALP PatientQuery: the query itself (identifying
+// values redacted) and one record per patient whose data was returned, so
+// each patient finds the search in their own access log; the returned
+// resources are not listed.
 func (g *Gateway) Search(ctx context.Context, req Request, q *fhir.Query) (*fhir.Page, error) {
 	rec := g.record(req, audit.SubtypeSearch, audit.Execute)
+	rec.Query = q.Type + "?" + q.Encode("")
 	d := access.Decide(ctx, req.Principal, access.Search, access.Target{Type: q.Type})
 	rec.Reason = d.Reason
 	if !d.Permit {
@@ -103,12 +109,21 @@ func (g *Gateway) Search(ctx context.Context, req Request, q *fhir.Query) (*fhir
 		return nil, g.fail(ctx, rec, err)
 	}
 	out := &fhir.Page{Total: page.Total, Next: page.Next}
+	var patients []string // whose data is returned, in order
 	keep := func(r *fhir.Resource) (bool, error) {
 		t, err := target(r)
 		if err != nil {
 			return false, err
 		}
-		return access.Decide(ctx, req.Principal, access.Read, t).Permit, nil
+		if !access.Decide(ctx, req.Principal, access.Read, t).Permit {
+			return false, nil
+		}
+		for _, p := range t.Patients {
+			if !slices.Contains(patients, p) {
+				patients = append(patients, p)
+			}
+		}
+		return true, nil
 	}
 	for _, r := range page.Matches {
 		ok, err := keep(r)
@@ -122,7 +137,6 @@ func (g *Gateway) Search(ctx context.Context, req Request, q *fhir.Query) (*fhir
 			continue
 		}
 		out.Matches = append(out.Matches, r)
-		rec.Entities = append(rec.Entities, audit.Entity{What: r.Ref()})
 	}
 	for _, r := range page.Included {
 		ok, err := keep(r)
@@ -131,10 +145,18 @@ func (g *Gateway) Search(ctx context.Context, req Request, q *fhir.Query) (*fhir
 		}
 		if ok {
 			out.Included = append(out.Included, r)
-			rec.Entities = append(rec.Entities, audit.Entity{What: r.Ref()})
 		}
 	}
-	if err := g.Audit.Append(ctx, rec); err != nil {
+	recs := []audit.Record{rec}
+	if len(patients) > 0 {
+		recs = recs[:0]
+		for _, p := range patients {
+			r := rec
+			r.Patient = "Patient/" + p
+			recs = append(recs, r)
+		}
+	}
+	if err := g.Audit.AppendAll(ctx, recs...); err != nil {
 		return nil, auditFailed(err)
 	}
 	return out, nil

@@ -205,3 +205,53 @@ func TestGatewayFailsWhenTheAccessCannotBeAudited(t *testing.T) {
 		}
 	})
 }
+
+// A search that returns several patients' data is recorded once per
+// patient (IHE BALP PatientQuery), each with the query and none of the
+// returned resources, so every patient sees it in their own access log.
+func TestGatewaySearchIsAuditedOncePerPatientFound(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		var before int
+		db.Read(ctx, func(tx *sqldb.Tx) error {
+			return tx.QueryRow(ctx, "SELECT COUNT(*) FROM audit_event").Scan(&before)
+		})
+		q, err := fhir.ParseQuery("Observation", map[string][]string{"status": {"final"}}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		operator := clinical.Request{Principal: access.Principal{Client: "carefront-cli", Role: access.RoleOperator}}
+		page, err := f.gw.Search(ctx, operator, q)
+		if err != nil || len(page.Matches) != 3 {
+			t.Fatalf("operator search: %v, %d matches", err, len(page.Matches))
+		}
+		var patients []string
+		var events []string
+		db.Read(ctx, func(tx *sqldb.Tx) error {
+			rows, err := tx.Query(ctx, "SELECT patient, event FROM audit_event WHERE seq > ? ORDER BY seq", before)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var p *string
+				var ev []byte
+				rows.Scan(&p, &ev)
+				if p != nil {
+					patients = append(patients, *p)
+				}
+				events = append(events, string(ev))
+			}
+			return nil
+		})
+		if diff := cmp.Diff([]string{"Patient/pa", "Patient/pb"}, patients); diff != "" {
+			t.Errorf("records per patient (-want +got):\n%s", diff)
+		}
+		for _, ev := range events {
+			if strings.Contains(ev, "Observation/o") || !strings.Contains(ev, `"code":"24"`) || !strings.Contains(ev, `"query":"`) {
+				t.Errorf("a search record lists resources or lacks the query: %s", ev)
+			}
+		}
+	})
+}

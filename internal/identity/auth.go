@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -62,6 +63,14 @@ func (a *Auth) record(ctx context.Context, acct *Account, sub audit.Coding, outc
 	return a.Audit.Append(ctx, r)
 }
 
+// recordUnknown audits an attempt for an address with no account, naming
+// the requestor by the keyed hash of the normalized address, never by what
+// was typed.
+func (a *Auth) recordUnknown(ctx context.Context, email string, sub audit.Coding, reason, addr string) error {
+	return a.Audit.Append(ctx, audit.Record{Type: audit.TypeUserAuthentication, Subtype: []audit.Coding{sub}, Action: audit.Execute,
+		Outcome: audit.MinorFailure, Reason: reason, Address: addr, UserHash: hex.EncodeToString(a.Store.EmailHash(email))})
+}
+
 // Password checks an email and password. It returns the account, ErrSignIn,
 // a *ThrottledError, or ErrBusy (too many hashes in flight: answer 429).
 func (a *Auth) Password(ctx context.Context, email, password, addr string) (*Account, error) {
@@ -110,8 +119,9 @@ func (a *Auth) Password(ctx context.Context, email, password, addr string) (*Acc
 			a.Store.SetPasswordHash(ctx, acct.ID, h)
 		}
 	}
-	// The first factor alone is not a sign-in; SecondFactor records that.
-	return acct, a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "password-ok", addr)
+	// The first factor alone is not a sign-in (a step); the second factor
+	// or a passkey completes one, and that is the Login record.
+	return acct, a.record(ctx, acct, audit.SubtypeAuthStep, audit.Success, "password-ok", addr)
 }
 
 // unknownAccount spends the same hash and keeps the same throttle as a
@@ -128,7 +138,7 @@ func (a *Auth) unknownAccount(ctx context.Context, email, password, addr string)
 		if th.Locked {
 			reason = "locked"
 		}
-		if err := a.record(ctx, nil, audit.SubtypeLogin, audit.MinorFailure, reason, addr); err != nil {
+		if err := a.recordUnknown(ctx, email, audit.SubtypeLogin, reason, addr); err != nil {
 			return err
 		}
 		return &ThrottledError{Wait: th.Wait}
@@ -139,16 +149,23 @@ func (a *Auth) unknownAccount(ctx context.Context, email, password, addr string)
 	if _, err := a.Store.RecordFailure(ctx, email); err != nil {
 		return err
 	}
-	if err := a.record(ctx, nil, audit.SubtypeLogin, audit.MinorFailure, "unknown-account", addr); err != nil {
+	if err := a.recordUnknown(ctx, email, audit.SubtypeLogin, "unknown-account", addr); err != nil {
 		return err
 	}
 	return ErrSignIn
 }
 
-// SessionEvent audits a session starting ("session-started", Login) or
-// ending (Logout), naming the session by the hash of its id.
+// AccountEvent audits a change to how the account signs in that identity
+// did not make itself (new recovery codes shown by the web layer).
+func (a *Auth) AccountEvent(ctx context.Context, acct *Account, reason, addr, sessionHex string) error {
+	return a.record(ctx, acct, audit.SubtypeAccountChange, audit.Success, reason, addr, sessionHex)
+}
+
+// SessionEvent audits a session starting or getting a new id (a Session
+// record: the Login record is the completed sign-in's) or ending (Logout),
+// naming the session by the hash of its id.
 func (a *Auth) SessionEvent(ctx context.Context, acct *Account, logout bool, reason, addr, sessionHex string) error {
-	sub := audit.SubtypeLogin
+	sub := audit.SubtypeSession
 	if logout {
 		sub = audit.SubtypeLogout
 	}

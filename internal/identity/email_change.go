@@ -73,7 +73,7 @@ func (a *Auth) StartEmailChange(ctx context.Context, acct *Account, newEmail, ad
 	if err != nil {
 		return err
 	}
-	return a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "email-change-started", addr, sessionHex)
+	return a.record(ctx, acct, audit.SubtypeAccountChange, audit.Success, "email-change-started", addr, sessionHex)
 }
 
 // PendingEmail is the address a change waits to confirm, or "".
@@ -142,10 +142,10 @@ func (a *Auth) ConfirmEmailChange(ctx context.Context, acct *Account, code, addr
 		err = ErrEmailChange
 	}
 	if err != nil {
-		a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, "email-change-refused", addr, sessionHex)
+		a.record(ctx, acct, audit.SubtypeAccountChange, audit.MinorFailure, "email-change-refused", addr, sessionHex)
 		return "", err
 	}
-	if err := a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "email-changed", addr, sessionHex); err != nil {
+	if err := a.record(ctx, acct, audit.SubtypeAccountChange, audit.Success, "email-changed", addr, sessionHex); err != nil {
 		return "", err
 	}
 	return newEmail, nil

@@ -81,9 +81,9 @@ func (a *Auth) ConfirmEmailVerification(ctx context.Context, acct *Account, code
 		return err
 	}
 	if !ok {
-		a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, "email-verify-refused", addr, sessionHex)
+		a.record(ctx, acct, audit.SubtypeActivation, audit.MinorFailure, "email-verify-refused", addr, sessionHex)
 		return ErrEmailVerify
 	}
 	acct.EmailVerified = time.UnixMicro(now).UTC()
-	return a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "email-verified", addr, sessionHex)
+	return a.record(ctx, acct, audit.SubtypeActivation, audit.Success, "email-verified", addr, sessionHex)
 }

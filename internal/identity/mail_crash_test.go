@@ -121,8 +121,8 @@ func TestMailSurvivesAKill(t *testing.T) {
 				}
 				// The request side: a code is made and its mail queued.
 				insertOnly, _ := jobs.New(db, jobs.Options{})
-				auth := &identity.Auth{Store: st, Keys: k, Jobs: insertOnly}
-				if err := auth.SendEmailCode(ctx, acct); err != nil {
+				auth := &identity.Auth{Store: st, Keys: k, Jobs: insertOnly, Audit: auditWriter(t, db)}
+				if err := auth.SendEmailCode(ctx, acct, "", ""); err != nil {
 					t.Fatal(err)
 				}
 				mailFile := filepath.Join(t.TempDir(), "relay.log")

@@ -2,7 +2,10 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"carefront/internal/audit"
 
 	"carefront/internal/sqldb"
 )
@@ -56,15 +59,41 @@ func (a *Auth) noticeTx(ctx context.Context, tx *sqldb.Tx, acct *Account, event 
 
 // SendEmailCode makes a one-time sign-in code, which replaces any earlier
 // one, and queues it to the account's address in the same transaction.
-func (a *Auth) SendEmailCode(ctx context.Context, acct *Account) error {
+func (a *Auth) SendEmailCode(ctx context.Context, acct *Account, addr, sessionHex string) error {
 	if a.Jobs == nil {
 		return ErrTooManyEmailCodes
 	}
-	return a.Store.db.Write(ctx, func(tx *sqldb.Tx) error {
+	err := a.Store.db.Write(ctx, func(tx *sqldb.Tx) error {
 		code, err := a.Store.newEmailCode(ctx, tx, acct.ID)
 		if err != nil {
 			return err
 		}
 		return a.queueMail(ctx, tx, "email-code", acct.ID, &mailSecret{Code: code})
 	})
+	if err != nil {
+		if errors.Is(err, ErrTooManyEmailCodes) {
+			a.record(ctx, acct, audit.SubtypeAuthStep, audit.MinorFailure, "email-code-refused", addr, sessionHex)
+		}
+		return err
+	}
+	return a.record(ctx, acct, audit.SubtypeAuthStep, audit.Success, "email-code-sent", addr, sessionHex)
+}
+
+// ActivationEvent audits an activation: refused (reason says why; no
+// account exists), or done, when it also records the account's creation.
+func (a *Auth) ActivationEvent(ctx context.Context, acct *Account, patientID, reason, addr string) error {
+	if acct == nil {
+		r := audit.Record{Type: audit.TypeUserAuthentication, Subtype: []audit.Coding{audit.SubtypeActivation}, Action: audit.Execute,
+			Outcome: audit.MinorFailure, Reason: reason, Address: addr}
+		if patientID != "" {
+			r.Patient = "Patient/" + patientID
+		}
+		return a.Audit.Append(ctx, r)
+	}
+	if err := a.record(ctx, acct, audit.SubtypeActivation, audit.Success, reason, addr); err != nil {
+		return err
+	}
+	return a.Audit.Append(ctx, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeAccountNew},
+		Action: audit.Create, Outcome: audit.Success, Reason: "patient-account", User: "Person/" + acct.ID, Address: addr,
+		Patient: "Patient/" + acct.PatientID, Entities: []audit.Entity{{What: "Person/" + acct.ID}}})
 }

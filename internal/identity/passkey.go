@@ -411,7 +411,7 @@ func (a *Auth) FinishPasskeyRegistration(ctx context.Context, acct *Account, tok
 	if err != nil {
 		return nil, err
 	}
-	if err := a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "passkey-added", addr, sessionHex); err != nil {
+	if err := a.record(ctx, acct, audit.SubtypeAccountChange, audit.Success, "passkey-added", addr, sessionHex); err != nil {
 		return nil, err
 	}
 	a.Notice(ctx, acct, "factor-added")
@@ -590,7 +590,7 @@ func (a *Auth) RemovePasskey(ctx context.Context, acct *Account, id, addr, sessi
 	if err := a.Store.RemovePasskey(ctx, acct.ID, id); err != nil {
 		return err
 	}
-	if err := a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "passkey-removed", addr, sessionHex); err != nil {
+	if err := a.record(ctx, acct, audit.SubtypeAccountChange, audit.Success, "passkey-removed", addr, sessionHex); err != nil {
 		return err
 	}
 	a.Notice(ctx, acct, "factor-removed")

@@ -40,7 +40,7 @@ func (a *Auth) ChangePassword(ctx context.Context, acct *Account, current string
 		if locked {
 			a.Notice(ctx, acct, "locked")
 		}
-		if err := a.record(ctx, acct, audit.SubtypeLogin, audit.MinorFailure, "bad-current-password", addr, sessionHex); err != nil {
+		if err := a.record(ctx, acct, audit.SubtypeAccountChange, audit.MinorFailure, "bad-current-password", addr, sessionHex); err != nil {
 			return err
 		}
 		return ErrCurrentPassword
@@ -59,5 +59,5 @@ func (a *Auth) ChangePassword(ctx context.Context, acct *Account, current string
 	if err != nil {
 		return err
 	}
-	return a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "password-changed", addr, sessionHex)
+	return a.record(ctx, acct, audit.SubtypeAccountChange, audit.Success, "password-changed", addr, sessionHex)
 }

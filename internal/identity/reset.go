@@ -73,7 +73,7 @@ func (a *Auth) StartReset(ctx context.Context, email, linkBase, addr string) (no
 		return "", err
 	}
 	if acct == nil {
-		return nonce, a.record(ctx, nil, audit.SubtypePasswordReset, audit.MinorFailure, "reset-unknown-account", addr)
+		return nonce, a.recordUnknown(ctx, email, audit.SubtypePasswordReset, "reset-unknown-account", addr)
 	}
 	return nonce, a.record(ctx, acct, audit.SubtypePasswordReset, audit.Success, "reset-link-sent", addr)
 }

@@ -173,7 +173,7 @@ func (a *Auth) AddAuthenticatorApp(ctx context.Context, acct *Account, code, add
 	if err := a.Store.ConfirmTOTP(ctx, acct.ID, code); err != nil {
 		return err
 	}
-	if err := a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "totp-added", addr, sessionHex); err != nil {
+	if err := a.record(ctx, acct, audit.SubtypeAccountChange, audit.Success, "totp-added", addr, sessionHex); err != nil {
 		return err
 	}
 	a.Notice(ctx, acct, "factor-added")
@@ -186,7 +186,7 @@ func (a *Auth) RemoveAuthenticatorApp(ctx context.Context, acct *Account, addr, 
 	if err := a.Store.RemoveTOTP(ctx, acct.ID); err != nil {
 		return err
 	}
-	if err := a.record(ctx, acct, audit.SubtypeLogin, audit.Success, "totp-removed", addr, sessionHex); err != nil {
+	if err := a.record(ctx, acct, audit.SubtypeAccountChange, audit.Success, "totp-removed", addr, sessionHex); err != nil {
 		return err
 	}
 	a.Notice(ctx, acct, "factor-removed")

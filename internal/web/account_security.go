@@ -233,7 +233,7 @@ func (s *Server) submitNewRecoveryCodes(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	if err := s.opts.Auth.SessionEvent(r.Context(), u.account, false, "recovery-codes-replaced", clientAddr(r), hex.EncodeToString(u.session.IDHash)); err != nil {
+	if err := s.opts.Auth.AccountEvent(r.Context(), u.account, "recovery-codes-replaced", clientAddr(r), hex.EncodeToString(u.session.IDHash)); err != nil {
 		return err
 	}
 	f := newForm()

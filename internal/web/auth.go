@@ -180,10 +180,16 @@ func (s *Server) submitActivate(w http.ResponseWriter, r *http.Request) error {
 	auth := s.opts.Auth
 	patientID, err := auth.Store.CheckActivation(ctx, f.Values["code"], identity.Demographics{BirthDate: dob, FamilyName: f.Values["family"]}, s.opts.Lookup)
 	if errors.Is(err, identity.ErrActivation) {
+		if err := auth.ActivationEvent(ctx, nil, "", "activation-refused", clientAddr(r)); err != nil {
+			return err
+		}
 		f.Errors[""] = "activate.nomatch"
 		return s.showForm(w, r, "activate", "activate.title", f, http.StatusUnprocessableEntity)
 	}
 	if errors.Is(err, identity.ErrPatientHasAccount) {
+		if err := auth.ActivationEvent(ctx, nil, patientID, "activation-record-has-account", clientAddr(r)); err != nil {
+			return err
+		}
 		f.Errors[""] = "activate.has.account"
 		return s.showForm(w, r, "activate", "activate.title", f, http.StatusConflict)
 	}
@@ -201,6 +207,9 @@ func (s *Server) submitActivate(w http.ResponseWriter, r *http.Request) error {
 	acct := &identity.Account{Email: f.Values["email"], PasswordHash: hash}
 	switch err := auth.Store.Activate(ctx, f.Values["code"], patientID, acct); {
 	case errors.Is(err, identity.ErrPatientHasAccount):
+		if err := auth.ActivationEvent(ctx, nil, patientID, "activation-record-has-account", clientAddr(r)); err != nil {
+			return err
+		}
 		f.Errors[""] = "activate.has.account"
 		return s.showForm(w, r, "activate", "activate.title", f, http.StatusConflict)
 	case apperr.CodeOf(err) == apperr.Conflict:
@@ -210,6 +219,9 @@ func (s *Server) submitActivate(w http.ResponseWriter, r *http.Request) error {
 		f.Errors[""] = "activate.nomatch"
 		return s.showForm(w, r, "activate", "activate.title", f, http.StatusUnprocessableEntity)
 	case err != nil:
+		return err
+	}
+	if err := auth.ActivationEvent(ctx, acct, patientID, "account-activated", clientAddr(r)); err != nil {
 		return err
 	}
 	if err := s.startSession(w, r, acct, session.LevelPassword); err != nil {
@@ -601,7 +613,7 @@ func (s *Server) submitEmailCode(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	f := newForm()
-	err := s.opts.Auth.SendEmailCode(r.Context(), u.account)
+	err := s.opts.Auth.SendEmailCode(r.Context(), u.account, clientAddr(r), hex.EncodeToString(u.session.IDHash))
 	switch {
 	case errors.Is(err, identity.ErrTooManyEmailCodes):
 		f.Errors[""] = "verify.email.toomany"

@@ -893,3 +893,95 @@ func TestActivationProvesTheEmailAddressFirst(t *testing.T) {
 		}
 	})
 }
+
+// The audit trail of sign-in as an auditor reads it: one Login record per
+// completed sign-in (the password alone is a step), a distinct failure
+// record per failed step, activation and account creation, sent codes, and
+// a failed sign-in for an unknown address named by a keyed hash of the
+// normalized address, never by what was typed; every record carries the
+// request id.
+func TestSignInAuditTrail(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db)
+		form := activation(h.code, "2", "a long enough passphrase")
+		form.Set("email", "newbie@example.com")
+		h.post(t, "/activate", form)
+		h.proveEmail(t, "newbie@example.com")
+		h.post(t, "/signout", nil)
+		h.post(t, "/activate", form) // the code is spent
+		h.signIn(t, "zoe@example.com")
+		h.post(t, "/signout", nil)
+		h.clock.Add(time.Minute)
+		h.post(t, "/signin", url.Values{"email": {"zoe@example.com"}, "password": {"wrong password here"}})
+		h.post(t, "/signin", url.Values{"email": {"  Nobody@Example.COM "}, "password": {"wrong password here"}})
+		h.post(t, "/signin", url.Values{"email": {"nobody@example.com"}, "password": {"wrong password here"}})
+		h.clock.Add(time.Minute)
+		h.post(t, "/signin", url.Values{"email": {"zoe@example.com"}, "password": {"a long enough passphrase"}})
+		h.post(t, "/signin/verify", url.Values{"code": {"000000"}})
+		h.post(t, "/signin/email-code", nil)
+		var events []string
+		db.Read(context.Background(), func(tx *sqldb.Tx) error {
+			rows, err := tx.Query(context.Background(), "SELECT event FROM audit_event ORDER BY seq")
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var b []byte
+				rows.Scan(&b)
+				events = append(events, string(b))
+			}
+			return nil
+		})
+		count := func(subtype, outcome, reason string) int {
+			n := 0
+			for _, ev := range events {
+				if strings.Contains(ev, `"code":"`+subtype+`"`) && strings.Contains(ev, `"outcome":"`+outcome+`"`) && strings.Contains(ev, `"outcomeDesc":"`+reason+`"`) {
+					n++
+				}
+			}
+			return n
+		}
+		for _, c := range []struct {
+			subtype, outcome, reason string
+			want                     int
+		}{
+			{"account-activation", "0", "account-activated", 1},
+			{"account-create", "0", "patient-account", 1},
+			{"account-activation", "4", "activation-refused", 1},
+			{"account-activation", "0", "email-verified", 1},
+			{"110122", "0", "email-verified", 0},
+			{"session", "0", "session-started-password", 3},
+			{"110122", "0", "session-started-password", 0},
+			{"authentication-step", "0", "password-ok", 2},
+			{"110122", "0", "password-ok", 0},
+			{"110122", "0", "signed-in-totp", 1},
+			{"110122", "4", "bad-password", 1},
+			{"110122", "4", "unknown-account", 2},
+			{"110122", "4", "bad-totp", 1},
+			{"authentication-step", "0", "email-code-sent", 1},
+		} {
+			if got := count(c.subtype, c.outcome, c.reason); got != c.want {
+				t.Errorf("%s %s %s: %d records, want %d", c.subtype, c.outcome, c.reason, got, c.want)
+			}
+		}
+		var hashes []string
+		hashRE := regexp.MustCompile(`"system":"urn:carefront:email-hmac-sha256","value":"([0-9a-f]{64})"`)
+		for _, ev := range events {
+			if strings.Contains(ev, "unknown-account") {
+				if m := hashRE.FindStringSubmatch(ev); m != nil {
+					hashes = append(hashes, m[1])
+				}
+			}
+			if strings.Contains(strings.ToLower(ev), "nobody") || strings.Contains(ev, "zoe@") || strings.Contains(ev, "newbie@") {
+				t.Errorf("a record holds an address: %s", ev)
+			}
+			if !strings.Contains(ev, `"code":"XrequestId"`) && !strings.Contains(ev, `"code":"110120"`) {
+				t.Errorf("a record has no request id: %s", ev)
+			}
+		}
+		if len(hashes) != 2 || hashes[0] != hashes[1] {
+			t.Errorf("unknown-address requestors %v: want one keyed hash for both spellings", hashes)
+		}
+	})
+}
