@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -52,11 +53,17 @@ func runAccountsInvite(ctx context.Context, args []string, getenv func(string) s
 	code, expires, err := identity.NewStore(db, k).Invite(ctx, id)
 	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeAccountInvite},
 		Action: audit.Create, Outcome: audit.Success, Client: "carefront-cli", Patient: "Patient/" + id}
-	if err != nil {
+	switch {
+	case errors.Is(err, identity.ErrPatientHasAccount):
+		rec.Outcome, rec.Reason = audit.MinorFailure, "record-has-account"
+	case err != nil:
 		rec.Outcome = audit.SeriousFailure
 	}
 	if aerr := finishAudit(ctx, aw, rec); err == nil {
 		err = aerr
+	}
+	if errors.Is(err, identity.ErrPatientHasAccount) {
+		return fmt.Errorf("accounts invite: %s has a carefront account already; its owner signs in with it (Forgot your password? restores access with their second factor)", patient)
 	}
 	if err != nil {
 		return err

@@ -55,6 +55,11 @@ func (s *Store) Invite(ctx context.Context, patientID string) (code string, expi
 	if patientID == "" {
 		return "", time.Time{}, apperr.New(apperr.Invalid, "name the patient, like Patient/123")
 	}
+	if _, err := s.patientAccount(ctx, patientID); err == nil {
+		return "", time.Time{}, ErrPatientHasAccount
+	} else if !errors.Is(err, ErrNoAccount) {
+		return "", time.Time{}, err
+	}
 	code = newCode()
 	now := s.now()
 	expires = now.Add(ActivationValid).UTC()
