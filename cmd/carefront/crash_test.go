@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"carefront/internal/sqldb"
-	"carefront/internal/sqldb/sqldbtest"
 )
 
 // childEnv, when set in a re-run of this test binary, makes it run one
@@ -53,12 +52,7 @@ func runChild(t *testing.T, env map[string]string, failpoint string, args ...str
 func TestImportKilledAfterCommitStillAudits(t *testing.T) {
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		t.Run(dialect, func(t *testing.T) {
-			env := map[string]string{"CAREFRONT_DATA_DIR": sqldbtest.DataDir(t)}
-			if dialect == "postgres" {
-				for k, v := range postgresEnv(t) {
-					env[k] = v
-				}
-			}
+			env := dialectEnv(t, dialect)
 			src := t.TempDir()
 			os.WriteFile(filepath.Join(src, "p.json"), []byte(`{"resourceType":"Bundle","type":"transaction","entry":[
 				{"fullUrl":"urn:uuid:6b0f7c2e-0000-4000-8000-0000000000c1","resource":{"resourceType":"Patient","name":[{"family":"Crash"}]},"request":{"method":"POST","url":"Patient"}},

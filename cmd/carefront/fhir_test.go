@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"carefront/internal/sqldb/sqldbtest"
 )
 
 // The operator commands on both databases: import the fixtures (or a small
@@ -17,12 +15,7 @@ import (
 func TestImportThenReadAndSearch(t *testing.T) {
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		t.Run(dialect, func(t *testing.T) {
-			env := map[string]string{"CAREFRONT_DATA_DIR": sqldbtest.DataDir(t)}
-			if dialect == "postgres" {
-				for k, v := range postgresEnv(t) {
-					env[k] = v
-				}
-			}
+			env := dialectEnv(t, dialect)
 			dir := t.TempDir()
 			os.WriteFile(filepath.Join(dir, "people.json"), []byte(`{"resourceType":"Bundle","type":"transaction","entry":[
 				{"fullUrl":"urn:uuid:6b0f7c2e-0000-4000-8000-000000000001","resource":{"resourceType":"Patient","name":[{"family":"Test"}]},"request":{"method":"POST","url":"Patient"}},

@@ -11,7 +11,6 @@ import (
 
 	"carefront/internal/jobs"
 	"carefront/internal/sqldb"
-	"carefront/internal/sqldb/sqldbtest"
 )
 
 type bounceArgs struct{}
@@ -23,13 +22,8 @@ func (bounceArgs) Kind() string { return "bounce" }
 func TestJobsListAndRetry(t *testing.T) {
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		t.Run(dialect, func(t *testing.T) {
-			dir := sqldbtest.DataDir(t)
-			env := map[string]string{"CAREFRONT_DATA_DIR": dir}
-			if dialect == "postgres" {
-				for k, v := range postgresEnv(t) {
-					env[k] = v
-				}
-			}
+			env := dialectEnv(t, dialect)
+			dir := env["CAREFRONT_DATA_DIR"]
 			ctx := context.Background()
 			var out bytes.Buffer
 			if err := run(ctx, []string{"carefront", "migrate"}, envOf(env), &out); err != nil {

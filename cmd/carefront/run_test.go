@@ -147,6 +147,23 @@ func serve(t *testing.T, args []string, env map[string]string) (string, *syncBuf
 	return "", nil, nil
 }
 
+// dialectEnv is the environment of carefront commands in a test on
+// dialect ("sqlite" or "postgres"): a data dir of their own and, on
+// PostgreSQL, a schema of their own; extra adds NAME, VALUE pairs.
+func dialectEnv(t *testing.T, dialect string, extra ...string) map[string]string {
+	t.Helper()
+	env := map[string]string{"CAREFRONT_DATA_DIR": sqldbtest.DataDir(t)}
+	if dialect == "postgres" {
+		for k, v := range postgresEnv(t) {
+			env[k] = v
+		}
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
+	}
+	return env
+}
+
 // postgresEnv gives the binary its own schema in the test database.
 func postgresEnv(t *testing.T) map[string]string {
 	t.Helper()
@@ -178,13 +195,8 @@ func postgresEnv(t *testing.T) map[string]string {
 func TestServeThenVerifyThenTamper(t *testing.T) {
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		t.Run(dialect, func(t *testing.T) {
-			dir := sqldbtest.DataDir(t)
-			env := map[string]string{"CAREFRONT_DATA_DIR": dir}
-			if dialect == "postgres" {
-				for k, v := range postgresEnv(t) {
-					env[k] = v
-				}
-			}
+			env := dialectEnv(t, dialect)
+			dir := env["CAREFRONT_DATA_DIR"]
 			base, out, stop := serve(t, nil, env)
 			res, err := http.Get(base)
 			if err != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"carefront/internal/sqldb"
-	"carefront/internal/sqldb/sqldbtest"
 )
 
 // A request that outlives the shutdown timeout does not cost the audit
@@ -18,12 +17,7 @@ import (
 func TestShutdownPastItsTimeoutStillClosesTheAuditTrail(t *testing.T) {
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		t.Run(dialect, func(t *testing.T) {
-			env := map[string]string{"CAREFRONT_DATA_DIR": sqldbtest.DataDir(t), "CAREFRONT_SHUTDOWN_TIMEOUT": "300ms"}
-			if dialect == "postgres" {
-				for k, v := range postgresEnv(t) {
-					env[k] = v
-				}
-			}
+			env := dialectEnv(t, dialect, "CAREFRONT_SHUTDOWN_TIMEOUT", "300ms")
 			base, out, stop := serve(t, nil, env)
 			u, _ := url.Parse(base)
 			// A client sends a sign-in form's headers and part of its body,

@@ -39,10 +39,7 @@ func settle(t *testing.T, db *sqldb.DB, outbox *notify.Outbox) []notify.Message 
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var pending int
-		err := db.Read(context.Background(), func(tx *sqldb.Tx) error {
-			return tx.QueryRow(context.Background(), "SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'scheduled', 'pending')").Scan(&pending)
-		})
+		pending, err := jobs.Pending(context.Background(), db)
 		if err != nil {
 			t.Fatal(err)
 		}

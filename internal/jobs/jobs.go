@@ -276,3 +276,13 @@ func (q *Queue) Retry(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// Pending counts the jobs not finished yet: waiting, running, or waiting to
+// run again. Tests wait for none before looking at what the jobs did.
+func Pending(ctx context.Context, db *sqldb.DB) (int, error) {
+	var n int
+	err := db.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'scheduled', 'pending')").Scan(&n)
+	})
+	return n, err
+}

@@ -22,13 +22,25 @@ func (s *Server) emailUnproven(w http.ResponseWriter, r *http.Request, u *signed
 	return true
 }
 
-func (s *Server) showVerifyEmail(w http.ResponseWriter, r *http.Request) error {
+// unproven returns the signed-in person whose address is still to be
+// proven, or nil after sending them on: to sign in, or to setup once it is.
+func (s *Server) unproven(w http.ResponseWriter, r *http.Request) *signedIn {
 	u := currentUser(r.Context())
-	if u == nil {
-		return redirect(w, r, "/signin")
+	switch {
+	case u == nil:
+		http.Redirect(w, r, "/signin", http.StatusSeeOther)
+		return nil
+	case !u.account.EmailVerified.IsZero():
+		http.Redirect(w, r, "/mfa/setup", http.StatusSeeOther)
+		return nil
 	}
-	if !u.account.EmailVerified.IsZero() {
-		return redirect(w, r, "/mfa/setup")
+	return u
+}
+
+func (s *Server) showVerifyEmail(w http.ResponseWriter, r *http.Request) error {
+	u := s.unproven(w, r)
+	if u == nil {
+		return nil
 	}
 	return s.verifyEmailForm(w, r, u, newForm(), http.StatusOK)
 }
@@ -39,15 +51,9 @@ func (s *Server) verifyEmailForm(w http.ResponseWriter, r *http.Request, u *sign
 }
 
 func (s *Server) submitVerifyEmail(w http.ResponseWriter, r *http.Request) error {
-	u := currentUser(r.Context())
-	if u == nil {
-		return redirect(w, r, "/signin")
-	}
-	if s.limited(w, r) {
+	u := s.unproven(w, r)
+	if u == nil || s.limited(w, r) {
 		return nil
-	}
-	if !u.account.EmailVerified.IsZero() {
-		return redirect(w, r, "/mfa/setup")
 	}
 	err := s.opts.Auth.ConfirmEmailVerification(r.Context(), u.account, r.PostFormValue("code"), clientAddr(r), hex.EncodeToString(u.session.IDHash))
 	if errors.Is(err, identity.ErrEmailVerify) {
@@ -62,15 +68,9 @@ func (s *Server) submitVerifyEmail(w http.ResponseWriter, r *http.Request) error
 }
 
 func (s *Server) submitResendVerifyEmail(w http.ResponseWriter, r *http.Request) error {
-	u := currentUser(r.Context())
-	if u == nil {
-		return redirect(w, r, "/signin")
-	}
-	if s.limited(w, r) {
+	u := s.unproven(w, r)
+	if u == nil || s.limited(w, r) {
 		return nil
-	}
-	if !u.account.EmailVerified.IsZero() {
-		return redirect(w, r, "/mfa/setup")
 	}
 	if err := s.opts.Auth.StartEmailVerification(r.Context(), u.account); err != nil {
 		return err

@@ -94,10 +94,7 @@ func (h *authHarness) mail(t *testing.T) []notify.Message {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var pending int
-		err := h.db.Read(context.Background(), func(tx *sqldb.Tx) error {
-			return tx.QueryRow(context.Background(), "SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'scheduled', 'pending')").Scan(&pending)
-		})
+		pending, err := jobs.Pending(context.Background(), h.db)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,20 +266,7 @@ func TestActivationThenAuthenticatorThenSignIn(t *testing.T) {
 		}
 		// The trail has every step: refused and accepted attempts, sessions
 		// started, renewed and ended, each session named by its id's hash.
-		var events []string
-		h.db.Read(context.Background(), func(tx *sqldb.Tx) error {
-			rows, err := tx.Query(context.Background(), "SELECT event FROM audit_event ORDER BY seq")
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var ev []byte
-				rows.Scan(&ev)
-				events = append(events, string(ev))
-			}
-			return nil
-		})
+		events := auditEvents(t, h.db)
 		all := strings.Join(events, "\n")
 		for _, want := range []string{"session-started-password", "session-renewed-mfa", "signed-out", "bad-password", "unknown-account",
 			"bad-totp", "signed-in-recovery-code", "urn:carefront:session-sha256"} {
@@ -919,20 +903,7 @@ func TestSignInAuditTrail(t *testing.T) {
 		h.post(t, "/signin", url.Values{"email": {"zoe@example.com"}, "password": {"a long enough passphrase"}})
 		h.post(t, "/signin/verify", url.Values{"code": {"000000"}})
 		h.post(t, "/signin/email-code", nil)
-		var events []string
-		db.Read(context.Background(), func(tx *sqldb.Tx) error {
-			rows, err := tx.Query(context.Background(), "SELECT event FROM audit_event ORDER BY seq")
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var b []byte
-				rows.Scan(&b)
-				events = append(events, string(b))
-			}
-			return nil
-		})
+		events := auditEvents(t, db)
 		count := func(subtype, outcome, reason string) int {
 			n := 0
 			for _, ev := range events {
@@ -984,4 +955,29 @@ func TestSignInAuditTrail(t *testing.T) {
 			t.Errorf("unknown-address requestors %v: want one keyed hash for both spellings", hashes)
 		}
 	})
+}
+
+// auditEvents returns every audit record's event JSON, oldest first.
+func auditEvents(t *testing.T, db *sqldb.DB) []string {
+	t.Helper()
+	var events []string
+	err := db.Read(context.Background(), func(tx *sqldb.Tx) error {
+		rows, err := tx.Query(context.Background(), "SELECT event FROM audit_event ORDER BY seq")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				return err
+			}
+			events = append(events, string(b))
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
 }

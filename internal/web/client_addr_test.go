@@ -77,20 +77,8 @@ func TestClientBehindTheProxyIsTheOneLimitedAuditedAndListed(t *testing.T) {
 		if n := len(keys); n < 2 || keys[n-2] != "198.51.100.1" || keys[n-1] != "198.51.100.2" {
 			t.Errorf("limited as %v, want each client's own address", keys)
 		}
-		var events []string
-		db.Read(context.Background(), func(tx *sqldb.Tx) error {
-			rows, err := tx.Query(context.Background(), "SELECT event FROM audit_event ORDER BY seq DESC LIMIT 2")
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var b []byte
-				rows.Scan(&b)
-				events = append(events, string(b))
-			}
-			return nil
-		})
+		all := auditEvents(t, db)
+		events := []string{all[len(all)-1], all[len(all)-2]}
 		if len(events) != 2 || !strings.Contains(events[0], `"address":"198.51.100.2"`) || !strings.Contains(events[1], `"address":"198.51.100.1"`) {
 			t.Errorf("audit records do not carry the clients' addresses:\n%s", strings.Join(events, "\n"))
 		}
