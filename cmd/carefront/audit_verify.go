@@ -117,12 +117,15 @@ was altered, removed, inserted or reordered.`, args, getenv, stdout,
 }
 
 func runAuditWitnessExport(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var pubs publicKeys
 	cfg, fs, err := parseFlagsArgs("audit witness export", `Appends to FILE every signed audit checkpoint it does not hold yet. Keep FILE
 outside the database's reach (another machine, write-once storage) and run this
 often (e.g. every few minutes from cron): "carefront audit verify --witness FILE"
 then fails if records were removed together with the checkpoints covering them.
 
-Usage: carefront audit witness export [flags] FILE`, 1, args, getenv, stdout, nil)
+Usage: carefront audit witness export [flags] FILE`, 1, args, getenv, stdout, func(fs *flag.FlagSet) {
+		fs.Var(&pubs, "public-key", "base64 Ed25519 public key whose checkpoints are exported (repeatable); default: every key of the audit keyring")
+	})
 	if err != nil {
 		return err
 	}
@@ -137,7 +140,15 @@ Usage: carefront audit witness export [flags] FILE`, 1, args, getenv, stdout, ni
 	if err := db.Ready(ctx); err != nil {
 		return fmt.Errorf("audit witness export: database not ready (%v); run carefront migrate", err)
 	}
-	n, err := audit.ExportWitness(ctx, db, fs.Arg(0))
+	keys := []ed25519.PublicKey(pubs)
+	if len(keys) == 0 {
+		ring, err := auditKeys(cfg, false)
+		if err != nil {
+			return err
+		}
+		keys = ring.Trust().Keys
+	}
+	n, err := audit.ExportWitness(ctx, db, fs.Arg(0), keys)
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,7 @@ func openWithAudit(ctx context.Context, cfg config.Config) (*sqldb.DB, *audit.Wr
 		db.Close()
 		return nil, nil, err
 	}
-	return db, audit.NewWriter(db, audit.Options{Signer: keys.Primary(), Observer: "carefront-cli",
+	return db, audit.NewWriter(db, audit.Options{Signer: keys.Primary(), Observer: "carefront-cli", MACKeys: keys.Trust().MACKeys,
 		CheckpointEvery: cfg.AuditCheckpoint, CheckpointInterval: cfg.AuditCheckpointInterval}), nil
 }
 

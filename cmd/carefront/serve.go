@@ -76,6 +76,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	aw := audit.NewWriter(db, audit.Options{
 		Signer: auditKeyring.Primary(), Observer: observerName(host),
 		CheckpointEvery: cfg.AuditCheckpoint, CheckpointInterval: cfg.AuditCheckpointInterval,
+		MACKeys: auditKeyring.Trust().MACKeys,
 		Observe: func(n int, took time.Duration, err error) {
 			if metrics != nil {
 				metrics.ObserveAudit(n, took, err)
@@ -252,6 +253,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer stopBG()
 	if err := queue.Start(bg); err != nil {
 		hs.Close()
+		if aerr := closeAudit(aw, true); aerr != nil {
+			log.Error("stopped without closing the audit trail", "err", aerr)
+		}
 		return fmt.Errorf("job queue: %w", err)
 	}
 	go reencrypt(bg, log, db, k)

@@ -20,7 +20,17 @@ const (
 	chainDomain      = "carefront-audit-chain-v1\n"
 	checkpointDomain = "carefront-audit-checkpoint-v1\n"
 	macDomain        = "carefront-audit-record-mac-v1\n"
+	stagedDomain     = "carefront-audit-staged-mac-v1\n"
 )
+
+// stagedMAC authenticates a staged record's bytes until the writer chains
+// them: the staging table is as writable to an administrator as any other.
+func stagedMAC(key, event []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(stagedDomain))
+	m.Write(event)
+	return m.Sum(nil)
+}
 
 // genesis is the previous hash of the first record.
 var genesis = make([]byte, sha256.Size)

@@ -41,10 +41,10 @@ func TestWitnessDetectsTruncationPastCheckpoints(t *testing.T) {
 		appendN(t, w, 10)
 		w.Close(ctx)
 		path := filepath.Join(t.TempDir(), "witness.jsonl")
-		if n, err := audit.ExportWitness(ctx, db, path); err != nil || n != 3 {
+		if n, err := audit.ExportWitness(ctx, db, path, s.Trust().Keys); err != nil || n != 3 {
 			t.Fatalf("ExportWitness = %d, %v; want the checkpoints at 4, 8 and 10", n, err)
 		}
-		if n, err := audit.ExportWitness(ctx, db, path); err != nil || n != 0 {
+		if n, err := audit.ExportWitness(ctx, db, path, s.Trust().Keys); err != nil || n != 0 {
 			t.Fatalf("ExportWitness again = %d, %v; want nothing new", n, err)
 		}
 		if info, _ := os.Stat(path); info.Mode().Perm() != 0o600 {
@@ -168,6 +168,84 @@ func TestKeyRotationKeepsOldCheckpointsVerifiable(t *testing.T) {
 		_, err = audit.Verify(ctx, db, audit.VerifyOptions{Keys: []ed25519.PublicKey{ring.Primary().Public()}})
 		if err == nil || !strings.Contains(err.Error(), "unknown key "+old) {
 			t.Errorf("Verify with the new key alone = %v, want the old key's checkpoint refused", err)
+		}
+	})
+}
+
+// A row put in the staging table by hand (to have the writer chain and
+// sign a made-up record) is not chained: it is dropped, and a Security
+// Alert record says so.
+func TestForgedStagedRecordIsRefused(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		w, s := newWriter(t, db, 1000)
+		var staged []byte
+		err := db.Write(ctx, func(tx *sqldb.Tx) error {
+			if err := w.Stage(ctx, tx, read(1)); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, "SELECT event FROM audit_staged ORDER BY id DESC LIMIT 1").Scan(&staged)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged := strings.Replace(string(staged), "Observation/o1", "Observation/forged", 1)
+		exec(t, db, "INSERT INTO audit_staged (event, mac, mac_key) VALUES (?, ?, ?)", []byte(forged), []byte("not a mac"), s.KeyID)
+		exec(t, db, "INSERT INTO audit_staged (event, mac, mac_key) VALUES (?, ?, ?)", []byte("{not json"), []byte("x"), "feedfacefeedface")
+		if err := w.Chain(ctx); err != nil {
+			t.Fatalf("Chain = %v: a forged row must not stop the chain", err)
+		}
+		w.Close(ctx)
+		if _, err := audit.Verify(ctx, db, s.Trust()); err != nil {
+			t.Fatal(err)
+		}
+		var all []string
+		for seq := 1; seq <= 3; seq++ {
+			all = append(all, eventOf(t, db, seq))
+		}
+		joined := strings.Join(all, "\n")
+		if strings.Contains(joined, "forged") || !strings.Contains(joined, "Observation/o1") || strings.Count(joined, "staged-record-refused") != 2 {
+			t.Errorf("chain after forged staged rows:\n%s", joined)
+		}
+		if n := count(t, db, "audit_staged"); n != 0 {
+			t.Errorf("%d rows left staged", n)
+		}
+	})
+}
+
+// Records removed from the end by hand: the running writer refuses to sign
+// new ones over the gap (which would make the chain look whole again).
+func TestWriterRefusesAHeadThatWentBack(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		w, _ := newWriter(t, db, 1000)
+		appendN(t, w, 5)
+		dropGuards(t, db)
+		exec(t, db, "DELETE FROM audit_event WHERE seq >= 4")
+		err := w.Append(ctx, read(6))
+		if err == nil || !strings.Contains(err.Error(), "records were removed") {
+			t.Fatalf("Append after the tail was removed = %v", err)
+		}
+	})
+}
+
+// Witness export takes only checkpoints signed by a trusted key: a forged
+// row would otherwise enter the witness and stop every later export.
+func TestWitnessExportRefusesAForgedCheckpoint(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		w, s := newWriter(t, db, 2)
+		appendN(t, w, 4)
+		w.Close(ctx)
+		dropGuards(t, db)
+		exec(t, db, "INSERT INTO audit_checkpoint (seq, hash, key_id, signature, signed_at, kind) VALUES (?, ?, ?, ?, ?, ?)",
+			999999, make([]byte, 32), s.KeyID, make([]byte, 64), "2026-01-01T00:00:00Z", "count")
+		path := filepath.Join(t.TempDir(), "witness.jsonl")
+		if n, err := audit.ExportWitness(ctx, db, path, s.Trust().Keys); err == nil || n != 0 {
+			t.Fatalf("ExportWitness with a forged row = %d, %v; want refused", n, err)
+		}
+		if _, err := os.Stat(path); err == nil {
+			t.Error("a witness file was written")
 		}
 	})
 }

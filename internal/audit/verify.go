@@ -43,7 +43,8 @@ type Report struct {
 	MACsChecked int64
 	Legacy      int64
 	// Unsigned is the tail no checkpoint covers yet, and UnsignedSince the
-	// time its oldest record was written.
+	// time its oldest record was written (as the records say: without the
+	// MAC keys, a record's time is as trustworthy as its hash).
 	Unsigned      int64
 	UnsignedSince time.Time
 	// WitnessChecked counts witness checkpoints found in the database.
@@ -186,10 +187,10 @@ func Verify(ctx context.Context, db *sqldb.DB, o VerifyOptions) (Report, error) 
 				rep.Checkpoints++
 			}
 			if seq > maxCP {
-				if rep.Unsigned == 0 {
-					if t, err := time.Parse(time.RFC3339Nano, col.Recorded); err == nil {
-						rep.UnsignedSince = t
-					}
+				// The oldest, not the first: a record staged with its change
+				// is chained after records written later.
+				if t, err := time.Parse(time.RFC3339Nano, col.Recorded); err == nil && (rep.UnsignedSince.IsZero() || t.Before(rep.UnsignedSince)) {
+					rep.UnsignedSince = t
 				}
 				rep.Unsigned++
 			}

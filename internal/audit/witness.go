@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,8 +46,10 @@ func ReadWitness(r io.Reader) ([]WitnessEntry, error) {
 
 // ExportWitness appends to the file at path every signed checkpoint newer
 // than the last one it holds (creating it, mode 0600), syncs it, and
-// returns how many were added.
-func ExportWitness(ctx context.Context, db *sqldb.DB, path string) (int, error) {
+// returns how many were added. Each must be signed by one of keys and
+// cover a record the chain has; otherwise nothing is appended (a forged
+// row would otherwise spoil the witness for good).
+func ExportWitness(ctx context.Context, db *sqldb.DB, path string, keys []ed25519.PublicKey) (int, error) {
 	var last int64
 	if f, err := os.Open(path); err == nil {
 		have, err := ReadWitness(f)
@@ -60,8 +63,16 @@ func ExportWitness(ctx context.Context, db *sqldb.DB, path string) (int, error) 
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return 0, err
 	}
+	trusted := map[string]ed25519.PublicKey{}
+	for _, k := range keys {
+		trusted[KeyID(k)] = k
+	}
 	var add []WitnessEntry
+	var head int64
 	err := db.Read(ctx, func(tx *sqldb.Tx) error {
+		if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(seq), 0) FROM audit_event").Scan(&head); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, "SELECT seq, hash, key_id, signature, signed_at FROM audit_checkpoint WHERE seq > ? ORDER BY seq", last)
 		if err != nil {
 			return err
@@ -71,6 +82,10 @@ func ExportWitness(ctx context.Context, db *sqldb.DB, path string) (int, error) 
 			var e WitnessEntry
 			if err := rows.Scan(&e.Seq, &e.Hash, &e.KeyID, &e.Signature, &e.SignedAt); err != nil {
 				return err
+			}
+			pub, ok := trusted[e.KeyID]
+			if !ok || e.Seq > head || !ed25519.Verify(pub, checkpointMessage(e.Seq, e.Hash, e.SignedAt), e.Signature) {
+				return &VerifyError{e.Seq, "the database's checkpoint here is not signed by a trusted key, or covers a record the chain lacks; nothing was exported (run carefront audit verify)"}
 			}
 			add = append(add, e)
 		}

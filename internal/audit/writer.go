@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/hmac"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,9 @@ type Options struct {
 	MaxWait time.Duration
 	// Observe, if set, is told of every commit, for metrics.
 	Observe func(records int, took time.Duration, err error)
+	// MACKeys, by key id, check records other instances staged (with their
+	// own key, before or after a rotation); the Signer's own is always in.
+	MACKeys map[string][]byte
 }
 
 // Writer appends records to the chain. Appends from concurrent requests are
@@ -65,6 +69,10 @@ type Writer struct {
 	// finalErr is the final checkpoint's error, set by loop before it
 	// closes done.
 	finalErr error
+	// highest is the highest position this writer has seen the chain at:
+	// the head never goes back, and if it does (records removed from the
+	// tail by hand) the writer refuses to sign over the gap.
+	highest atomic.Int64
 }
 
 type pending struct {
@@ -96,6 +104,13 @@ func NewWriter(db *sqldb.DB, opts Options) *Writer {
 	if opts.Observer == "" {
 		opts.Observer = "carefront"
 	}
+	if opts.Signer != nil {
+		keys := map[string][]byte{opts.Signer.KeyID: opts.Signer.macKey}
+		for id, k := range opts.MACKeys {
+			keys[id] = k
+		}
+		opts.MACKeys = keys
+	}
 	w := &Writer{
 		db: db, opts: opts,
 		reqs:    make(chan *pending, opts.MaxBatch),
@@ -117,11 +132,15 @@ func NewWriter(db *sqldb.DB, opts Options) *Writer {
 // Staging keeps the caller's transaction off the chain head: other
 // requests' appends do not wait for that whole transaction.
 func (w *Writer) Stage(ctx context.Context, tx *sqldb.Tx, r Record) error {
+	if w.opts.Signer == nil {
+		return errors.New("audit: no signing key")
+	}
 	b, _, err := w.encode(ctx, r)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, "INSERT INTO audit_staged (event) VALUES (?)", b); err != nil {
+	if _, err := tx.Exec(ctx, "INSERT INTO audit_staged (event, mac, mac_key) VALUES (?, ?, ?)",
+		b, stagedMAC(w.opts.Signer.macKey, b), w.opts.Signer.KeyID); err != nil {
 		return fmt.Errorf("audit: stage: %w", err)
 	}
 	return nil
@@ -385,6 +404,12 @@ func (w *Writer) gather(batch []*pending, wait *time.Timer) []*pending {
 func (w *Writer) commit(batch []*pending) (checkpointed bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var head int64
+	defer func() {
+		if err == nil {
+			w.saw(head)
+		}
+	}()
 	err = w.db.WriteNoWait(ctx, func(tx *sqldb.Tx) error {
 		checkpointed = false
 		seq, prev, err := lockHead(ctx, tx)
@@ -395,11 +420,14 @@ func (w *Writer) commit(batch []*pending) (checkpointed bool, err error) {
 		if signer == nil {
 			return errors.New("audit: no signing key")
 		}
+		if err := w.checkHead(seq); err != nil {
+			return err
+		}
 		first := seq + 1
 		records := make([]*pending, 0, len(batch))
 		for _, p := range batch {
 			if p.canonical == nil {
-				staged, err := takeStaged(ctx, tx)
+				staged, err := w.takeStaged(ctx, tx)
 				if err != nil {
 					return err
 				}
@@ -411,6 +439,7 @@ func (w *Writer) commit(batch []*pending) (checkpointed bool, err error) {
 		if seq, prev, err = insertRecords(ctx, tx, signer, seq, prev, records); err != nil {
 			return err
 		}
+		head = seq
 		every := int64(w.opts.CheckpointEvery)
 		if (first-1)/every != seq/every {
 			checkpointed = true
@@ -451,27 +480,38 @@ func insertRecords(ctx context.Context, tx *sqldb.Tx, signer *Signer, seq int64,
 
 // takeStaged deletes every committed staged record and returns them in the
 // order they were staged. The caller holds the chain head, so no other
-// writer takes the same rows.
-func takeStaged(ctx context.Context, tx *sqldb.Tx) ([]*pending, error) {
-	rows, err := tx.Query(ctx, "SELECT id, event FROM audit_staged ORDER BY id")
+// writer takes the same rows. A row whose MAC does not check (inserted or
+// edited in the database by hand) is not chained: it is deleted, and a
+// Security Alert record, without its content, takes its place.
+func (w *Writer) takeStaged(ctx context.Context, tx *sqldb.Tx) ([]*pending, error) {
+	rows, err := tx.Query(ctx, "SELECT id, event, mac, mac_key FROM audit_staged ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("audit: read staged: %w", err)
 	}
 	var ids []any
 	var out []*pending
 	for rows.Next() {
-		var id int64
-		var b []byte
-		if err := rows.Scan(&id, &b); err != nil {
+		var (
+			id       int64
+			b, mac   []byte
+			macKeyID string
+		)
+		if err := rows.Scan(&id, &b, &mac, &macKeyID); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("audit: read staged: %w", err)
 		}
-		ev, err := parseEvent(b)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("audit: staged record %d is not an AuditEvent", id)
-		}
 		ids = append(ids, id)
+		key, known := w.opts.MACKeys[macKeyID]
+		ev, perr := parseEvent(b)
+		if !known || !hmac.Equal(mac, stagedMAC(key, b)) || perr != nil {
+			alert, err := w.alert("staged-record-refused")
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, alert)
+			continue
+		}
 		out = append(out, &pending{canonical: b, cols: columnsOf(ev)})
 	}
 	if err := rows.Close(); err != nil {
@@ -487,6 +527,19 @@ func takeStaged(ctx context.Context, tx *sqldb.Tx) ([]*pending, error) {
 	return out, nil
 }
 
+// alert shapes a Security Alert record the writer itself makes.
+func (w *Writer) alert(reason string) (*pending, error) {
+	ev, err := shape(Record{Type: TypeSecurityAlert, Action: Execute, Outcome: SeriousFailure, Reason: reason}, w.db.Now(), w.opts.Observer)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	return &pending{canonical: b, cols: columnsOf(ev)}, nil
+}
+
 // commitStaged chains staged records left by a process that died, if any,
 // and reports how many. Only the commit stage calls it (at start and on its
 // tick).
@@ -494,6 +547,7 @@ func (w *Writer) commitStaged() (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var n int
+	var head int64
 	err := w.db.Write(ctx, func(tx *sqldb.Tx) error {
 		var waiting int
 		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM audit_staged").Scan(&waiting); err != nil || waiting == 0 {
@@ -506,16 +560,22 @@ func (w *Writer) commitStaged() (int, error) {
 		if err != nil {
 			return err
 		}
-		staged, err := takeStaged(ctx, tx)
+		if err := w.checkHead(seq); err != nil {
+			return err
+		}
+		staged, err := w.takeStaged(ctx, tx)
 		if err != nil || len(staged) == 0 {
 			return err
 		}
-		if _, _, err = insertRecords(ctx, tx, w.opts.Signer, seq, prev, staged); err != nil {
+		if head, _, err = insertRecords(ctx, tx, w.opts.Signer, seq, prev, staged); err != nil {
 			return err
 		}
 		n = len(staged)
 		return nil
 	})
+	if err == nil {
+		w.saw(head)
+	}
 	return n, err
 }
 
@@ -536,6 +596,9 @@ func (w *Writer) checkpoint(kind string) error {
 	return w.db.Write(ctx, func(tx *sqldb.Tx) error {
 		seq, hash, err := lockHead(ctx, tx)
 		if err != nil || seq == 0 {
+			return err
+		}
+		if err := w.checkHead(seq); err != nil {
 			return err
 		}
 		var last int64
@@ -564,6 +627,26 @@ func (w *Writer) insertCheckpoint(ctx context.Context, tx *sqldb.Tx, seq int64, 
 		return fmt.Errorf("audit: checkpoint: %w", err)
 	}
 	return nil
+}
+
+// checkHead refuses a head behind one this writer has seen: records were
+// removed from the end of the chain, and signing new ones over the gap
+// would hide it.
+func (w *Writer) checkHead(seq int64) error {
+	if h := w.highest.Load(); seq < h {
+		return fmt.Errorf("audit: the chain ends at record %d but this writer saw record %d: records were removed; run carefront audit verify", seq, h)
+	}
+	return nil
+}
+
+// saw notes that the chain reached seq.
+func (w *Writer) saw(seq int64) {
+	for {
+		h := w.highest.Load()
+		if seq <= h || w.highest.CompareAndSwap(h, seq) {
+			return
+		}
+	}
 }
 
 // headLockID is the PostgreSQL advisory lock that serializes appends from

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"carefront/internal/identity"
+	"carefront/internal/notify"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
 )
@@ -114,6 +115,41 @@ func TestEmailChangeToATakenAddressTellsNothing(t *testing.T) {
 		}
 		if a, _ := auth.Store.AccountByID(ctx, acct.ID); a.Email != "maria.ortega@example.com" {
 			t.Errorf("the address changed: %s", a.Email)
+		}
+	})
+}
+
+// Asking for new codes does not give new tries: ten a day in all, so the
+// 6-digit code cannot be guessed by asking again and again.
+func TestEmailVerificationTriesCarryOverNewCodes(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		auth, clock, _ := passkeyAuth(t, db)
+		withMail(t, db, auth)
+		ctx := context.Background()
+		acct := &identity.Account{Kind: identity.Person, Email: "new@example.com"}
+		auth.Store.CreateAccount(ctx, acct)
+		for i := 0; i < identity.EmailVerifyAttempts; i++ {
+			if i%3 == 0 {
+				if err := auth.StartEmailVerification(ctx, acct); err != nil {
+					t.Fatal(err)
+				}
+			}
+			auth.ConfirmEmailVerification(ctx, acct, "999999x", "", "")
+		}
+		if err := auth.StartEmailVerification(ctx, acct); err != nil {
+			t.Fatal(err)
+		}
+		code := regexp.MustCompile(`\b\d{6}\b`).FindString(settle(t, db, auth.Mail.(*notify.Outbox))[0].Text)
+		if err := auth.ConfirmEmailVerification(ctx, acct, code, "", ""); !errors.Is(err, identity.ErrEmailVerify) {
+			t.Fatalf("the right code after %d tries today: %v, want refused", identity.EmailVerifyAttempts, err)
+		}
+		clock.Add(25 * time.Hour)
+		if err := auth.StartEmailVerification(ctx, acct); err != nil {
+			t.Fatal(err)
+		}
+		code = regexp.MustCompile(`\b\d{6}\b`).FindString(settle(t, db, auth.Mail.(*notify.Outbox))[0].Text)
+		if err := auth.ConfirmEmailVerification(ctx, acct, code, "", ""); err != nil {
+			t.Fatalf("a new code the next day: %v", err)
 		}
 	})
 }

@@ -17,11 +17,14 @@ import (
 )
 
 // Proving the address given at activation: a 6-digit code sent to it,
-// valid 15 minutes, five tries, each try taken before the code is compared.
-// Until then the account signs in to this step only.
+// valid 15 minutes; ten tries a day, whatever the number of codes sent
+// (a new code does not give new tries, or the code could be guessed by
+// asking for codes), each taken before the code is compared. Until then
+// the account signs in to this step only.
 const (
 	EmailVerifyValid    = 15 * time.Minute
-	EmailVerifyAttempts = 5
+	EmailVerifyAttempts = 10
+	emailVerifyWindow   = 24 * time.Hour
 )
 
 // ErrEmailVerify is a wrong, expired or used-up code.
@@ -37,13 +40,21 @@ func (a *Auth) StartEmailVerification(ctx context.Context, acct *Account) error 
 	code := fmt.Sprintf("%06d", n.Int64())
 	now := a.Store.now()
 	return a.Store.db.Write(ctx, func(tx *sqldb.Tx) error {
-		if _, err := tx.Exec(ctx, "DELETE FROM email_verification WHERE account_id = ?", acct.ID); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, "INSERT INTO email_verification (account_id, code_hash, created, expires) VALUES (?, ?, ?, ?)",
-			acct.ID, emailCodeHash("verify:"+acct.ID+":"+acct.Email, code), now.UnixMicro(), now.Add(EmailVerifyValid).UnixMicro())
+		h := emailCodeHash("verify:"+acct.ID+":"+acct.Email, code)
+		// Within the window the tries carry over to the new code.
+		res, err := tx.Exec(ctx, "UPDATE email_verification SET code_hash = ?, expires = ? WHERE account_id = ? AND created > ?",
+			h, now.Add(EmailVerifyValid).UnixMicro(), acct.ID, now.Add(-emailVerifyWindow).UnixMicro())
 		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if _, err := tx.Exec(ctx, "DELETE FROM email_verification WHERE account_id = ?", acct.ID); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO email_verification (account_id, code_hash, created, expires) VALUES (?, ?, ?, ?)",
+				acct.ID, h, now.UnixMicro(), now.Add(EmailVerifyValid).UnixMicro()); err != nil {
+				return err
+			}
 		}
 		return a.queueMail(ctx, tx, "email-verify-code", acct.ID, &mailSecret{Code: code})
 	})

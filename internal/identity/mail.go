@@ -49,8 +49,11 @@ type Enqueuer interface {
 	EnqueueTx(ctx context.Context, tx *sqldb.Tx, args jobs.Args, o *jobs.EnqueueOptions) (bool, error)
 }
 
-func secretBinding(messageID string) seal.Binding {
-	return seal.Binding{Table: "river_job", Column: "args.secret", Row: messageID}
+// secretBinding ties a sealed secret to its job: moved into a job for
+// another template or account (by someone who can write the job table), it
+// no longer opens.
+func secretBinding(m MailArgs) seal.Binding {
+	return seal.Binding{Table: "river_job", Column: "args.secret", Row: m.MessageID + ":" + m.Template + ":" + m.AccountID}
 }
 
 // queueMail enqueues one email in tx. With no queue it does nothing (mail
@@ -71,7 +74,7 @@ func (a *Auth) queueMail(ctx context.Context, tx *sqldb.Tx, template, accountID 
 		if err != nil {
 			return err
 		}
-		if m.Secret, err = a.Keys.Seal(b, secretBinding(m.MessageID)); err != nil {
+		if m.Secret, err = a.Keys.Seal(b, secretBinding(m)); err != nil {
 			return err
 		}
 	}
@@ -98,7 +101,7 @@ func (a *Auth) deliver(ctx context.Context, _ jobs.Job, m MailArgs) error {
 		if a.Keys == nil {
 			return errors.New("identity: a sealed mail secret and no keys to open it")
 		}
-		b, err := a.Keys.Open(m.Secret, secretBinding(m.MessageID))
+		b, err := a.Keys.Open(m.Secret, secretBinding(m))
 		if err != nil {
 			return fmt.Errorf("identity: mail %s: secret does not open", m.MessageID)
 		}

@@ -23,6 +23,9 @@ func (s *Server) requireMFA(w http.ResponseWriter, r *http.Request) *signedIn {
 	case u == nil:
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 		return nil
+	case u.account.EmailVerified.IsZero():
+		http.Redirect(w, r, "/activate/email", http.StatusSeeOther)
+		return nil
 	case u.session.Level != session.LevelMFA:
 		http.Redirect(w, r, "/signin/verify", http.StatusSeeOther)
 		return nil

@@ -600,8 +600,8 @@ func (s *Server) submitStaffSetup(w http.ResponseWriter, r *http.Request) error 
 // principal is who the signed-in person is to the access decision.
 func principal(u *signedIn, r *http.Request) access.Principal {
 	p := access.Principal{User: "Person/" + u.account.ID, Address: clientAddr(r), Role: u.account.StaffRole}
-	if u.session.Level == session.LevelMFA {
-		p.Patient = u.account.PatientID // no clinical data on one factor
+	if u.session.Level == session.LevelMFA && !u.account.EmailVerified.IsZero() {
+		p.Patient = u.account.PatientID // no clinical data on one factor, nor before the address is proven
 	}
 	return p
 }

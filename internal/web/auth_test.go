@@ -447,11 +447,16 @@ func TestStaffSetupPage(t *testing.T) {
 // the access decision then denies every clinical read.
 func TestPrincipalNeedsTwoFactorsForPatientData(t *testing.T) {
 	r := httptest.NewRequest("GET", "/", nil)
-	acct := &identity.Account{ID: "a1", PatientID: "p1", Kind: identity.Person}
+	acct := &identity.Account{ID: "a1", PatientID: "p1", Kind: identity.Person, EmailVerified: time.Now()}
 	one := principal(&signedIn{account: acct, session: &session.Session{Level: session.LevelPassword}}, r)
 	two := principal(&signedIn{account: acct, session: &session.Session{Level: session.LevelMFA}}, r)
 	if one.Patient != "" || two.Patient != "p1" || two.User != "Person/a1" {
 		t.Errorf("one factor: %+v; two factors: %+v", one, two)
+	}
+	// Nor before the account's address is proven, whatever the factors.
+	unproven := &identity.Account{ID: "a2", PatientID: "p2", Kind: identity.Person}
+	if p := principal(&signedIn{account: unproven, session: &session.Session{Level: session.LevelMFA}}, r); p.Patient != "" {
+		t.Errorf("unproven address, two factors: %+v", p)
 	}
 	staff := principal(&signedIn{account: &identity.Account{ID: "s1", Kind: identity.Staff, StaffRole: "clinician"}, session: &session.Session{Level: session.LevelMFA}}, r)
 	if staff.Role != "clinician" || staff.Patient != "" {
@@ -828,10 +833,16 @@ func TestActivationProvesTheEmailAddressFirst(t *testing.T) {
 			t.Fatalf("activation: %d %s", res.StatusCode, res.Header.Get("Location"))
 		}
 		first := regexp.MustCompile(`\b\d{6}\b`).FindString(h.mailWith(t, "finish setting up").Text)
-		for _, p := range []string{"/mfa/setup", "/signin/verify"} {
+		for _, p := range []string{"/mfa/setup", "/signin/verify", "/account/security"} {
 			if res, _ := h.get(t, p); res.StatusCode != 303 || res.Header.Get("Location") != "/activate/email" {
 				t.Errorf("GET %s before the address is proven: %d %s", p, res.StatusCode, res.Header.Get("Location"))
 			}
+		}
+		// Nor can a passkey be added first (it would make the session
+		// two-factor with the address unproven).
+		h.withPasskeys(t)
+		if status, out := h.postJSON(t, "/account/passkeys/options", nil); status != http.StatusForbidden || str(out, "stepUp") != "/activate/email" {
+			t.Errorf("adding a passkey before the address is proven: %d %v", status, out)
 		}
 		if _, page := h.get(t, "/activate/email"); !strings.Contains(page, "ana@example.com") {
 			t.Error("the page does not say where the code went")

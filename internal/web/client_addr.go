@@ -54,8 +54,8 @@ func resolveClient(peer string, xff []string, trusted []netip.Prefix) string {
 	}
 	client := p
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		a, ok := hopAddr(strings.TrimSpace(hops[i]))
+		if !ok {
 			break
 		}
 		client = a.Unmap()
@@ -64,6 +64,18 @@ func resolveClient(peer string, xff []string, trusted []netip.Prefix) string {
 		}
 	}
 	return client.String()
+}
+
+// hopAddr reads one X-Forwarded-For hop: an address, or an address with a
+// port as some balancers write it (1.2.3.4:5678, [2001:db8::1]:5678).
+func hopAddr(h string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a, true
+	}
+	if ap, err := netip.ParseAddrPort(h); err == nil {
+		return ap.Addr(), true
+	}
+	return netip.Addr{}, false
 }
 
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {

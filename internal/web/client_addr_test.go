@@ -32,6 +32,8 @@ func TestResolveClientBelievesOnlyTrustedProxies(t *testing.T) {
 		{"trusted proxy without header", "10.0.0.7", nil, "10.0.0.7"},
 		{"IPv6 client", "2001:db8::1", []string{"2001:db8:ffff::1, 2606:4700::6810:84e5"}, "2606:4700::6810:84e5"},
 		{"v4-mapped proxy", "::ffff:10.0.0.7", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"hops with ports", "10.0.0.7", []string{"198.51.100.1:5678, 10.0.0.8:443"}, "198.51.100.1"},
+		{"IPv6 hop with port", "10.0.0.7", []string{"[2606:4700::6810:84e5]:443"}, "2606:4700::6810:84e5"},
 	} {
 		if got := resolveClient(tt.peer, tt.xff, trusted); got != tt.want {
 			t.Errorf("%s: resolveClient(%q, %q) = %q, want %q", tt.name, tt.peer, tt.xff, got, tt.want)

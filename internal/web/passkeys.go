@@ -98,6 +98,12 @@ func (s *Server) mayChangeFactors(w http.ResponseWriter, r *http.Request) (*sign
 	if u == nil {
 		return nil, false, s.jsonMessage(w, r, http.StatusUnauthorized, "passkey.signedout")
 	}
+	if u.account.EmailVerified.IsZero() {
+		// The address comes first: no factor, so no two-factor session,
+		// before it is proven.
+		tr := s.translator(w, r)
+		return nil, false, writeJSON(w, http.StatusForbidden, jsonReply{Message: tr.T("verifyemail.title"), StepUp: "/activate/email"})
+	}
 	has, err := s.opts.Auth.Store.HasSecondFactor(r.Context(), u.account.ID)
 	if err != nil {
 		return nil, false, err

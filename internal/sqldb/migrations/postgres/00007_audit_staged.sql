@@ -6,8 +6,12 @@
 
 -- +goose Up
 CREATE TABLE audit_staged (
-    id    BIGSERIAL PRIMARY KEY,
-    event BYTEA     NOT NULL
+    id      BIGSERIAL PRIMARY KEY,
+    event   BYTEA NOT NULL,
+    -- HMAC of event under the audit MAC key: a row a database
+    -- administrator inserted or edited is refused, not chained.
+    mac     BYTEA NOT NULL,
+    mac_key TEXT NOT NULL
 );
 
 -- +goose Down

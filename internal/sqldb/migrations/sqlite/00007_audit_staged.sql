@@ -6,8 +6,12 @@
 
 -- +goose Up
 CREATE TABLE audit_staged (
-    id    INTEGER PRIMARY KEY AUTOINCREMENT,
-    event BLOB    NOT NULL
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    event   BLOB NOT NULL,
+    -- HMAC of event under the audit MAC key: a row a database
+    -- administrator inserted or edited is refused, not chained.
+    mac     BLOB NOT NULL,
+    mac_key TEXT NOT NULL
 );
 
 -- +goose Down
