@@ -451,12 +451,12 @@ func TestSearchRecordCarriesTheRedactedQuery(t *testing.T) {
 		ctx := telemetry.WithRequestID(context.Background(), "3f2b8c1e-9a4d-4e7b-8c2a-1d5e6f7a8b9c")
 		err := w.Append(ctx, audit.Record{Type: audit.TypeRESTful, Subtype: []audit.Coding{audit.SubtypeSearch}, Action: audit.Execute,
 			Outcome: audit.Success, User: "Person/a1", Address: "203.0.113.7", Patient: "Patient/p1",
-			Query: "Patient?family=Smith&given=Adolph&birthdate=1944-11-28&identifier=urn:mrn|12345&address-city=Springfield&phone=555-0100&_count=10&gender=male"})
+			Query: "Patient?family=Smith&given=Adolph&birthdate=1944-11-28&identifier=urn:mrn|12345&address-city=Springfield&phone=555-0100&_count=10&gender=male&general-practitioner:Practitioner.name=Welby&Given:exact=Adolphus"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ev := eventOf(t, db, 1)
-		for _, leak := range []string{"Smith", "Adolph", "1944", "12345", "Springfield", "555-0100"} {
+		for _, leak := range []string{"Smith", "Adolph", "1944", "12345", "Springfield", "555-0100", "Welby"} {
 			if strings.Contains(ev, leak) {
 				t.Errorf("the record holds %q", leak)
 			}
@@ -491,7 +491,7 @@ func TestSearchRecordCarriesTheRedactedQuery(t *testing.T) {
 				reqID = e.What.Identifier.Value
 			}
 		}
-		want := "Patient?_count=10&address-city=redacted&birthdate=redacted&family=redacted&gender=male&given=redacted&identifier=redacted&phone=redacted"
+		want := "Patient?Given%3Aexact=redacted&_count=10&address-city=redacted&birthdate=redacted&family=redacted&gender=male&general-practitioner%3APractitioner.name=redacted&given=redacted&identifier=redacted&phone=redacted"
 		if query != want {
 			t.Errorf("query entity = %q, want %q", query, want)
 		}

@@ -219,16 +219,27 @@ func redactQuery(q string) (string, error) {
 		return "", fmt.Errorf("audit: query parameters do not parse")
 	}
 	for k, vs := range vals {
-		name, _, _ := strings.Cut(k, ":")
-		for _, p := range identifyingParams {
-			if name == p || strings.HasPrefix(name, p+"-") {
-				for i := range vs {
-					vs[i] = "redacted"
-				}
+		if identifying(k) {
+			for i := range vs {
+				vs[i] = "redacted"
 			}
 		}
 	}
 	return typ + "?" + vals.Encode(), nil
+}
+
+// identifying reports whether a search parameter names an identifying
+// element anywhere in it: plain (family), with a modifier (given:exact),
+// chained (subject:Patient.name) or reversed (_has:Observation:patient:...).
+func identifying(key string) bool {
+	for _, part := range strings.FieldsFunc(strings.ToLower(key), func(r rune) bool { return r == ':' || r == '.' }) {
+		for _, p := range identifyingParams {
+			if part == p || strings.HasPrefix(part, p+"-") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Participant roles by interaction, as BALP assigns them: data flows to

@@ -14,6 +14,7 @@ import (
 	"carefront/internal/audit"
 	"carefront/internal/notify"
 	"carefront/internal/seal"
+	"carefront/internal/sqldb"
 )
 
 // Auth runs sign-in checks: throttling, password, second factor, and an
@@ -49,6 +50,24 @@ func (e *ThrottledError) Error() string {
 func (e *ThrottledError) Unwrap() error { return apperr.New(apperr.RateLimited, "%s", e.Error()) }
 
 func (a *Auth) record(ctx context.Context, acct *Account, sub audit.Coding, outcome audit.Outcome, reason, addr string, sessionHex ...string) error {
+	return a.Audit.Append(ctx, authRecord(acct, sub, outcome, reason, addr, sessionHex...))
+}
+
+// recordTx stages the audit record of a change in the change's own
+// transaction (audit.Writer.Stage), so both commit or neither does; after
+// the commit, chain moves it into the hash chain.
+func (a *Auth) recordTx(ctx context.Context, tx *sqldb.Tx, acct *Account, sub audit.Coding, outcome audit.Outcome, reason, addr string, sessionHex ...string) error {
+	return a.Audit.Stage(ctx, tx, authRecord(acct, sub, outcome, reason, addr, sessionHex...))
+}
+
+// chain moves the records staged by recordTx into the hash chain. Its
+// error is not the request's: the records are on disk with their change,
+// and the writer chains them at its next tick (or next start) if not now.
+func (a *Auth) chain(ctx context.Context) {
+	a.Audit.Chain(ctx)
+}
+
+func authRecord(acct *Account, sub audit.Coding, outcome audit.Outcome, reason, addr string, sessionHex ...string) audit.Record {
 	r := audit.Record{Type: audit.TypeUserAuthentication, Subtype: []audit.Coding{sub}, Action: audit.Execute,
 		Outcome: outcome, Reason: reason, Address: addr}
 	if len(sessionHex) > 0 {
@@ -60,15 +79,19 @@ func (a *Auth) record(ctx context.Context, acct *Account, sub audit.Coding, outc
 			r.Patient = "Patient/" + acct.PatientID
 		}
 	}
-	return a.Audit.Append(ctx, r)
+	return r
 }
 
 // recordUnknown audits an attempt for an address with no account, naming
 // the requestor by the keyed hash of the normalized address, never by what
 // was typed.
 func (a *Auth) recordUnknown(ctx context.Context, email string, sub audit.Coding, reason, addr string) error {
-	return a.Audit.Append(ctx, audit.Record{Type: audit.TypeUserAuthentication, Subtype: []audit.Coding{sub}, Action: audit.Execute,
-		Outcome: audit.MinorFailure, Reason: reason, Address: addr, UserHash: hex.EncodeToString(a.Store.EmailHash(email))})
+	return a.Audit.Append(ctx, a.unknownRecord(email, sub, reason, addr))
+}
+
+func (a *Auth) unknownRecord(email string, sub audit.Coding, reason, addr string) audit.Record {
+	return audit.Record{Type: audit.TypeUserAuthentication, Subtype: []audit.Coding{sub}, Action: audit.Execute,
+		Outcome: audit.MinorFailure, Reason: reason, Address: addr, UserHash: hex.EncodeToString(a.Store.EmailHash(email))}
 }
 
 // Password checks an email and password. It returns the account, ErrSignIn,

@@ -3,6 +3,7 @@ package identity_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -163,4 +164,36 @@ func auditWriter(t *testing.T, db *sqldb.DB) *audit.Writer {
 	aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
 	t.Cleanup(func() { aw.Close(context.Background()) })
 	return aw
+}
+
+// An account change and its audit record commit together: when the record
+// cannot be written, the change does not happen (the password was changed
+// first and audited after, so a failed record left it changed, unaudited).
+func TestAccountChangeAndItsRecordCommitTogether(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, _, a := setup(t, db)
+		ctx := context.Background()
+		h := identity.NewHasher(cheap, 4)
+		old, _ := h.Hash(ctx, "correct horse battery")
+		s.SetPasswordHash(ctx, a.ID, old)
+		a, _ = s.AccountByID(ctx, a.ID)
+		auth := &identity.Auth{Store: s, Hasher: h, Audit: auditWriter(t, db)}
+		newHash := func() (string, error) { return h.Hash(ctx, "a brand new passphrase") }
+		// An address the audit writer refuses: the record cannot be made.
+		if err := auth.ChangePassword(ctx, a, "correct horse battery", newHash, "not an address", ""); err == nil {
+			t.Fatal("ChangePassword with an unrecordable request = nil error")
+		}
+		if got, _ := s.AccountByID(ctx, a.ID); got.PasswordHash != old {
+			t.Error("the password changed although its audit record could not be written")
+		}
+		if err := auth.ChangePassword(ctx, a, "correct horse battery", newHash, "192.0.2.1", ""); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.AccountByID(ctx, a.ID); got.PasswordHash == old {
+			t.Error("the password did not change")
+		}
+		if reasons := auditReasons(t, db); !slices.Contains(reasons, "password-changed") {
+			t.Errorf("audit: %v", reasons)
+		}
+	})
 }

@@ -65,6 +65,9 @@ func (a *Auth) StartEmailChange(ctx context.Context, acct *Account, newEmail, ad
 		if err != nil {
 			return err
 		}
+		if err := a.recordTx(ctx, tx, acct, audit.SubtypeAccountChange, audit.Success, "email-change-started", addr, sessionHex); err != nil {
+			return err
+		}
 		if owner != nil {
 			return a.queueMail(ctx, tx, "email-in-use", owner.ID, &mailSecret{})
 		}
@@ -73,7 +76,8 @@ func (a *Auth) StartEmailChange(ctx context.Context, acct *Account, newEmail, ad
 	if err != nil {
 		return err
 	}
-	return a.record(ctx, acct, audit.SubtypeAccountChange, audit.Success, "email-change-started", addr, sessionHex)
+	a.chain(ctx)
+	return nil
 }
 
 // PendingEmail is the address a change waits to confirm, or "".
@@ -134,6 +138,9 @@ func (a *Auth) ConfirmEmailChange(ctx context.Context, acct *Account, code, addr
 		if _, err = tx.Exec(ctx, "DELETE FROM email_change WHERE account_id = ?", acct.ID); err != nil {
 			return err
 		}
+		if err := a.recordTx(ctx, tx, acct, audit.SubtypeAccountChange, audit.Success, "email-changed", addr, sessionHex); err != nil {
+			return err
+		}
 		// To the old address, which the job could no longer read from
 		// the account: sealed in the job.
 		return a.queueMail(ctx, tx, "email-changed", acct.ID, &mailSecret{To: acct.Email})
@@ -145,8 +152,6 @@ func (a *Auth) ConfirmEmailChange(ctx context.Context, acct *Account, code, addr
 		a.record(ctx, acct, audit.SubtypeAccountChange, audit.MinorFailure, "email-change-refused", addr, sessionHex)
 		return "", err
 	}
-	if err := a.record(ctx, acct, audit.SubtypeAccountChange, audit.Success, "email-changed", addr, sessionHex); err != nil {
-		return "", err
-	}
+	a.chain(ctx)
 	return newEmail, nil
 }

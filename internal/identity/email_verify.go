@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"database/sql"
-	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -66,35 +64,47 @@ func (a *Auth) ConfirmEmailVerification(ctx context.Context, acct *Account, code
 	now := a.Store.now().UnixMicro()
 	var ok bool
 	err := a.Store.db.Write(ctx, func(tx *sqldb.Tx) error {
-		res, err := tx.Exec(ctx, "UPDATE email_verification SET attempts = attempts + 1 WHERE account_id = ? AND attempts < ? AND expires > ?",
-			acct.ID, EmailVerifyAttempts, now)
-		if err != nil {
+		var err error
+		if ok, err = a.Store.proveEmail(ctx, tx, acct, code, now); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
+		// The try, the change and the record commit together.
+		if !ok {
+			return a.recordTx(ctx, tx, acct, audit.SubtypeActivation, audit.MinorFailure, "email-verify-refused", addr, sessionHex)
 		}
-		var h []byte
-		if err := tx.QueryRow(ctx, "SELECT code_hash FROM email_verification WHERE account_id = ?", acct.ID).Scan(&h); err != nil {
-			return err
-		}
-		if subtle.ConstantTimeCompare(h, emailCodeHash("verify:"+acct.ID+":"+acct.Email, strings.TrimSpace(code))) != 1 {
-			return nil // the try is kept: the transaction commits
-		}
-		ok = true
-		if _, err := tx.Exec(ctx, "UPDATE account SET email_verified = ? WHERE id = ?", now, acct.ID); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, "DELETE FROM email_verification WHERE account_id = ?", acct.ID)
-		return err
+		return a.recordTx(ctx, tx, acct, audit.SubtypeActivation, audit.Success, "email-verified", addr, sessionHex)
 	})
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err != nil {
 		return err
 	}
+	a.chain(ctx)
 	if !ok {
-		a.record(ctx, acct, audit.SubtypeActivation, audit.MinorFailure, "email-verify-refused", addr, sessionHex)
 		return ErrEmailVerify
 	}
 	acct.EmailVerified = time.UnixMicro(now).UTC()
-	return a.record(ctx, acct, audit.SubtypeActivation, audit.Success, "email-verified", addr, sessionHex)
+	return nil
+}
+
+// proveEmail takes one try and, if code is right, marks the address proven.
+func (s *Store) proveEmail(ctx context.Context, tx *sqldb.Tx, acct *Account, code string, now int64) (bool, error) {
+	res, err := tx.Exec(ctx, "UPDATE email_verification SET attempts = attempts + 1 WHERE account_id = ? AND attempts < ? AND expires > ?",
+		acct.ID, EmailVerifyAttempts, now)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil // no code, expired, or no tries left
+	}
+	var h []byte
+	if err := tx.QueryRow(ctx, "SELECT code_hash FROM email_verification WHERE account_id = ?", acct.ID).Scan(&h); err != nil {
+		return false, err
+	}
+	if subtle.ConstantTimeCompare(h, emailCodeHash("verify:"+acct.ID+":"+acct.Email, strings.TrimSpace(code))) != 1 {
+		return false, nil // the try is kept
+	}
+	if _, err := tx.Exec(ctx, "UPDATE account SET email_verified = ? WHERE id = ?", now, acct.ID); err != nil {
+		return false, err
+	}
+	_, err = tx.Exec(ctx, "DELETE FROM email_verification WHERE account_id = ?", acct.ID)
+	return err == nil, err
 }

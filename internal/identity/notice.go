@@ -68,15 +68,23 @@ func (a *Auth) SendEmailCode(ctx context.Context, acct *Account, addr, sessionHe
 		if err != nil {
 			return err
 		}
+		if err := a.recordTx(ctx, tx, acct, audit.SubtypeAuthStep, audit.Success, "email-code-sent", addr, sessionHex); err != nil {
+			return err
+		}
 		return a.queueMail(ctx, tx, "email-code", acct.ID, &mailSecret{Code: code})
 	})
-	if err != nil {
-		if errors.Is(err, ErrTooManyEmailCodes) {
-			a.record(ctx, acct, audit.SubtypeAuthStep, audit.MinorFailure, "email-code-refused", addr, sessionHex)
+	if errors.Is(err, ErrTooManyEmailCodes) {
+		// Nothing changed: the refusal is recorded on its own.
+		if aerr := a.record(ctx, acct, audit.SubtypeAuthStep, audit.MinorFailure, "email-code-refused", addr, sessionHex); aerr != nil {
+			return aerr
 		}
 		return err
 	}
-	return a.record(ctx, acct, audit.SubtypeAuthStep, audit.Success, "email-code-sent", addr, sessionHex)
+	if err != nil {
+		return err
+	}
+	a.chain(ctx)
+	return nil
 }
 
 // ActivationEvent audits an activation: refused (reason says why; no

@@ -54,10 +54,14 @@ func (a *Auth) ChangePassword(ctx context.Context, acct *Account, current string
 		if err := mustOne(res, err); err != nil {
 			return err
 		}
+		if err := a.recordTx(ctx, tx, acct, audit.SubtypeAccountChange, audit.Success, "password-changed", addr, sessionHex); err != nil {
+			return err
+		}
 		return a.noticeTx(ctx, tx, acct, "password-changed")
 	})
 	if err != nil {
 		return err
 	}
-	return a.record(ctx, acct, audit.SubtypeAccountChange, audit.Success, "password-changed", addr, sessionHex)
+	a.chain(ctx)
+	return nil
 }

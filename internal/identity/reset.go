@@ -57,9 +57,18 @@ func (a *Auth) StartReset(ctx context.Context, email, linkBase, addr string) (no
 			return err
 		}
 		link := &mailSecret{Link: linkBase + "?token=" + tok}
-		if acct == nil || recent >= 3 {
-			// Nobody to write to, or the person already has links in their
-			// mail: a job that sends nothing.
+		switch {
+		case acct == nil:
+			// Nobody to write to: a job that sends nothing.
+			if err := a.Audit.Stage(ctx, tx, a.unknownRecord(email, audit.SubtypePasswordReset, "reset-unknown-account", addr)); err != nil {
+				return err
+			}
+			return a.queueMail(ctx, tx, "reset-link", "", link)
+		case recent >= 3:
+			// The person has links in their mail already.
+			if err := a.recordTx(ctx, tx, acct, audit.SubtypePasswordReset, audit.MinorFailure, "reset-link-withheld", addr); err != nil {
+				return err
+			}
 			return a.queueMail(ctx, tx, "reset-link", "", link)
 		}
 		_, err := tx.Exec(ctx, "INSERT INTO password_reset (token_hash, account_id, nonce_hash, created, expires) VALUES (?, ?, ?, ?, ?)",
@@ -67,15 +76,16 @@ func (a *Auth) StartReset(ctx context.Context, email, linkBase, addr string) (no
 		if err != nil {
 			return err
 		}
+		if err := a.recordTx(ctx, tx, acct, audit.SubtypePasswordReset, audit.Success, "reset-link-sent", addr); err != nil {
+			return err
+		}
 		return a.queueMail(ctx, tx, "reset-link", acct.ID, link)
 	})
 	if err != nil {
 		return "", err
 	}
-	if acct == nil {
-		return nonce, a.recordUnknown(ctx, email, audit.SubtypePasswordReset, "reset-unknown-account", addr)
-	}
-	return nonce, a.record(ctx, acct, audit.SubtypePasswordReset, audit.Success, "reset-link-sent", addr)
+	a.chain(ctx)
+	return nonce, nil
 }
 
 // ResetAccount returns the account a link is for, if the link works in
@@ -131,10 +141,14 @@ func (a *Auth) FinishReset(ctx context.Context, tok, nonce, code string, hash fu
 		if _, err = tx.Exec(ctx, "UPDATE account SET password_hash = ? WHERE id = ?", newHash, acct.ID); err != nil {
 			return err
 		}
+		if err := a.recordTx(ctx, tx, acct, audit.SubtypePasswordReset, audit.Success, "password-reset", addr); err != nil {
+			return err
+		}
 		return a.noticeTx(ctx, tx, acct, "password-changed")
 	})
 	if err != nil {
 		return nil, err
 	}
-	return acct, a.record(ctx, acct, audit.SubtypePasswordReset, audit.Success, "password-reset", addr)
+	a.chain(ctx)
+	return acct, nil
 }
