@@ -103,27 +103,24 @@ func (a *Auth) ConfirmEmailChange(ctx context.Context, acct *Account, code, addr
 		wrong    bool
 	)
 	err := a.Store.db.Write(ctx, func(tx *sqldb.Tx) error {
-		var (
-			h        []byte
-			expires  int64
-			attempts int
-		)
-		err := tx.QueryRow(ctx, "SELECT new_email, code_hash, expires, attempts FROM email_change WHERE account_id = ?", acct.ID).
-			Scan(&newEmail, &h, &expires, &attempts)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrEmailChange
-		}
+		// The try is taken before the code is compared, in one statement,
+		// so concurrent tries (on one instance or several) cannot compare
+		// more than EmailChangeAttempts codes.
+		res, err := tx.Exec(ctx, "UPDATE email_change SET attempts = attempts + 1 WHERE account_id = ? AND attempts < ? AND expires >= ?",
+			acct.ID, EmailChangeAttempts, now.UnixMicro())
 		if err != nil {
 			return err
 		}
-		if now.UnixMicro() > expires || attempts >= EmailChangeAttempts {
-			return ErrEmailChange
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrEmailChange // none pending, expired, or no tries left
+		}
+		var h []byte
+		if err := tx.QueryRow(ctx, "SELECT new_email, code_hash FROM email_change WHERE account_id = ?", acct.ID).Scan(&newEmail, &h); err != nil {
+			return err
 		}
 		if subtle.ConstantTimeCompare(h, emailCodeHash(acct.ID+":"+newEmail, strings.TrimSpace(code))) != 1 {
-			// The try is counted and kept: the transaction commits.
 			wrong = true
-			_, err := tx.Exec(ctx, "UPDATE email_change SET attempts = attempts + 1 WHERE account_id = ?", acct.ID)
-			return err
+			return nil // the try is kept: the transaction commits
 		}
 		var taken int
 		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM account WHERE email = ?", newEmail).Scan(&taken); err != nil {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,6 +151,43 @@ func TestEmailVerificationTriesCarryOverNewCodes(t *testing.T) {
 		code = regexp.MustCompile(`\b\d{6}\b`).FindString(settle(t, db, auth.Mail.(*notify.Outbox))[0].Text)
 		if err := auth.ConfirmEmailVerification(ctx, acct, code, "", ""); err != nil {
 			t.Fatalf("a new code the next day: %v", err)
+		}
+	})
+}
+
+// Concurrent wrong codes compare no more than EmailChangeAttempts codes:
+// each try is taken before the code is compared.
+func TestEmailChangeTriesAreReservedBeforeComparing(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		auth, _, acct := passkeyAuth(t, db)
+		outbox := withMail(t, db, auth)
+		ctx := context.Background()
+		if err := auth.StartEmailChange(ctx, acct, "maria.new@example.org", "", ""); err != nil {
+			t.Fatal(err)
+		}
+		code := regexp.MustCompile(`\b\d{6}\b`).FindString(settle(t, db, outbox)[0].Text)
+		wrong := "000000"
+		if code == wrong {
+			wrong = "111111"
+		}
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				auth.ConfirmEmailChange(ctx, acct, wrong, "", "")
+			}()
+		}
+		wg.Wait()
+		var attempts int
+		db.Read(ctx, func(tx *sqldb.Tx) error {
+			return tx.QueryRow(ctx, "SELECT attempts FROM email_change WHERE account_id = ?", acct.ID).Scan(&attempts)
+		})
+		if attempts != identity.EmailChangeAttempts {
+			t.Errorf("attempts = %d after 20 concurrent tries, want %d", attempts, identity.EmailChangeAttempts)
+		}
+		if _, err := auth.ConfirmEmailChange(ctx, acct, code, "", ""); !errors.Is(err, identity.ErrEmailChange) {
+			t.Errorf("the right code after the burst: %v, want refused", err)
 		}
 	})
 }
