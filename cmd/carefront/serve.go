@@ -33,6 +33,7 @@ import (
 	"carefront/internal/session"
 	"carefront/internal/sqldb"
 	"carefront/internal/telemetry"
+	"carefront/internal/views"
 	"carefront/internal/web"
 )
 
@@ -199,15 +200,26 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		defer g.Close()
 		places = g
 	}
+	dict, err := views.LoadDictionary(cfg.ResultsDictionary)
+	if err != nil {
+		closeListeners()
+		return &config.Error{Setting: "CAREFRONT_RESULTS_DICTIONARY (--results-dictionary)", Problem: err.Error()}
+	}
+	policies := &access.Store{DB: db, Audit: aw}
+	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies}
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
 		Version: ver, Demo: cfg.Demo,
-		Clinical: &clinical.Gateway{Source: source, Audit: aw},
-		Auth:     auth,
-		BaseURL:  base,
-		Outbox:   outbox,
-		Sessions: sessions, IdleTimeout: cfg.SessionIdle, StepUpAge: cfg.StepUpAge, Places: places,
+		Clinical:        gateway,
+		Views:           &views.Builder{Gateway: gateway, Dict: dict},
+		Policies:        policies,
+		Sanitizer:       views.DocumentPolicy(),
+		DownloadLimiter: limiter("download", 3.0/3600, 3), // per account: 3 an hour
+		Auth:            auth,
+		BaseURL:         base,
+		Outbox:          outbox,
+		Sessions:        sessions, IdleTimeout: cfg.SessionIdle, StepUpAge: cfg.StepUpAge, Places: places,
 		Lookup:          patientLookup(&clinical.Gateway{Source: source, Audit: aw}),
 		Limiter:         limiter("signin", 0.5, 10), // per address: 10 at once, then one every 2 s
 		CeremonyLimiter: limiter("passkey", 1, 30),  // passkey prompts: 30 at once, then one a second

@@ -6,7 +6,8 @@
 //
 // Today's rules: a patient may read and search their own compartment, and
 // read directory resources that hold no patient's data (practitioners,
-// organizations, locations, medications, ...). Consent, proxy grants,
+// organizations, locations, medications, ...); their results show when
+// final, and as the patient chose to release them (release.go). Consent, proxy grants,
 // staff roles and sensitivity labels plug in here later without changing
 // callers.
 package access
@@ -33,6 +34,10 @@ type Principal struct {
 	Role string
 	// Address is the network address the request came from.
 	Address string
+	// Policy is the choices of the patient whose data is acted on (their
+	// release of results); the enforcement point loads it for the request.
+	// Nil applies no choices.
+	Policy *Policy
 }
 
 // Action is what the principal wants to do.
@@ -51,6 +56,9 @@ type Target struct {
 	ID       string
 	Patients []string
 	Labels   []string // meta.security as system|code
+	// Result, for an Observation or DiagnosticReport, is what the release
+	// rule reads of it.
+	Result *ResultFacts
 }
 
 // Decision is Decide's answer. Reason is a code for the audit trail.
@@ -61,6 +69,9 @@ type Decision struct {
 	// the search must be limited to; empty means the type holds no
 	// patient data.
 	Compartment string
+	// Obligation, on a permitted read, is what must be done with the
+	// resource before it is shown (hold it until reviewed).
+	Obligation Obligation
 }
 
 // Roles carefront itself acts in, besides staff roles.
@@ -113,7 +124,7 @@ func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
 	switch a {
 	case Read:
 		if slices.Contains(t.Patients, p.Patient) {
-			return Decision{Permit: true, Reason: ReasonOwnRecord}
+			return release(p.Policy, t, Decision{Permit: true, Reason: ReasonOwnRecord})
 		}
 		if directory {
 			return Decision{Permit: true, Reason: ReasonDirectory}

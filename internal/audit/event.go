@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -72,7 +73,20 @@ var (
 	SubtypeAccountChange = Coding{sysCarefrontEvt, "account-change", "Account Change"}
 	// SubtypeSession is a browser session started or given a new id.
 	SubtypeSession = Coding{sysCarefrontEvt, "session", "Session"}
+	// SubtypePolicyChange is a change to who may see what of a patient's
+	// record (their release of results; later consent and proxy grants).
+	SubtypePolicyChange = Coding{sysCarefrontEvt, "policy-change", "Access Policy Change"}
+	// SubtypeView is a portal page or view of a patient's record: one
+	// record per request, naming the view (ViewCoding) and the kinds of
+	// data it showed (Record.DataTypes).
+	SubtypeView = Coding{sysCarefrontEvt, "view", "Portal View"}
 )
+
+// sysView names the portal's views.
+const sysView = "https://carefront.example/CodeSystem/portal-view"
+
+// ViewCoding names one portal view (home, results, ...) as a subtype.
+func ViewCoding(name string) Coding { return Coding{System: sysView, Code: name} }
 
 // Action is what was done to the data (FHIR AuditEventAction).
 type Action string
@@ -124,6 +138,11 @@ type Record struct {
 	OnBehalf string // reference to whom the user acts for, when not themself
 	Patient  string // reference to the patient whose data it is
 	Entities []Entity
+	// Count, on an export, is how many resources it held.
+	Count int
+	// DataTypes are the kinds of data (FHIR resource types) a view showed,
+	// each stored as an entity typed by resource type.
+	DataTypes []string
 	// Query is a search as "Type?param=value&...": it is stored as a BALP
 	// query entity, base64, with the values of identifying parameters
 	// (names, birth date, identifiers, addresses, telecom) replaced by
@@ -185,10 +204,16 @@ type source struct {
 }
 
 type entity struct {
-	What  *reference `json:"what,omitempty"`
-	Type  *Coding    `json:"type,omitempty"`
-	Role  *Coding    `json:"role,omitempty"`
-	Query string     `json:"query,omitempty"`
+	What   *reference `json:"what,omitempty"`
+	Type   *Coding    `json:"type,omitempty"`
+	Role   *Coding    `json:"role,omitempty"`
+	Query  string     `json:"query,omitempty"`
+	Detail []detail   `json:"detail,omitempty"`
+}
+
+type detail struct {
+	Type        string `json:"type"`
+	ValueString string `json:"valueString"`
 }
 
 var (
@@ -391,6 +416,22 @@ func shape(r Record, recorded time.Time, observer string) (event, error) {
 			return event{}, err
 		}
 		ev.Entity = append(ev.Entity, entity{What: &reference{Reference: e.What}, Type: &t, Role: &role})
+	}
+	for _, t := range r.DataTypes {
+		if !queryType.MatchString(t) {
+			return event{}, fmt.Errorf("audit: data type must be a resource type")
+		}
+		ev.Entity = append(ev.Entity, entity{
+			Type: &Coding{"http://hl7.org/fhir/resource-types", t, ""},
+			Role: &Coding{sysObjectRole, "4", "Domain Resource"},
+		})
+	}
+	if r.Count > 0 {
+		ev.Entity = append(ev.Entity, entity{
+			Type:   &Coding{sysEntityType, "2", "System Object"},
+			Role:   &Coding{sysObjectRole, "3", "Report"},
+			Detail: []detail{{Type: "resource-count", ValueString: strconv.Itoa(r.Count)}},
+		})
 	}
 	if r.Query != "" {
 		q, err := redactQuery(r.Query)

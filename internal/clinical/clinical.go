@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"carefront/internal/access"
 	"carefront/internal/apperr"
@@ -36,6 +37,16 @@ func IsUnavailable(err error) bool {
 type Gateway struct {
 	Source Source
 	Audit  *audit.Writer
+	// Policies loads the choices of the patient whose data is acted on
+	// (their release of results); nil applies none.
+	Policies Policies
+	// Now is the clock held results are released by; nil is time.Now.
+	Now func() time.Time
+}
+
+// Policies loads a patient's access policy (access.Store).
+type Policies interface {
+	Policy(ctx context.Context, patient string) (*access.Policy, error)
 }
 
 // Request carries what the audit record needs about the request.
@@ -44,36 +55,92 @@ type Request struct {
 	RequestID string
 }
 
+// HeldError is returned for a result the patient chose to see only after
+// their care team has reviewed it, not yet reviewed: its existence is no
+// secret to them, its content waits. Until is when it shows by itself.
+type HeldError struct {
+	Ref   string
+	Until time.Time
+}
+
+func (e *HeldError) Error() string { return e.Ref + " is held for review" }
+
+// sink receives an access's audit records: appended to the chain at once,
+// or gathered into one view record (View).
+type sink func(ctx context.Context, recs ...audit.Record) error
+
+func (g *Gateway) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+// withPolicy loads the patient's policy into the principal when the
+// request does not carry one.
+func (g *Gateway) withPolicy(ctx context.Context, req Request) (Request, error) {
+	p := &req.Principal
+	if p.Policy != nil || p.Patient == "" || g.Policies == nil {
+		return req, nil
+	}
+	pol, err := g.Policies.Policy(ctx, p.Patient)
+	if err != nil {
+		return req, apperr.Wrap(err, apperr.Internal, "the access policy could not be read")
+	}
+	p.Policy = pol
+	return req, nil
+}
+
 // Read returns one resource if the principal may see it. A resource they
 // may not see is reported exactly as a missing one, so its existence does
-// not leak; the audit record keeps the true reason.
+// not leak; the audit record keeps the true reason. A result held for
+// review is a *HeldError.
 func (g *Gateway) Read(ctx context.Context, req Request, typ, id string) (*fhir.Resource, error) {
+	req, err := g.withPolicy(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return g.read(ctx, req, typ, id, g.appendNow)
+}
+
+func (g *Gateway) appendNow(ctx context.Context, recs ...audit.Record) error {
+	return g.Audit.AppendAll(ctx, recs...)
+}
+
+func (g *Gateway) read(ctx context.Context, req Request, typ, id string, out sink) (*fhir.Resource, error) {
 	rec := g.record(req, audit.SubtypeRead, audit.Read)
 	rec.Entities = []audit.Entity{{What: typ + "/" + id}}
 	r, err := g.Source.Read(ctx, typ, id)
 	if err != nil {
-		return nil, g.fail(ctx, rec, err)
+		return nil, g.fail(ctx, rec, err, out)
 	}
 	t, err := target(r)
 	if err != nil {
-		return nil, g.fail(ctx, rec, err)
+		return nil, g.fail(ctx, rec, err, out)
 	}
 	d := access.Decide(ctx, req.Principal, access.Read, t)
 	rec.Reason = d.Reason
 	if len(t.Patients) > 0 {
 		rec.Patient = "Patient/" + t.Patients[0]
-		if d.Permit && req.Principal.Patient != "" && slices.Contains(t.Patients, req.Principal.Patient) {
+		if req.Principal.Patient != "" && slices.Contains(t.Patients, req.Principal.Patient) {
 			rec.Patient = "Patient/" + req.Principal.Patient
 		}
 	}
 	if !d.Permit {
 		rec.Outcome, rec.Reason = audit.MinorFailure, d.Reason
-		if err := g.Audit.Append(ctx, rec); err != nil {
+		if err := out(ctx, rec); err != nil {
 			return nil, auditFailed(err)
 		}
 		return nil, apperr.New(apperr.NotFound, "%s/%s is not known", typ, id)
 	}
-	if err := g.Audit.Append(ctx, rec); err != nil {
+	if d.Obligation.Holds(g.now()) {
+		rec.Reason = "held-for-review"
+		if err := out(ctx, rec); err != nil {
+			return nil, auditFailed(err)
+		}
+		return nil, &HeldError{Ref: r.Ref(), Until: d.Obligation.HoldUntil}
+	}
+	if err := out(ctx, rec); err != nil {
 		return nil, auditFailed(err)
 	}
 	return r, nil
@@ -82,19 +149,28 @@ func (g *Gateway) Read(ctx context.Context, req Request, typ, id string) (*fhir.
 // Search runs q limited to what the principal may see: the decision
 // narrows the query to their compartment before it runs, and each result
 // is checked again (an upstream server might not honour the narrowing).
+// Results held for review are in the page's Held, never its Matches.
 //
 // It is audited as IHE BALP PatientQuery: the query itself (identifying
 // values redacted) and one record per patient whose data was returned, so
 // each patient finds the search in their own access log; the returned
 // resources are not listed.
 func (g *Gateway) Search(ctx context.Context, req Request, q *fhir.Query) (*fhir.Page, error) {
+	req, err := g.withPolicy(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return g.search(ctx, req, q, g.appendNow)
+}
+
+func (g *Gateway) search(ctx context.Context, req Request, q *fhir.Query, out sink) (*fhir.Page, error) {
 	rec := g.record(req, audit.SubtypeSearch, audit.Execute)
 	rec.Query = q.Type + "?" + q.Encode("")
 	d := access.Decide(ctx, req.Principal, access.Search, access.Target{Type: q.Type})
 	rec.Reason = d.Reason
 	if !d.Permit {
 		rec.Outcome, rec.Reason = audit.MinorFailure, d.Reason
-		if err := g.Audit.Append(ctx, rec); err != nil {
+		if err := out(ctx, rec); err != nil {
 			return nil, auditFailed(err)
 		}
 		return nil, apperr.New(apperr.Forbidden, "you may not search %s records", q.Type)
@@ -106,45 +182,56 @@ func (g *Gateway) Search(ctx context.Context, req Request, q *fhir.Query) (*fhir
 	}
 	page, err := g.Source.Search(ctx, &nq)
 	if err != nil {
-		return nil, g.fail(ctx, rec, err)
+		return nil, g.fail(ctx, rec, err, out)
 	}
-	out := &fhir.Page{Total: page.Total, Next: page.Next}
+	now := g.now()
+	result := &fhir.Page{Total: page.Total, Next: page.Next}
 	var patients []string // whose data is returned, in order
-	keep := func(r *fhir.Resource) (bool, error) {
+	// keep decides one returned resource: shown, held or dropped.
+	keep := func(r *fhir.Resource) (show, held bool, err error) {
 		t, err := target(r)
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
-		if !access.Decide(ctx, req.Principal, access.Read, t).Permit {
-			return false, nil
+		rd := access.Decide(ctx, req.Principal, access.Read, t)
+		if !rd.Permit {
+			return false, false, nil
 		}
 		for _, p := range t.Patients {
 			if !slices.Contains(patients, p) {
 				patients = append(patients, p)
 			}
 		}
-		return true, nil
+		if rd.Obligation.Holds(now) {
+			return false, true, nil
+		}
+		return true, false, nil
 	}
 	for _, r := range page.Matches {
-		ok, err := keep(r)
+		show, held, err := keep(r)
 		if err != nil {
-			return nil, g.fail(ctx, rec, err)
+			return nil, g.fail(ctx, rec, err, out)
 		}
-		if !ok {
-			// The source returned what the query excluded: never show it,
-			// and do not trust its total.
-			out.Total = nil
-			continue
+		switch {
+		case show:
+			result.Matches = append(result.Matches, r)
+		case held:
+			result.Held = append(result.Held, r)
+			result.Total = nil
+		default:
+			// The source returned what the query excluded, or a result
+			// that is not final: never show it, and do not trust its
+			// total.
+			result.Total = nil
 		}
-		out.Matches = append(out.Matches, r)
 	}
 	for _, r := range page.Included {
-		ok, err := keep(r)
+		show, _, err := keep(r)
 		if err != nil {
-			return nil, g.fail(ctx, rec, err)
+			return nil, g.fail(ctx, rec, err, out)
 		}
-		if ok {
-			out.Included = append(out.Included, r)
+		if show {
+			result.Included = append(result.Included, r)
 		}
 	}
 	recs := []audit.Record{rec}
@@ -156,10 +243,10 @@ func (g *Gateway) Search(ctx context.Context, req Request, q *fhir.Query) (*fhir
 			recs = append(recs, r)
 		}
 	}
-	if err := g.Audit.AppendAll(ctx, recs...); err != nil {
+	if err := out(ctx, recs...); err != nil {
 		return nil, auditFailed(err)
 	}
-	return out, nil
+	return result, nil
 }
 
 func (g *Gateway) record(req Request, sub audit.Coding, action audit.Action) audit.Record {
@@ -169,12 +256,12 @@ func (g *Gateway) record(req Request, sub audit.Coding, action audit.Action) aud
 }
 
 // fail audits a failed access and returns err (or the audit failure).
-func (g *Gateway) fail(ctx context.Context, rec audit.Record, err error) error {
+func (g *Gateway) fail(ctx context.Context, rec audit.Record, err error, out sink) error {
 	rec.Outcome, rec.Reason = audit.MinorFailure, string(apperr.CodeOf(err))
 	if apperr.CodeOf(err) == apperr.Internal || IsUnavailable(err) {
 		rec.Outcome = audit.SeriousFailure
 	}
-	if aerr := g.Audit.Append(ctx, rec); aerr != nil {
+	if aerr := out(ctx, rec); aerr != nil {
 		return auditFailed(aerr)
 	}
 	return err
@@ -191,5 +278,6 @@ func target(r *fhir.Resource) (access.Target, error) {
 	if err != nil {
 		return access.Target{}, apperr.Wrap(err, apperr.Internal, "a stored resource could not be read")
 	}
-	return access.Target{Type: r.Type, ID: r.ID, Patients: fhir.Compartments(r.Type, r.ID, tree), Labels: fhir.SecurityLabels(tree)}, nil
+	return access.Target{Type: r.Type, ID: r.ID, Patients: fhir.Compartments(r.Type, r.ID, tree),
+		Labels: fhir.SecurityLabels(tree), Result: ResultFacts(r.Type, tree)}, nil
 }

@@ -48,6 +48,7 @@ type Config struct {
 	SessionIdle             time.Duration // a person's session ends after this long without a request
 	StepUpAge               time.Duration // sensitive changes need a second factor this recent
 	GeoIPDB                 string        // path of a MaxMind-format City or Country database; empty shows no places
+	ResultsDictionary       string        // path of a clinic's plain-language test dictionary (JSON); empty uses the built-in one
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	SMTPAddr       string // host:port of the mail server; empty keeps mail in a development outbox
@@ -237,6 +238,9 @@ func Settings() []Setting {
 		{Flag: "geoip-db", Env: "CAREFRONT_GEOIP_DB", Default: "",
 			Usage: "MaxMind-format City or Country database (e.g. GeoLite2-City.mmdb) to show each session's approximate place on the account security page; empty shows none",
 			parse: func(c *Config, v string) error { c.GeoIPDB = v; return nil }},
+		{Flag: "results-dictionary", Env: "CAREFRONT_RESULTS_DICTIONARY", Default: "",
+			Usage: "JSON file of plain-language lines on what tests measure, by LOINC code, in English and Spanish, added over the built-in dictionary; empty uses the built-in one",
+			parse: func(c *Config, v string) error { c.ResultsDictionary = v; return nil }},
 		{Flag: "smtp-addr", Env: "CAREFRONT_SMTP_ADDR", Default: "",
 			Usage: "mail server host:port (STARTTLS, or TLS on 465) for sign-in codes and security notices; empty keeps mail in a development outbox",
 			parse: func(c *Config, v string) error {

@@ -152,6 +152,9 @@ type Page struct {
 	Included []*Resource
 	Total    *int   // with _total=accurate
 	Next     string // cursor of the next page; empty on the last
+	// Held are results the patient chose to see only after review, not
+	// yet released (the gateway fills it; never sent to apps).
+	Held []*Resource
 }
 
 // SearchBundle renders a page as a searchset Bundle with self and next

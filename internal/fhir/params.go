@@ -262,3 +262,14 @@ func InPatientCompartment(typ string) bool {
 	_, ok := compartmentSpecs[typ]
 	return ok
 }
+
+// CompartmentTypes lists, sorted, the resource types that can belong to a
+// patient's compartment.
+func CompartmentTypes() []string {
+	out := make([]string, 0, len(compartmentSpecs))
+	for t := range compartmentSpecs {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -327,3 +327,18 @@ func (m *Manager) Token(r *http.Request) string {
 
 // HashToken is how a token is stored (for EndOthers' keep).
 func HashToken(token string) []byte { return hash(token) }
+
+// PreviousSignIn is when the account's sign-in before the session with
+// idHash began (ended or not), or zero when there was none: the home page
+// shows what is new since then.
+func (m *Manager) PreviousSignIn(ctx context.Context, accountID string, idHash []byte, created time.Time) (time.Time, error) {
+	var at *int64
+	err := m.db.Read(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT MAX(created) FROM session WHERE account_id = ? AND id_hash <> ? AND created < ? AND mfa_at IS NOT NULL",
+			accountID, idHash, created.UnixMicro()).Scan(&at)
+	})
+	if err != nil || at == nil {
+		return time.Time{}, err
+	}
+	return time.UnixMicro(*at).UTC(), nil
+}

@@ -1,9 +1,64 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
 
-// showHome renders the public home page: what the portal is, in plain
-// language, and the way in.
+	"carefront/internal/identity"
+	"carefront/internal/session"
+	"carefront/internal/views"
+)
+
+// showHome renders the home page: for a signed-in patient their record at
+// a glance; for staff a plain landing page with no patient data; for a
+// person with no record of their own an explanation; for everyone else
+// the public page, what the portal is and the way in.
 func (s *Server) showHome(w http.ResponseWriter, r *http.Request) error {
-	return s.render(w, r, "home", s.newPage(w, r, "home.title"))
+	u := currentUser(r.Context())
+	if u == nil || s.opts.Views == nil || u.session.Level != session.LevelMFA || u.account.EmailVerified.IsZero() {
+		return s.render(w, r, "home", s.newPage(w, r, "home.title"))
+	}
+	switch {
+	case u.account.Kind == identity.Staff:
+		return s.render(w, r, "staff_home", s.newPage(w, r, "staff.home.title"))
+	case u.account.PatientID == "":
+		return s.render(w, r, "no_record", s.newPage(w, r, "norecord.title"))
+	}
+	v, err := s.buildHome(w, r)
+	if v == nil {
+		return err
+	}
+	return s.render(w, r, "home_patient", s.recordPage(w, r, "homep.title", v))
+}
+
+// buildHome builds the home view for the signed-in patient; nil when it
+// answered.
+func (s *Server) buildHome(w http.ResponseWriter, r *http.Request) (*views.Home, error) {
+	u, req := s.patient(w, r)
+	if u == nil {
+		return nil, nil
+	}
+	ctx := r.Context()
+	in := views.HomeInput{Lang: s.lang(w, r), Passkeys: 1, RecoveryCodesLeft: 10}
+	since, err := s.opts.Sessions.PreviousSignIn(ctx, u.account.ID, u.session.IDHash, u.session.Created)
+	if err != nil {
+		return nil, err
+	}
+	in.Since = since
+	if s.opts.Auth != nil {
+		f, err := s.opts.Auth.Store.Factors(ctx, u.account.ID)
+		if err != nil {
+			return nil, err
+		}
+		in.Passkeys, in.RecoveryCodesLeft = len(f.Passkeys), f.RecoveryCodes
+	}
+	return s.opts.Views.Home(ctx, *req, in)
+}
+
+// apiHome is the home view as JSON.
+func (s *Server) apiHome(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.buildHome(w, r)
+	if v == nil {
+		return err
+	}
+	return writeView(w, v)
 }

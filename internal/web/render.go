@@ -16,6 +16,7 @@ import (
 	"carefront/internal/apperr"
 	"carefront/internal/locale"
 	"carefront/internal/telemetry"
+	"carefront/internal/views"
 )
 
 //go:embed templates/*.html
@@ -30,7 +31,13 @@ type templates struct {
 // funcs are the few helpers templates may call; translation is a method of
 // the page (T), not a function, so it always uses the request's language.
 var funcs = template.FuncMap{
-	"list": func(xs ...string) []string { return xs },
+	"list":    func(xs ...string) []string { return xs },
+	"keyPath": views.KeyPath,
+	// pair hands a sub-template the page and one item.
+	"pair": func(a, b any) []any { return []any{a, b} },
+	"add":  func(a, b float64) float64 { return a + b },
+	"sub":  func(a, b float64) float64 { return a - b },
+	"join": strings.Join,
 	// field bundles what the text-field template needs.
 	"field": func(p page, name, label, typ, auto string) fieldArgs {
 		return fieldArgs{Page: p, Name: name, Label: label, Type: typ, Auto: auto}
@@ -85,6 +92,8 @@ type page struct {
 	SignedIn  bool
 	// IdleSeconds is the signed-in session's idle timeout, for the warning.
 	IdleSeconds int
+	// Nav is the record navigation, on pages of a person's record.
+	Nav []navItem
 	// TitleID is the catalogue id of the page's <title> and <h1>.
 	TitleID string
 	BodyID  string
@@ -95,6 +104,42 @@ type page struct {
 
 // Static returns the content-hashed URL of a static file.
 func (p page) Static(name string) string { return p.static.url(name) }
+
+var monthsES = []string{"enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"}
+
+// Date writes a date as people of the page's language write it; "" for
+// the zero time. Dates are shown in UTC, as the record gives them.
+func (p page) Date(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	if p.Lang == "es" {
+		return fmt.Sprintf("%d de %s de %d", t.Day(), monthsES[t.Month()-1], t.Year())
+	}
+	return t.Format("January 2, 2006")
+}
+
+// ShortDate is a compact date for tables and charts.
+func (p page) ShortDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	if p.Lang == "es" {
+		return t.Format("02/01/2006")
+	}
+	return t.Format("01/02/2006")
+}
+
+// Time writes a time of day in the page's language.
+func (p page) Time(t time.Time) string {
+	if p.Lang == "es" {
+		return t.Format("15:04")
+	}
+	return t.Format("3:04 PM")
+}
+
+// ISO is a machine-readable date and time for <time datetime>.
+func (p page) ISO(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // langCookie remembers the language a person picked.
 const langCookie = "lang"
@@ -219,6 +264,9 @@ func errorMessageIDs(status int) (title, body string) {
 }
 
 func wantsJSON(r *http.Request) bool {
+	if isAPI(r) {
+		return true
+	}
 	a := r.Header.Get("Accept")
 	return strings.Contains(a, "application/json") && !strings.Contains(a, "text/html")
 }

@@ -46,6 +46,35 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("POST /signin/verify/passkey/options", s.handle(s.passkeyVerifyOptions))
 		mux.HandleFunc("POST /signin/passkey", s.handle(s.passkeySignIn))
 	}
+	if s.opts.Auth != nil && s.opts.Views != nil {
+		mux.HandleFunc("GET /results", s.handle(s.showResults))
+		mux.HandleFunc("POST /results/show", s.handle(s.submitShowNow))
+		mux.HandleFunc("GET /results/{code}", s.handle(s.showResultTrend))
+		mux.HandleFunc("GET /visits", s.handle(s.showVisits))
+		mux.HandleFunc("GET /medications", s.handle(s.showMedications))
+		mux.HandleFunc("GET /summary", s.handle(s.showSummary))
+		mux.HandleFunc("GET /documents", s.handle(s.showDocuments))
+		mux.HandleFunc("GET /documents/{id}", s.handle(s.showDocument))
+		mux.HandleFunc("GET /documents/{id}/file", s.handle(s.downloadDocument))
+		mux.HandleFunc("GET /timeline", s.handle(s.showTimeline))
+		mux.HandleFunc("GET /profile", s.handle(s.showProfile))
+		mux.HandleFunc("GET /record/download", s.handle(s.showRecordDownload))
+		mux.HandleFunc("GET /record/download/fhir", s.handle(s.downloadRecordFHIR))
+		mux.HandleFunc("GET /record/download/summary", s.handle(s.showRecordPrint))
+		mux.HandleFunc("GET /settings/results", s.handle(s.showResultSettings))
+		mux.HandleFunc("POST /settings/results", s.handle(s.submitResultSettings))
+
+		mux.HandleFunc("GET /api/views/home", s.handle(s.apiHome))
+		mux.HandleFunc("GET /api/views/results", s.handle(s.apiResults))
+		mux.HandleFunc("GET /api/views/results/{code}", s.handle(s.apiResultTrend))
+		mux.HandleFunc("GET /api/views/timeline", s.handle(s.apiTimeline))
+		mux.HandleFunc("GET /api/views/medications", s.handle(s.apiMedications))
+		mux.HandleFunc("GET /api/views/summary", s.handle(s.apiSummary))
+		mux.HandleFunc("GET /api/views/documents", s.handle(s.apiDocuments))
+		mux.HandleFunc("GET /api/views/visits", s.handle(s.apiVisits))
+		mux.HandleFunc("GET /api/views/profile", s.handle(s.apiProfile))
+		mux.HandleFunc("/api/", s.handle(s.showNotFound))
+	}
 	if s.opts.Demo && s.opts.Outbox != nil {
 		mux.HandleFunc("GET /dev/outbox", s.handle(s.showOutbox))
 	}

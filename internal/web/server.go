@@ -16,12 +16,14 @@ import (
 	"net/netip"
 	"time"
 
+	"carefront/internal/access"
 	"carefront/internal/clinical"
 	"carefront/internal/identity"
 	"carefront/internal/locale"
 	"carefront/internal/notify"
 	"carefront/internal/session"
 	"carefront/internal/telemetry"
+	"carefront/internal/views"
 )
 
 // Options are what the web layer needs from the rest of carefront.
@@ -45,6 +47,15 @@ type Options struct {
 	// Clinical is the only way pages reach clinical data: it decides and
 	// audits every read and search made for the signed-in person.
 	Clinical *clinical.Gateway
+	// Views builds what the record pages and the view API show (through
+	// Clinical). With Views nil the record pages are not served.
+	Views *views.Builder
+	// Policies keeps each patient's choices (their release of results).
+	Policies *access.Store
+	// Sanitizer cleans documents' HTML before a page shows it.
+	Sanitizer views.Sanitizer
+	// DownloadLimiter bounds record downloads per account (3 an hour).
+	DownloadLimiter Limiter
 
 	// Sign-in. With Auth nil the identity pages are not served.
 	Auth     *identity.Auth

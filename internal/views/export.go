@@ -1,0 +1,115 @@
+package views
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"slices"
+
+	"carefront/internal/clinical"
+	"carefront/internal/fhir"
+)
+
+// exportLimit bounds the resources of one type an export reads.
+const exportLimit = 20000
+
+// Export is everything of the patient's record the person may see, as a
+// FHIR R4 collection Bundle: their Patient resource and every resource of
+// their compartment that access.Decide permits (held results excluded).
+// It is audited as one Export with the count of resources.
+func (b *Builder) Export(ctx context.Context, req clinical.Request) (*fhir.Bundle, error) {
+	s, err := b.open(ctx, req, "export", "")
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.export(ctx, req.Principal.Patient)
+	if err == nil {
+		s.v.Exported(len(out.Entry))
+	}
+	return out, s.finish(ctx, err)
+}
+
+func (s *session) export(ctx context.Context, patient string) (*fhir.Bundle, error) {
+	bundle := &fhir.Bundle{ResourceType: "Bundle", Type: "collection"}
+	p, err := s.v.Read(ctx, "Patient", patient)
+	if err != nil {
+		return nil, err
+	}
+	bundle.Entry = append(bundle.Entry, &fhir.Entry{FullURL: p.Ref(), Resource: p.Raw})
+	types := slices.DeleteFunc(fhir.CompartmentTypes(), func(t string) bool { return t == "Patient" })
+	parts := make([][]*fhir.Entry, len(types))
+	errs := make([]error, len(types))
+	fns := make([]func(), len(types))
+	for i, typ := range types {
+		fns[i] = func() {
+			q, err := fhir.ParseQuery(typ, url.Values{}, false)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			q.Count = fhir.MaxCount
+			n := 0
+			for n < exportLimit {
+				page, err := s.v.Search(ctx, q)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				for _, r := range page.Matches {
+					parts[i] = append(parts[i], &fhir.Entry{FullURL: r.Ref(), Resource: json.RawMessage(r.Raw)})
+				}
+				n += len(page.Matches) + len(page.Held)
+				if page.Next == "" {
+					return
+				}
+				q.Cursor = page.Next
+			}
+		}
+	}
+	// A few at a time: an export is big, and other people's pages must
+	// not wait behind it.
+	for i := 0; i < len(fns); i += 4 {
+		s.b.parallel(fns[i:min(i+4, len(fns))]...)
+	}
+	for i := range types {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		bundle.Entry = append(bundle.Entry, parts[i]...)
+	}
+	return bundle, nil
+}
+
+// Printable is the human-readable summary of the record for printing:
+// the health summary, medicines, visits and recent results.
+type Printable struct {
+	Profile     *Profile     `json:"profile"`
+	Summary     *Summary     `json:"summary"`
+	Medications *Medications `json:"medications"`
+	Visits      *Visits      `json:"visits"`
+	Results     *Results     `json:"results"`
+}
+
+// Printable builds the printable summary, audited as one export.
+func (b *Builder) Printable(ctx context.Context, req clinical.Request, lang string) (*Printable, error) {
+	s, err := b.open(ctx, req, "export-summary", lang)
+	if err != nil {
+		return nil, err
+	}
+	out := &Printable{}
+	errs := make([]error, 5)
+	b.parallel(
+		func() { out.Profile, errs[0] = s.profile(ctx, req.Principal.Patient) },
+		func() { out.Summary, errs[1] = s.summary(ctx) },
+		func() { out.Medications, errs[2] = s.medications(ctx, false) },
+		func() { out.Visits, errs[3] = s.visits(ctx) },
+		func() { out.Results, errs[4] = s.results(ctx, ResultsOptions{Lang: lang}) },
+	)
+	for _, e := range errs {
+		if e != nil {
+			return nil, s.finish(ctx, e)
+		}
+	}
+	s.v.Exported(0)
+	return out, s.finish(ctx, nil)
+}
