@@ -230,7 +230,7 @@ func (s *session) attachmentData(ctx context.Context, a map[string]any, limit in
 	if a == nil {
 		return nil, errMissing
 	}
-	if size, ok := a["size"].(float64); ok && size > float64(limit) {
+	if size, ok := float(a["size"]); ok && size > float64(limit) {
 		return nil, errTooLarge
 	}
 	enc := str(a, "data")

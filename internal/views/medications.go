@@ -84,7 +84,7 @@ func (s *session) medications(ctx context.Context, activeOnly bool) (*Medication
 		if m.Name == "" {
 			m.Name = s.name(ctx, r["medicationReference"])
 		}
-		if n, ok := obj(r["dispenseRequest"])["numberOfRepeatsAllowed"].(float64); ok {
+		if n, ok := float(obj(r["dispenseRequest"])["numberOfRepeatsAllowed"]); ok {
 			left := int(n)
 			if f := fills[idOf(r)]; len(f) > 1 {
 				left = max(0, int(n)-(len(f)-1)) // the first fill is not a refill
@@ -132,8 +132,8 @@ func buildDose(d map[string]any, lang string) string {
 		}
 	}
 	rep := obj(obj(d["timing"])["repeat"])
-	freq, _ := rep["frequency"].(float64)
-	period, _ := rep["period"].(float64)
+	freq, _ := float(rep["frequency"])
+	period, _ := float(rep["period"])
 	pu := str(rep, "periodUnit")
 	units := map[string][2]string{"h": {"hour", "hora"}, "d": {"day", "día"}, "wk": {"week", "semana"}, "mo": {"month", "mes"}}
 	if u, ok := units[pu]; ok && period > 0 {

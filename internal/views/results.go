@@ -305,8 +305,7 @@ func value(m map[string]any) (string, string) {
 
 // numericValue is a quantity value as a number.
 func numericValue(m map[string]any) (float64, bool) {
-	v, ok := obj(m["valueQuantity"])["value"].(float64)
-	return v, ok
+	return float(obj(m["valueQuantity"])["value"])
 }
 
 // rangeText renders the first reference range: "70–99", "< 5.6", "> 60",
@@ -338,10 +337,10 @@ func firstOf(v any) any {
 // rangeBounds returns the first reference range's numeric bounds.
 func rangeBounds(v any) (lo, hi *float64) {
 	rr := obj(firstOf(v))
-	if l, ok := obj(rr["low"])["value"].(float64); ok {
+	if l, ok := float(obj(rr["low"])["value"]); ok {
 		lo = &l
 	}
-	if h, ok := obj(rr["high"])["value"].(float64); ok {
+	if h, ok := float(obj(rr["high"])["value"]); ok {
 		hi = &h
 	}
 	return lo, hi

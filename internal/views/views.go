@@ -13,6 +13,7 @@ package views
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"slices"
@@ -343,12 +344,26 @@ func idOf(m map[string]any) string { return str(m, "id") }
 // number formats a decimal as the record gives it, without trailing noise.
 func number(v any) string {
 	switch n := v.(type) {
+	case json.Number:
+		return n.String()
 	case float64:
 		return strconv.FormatFloat(n, 'f', -1, 64)
 	case string:
 		return n
 	}
 	return ""
+}
+
+// float reads a JSON number of a decoded resource.
+func float(v any) (float64, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	case float64:
+		return n, true
+	}
+	return 0, false
 }
 
 // ErrNotFound is returned (apperr NotFound) for what a view cannot find:
