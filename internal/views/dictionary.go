@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strings"
 )
 
 //go:embed dictionary.json
@@ -73,6 +74,18 @@ func (d *Dictionary) About(code, lang string) string {
 		return s
 	}
 	return t["en"]
+}
+
+// Name returns the everyday name of the test with LOINC code in lang:
+// the dictionary line's words before its colon ("Hemoglobin A1c"), or ""
+// when the line has none.
+func (d *Dictionary) Name(code, lang string) string {
+	about := d.About(code, lang)
+	name, _, ok := strings.Cut(about, ":")
+	if !ok || len(name) > 48 {
+		return ""
+	}
+	return name
 }
 
 // Len is the number of tests the dictionary explains.

@@ -78,7 +78,7 @@ type HeldResult struct {
 }
 
 // resultsPerPage bounds the results one page of the list reads.
-const resultsPerPage = 150
+const resultsPerPage = 60
 
 // ResultsOptions are the list's paging.
 type ResultsOptions struct {
@@ -254,6 +254,9 @@ func (s *session) result(m map[string]any, counts map[string]int, lang string) R
 	if code := codeIn(m["code"], loinc); code != "" {
 		r.About = s.b.Dict.About(code, lang)
 		r.LearnMore = LearnMore(code, lang)
+		if n := s.b.Dict.Name(code, lang); n != "" {
+			r.Name = n
+		}
 	}
 	r.Value, r.Unit = value(m)
 	r.Range = rangeText(m["referenceRange"])

@@ -88,6 +88,9 @@ func (s *session) trend(ctx context.Context, key, sys, code, lang string) (*Tren
 	t := &Trend{Key: key, Name: conceptText(newest["code"]), Series: []Series{}, Held: len(held)}
 	if sys == loinc {
 		t.About, t.LearnMore = s.b.Dict.About(code, lang), LearnMore(code, lang)
+		if n := s.b.Dict.Name(code, lang); n != "" {
+			t.Name = n
+		}
 	}
 	if q := obj(newest["valueQuantity"]); q != nil {
 		t.Unit = unit(q)
@@ -118,7 +121,11 @@ func (s *session) trend(ctx context.Context, key, sys, code, lang string) (*Tren
 			continue
 		}
 		for _, c := range list(m["component"]) {
-			add(conceptText(obj(c)["code"]), obj(c), d)
+			name := conceptText(obj(c)["code"])
+			if n := s.b.Dict.Name(codeIn(obj(c)["code"], loinc), lang); n != "" {
+				name = n
+			}
+			add(name, obj(c), d)
 		}
 	}
 	if len(t.Series) == 0 {

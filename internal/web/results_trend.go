@@ -61,8 +61,9 @@ type chart struct {
 }
 
 type tick struct {
-	Pos   float64
-	Label string
+	Pos    float64
+	Label  string
+	Anchor string // text-anchor: start, middle or end
 }
 
 type chartSeries struct {
@@ -102,13 +103,14 @@ func chartOf(t *views.Trend, p page) *chart {
 	if n < 2 {
 		return nil
 	}
-	c := &chart{Width: 640, Height: 300, Left: 64, Right: 624, Top: 16, Bot: 252, Count: n,
+	c := &chart{Width: 480, Height: 300, Left: 52, Right: 464, Top: 36, Bot: 252, Count: n,
 		First: p.Date(first), Last: p.Date(last)}
-	if t.Low != nil {
-		lo = math.Min(lo, *t.Low)
-	}
-	if t.High != nil {
-		hi = math.Max(hi, *t.High)
+	// The normal range is always in view, so the band shows where the
+	// results stand against it.
+	for _, b := range []*float64{t.Low, t.High} {
+		if b != nil {
+			lo, hi = math.Min(lo, *b), math.Max(hi, *b)
+		}
 	}
 	c.Min, c.Max = fmtNum(lo), fmtNum(hi)
 	step := niceStep((hi - lo) / 4)
@@ -132,7 +134,7 @@ func chartOf(t *views.Trend, p page) *chart {
 	}
 	for i := 0; i < 3; i++ {
 		d := first.Add(time.Duration(float64(last.Sub(first)) * float64(i) / 2))
-		c.XTicks = append(c.XTicks, tick{Pos: x(d), Label: p.ShortDate(d)})
+		c.XTicks = append(c.XTicks, tick{Pos: x(d), Label: p.ShortDate(d), Anchor: []string{"start", "middle", "end"}[i]})
 	}
 	if t.Low != nil || t.High != nil {
 		top, bot := ymax, ymin
