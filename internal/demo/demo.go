@@ -6,10 +6,11 @@
 //
 // The people:
 //   - Maria Ortega-Demo (58): type 2 diabetes and hypertension, three years
-//     of A1c, LDL, eGFR, glucose and blood pressure, medications with
-//     refills, an allergy, immunizations, visit summaries, a care team, a
-//     care plan with goals, an upcoming clinic visit and an upcoming video
-//     visit, and a depression diagnosis labelled as sensitive.
+//     of A1c, LDL, eGFR, glucose and blood pressure (the newest three days
+//     old), medications with refills, an allergy, immunizations, visit
+//     summaries, a care team, a care plan with goals, a clinic visit in ten
+//     days and a video visit later today, and a depression diagnosis
+//     labelled as sensitive.
 //   - Walter Brooks-Demo (85), whose daughter Linda Brooks-Demo is his
 //     caregiver (RelatedPerson); an alcohol screening labelled sensitive.
 //   - Sam Lee-Demo (15) and Lily Lee-Demo (8), whose parent is Dana
@@ -22,7 +23,6 @@ import (
 	"fmt"
 	"time"
 
-	"carefront/internal/apperr"
 	"carefront/internal/audit"
 	"carefront/internal/clinical/store"
 	"carefront/internal/fhir"
@@ -75,7 +75,10 @@ func ref(typ, id string) obj { return obj{"reference": typ + "/" + id} }
 
 // builder collects the Bundle's entries.
 type builder struct {
-	today   time.Time
+	today time.Time
+	// soon is a time later today (within two hours of the build), for a
+	// video visit about to happen.
+	soon    time.Time
 	entries []*fhir.Entry
 	err     error
 }
@@ -96,9 +99,12 @@ func date(t time.Time) string     { return t.Format("2006-01-02") }
 func dateTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // Bundle returns the demo population as a transaction Bundle of PUTs,
-// with dates placed around today.
-func Bundle(today time.Time) (*fhir.Bundle, error) {
-	b := &builder{today: time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC)}
+// with dates placed around now's day, and a video visit starting within
+// two hours of now. Two builds in the same hour are the same.
+func Bundle(now time.Time) (*fhir.Bundle, error) {
+	now = now.UTC()
+	b := &builder{today: time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC),
+		soon: now.Truncate(time.Hour).Add(2 * time.Hour)}
 	b.directory()
 	b.maria()
 	b.walter()
@@ -109,17 +115,13 @@ func Bundle(today time.Time) (*fhir.Bundle, error) {
 	return &fhir.Bundle{ResourceType: "Bundle", Type: "transaction", Entry: b.entries}, nil
 }
 
-// Seed writes the demo population unless it is there already, and audits
-// the write. It reports whether it wrote anything.
-func Seed(ctx context.Context, st *store.Store, aw *audit.Writer, today time.Time) (bool, error) {
-	_, err := st.Read(ctx, "Patient", Maria)
-	if err == nil {
-		return false, nil
-	}
-	if apperr.CodeOf(err) != apperr.NotFound {
-		return false, err
-	}
-	bundle, err := Bundle(today)
+// Seed writes the demo population, placed around now, and audits what
+// changed: on the first start all of it; on later starts the records whose
+// dates moved (upcoming visits stay upcoming, the newest results stay
+// recent), so a first look always has something current to show. It
+// reports whether it wrote anything.
+func Seed(ctx context.Context, st *store.Store, aw *audit.Writer, now time.Time) (bool, error) {
+	bundle, err := Bundle(now)
 	if err != nil {
 		return false, err
 	}
@@ -136,7 +138,13 @@ func Seed(ctx context.Context, st *store.Store, aw *audit.Writer, today time.Tim
 			byPatient[p] = append(byPatient[p], audit.Entity{What: w.Resource.Ref()})
 		}
 	}
+	if len(byPatient) == 0 {
+		return false, nil
+	}
 	for _, p := range []string{Maria, Walter, Sam, Lily} {
+		if len(byPatient[p]) == 0 {
+			continue
+		}
 		if err := aw.Append(ctx, audit.Record{Type: audit.TypeImport, Subtype: []audit.Coding{audit.SubtypeCreate},
 			Action: audit.Create, Outcome: audit.Success, Client: "carefront-demo", Patient: "Patient/" + p,
 			Entities: byPatient[p]}); err != nil {

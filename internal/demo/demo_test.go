@@ -57,7 +57,7 @@ func TestSeedWritesThePopulationOnce(t *testing.T) {
 			{"AllergyIntolerance", "patient=demo-maria", 1},
 			{"Immunization", "patient=demo-maria", 5},
 			{"DocumentReference", "patient=demo-maria", 6},
-			{"Appointment", "patient=demo-maria&date=gt2026-11-23", 2},
+			{"Appointment", "patient=demo-maria&date=ge2026-11-23", 2},
 			{"CareTeam", "patient=demo-maria", 1},
 			{"CarePlan", "patient=demo-maria", 1},
 			{"Goal", "patient=demo-maria", 2},
@@ -79,10 +79,28 @@ func TestSeedWritesThePopulationOnce(t *testing.T) {
 				t.Errorf("%s: %v %s", id, err, p.Raw)
 			}
 		}
-		// A second start leaves it alone.
-		seeded, err = demo.Seed(ctx, st, aw, today.AddDate(0, 0, 1))
+		// A second start in the same hour changes nothing.
+		seeded, err = demo.Seed(ctx, st, aw, today.Add(30*time.Minute))
 		if err != nil || seeded {
-			t.Errorf("second Seed: %v %v", seeded, err)
+			t.Errorf("second Seed in the same hour: %v %v", seeded, err)
+		}
+		// A start a week later moves the records that depend on the date:
+		// the video visit is still later that day, the newest results
+		// still three days old, and nothing is duplicated.
+		later := today.AddDate(0, 0, 7).Add(9 * time.Hour)
+		seeded, err = demo.Seed(ctx, st, aw, later)
+		if err != nil || !seeded {
+			t.Fatalf("Seed a week later: %v %v", seeded, err)
+		}
+		video, err := st.Read(ctx, "Appointment", "demo-maria-appt-video")
+		if err != nil || !strings.Contains(string(video.Raw), `"start":"`+later.Truncate(time.Hour).Add(2*time.Hour).Format(time.RFC3339)) {
+			t.Errorf("video visit after a week: %v %s", err, video.Raw)
+		}
+		if got := count(t, st, "Observation", "patient=demo-maria&code=http://loinc.org|4548-4&date=ge"+later.AddDate(0, 0, -4).Format("2006-01-02")); got != 1 {
+			t.Errorf("A1c results in the four days before the later start: %d, want 1", got)
+		}
+		if got := count(t, st, "Observation", "patient=demo-maria&code=http://loinc.org|4548-4"); got != 12 {
+			t.Errorf("A1c results after re-seeding: %d, want 12", got)
 		}
 	})
 }
@@ -92,13 +110,13 @@ func TestBundleIsDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := demo.Bundle(today.Add(3 * time.Hour))
+	b, _ := demo.Bundle(today.Add(40 * time.Minute))
 	if len(a.Entry) != len(b.Entry) {
 		t.Fatalf("%d vs %d entries", len(a.Entry), len(b.Entry))
 	}
 	for i := range a.Entry {
 		if string(a.Entry[i].Resource) != string(b.Entry[i].Resource) {
-			t.Fatalf("entry %d differs between two runs on the same day", i)
+			t.Fatalf("entry %d differs between two runs in the same hour", i)
 		}
 	}
 }

@@ -114,7 +114,7 @@ func (b *builder) maria() {
 	// Three years of quarterly results, oldest first.
 	const n = 12
 	for i := 0; i < n; i++ {
-		when := b.day(-(n-1-i)*91 - 14).Add(clock(8, 30))
+		when := b.day(-(n-1-i)*91 - 3).Add(clock(8, 30))
 		ts := dateTime(when)
 		q := fmt.Sprintf("%02d", i+1)
 		b.lab("demo-maria-a1c-"+q, p, "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", round1(trend(8.4, 6.8, i, n)), math.NaN(), 5.6, ts, "laboratory", nil)
@@ -191,7 +191,7 @@ func (b *builder) maria() {
 			"Follow-up for diabetes and blood pressure. A1c and blood pressure reviewed; medicines continued. Keep walking 30 minutes a day. Next labs in 3 months.", nil)
 	}
 	b.appointment("demo-maria-appt-clinic", p, "demo-dr-patel", "demo-loc-clinic", "in-person", 10, 9, 30, "Diabetes follow-up")
-	b.appointment("demo-maria-appt-video", p, "demo-dr-nguyen", "demo-loc-video", "video", 3, 14, 0, "Endocrinology video visit")
+	b.appointmentAt("demo-maria-appt-video", p, "demo-dr-nguyen", "demo-loc-video", "video", b.soon, "Endocrinology video visit")
 
 	b.add(obj{"resourceType": "CareTeam", "id": "demo-maria-careteam", "status": "active", "name": "Maria's care team",
 		"subject": ref("Patient", p),
@@ -260,7 +260,10 @@ func (b *builder) visit(id, patient, practitioner string, daysAgo int, summary s
 }
 
 func (b *builder) appointment(id, patient, practitioner, location, mode string, inDays, hour, minute int, description string) {
-	start := b.day(inDays).Add(clock(hour, minute))
+	b.appointmentAt(id, patient, practitioner, location, mode, b.day(inDays).Add(clock(hour, minute)), description)
+}
+
+func (b *builder) appointmentAt(id, patient, practitioner, location, mode string, start time.Time, description string) {
 	b.add(obj{"resourceType": "Appointment", "id": id, "status": "booked",
 		"extension":   []any{obj{"url": visitMode, "valueCode": mode}},
 		"serviceType": []any{concept(snomed, "185389009", "Follow-up visit")},

@@ -46,7 +46,7 @@ type fixture struct {
 func setup(t *testing.T, db *sqldb.DB) *fixture {
 	t.Helper()
 	st := store.New(db)
-	bundle, err := demo.Bundle(today)
+	bundle, err := demo.Bundle(now())
 	if err != nil {
 		t.Fatal(err)
 	}

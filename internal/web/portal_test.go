@@ -30,7 +30,7 @@ func withRecords(t *testing.T, db *sqldb.DB) func(*Options) {
 	st := store.New(db)
 	// The harness's clock is 2026-11-23 10:00 UTC; the demo is built
 	// around that day.
-	bundle, err := demo.Bundle(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC))
+	bundle, err := demo.Bundle(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestRecordPagesAndViews(t *testing.T) {
 			}
 		}
 		_, trend := h.get(t, "/results/4548-4")
-		for _, want := range []string{"<svg", `role="img" aria-label="November 9, 2026: 6.7 % (High)"`, "<desc id=\"chart-desc\">12 results", "cf-chart__band", "<table"} {
+		for _, want := range []string{"<svg", `role="img" aria-label="November 20, 2026: 6.7 % (High)"`, "<desc id=\"chart-desc\">12 results", "cf-chart__band", "<table"} {
 			if !strings.Contains(trend, want) {
 				t.Errorf("trend page lacks %q", want)
 			}
