@@ -17,6 +17,8 @@ type Home struct {
 	// NewResults are results since the last sign-in (the last 90 days on
 	// a first), newest first, at most homeResults.
 	NewResults []Result `json:"newResults"`
+	// LatestResults, when there are no new results, are the newest ones.
+	LatestResults []Result `json:"latestResults,omitempty"`
 	// MoreResults counts the new results beyond those listed.
 	MoreResults int `json:"moreResults,omitempty"`
 	// HeldResults counts results ready but waiting for review.
@@ -104,11 +106,11 @@ func (s *session) home(ctx context.Context, in HomeInput) (*Home, error) {
 			out.MoreResults++
 			continue
 		}
-		out.NewResults = append(out.NewResults, s.result(m, map[string]int{}, in.Lang))
+		r := s.result(m, nil, in.Lang)
+		r.Trend = r.Key != "" && hasNumber(m) // its page shows even one result
+		out.NewResults = append(out.NewResults, r)
 	}
-	for i := range out.NewResults {
-		out.NewResults[i].Trend = out.NewResults[i].Key != "" // the trend page shows one result too
-	}
+
 	out.HeldResults = len(heldResults(nil, held))
 	if meds != nil {
 		out.Medications = meds.Active
@@ -119,8 +121,28 @@ func (s *session) home(ctx context.Context, in HomeInput) (*Home, error) {
 	case in.RecoveryCodesLeft <= 2:
 		out.Nudge = &Nudge{Kind: "few-recovery-codes", Count: in.RecoveryCodesLeft}
 	}
-	out.Empty = out.Next == nil && len(out.NewResults) == 0 && len(out.Medications) == 0 && len(out.Goals) == 0 &&
-		out.HeldResults == 0 && len(out.Unavailable) == 0
+	if len(out.NewResults) == 0 && errs[1] == nil {
+		latest, _, err := s.search(ctx, "Observation", url.Values{"_sort": {"-date"}}, homeResults)
+		if un, fatal := blockErr(err); fatal != nil {
+			return nil, fatal
+		} else if un {
+			out.Unavailable = append(out.Unavailable, BlockResults)
+		}
+		for _, m := range latest {
+			r := s.result(m, nil, in.Lang)
+			r.Trend = r.Key != "" && hasNumber(m)
+			out.LatestResults = append(out.LatestResults, r)
+		}
+	}
+	if out.Next == nil && len(out.NewResults) == 0 && len(out.LatestResults) == 0 && len(out.Medications) == 0 &&
+		len(out.Goals) == 0 && out.HeldResults == 0 && len(out.Unavailable) == 0 {
+		// Nothing for the blocks: say the record is empty only if it is.
+		any, _, err := s.search(ctx, "Encounter", url.Values{}, 1)
+		if err != nil {
+			return nil, err
+		}
+		out.Empty = len(any) == 0
+	}
 	slices.SortStableFunc(out.Medications, func(a, b Medication) int { return compareText(a.Name, b.Name) })
 	return out, nil
 }

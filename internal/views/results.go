@@ -249,7 +249,6 @@ func (s *session) result(m map[string]any, counts map[string]int, lang string) R
 	r := Result{Name: conceptText(m["code"]), Date: obsDate(m)}
 	if key != "" {
 		r.Key = key
-		r.Trend = counts[key] >= 2
 	}
 	if code := codeIn(m["code"], loinc); code != "" {
 		r.About = s.b.Dict.About(code, lang)
@@ -274,6 +273,8 @@ func (s *session) result(m map[string]any, counts map[string]int, lang string) R
 		r.Components = append(r.Components, Component{Name: conceptText(cm["code"]), Value: v, Unit: u,
 			Range: rangeText(cm["referenceRange"]), Interpretation: interpret(cm)})
 	}
+	// A test with two or more numeric results has a trend to chart.
+	r.Trend = key != "" && hasNumber(m) && counts[key] >= 2
 	// A blood pressure reads as one: systolic/diastolic.
 	if len(r.Components) == 2 && r.Value == "" && codeIn(obj(list(m["component"])[0])["code"], loinc) == "8480-6" {
 		sys, dia := r.Components[0], r.Components[1]
@@ -281,6 +282,20 @@ func (s *session) result(m map[string]any, counts map[string]int, lang string) R
 		r.Interpretation = worse(sys.Interpretation, dia.Interpretation)
 	}
 	return r
+}
+
+// hasNumber reports whether a result has a number to chart, in itself or
+// in its parts.
+func hasNumber(m map[string]any) bool {
+	if _, ok := numericValue(m); ok {
+		return true
+	}
+	for _, c := range list(m["component"]) {
+		if _, ok := numericValue(obj(c)); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // value renders an observation's (or component's) value and unit.

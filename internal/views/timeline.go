@@ -100,7 +100,11 @@ func (s *session) timeline(ctx context.Context, o TimelineOptions) (*Timeline, e
 		{"result", "Observation", func(m map[string]any) TimelineEntry {
 			r := s.result(m, nil, o.Lang)
 			d := strings.TrimSpace(r.Value + " " + r.Unit)
-			return TimelineEntry{Date: r.Date, Kind: "result", Title: r.Name, Detail: d, Key: r.Key}
+			e := TimelineEntry{Date: r.Date, Kind: "result", Title: r.Name, Detail: d}
+			if hasNumber(m) {
+				e.Key = r.Key
+			}
+			return e
 		}},
 		{"procedure", "Procedure", func(m map[string]any) TimelineEntry {
 			return TimelineEntry{Date: firstDate(m, "performedDateTime", "performedPeriod"), Kind: "procedure", Title: conceptText(m["code"])}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"carefront/internal/access"
 	"carefront/internal/audit"
 	"carefront/internal/clinical"
+	"carefront/internal/clinical/importer"
 	"carefront/internal/clinical/store"
 	"carefront/internal/demo"
 	"carefront/internal/identity"
@@ -385,5 +387,49 @@ func TestAccessChangeSeenByAnotherInstance(t *testing.T) {
 	r, err = b2.Results(context.Background(), req, views.ResultsOptions{Lang: "en"})
 	if err != nil || len(r.Held) == 0 {
 		t.Fatalf("the other instance does not hold the result at its next request: %d held, %v", len(r.Held), err)
+	}
+}
+
+// TestSyntheaPatientSeesEveryPage: a patient imported from Synthea, with
+// an account of their own, reaches every page of their record, including
+// the trend of their most frequent test.
+func TestSyntheaPatientSeesEveryPage(t *testing.T) {
+	dir := os.Getenv("CAREFRONT_SYNTHEA_DIR")
+	if dir == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CAREFRONT_SYNTHEA_DIR is not set on CI")
+		}
+		t.Skip("CAREFRONT_SYNTHEA_DIR not set")
+	}
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	h := recordHarness(t, db)
+	sum, err := (&importer.Importer{Store: store.New(db), Audit: h.auth.Audit}).Run(context.Background(), []string{dir})
+	if err != nil || len(sum.Failed) > 0 {
+		t.Fatalf("import: %v %v", err, sum.Failed)
+	}
+	const adolph = "d67a0cff-8f7e-46f7-bb99-577a6623e59a" // Adolph Smith
+	h.account(t, "adolph@example.com", identity.Person, adolph, "")
+	h.signIn(t, "adolph@example.com")
+	for _, p := range recordPages {
+		if strings.HasPrefix(p, "/results/") || strings.HasPrefix(p, "/documents/") {
+			continue
+		}
+		res, page := h.get(t, p)
+		if res.StatusCode != 200 || strings.Contains(page, "Maria") {
+			t.Errorf("GET %s = %d", p, res.StatusCode)
+		}
+	}
+	_, results := h.get(t, "/results")
+	links := regexp.MustCompile(`href="(/results/[^"?]+)"`).FindAllStringSubmatch(results, -1)
+	if len(links) == 0 {
+		t.Fatal("no trend links on the results page")
+	}
+	for _, l := range links {
+		if res, page := h.get(t, l[1]); res.StatusCode != 200 || !strings.Contains(page, "<table") {
+			t.Errorf("GET %s = %d", l[1], res.StatusCode)
+		}
+	}
+	if res, _ := h.get(t, "/api/views/results"); res.StatusCode != 200 {
+		t.Errorf("results view = %d", res.StatusCode)
 	}
 }
