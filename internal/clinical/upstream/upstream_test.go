@@ -40,6 +40,10 @@ type ehr struct {
 	tokenCalls atomic.Int32
 	fhirCalls  atomic.Int32
 	token      atomic.Value
+	// slowType, when set, is a resource type whose searches answer only
+	// after slowFor, as an EHR whose one service is stuck.
+	slowType atomic.Value
+	slowFor  time.Duration
 }
 
 func newEHR(t *testing.T, db *sqldb.DB, pub crypto.PublicKey, alg jose.SignatureAlgorithm) *ehr {
@@ -65,6 +69,13 @@ func newEHR(t *testing.T, db *sqldb.DB, pub crypto.PublicKey, alg jose.Signature
 	mux.HandleFunc("GET /fhir/{type}", func(w http.ResponseWriter, r *http.Request) {
 		if !e.authorized(w, r) {
 			return
+		}
+		if slow, _ := e.slowType.Load().(string); slow == r.PathValue("type") {
+			select {
+			case <-time.After(e.slowFor):
+			case <-r.Context().Done():
+				return
+			}
 		}
 		q, err := fhir.ParseQuery(r.PathValue("type"), r.URL.Query(), false)
 		var page *fhir.Page
