@@ -65,6 +65,26 @@ func (v *View) Search(ctx context.Context, q *fhir.Query) (*fhir.Page, error) {
 	return v.g.search(ctx, v.req, q, v.gather)
 }
 
+// Types are the kinds of data the view has shown so far.
+func (v *View) Types() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.types)
+}
+
+// Served records that the view showed data of types without reading it
+// now: a view kept from a moment ago, shown again. The access is audited
+// as if it were read.
+func (v *View) Served(types []string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, t := range types {
+		if !slices.Contains(v.types, t) {
+			v.types = append(v.types, t)
+		}
+	}
+}
+
 // gather folds an access's records into the view's one record: the worst
 // outcome wins, with its reason; reads name their resource.
 func (v *View) gather(_ context.Context, recs ...audit.Record) error {

@@ -83,6 +83,9 @@ type DB struct {
 	flushMu sync.Mutex
 	walFile *os.File
 	flushID int
+
+	// reads, on SQLite, caches the reader pool's prepared statements.
+	reads *stmtCache
 }
 
 // Open opens and pings the database. It does not migrate; call Migrate.
@@ -137,7 +140,8 @@ func openSQLite(ctx context.Context, o Options, now func() time.Time) (*DB, erro
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	db := &DB{Dialect: SQLite, Now: now, write: write, read: read, durable: o.Durable, walPath: dbPath + "-wal", lockPath: dbPath + ".migrate-lock"}
+	db := &DB{Dialect: SQLite, Now: now, write: write, read: read, durable: o.Durable, walPath: dbPath + "-wal", lockPath: dbPath + ".migrate-lock",
+		reads: newStmtCache(read)}
 	return db, db.newProvider()
 }
 
@@ -329,6 +333,9 @@ func (db *DB) Close() error {
 		db.walFile = nil
 	}
 	db.flushMu.Unlock()
+	if db.reads != nil {
+		db.reads.close()
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -416,10 +423,14 @@ func (db *DB) wal() (*os.File, error) {
 
 // Read runs fn in a read-only transaction.
 func (db *DB) Read(ctx context.Context, fn func(*Tx) error) error {
-	return db.run(ctx, db.read, &sql.TxOptions{ReadOnly: db.Dialect == Postgres}, fn)
+	return db.runWith(ctx, db.read, &sql.TxOptions{ReadOnly: db.Dialect == Postgres}, db.reads, fn)
 }
 
 func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*Tx) error) (err error) {
+	return db.runWith(ctx, pool, opts, nil, fn)
+}
+
+func (db *DB) runWith(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, cache *stmtCache, fn func(*Tx) error) (err error) {
 	tx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -433,7 +444,7 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn fun
 			tx.Rollback()
 		}
 	}()
-	if err := fn(&Tx{tx: tx, dialect: db.Dialect}); err != nil {
+	if err := fn(&Tx{tx: tx, dialect: db.Dialect, cache: cache}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -452,6 +463,7 @@ func (db *DB) RawWriter() *sql.DB { return db.write }
 type Tx struct {
 	tx      querier
 	dialect Dialect
+	cache   *stmtCache // prepared statements of reads, when the pool has them
 }
 
 // SQL returns the database/sql transaction under t, for libraries that
@@ -473,7 +485,7 @@ type querier interface {
 // transaction: one round trip on PostgreSQL instead of three (begin,
 // query, commit). A single statement sees one consistent snapshot anyway.
 func (db *DB) ReadOne(ctx context.Context, fn func(*Tx) error) error {
-	return fn(&Tx{tx: db.read, dialect: db.Dialect})
+	return fn(&Tx{tx: db.read, dialect: db.Dialect, cache: db.reads})
 }
 
 // Dialect reports the database in use, for the rare query that differs.
@@ -486,11 +498,17 @@ func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, e
 
 // Query runs a query returning rows.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if t.cache != nil {
+		return t.cache.query(ctx, t.tx, Rebind(t.dialect, query), args...)
+	}
 	return t.tx.QueryContext(ctx, Rebind(t.dialect, query), args...)
 }
 
 // QueryRow runs a query returning at most one row.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if t.cache != nil {
+		return t.cache.queryRow(ctx, t.tx, Rebind(t.dialect, query), args...)
+	}
 	return t.tx.QueryRowContext(ctx, Rebind(t.dialect, query), args...)
 }
 

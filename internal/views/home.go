@@ -57,7 +57,17 @@ func (b *Builder) Home(ctx context.Context, req clinical.Request, in HomeInput) 
 	if err != nil {
 		return nil, err
 	}
+	key, cacheable := b.Cache.key(s, "home", in.Since.UnixMicro(), in.Passkeys, in.RecoveryCodesLeft, in.Lang)
+	if cacheable {
+		if e, ok := b.Cache.get(key); ok {
+			s.v.Served(e.types)
+			return e.v.(*Home), s.finish(ctx, nil)
+		}
+	}
 	out, err := s.home(ctx, in)
+	if err == nil && cacheable && len(out.Unavailable) == 0 {
+		b.Cache.put(key, out, s.v.Types())
+	}
 	return out, s.finish(ctx, err)
 }
 
@@ -69,12 +79,19 @@ func (s *session) home(ctx context.Context, in HomeInput) (*Home, error) {
 	}
 	out := &Home{NewResults: []Result{}, Medications: []Medication{}, Goals: []Goal{}}
 	errs := make([]error, 4)
-	var appts, obs, held []map[string]any
+	var appts, obs, held []map[string]any // appts is read by its own block only
 	var meds *Medications
 	s.b.parallel(
 		func() {
 			appts, _, errs[0] = s.search(ctx, "Appointment", url.Values{"date": {"ge" + now.Add(-time.Hour).UTC().Format(time.RFC3339)},
 				"status": {"booked,arrived,checked-in,pending,proposed"}, "_sort": {"date"}}, 5)
+			for _, a := range appts {
+				v := s.appointment(ctx, a)
+				if v.Start.After(now.Add(-time.Hour)) {
+					out.Next = &v
+					break
+				}
+			}
 		},
 		func() {
 			obs, held, errs[1] = s.search(ctx, "Observation", url.Values{"date": {"gt" + since.UTC().Format(time.RFC3339)}, "_sort": {"-date"}}, 100)
@@ -93,13 +110,6 @@ func (s *session) home(ctx context.Context, in HomeInput) (*Home, error) {
 	}
 	if out.Goals == nil {
 		out.Goals = []Goal{}
-	}
-	for _, a := range appts {
-		v := s.appointment(ctx, a)
-		if v.Start.After(now.Add(-time.Hour)) {
-			out.Next = &v
-			break
-		}
 	}
 	for _, m := range obs {
 		if len(out.NewResults) == homeResults {

@@ -34,8 +34,12 @@ type Builder struct {
 	// Now is the clock (upcoming visits, held results); nil is time.Now.
 	Now func() time.Time
 	// Sequential runs a view's independent queries one after another
-	// instead of in parallel (for the benchmark's comparison only).
+	// instead of in parallel: on the embedded store they compete for the
+	// same cores, so fanning out gains nothing (bench/README.md); against
+	// an EHR each is a round trip, and they run at once.
 	Sequential bool
+	// Cache, when set, keeps the home view for a short time.
+	Cache *Cache
 }
 
 func (b *Builder) now() time.Time {
@@ -185,6 +189,29 @@ func (s *session) name(ctx context.Context, ref any) string {
 		}
 	}
 	return display
+}
+
+// prefetch reads the named directory resources not yet read, at once (or
+// one after another when the builder is Sequential), so that name finds
+// them: against an EHR each read is a round trip.
+func (s *session) prefetch(ctx context.Context, refs ...any) {
+	var fns []func()
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		r, _ := obj(ref)["reference"].(string)
+		typ, id, ok := fhir.ParseRef(r)
+		if !ok || seen[typ+"/"+id] {
+			continue
+		}
+		seen[typ+"/"+id] = true
+		s.mu.Lock()
+		_, cached := s.dir[typ+"/"+id]
+		s.mu.Unlock()
+		if !cached {
+			fns = append(fns, func() { s.name(ctx, ref) })
+		}
+	}
+	s.b.parallel(fns...)
 }
 
 // parallel runs fns at once (or one after another when the builder is

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -455,4 +456,66 @@ func TestHomeShowsWhatItHasWhenOneSourceFails(t *testing.T) {
 	if outcome != "8" {
 		t.Errorf("home with a failed source audited as %s, want 8", outcome)
 	}
+}
+
+// counting counts a source's searches.
+type counting struct {
+	clinical.Source
+	n *atomic.Int64
+}
+
+func (c counting) Search(ctx context.Context, q *fhir.Query) (*fhir.Page, error) {
+	c.n.Add(1)
+	return c.Source.Search(ctx, q)
+}
+
+// TestHomeCacheIsPerPrincipalAndAccessVersion: a second look at home
+// within the TTL is served from the cache and audited all the same;
+// another account acting for the same patient, or a change of the
+// patient's access version, builds it anew.
+func TestHomeCacheIsPerPrincipalAndAccessVersion(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		base := setup(t, db)
+		var n atomic.Int64
+		f := over(t, db, counting{Source: base.st, n: &n})
+		f.b.Cache = &views.Cache{TTL: time.Minute, Now: now}
+		ctx := context.Background()
+		in := views.HomeInput{Lang: "en", Passkeys: 1, RecoveryCodesLeft: 10}
+		m := as(demo.Maria)
+		if _, err := f.b.Home(ctx, m, in); err != nil {
+			t.Fatal(err)
+		}
+		built, records := n.Load(), auditCount(t, db)
+		h, err := f.b.Home(ctx, m, in)
+		if err != nil || h.HeldResults != 0 {
+			t.Fatal(err)
+		}
+		if n.Load() != built {
+			t.Errorf("second look searched %d times, want 0 (cached)", n.Load()-built)
+		}
+		if got := auditCount(t, db) - records; got != 1 {
+			t.Errorf("cache hit wrote %d audit records, want 1", got)
+		}
+		if _, _, ev := lastAudit(t, db); !strings.Contains(ev, `"code":"Observation"`) || !strings.Contains(ev, `"code":"home"`) {
+			t.Errorf("cache hit audited without its data kinds: %s", ev)
+		}
+		// Another account acting for Maria builds its own.
+		other := m
+		other.Principal.User = "Person/someone-else"
+		before := n.Load()
+		if _, err := f.b.Home(ctx, other, in); err != nil {
+			t.Fatal(err)
+		}
+		if n.Load() == before {
+			t.Error("another account's home was served from Maria's cache entry")
+		}
+		// A change of access shows at the very next look.
+		if err := f.policies.SetRelease(ctx, demo.Maria, map[string]int{access.CategoryLab: 30}, access.Change{User: "Person/acct-demo-maria"}); err != nil {
+			t.Fatal(err)
+		}
+		h, err = f.b.Home(ctx, m, in)
+		if err != nil || h.HeldResults == 0 {
+			t.Errorf("after choosing to wait for review, home holds %d results: %v", h.HeldResults, err)
+		}
+	})
 }

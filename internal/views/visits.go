@@ -108,6 +108,11 @@ func (s *session) visits(ctx context.Context) (*Visits, error) {
 
 // appointment reads an Appointment.
 func (s *session) appointment(ctx context.Context, a map[string]any) Visit {
+	var actors []any
+	for _, p := range list(a["participant"]) {
+		actors = append(actors, obj(p)["actor"])
+	}
+	s.prefetch(ctx, actors...)
 	v := Visit{Start: firstDate(a, "start"), End: firstDate(a, "end"), Status: str(a, "status"),
 		Type: firstConcept(a["serviceType"]), Reason: str(a, "description")}
 	if v.Type == "" {

@@ -57,15 +57,31 @@ func (w *where) sql() string { return strings.Join(w.conds, " AND ") }
 // starts after the last match, so inserts do not shift pages either.
 func (s *Store) Search(ctx context.Context, q *fhir.Query) (*fhir.Page, error) {
 	var page *fhir.Page
-	read := s.db.Read
-	if !q.Total && len(q.Includes) == 0 {
-		read = s.db.ReadOne // one statement: no transaction needed
+	if q.Total {
+		// The count and the page must agree: one transaction.
+		err := s.db.Read(ctx, func(tx *sqldb.Tx) error {
+			var err error
+			if page, err = s.searchTx(ctx, tx, q); err != nil {
+				return err
+			}
+			return s.include(ctx, tx, q, page)
+		})
+		return page, err
 	}
-	err := read(ctx, func(tx *sqldb.Tx) error {
+	// One statement each for the matches and what they include, outside
+	// a transaction: a single statement sees one consistent snapshot, and
+	// the reader's prepared statements are reused. An included resource
+	// changed between the two is shown as it is now, as a later read
+	// would show it.
+	err := s.db.ReadOne(ctx, func(tx *sqldb.Tx) error {
 		var err error
 		page, err = s.searchTx(ctx, tx, q)
 		return err
 	})
+	if err != nil || len(q.Includes) == 0 {
+		return page, err
+	}
+	err = s.db.ReadOne(ctx, func(tx *sqldb.Tx) error { return s.include(ctx, tx, q, page) })
 	return page, err
 }
 
@@ -156,11 +172,7 @@ func (s *Store) searchTx(ctx context.Context, tx *sqldb.Tx, q *fhir.Query) (*fhi
 				LastUpdated: time.UnixMicro(updated).UTC(), Raw: body})
 			last = cursor{Key: key, ID: id}
 		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
-		return s.include(ctx, tx, q, page)
+		return rows.Err()
 	}()
 	if err != nil {
 		return nil, err
