@@ -98,7 +98,7 @@ func (s *Store) SetRelease(ctx context.Context, patient string, wait map[string]
 			return apperr.New(apperr.Invalid, "a result may wait from 0 to %d days", MaxWaitDays)
 		}
 	}
-	return s.change(ctx, patient, by, "result-release", func(tx *sqldb.Tx) error {
+	return s.change(ctx, patient, by, "result-release", nil, func(tx *sqldb.Tx) error {
 		now := s.DB.Now().UnixMicro()
 		for _, c := range ReleaseCategories {
 			d, ok := wait[c]
@@ -127,7 +127,11 @@ func (s *Store) ShowNow(ctx context.Context, patient string, refs []string, by C
 	if len(refs) == 0 {
 		return apperr.New(apperr.Invalid, "no result was named")
 	}
-	return s.change(ctx, patient, by, "result-shown", func(tx *sqldb.Tx) error {
+	var entities []audit.Entity
+	for _, r := range refs {
+		entities = append(entities, audit.Entity{What: r})
+	}
+	return s.change(ctx, patient, by, "result-shown", entities, func(tx *sqldb.Tx) error {
 		now := s.DB.Now().UnixMicro()
 		for _, r := range refs {
 			if _, err := tx.Exec(ctx, `INSERT INTO result_shown (patient_id, resource, shown) VALUES (?, ?, ?)
@@ -141,10 +145,10 @@ func (s *Store) ShowNow(ctx context.Context, patient string, refs []string, by C
 
 // change runs fn, bumps the patient's access version and stages the audit
 // record, all in one transaction, then chains the record.
-func (s *Store) change(ctx context.Context, patient string, by Change, reason string, fn func(*sqldb.Tx) error) error {
+func (s *Store) change(ctx context.Context, patient string, by Change, reason string, entities []audit.Entity, fn func(*sqldb.Tx) error) error {
 	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
 		Action: audit.Update, Outcome: audit.Success, Reason: reason, User: by.User, Address: by.Address,
-		Patient: "Patient/" + patient}
+		Patient: "Patient/" + patient, Entities: entities}
 	err := s.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		if err := fn(tx); err != nil {
 			return err

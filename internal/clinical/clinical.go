@@ -118,6 +118,11 @@ func (g *Gateway) read(ctx context.Context, req Request, typ, id string, out sin
 	if err != nil {
 		return nil, g.fail(ctx, rec, err, out)
 	}
+	if r.Type == "Binary" {
+		if t.Patients, err = g.binaryPatients(ctx, r); err != nil {
+			return nil, g.fail(ctx, rec, err, out)
+		}
+	}
 	d := access.Decide(ctx, req.Principal, access.Read, t)
 	rec.Reason = d.Reason
 	if len(t.Patients) > 0 {
@@ -133,7 +138,17 @@ func (g *Gateway) read(ctx context.Context, req Request, typ, id string, out sin
 		}
 		return nil, apperr.New(apperr.NotFound, "%s/%s is not known", typ, id)
 	}
-	if d.Obligation.Holds(g.now()) {
+	held := d.Obligation.Holds(g.now())
+	if r.Type == "Observation" && waits(req.Principal) {
+		reports, err := g.reportHolds(ctx, req, []*fhir.Resource{r}, g.now())
+		if err != nil {
+			return nil, g.fail(ctx, rec, err, out)
+		}
+		if h, ok := reports[r.Ref()]; ok {
+			held = h // released with its report
+		}
+	}
+	if held {
 		rec.Reason = "held-for-review"
 		if err := out(ctx, rec); err != nil {
 			return nil, auditFailed(err)
@@ -207,22 +222,50 @@ func (g *Gateway) search(ctx context.Context, req Request, q *fhir.Query, out si
 		}
 		return true, false, nil
 	}
+	// Each match shown or held, in the source's order.
+	type decided struct {
+		r    *fhir.Resource
+		held bool
+	}
+	var kept []decided
 	for _, r := range page.Matches {
 		show, held, err := keep(r)
 		if err != nil {
 			return nil, g.fail(ctx, rec, err, out)
 		}
-		switch {
-		case show:
-			result.Matches = append(result.Matches, r)
-		case held:
-			result.Held = append(result.Held, r)
+		if show || held {
+			kept = append(kept, decided{r, held})
+		}
+		if !show {
+			// Held, or what the query excluded, or a result that is not
+			// final: never shown, and the source's total is not to be
+			// trusted.
 			result.Total = nil
-		default:
-			// The source returned what the query excluded, or a result
-			// that is not final: never show it, and do not trust its
-			// total.
-			result.Total = nil
+		}
+	}
+	if q.Type == "Observation" && waits(req.Principal) && len(kept) > 0 {
+		rs := make([]*fhir.Resource, len(kept))
+		for i, k := range kept {
+			rs[i] = k.r
+		}
+		reports, err := g.reportHolds(ctx, req, rs, now)
+		if err != nil {
+			return nil, g.fail(ctx, rec, err, out)
+		}
+		for i, k := range kept {
+			if h, ok := reports[k.r.Ref()]; ok {
+				kept[i].held = h // released with its report
+				if h {
+					result.Total = nil
+				}
+			}
+		}
+	}
+	for _, k := range kept {
+		if k.held {
+			result.Held = append(result.Held, k.r)
+		} else {
+			result.Matches = append(result.Matches, k.r)
 		}
 	}
 	for _, r := range page.Included {
@@ -234,6 +277,7 @@ func (g *Gateway) search(ctx context.Context, req Request, q *fhir.Query, out si
 			result.Included = append(result.Included, r)
 		}
 	}
+
 	recs := []audit.Record{rec}
 	if len(patients) > 0 {
 		recs = recs[:0]
@@ -271,10 +315,45 @@ func auditFailed(err error) error {
 	return apperr.Wrap(err, apperr.Internal, "the access could not be recorded, so it was not made")
 }
 
+// binaryPatients are the patients whose data a Binary is: those of the
+// resource its securityContext names (a Patient, or a resource in their
+// compartment, such as the DocumentReference it is attached to). A Binary
+// with no securityContext belongs to no patient, and so to no one but
+// operators.
+func (g *Gateway) binaryPatients(ctx context.Context, r *fhir.Resource) ([]string, error) {
+	tree, err := r.Tree()
+	if err != nil {
+		return nil, apperr.Wrap(err, apperr.Internal, "a stored resource could not be read")
+	}
+	sc, _ := tree["securityContext"].(map[string]any)
+	ref, _ := sc["reference"].(string)
+	typ, id, ok := fhir.ParseRef(ref)
+	switch {
+	case !ok:
+		return nil, nil
+	case typ == "Patient":
+		return []string{id}, nil
+	case !fhir.InPatientCompartment(typ):
+		return nil, nil
+	}
+	owner, err := g.Source.Read(ctx, typ, id)
+	if apperr.CodeOf(err) == apperr.NotFound || apperr.CodeOf(err) == apperr.Gone {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t, err := target(owner)
+	if err != nil {
+		return nil, err
+	}
+	return t.Patients, nil
+}
+
 // target describes a resource for Decide: its compartment and labels,
 // computed from its content so that it holds for upstream data too.
 func target(r *fhir.Resource) (access.Target, error) {
-	tree, err := fhir.Decode(r.Raw)
+	tree, err := r.Tree()
 	if err != nil {
 		return access.Target{}, apperr.Wrap(err, apperr.Internal, "a stored resource could not be read")
 	}

@@ -22,6 +22,25 @@ type Resource struct {
 	VersionID   string
 	LastUpdated time.Time
 	Raw         json.RawMessage
+
+	// tree is Raw decoded, kept by Tree for the next reader.
+	tree map[string]any
+}
+
+// Tree returns Raw decoded (numbers kept exact), decoding it once: the
+// access decision and the view that shows the resource read the same
+// tree. It is not safe for concurrent use, and callers must not change
+// the tree.
+func (r *Resource) Tree() (map[string]any, error) {
+	if r.tree != nil {
+		return r.tree, nil
+	}
+	t, err := Decode(r.Raw)
+	if err != nil {
+		return nil, err
+	}
+	r.tree = t
+	return t, nil
 }
 
 // Ref returns "Type/id".

@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"sync"
 )
 
@@ -38,6 +39,9 @@ func (c *stmtCache) peek(query string) *sql.Stmt {
 // must never be called while the caller holds one (in a transaction):
 // with every connection held so, it would wait for ever.
 func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	if variableList(query) {
+		return nil, nil
+	}
 	c.mu.Lock()
 	st, ok := c.stmts[query]
 	full := len(c.stmts) >= maxCachedStmts
@@ -57,6 +61,13 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	c.stmts[query] = st
 	return st, nil
+}
+
+// variableList reports whether query holds a list of placeholders (an IN
+// list of as many as the caller has values): such texts vary from call to
+// call and would only fill the cache.
+func variableList(query string) bool {
+	return strings.Contains(query, "?, ?") || strings.Contains(query, "?,?")
 }
 
 func (c *stmtCache) close() {

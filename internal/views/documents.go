@@ -68,7 +68,7 @@ func (b *Builder) Documents(ctx context.Context, req clinical.Request, lang stri
 		return nil, err
 	}
 	out, err := s.documents(ctx)
-	return out, s.finish(ctx, err)
+	return done(ctx, s, out, err)
 }
 
 func (s *session) documents(ctx context.Context) (*Documents, error) {
@@ -151,7 +151,7 @@ func (b *Builder) Document(ctx context.Context, req clinical.Request, id, lang s
 		return nil, err
 	}
 	out, err := s.documentContent(ctx, id, clean)
-	return out, s.finish(ctx, err)
+	return done(ctx, s, out, err)
 }
 
 func (s *session) documentContent(ctx context.Context, id string, clean Sanitizer) (*DocumentContent, error) {
@@ -197,7 +197,7 @@ func (b *Builder) DocumentFile(ctx context.Context, req clinical.Request, id str
 		return nil, err
 	}
 	out, err := s.documentFile(ctx, id)
-	return out, s.finish(ctx, err)
+	return done(ctx, s, out, err)
 }
 
 func (s *session) documentFile(ctx context.Context, id string) (*Attachment, error) {

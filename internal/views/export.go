@@ -6,12 +6,14 @@ import (
 	"net/url"
 	"slices"
 
+	"carefront/internal/apperr"
 	"carefront/internal/clinical"
 	"carefront/internal/fhir"
 )
 
-// exportLimit bounds the resources of one type an export reads.
-const exportLimit = 20000
+// exportLimit bounds the resources of one type an export reads: past it
+// the download is refused rather than given incomplete.
+const exportLimit = 100000
 
 // Export is everything of the patient's record the person may see, as a
 // FHIR R4 collection Bundle: their Patient resource and every resource of
@@ -26,7 +28,7 @@ func (b *Builder) Export(ctx context.Context, req clinical.Request) (*fhir.Bundl
 	if err == nil {
 		s.v.Exported(len(out.Entry))
 	}
-	return out, s.finish(ctx, err)
+	return done(ctx, s, out, err)
 }
 
 func (s *session) export(ctx context.Context, patient string) (*fhir.Bundle, error) {
@@ -49,7 +51,11 @@ func (s *session) export(ctx context.Context, patient string) (*fhir.Bundle, err
 			}
 			q.Count = fhir.MaxCount
 			n := 0
-			for n < exportLimit {
+			for {
+				if n >= exportLimit {
+					errs[i] = apperr.New(apperr.TooLarge, "Your record is too large to download here. Please ask your clinic for a copy.")
+					return
+				}
 				page, err := s.v.Search(ctx, q)
 				if err != nil {
 					errs[i] = err
@@ -107,9 +113,9 @@ func (b *Builder) Printable(ctx context.Context, req clinical.Request, lang stri
 	)
 	for _, e := range errs {
 		if e != nil {
-			return nil, s.finish(ctx, e)
+			return done[Printable](ctx, s, nil, e)
 		}
 	}
-	s.v.Exported(0)
-	return out, s.finish(ctx, nil)
+	s.v.Exported(int(s.found.Load()))
+	return done(ctx, s, out, nil)
 }

@@ -61,14 +61,16 @@ func (b *Builder) Home(ctx context.Context, req clinical.Request, in HomeInput) 
 	if cacheable {
 		if e, ok := b.Cache.get(key); ok {
 			s.v.Served(e.types)
-			return e.v.(*Home), s.finish(ctx, nil)
+			return done(ctx, s, e.v.(*Home), nil)
 		}
 	}
 	out, err := s.home(ctx, in)
+	types := s.v.Types()
+	out, err = done(ctx, s, out, err)
 	if err == nil && cacheable && len(out.Unavailable) == 0 {
-		b.Cache.put(key, out, s.v.Types())
+		b.Cache.put(key, out, types) // only a view whose access is on record
 	}
-	return out, s.finish(ctx, err)
+	return out, err
 }
 
 func (s *session) home(ctx context.Context, in HomeInput) (*Home, error) {
@@ -116,7 +118,7 @@ func (s *session) home(ctx context.Context, in HomeInput) (*Home, error) {
 			out.MoreResults++
 			continue
 		}
-		r := s.result(m, nil, in.Lang)
+		r := s.result(m, in.Lang)
 		r.Trend = r.Key != "" && hasNumber(m) // its page shows even one result
 		out.NewResults = append(out.NewResults, r)
 	}
@@ -139,7 +141,7 @@ func (s *session) home(ctx context.Context, in HomeInput) (*Home, error) {
 			out.Unavailable = append(out.Unavailable, BlockResults)
 		}
 		for _, m := range latest {
-			r := s.result(m, nil, in.Lang)
+			r := s.result(m, in.Lang)
 			r.Trend = r.Key != "" && hasNumber(m)
 			out.LatestResults = append(out.LatestResults, r)
 		}

@@ -38,7 +38,7 @@ func (b *Builder) Medications(ctx context.Context, req clinical.Request, lang st
 		return nil, err
 	}
 	out, err := s.medications(ctx, false)
-	return out, s.finish(ctx, err)
+	return done(ctx, s, out, err)
 }
 
 // activeStatuses are the MedicationRequest statuses of medicines taken now.

@@ -33,7 +33,7 @@ func (b *Builder) Profile(ctx context.Context, req clinical.Request, lang string
 		return nil, err
 	}
 	out, err := s.profile(ctx, req.Principal.Patient)
-	return out, s.finish(ctx, err)
+	return done(ctx, s, out, err)
 }
 
 func (s *session) profile(ctx context.Context, patient string) (*Profile, error) {

@@ -105,7 +105,7 @@ func (b *Builder) Results(ctx context.Context, req clinical.Request, o ResultsOp
 		return nil, err
 	}
 	out, err := s.results(ctx, o)
-	return out, s.finish(ctx, err)
+	return done(ctx, s, out, err)
 }
 
 func (s *session) results(ctx context.Context, o ResultsOptions) (*Results, error) {
@@ -118,26 +118,30 @@ func (s *session) results(ctx context.Context, o ResultsOptions) (*Results, erro
 		return nil, err
 	}
 	out := &Results{Groups: []ResultGroup{}}
-	// A full page may end inside one time's results: keep only what is
-	// newer than its oldest time, and the next page starts before the
-	// oldest kept, so nothing is skipped or shown twice.
-	if len(obs)+len(heldObs) >= resultsPerPage && len(obs) > 0 {
-		horizon := obsDate(obs[len(obs)-1])
-		kept := slices.DeleteFunc(slices.Clone(obs), func(m map[string]any) bool { return !obsDate(m).After(horizon) })
-		if len(kept) == 0 {
-			kept = obs // a whole page at one time
+	// A full page (shown and held together) may end inside one time's
+	// results: keep only what is newer than the oldest time fetched, and
+	// the next page starts before the oldest kept, so nothing is skipped
+	// or shown twice.
+	if len(obs)+len(heldObs) >= resultsPerPage {
+		horizon := oldestOf(obs, heldObs)
+		newer := func(m map[string]any) bool { return !obsDate(m).After(horizon) }
+		keptObs := slices.DeleteFunc(slices.Clone(obs), newer)
+		keptHeld := slices.DeleteFunc(slices.Clone(heldObs), newer)
+		if len(keptObs)+len(keptHeld) > 0 {
+			obs, heldObs = keptObs, keptHeld
+			out.Before = oldestOf(obs, heldObs).UTC().Format(time.RFC3339Nano)
+		} else {
+			// A whole page at one time: show it, and go on before it (more
+			// results at exactly that time than a page holds are not
+			// reached).
+			out.Before = horizon.UTC().Format(time.RFC3339Nano)
 		}
-		obs = kept
-		out.Before = obsDate(obs[len(obs)-1]).UTC().Format(time.RFC3339Nano)
 	}
 	if len(obs) == 0 && len(heldObs) == 0 {
 		return out, nil
 	}
 	// The reports of the same span.
-	var oldest time.Time
-	if len(obs) > 0 {
-		oldest = obsDate(obs[len(obs)-1])
-	}
+	oldest := oldestOf(obs, heldObs)
 	rp := url.Values{"_sort": {"-date"}}
 	if !oldest.IsZero() {
 		rp.Add("date", "ge"+oldest.UTC().Format(time.RFC3339Nano))
@@ -148,10 +152,6 @@ func (s *session) results(ctx context.Context, o ResultsOptions) (*Results, erro
 	reports, heldReports, err := s.search(ctx, "DiagnosticReport", rp, 200)
 	if err != nil {
 		return nil, err
-	}
-	counts := map[string]int{}
-	for _, m := range obs {
-		counts[resultKey(m["code"])]++
 	}
 	byRef := map[string]map[string]any{}
 	for _, m := range obs {
@@ -165,7 +165,7 @@ func (s *session) results(ctx context.Context, o ResultsOptions) (*Results, erro
 			ref := str(obj(ref), "reference")
 			if m, ok := byRef[ref]; ok && !used[ref] {
 				used[ref] = true
-				g.Results = append(g.Results, s.result(m, counts, o.Lang))
+				g.Results = append(g.Results, s.result(m, o.Lang))
 			}
 		}
 		if len(g.Results) > 0 || g.Conclusion != "" {
@@ -180,7 +180,7 @@ func (s *session) results(ctx context.Context, o ResultsOptions) (*Results, erro
 		if used["Observation/"+idOf(m)] {
 			continue
 		}
-		r := s.result(m, counts, o.Lang)
+		r := s.result(m, o.Lang)
 		if n := len(out.Groups); n > 0 && out.Groups[n-1].Title == "" && out.Groups[n-1].Date.Equal(r.Date) {
 			out.Groups[n-1].Results = append(out.Groups[n-1].Results, r)
 			continue
@@ -220,6 +220,21 @@ func heldResults(reports, obs []map[string]any) []HeldResult {
 	return out
 }
 
+// oldestOf is the oldest result time of lists sorted newest first; zero
+// when both are empty.
+func oldestOf(lists ...[]map[string]any) time.Time {
+	var oldest time.Time
+	for _, l := range lists {
+		if len(l) == 0 {
+			continue
+		}
+		if d := obsDate(l[len(l)-1]); oldest.IsZero() || d.Before(oldest) {
+			oldest = d
+		}
+	}
+	return oldest
+}
+
 // obsDate is when a result was taken (else issued).
 func obsDate(m map[string]any) time.Time {
 	return firstDate(m, "effectiveDateTime", "effectiveInstant", "effectivePeriod", "issued")
@@ -244,7 +259,7 @@ func resultKey(code any) string {
 func KeyPath(key string) string { return url.PathEscape(key) }
 
 // result reads one Observation.
-func (s *session) result(m map[string]any, counts map[string]int, lang string) Result {
+func (s *session) result(m map[string]any, lang string) Result {
 	key := resultKey(m["code"])
 	r := Result{Name: conceptText(m["code"]), Date: obsDate(m)}
 	if key != "" {
@@ -273,8 +288,9 @@ func (s *session) result(m map[string]any, counts map[string]int, lang string) R
 		r.Components = append(r.Components, Component{Name: conceptText(cm["code"]), Value: v, Unit: u,
 			Range: rangeText(cm["referenceRange"]), Interpretation: interpret(cm)})
 	}
-	// A test with two or more numeric results has a trend to chart.
-	r.Trend = key != "" && hasNumber(m) && counts[key] >= 2
+	// A numeric result links to its test's page: its results over time
+	// (a chart from two on).
+	r.Trend = key != "" && hasNumber(m)
 	// A blood pressure reads as one: systolic/diastolic.
 	if len(r.Components) == 2 && r.Value == "" && codeIn(obj(list(m["component"])[0])["code"], loinc) == "8480-6" {
 		sys, dia := r.Components[0], r.Components[1]

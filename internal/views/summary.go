@@ -71,7 +71,7 @@ func (b *Builder) Summary(ctx context.Context, req clinical.Request, lang string
 		return nil, err
 	}
 	out, err := s.summary(ctx)
-	return out, s.finish(ctx, err)
+	return done(ctx, s, out, err)
 }
 
 func (s *session) summary(ctx context.Context) (*Summary, error) {
@@ -217,7 +217,7 @@ func (s *session) goals(ctx context.Context) ([]Goal, error) {
 				return
 			}
 			if len(obs) > 0 {
-				r := s.result(obs[0], nil, s.lang)
+				r := s.result(obs[0], s.lang)
 				r.Trend, r.Key = true, measure
 				out[i].Latest = &r
 			}

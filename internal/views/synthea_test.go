@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"carefront/internal/clinical/importer"
 	"carefront/internal/clinical/store"
@@ -58,6 +59,19 @@ func importSynthea(t *testing.T, db *sqldb.DB, f *fixture) []string {
 	return ids
 }
 
+// count is how many resources of typ the store holds in patient's
+// compartment, read apart from the views.
+func count(t *testing.T, f *fixture, typ, patient string) int {
+	t.Helper()
+	q, _ := fhir.ParseQuery(typ, url.Values{"_total": {"accurate"}, "_count": {"0"}}, false)
+	q.Compartment = patient
+	page, err := f.st.Search(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *page.Total
+}
+
 // TestEverySyntheaPatientsViews builds every view, every trend and every
 // document of each imported Synthea patient: years of encounters, vitals
 // and labs render without an error.
@@ -80,8 +94,11 @@ func TestEverySyntheaPatientsViews(t *testing.T) {
 				t.Fatalf("%s results: %d groups, %v", id, len(res.Groups), err)
 			}
 			// Page through every result: each older page starts before the
-			// last, and no result shows twice.
+			// last, and every result shows exactly once.
 			seen, pages := 0, 1
+			for _, g := range res.Groups {
+				seen += len(g.Results)
+			}
 			for before := res.Before; before != ""; pages++ {
 				at, err := views.ParseBefore(before)
 				if err != nil {
@@ -101,6 +118,28 @@ func TestEverySyntheaPatientsViews(t *testing.T) {
 				if pages > 100 {
 					t.Fatalf("%s: results never end", id)
 				}
+			}
+			if want := count(t, f, "Observation", id); seen != want {
+				t.Errorf("%s: %d results over %d pages, want %d", id, seen, pages, want)
+			}
+			// The same for the timeline, with every kind.
+			entries := 0
+			before := time.Time{}
+			for page := 0; ; page++ {
+				tl, err := f.b.Timeline(ctx, req, views.TimelineOptions{Before: before, Lang: "en"})
+				if err != nil {
+					t.Fatalf("%s timeline: %v", id, err)
+				}
+				entries += len(tl.Entries)
+				if tl.Before == "" || page > 100 {
+					break
+				}
+				if before, err = views.ParseBefore(tl.Before); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if want := count(t, f, "Encounter", id) + count(t, f, "Observation", id) + count(t, f, "Procedure", id) + count(t, f, "Immunization", id); entries != want {
+				t.Errorf("%s: %d timeline entries, want %d", id, entries, want)
 			}
 			keys := map[string]bool{}
 			for _, g := range res.Groups {

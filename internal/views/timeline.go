@@ -72,7 +72,7 @@ func (b *Builder) Timeline(ctx context.Context, req clinical.Request, o Timeline
 		return nil, err
 	}
 	out, err := s.timeline(ctx, o)
-	return out, s.finish(ctx, err)
+	return done(ctx, s, out, err)
 }
 
 func (s *session) timeline(ctx context.Context, o TimelineOptions) (*Timeline, error) {
@@ -98,7 +98,7 @@ func (s *session) timeline(ctx context.Context, o TimelineOptions) (*Timeline, e
 			return TimelineEntry{Date: firstDate(obj(m["period"]), "start"), Kind: "visit", Title: v.Type, Detail: v.Reason}
 		}},
 		{"result", "Observation", func(m map[string]any) TimelineEntry {
-			r := s.result(m, nil, o.Lang)
+			r := s.result(m, o.Lang)
 			d := strings.TrimSpace(r.Value + " " + r.Unit)
 			e := TimelineEntry{Date: r.Date, Kind: "result", Title: r.Name, Detail: d}
 			if hasNumber(m) {
@@ -115,20 +115,32 @@ func (s *session) timeline(ctx context.Context, o TimelineOptions) (*Timeline, e
 	}
 	var fns []func()
 	results := make([][]TimelineEntry, len(sources))
+	fetched := make([]int, len(sources))      // shown and held, dated or not
+	oldest := make([]time.Time, len(sources)) // the oldest time fetched
 	errs := make([]error, len(sources))
 	for i, src := range sources {
 		if !slices.Contains(kinds, src.kind) {
 			continue
 		}
 		fns = append(fns, func() {
-			ms, _, err := s.search(ctx, src.typ, params("-date"), timelinePage)
+			ms, held, err := s.search(ctx, src.typ, params("-date"), timelinePage)
 			if err != nil {
 				errs[i] = err
 				return
 			}
+			fetched[i] = len(ms) + len(held)
 			for _, m := range ms {
-				if e := src.build(m); !e.Date.IsZero() {
+				e := src.build(m)
+				if !e.Date.IsZero() {
 					results[i] = append(results[i], e)
+					if oldest[i].IsZero() || e.Date.Before(oldest[i]) {
+						oldest[i] = e.Date
+					}
+				}
+			}
+			for _, m := range held { // not shown, but they count for paging
+				if d := obsDate(m); !d.IsZero() && (oldest[i].IsZero() || d.Before(oldest[i])) {
+					oldest[i] = d
 				}
 			}
 		})
@@ -145,21 +157,24 @@ func (s *session) timeline(ctx context.Context, o TimelineOptions) (*Timeline, e
 	// nothing.
 	var horizon time.Time
 	for i := range sources {
-		if n := len(results[i]); n >= timelinePage {
-			if oldest := results[i][n-1].Date; oldest.After(horizon) {
-				horizon = oldest
-			}
+		if fetched[i] >= timelinePage && oldest[i].After(horizon) {
+			horizon = oldest[i]
 		}
 		out.Entries = append(out.Entries, results[i]...)
 	}
 	slices.SortStableFunc(out.Entries, func(a, b TimelineEntry) int { return b.Date.Compare(a.Date) })
 	if !horizon.IsZero() {
 		kept := slices.DeleteFunc(slices.Clone(out.Entries), func(e TimelineEntry) bool { return !e.Date.After(horizon) })
-		if len(kept) == 0 { // a whole page at one time: show it and go on before it
+		if len(kept) == 0 {
+			// A whole page at one time: show it and go on before it (more
+			// entries at exactly that time than a page holds are not
+			// reached).
 			kept = slices.DeleteFunc(out.Entries, func(e TimelineEntry) bool { return e.Date.Before(horizon) })
+			out.Before = horizon.UTC().Format(time.RFC3339Nano)
+		} else {
+			out.Before = kept[len(kept)-1].Date.UTC().Format(time.RFC3339Nano)
 		}
 		out.Entries = kept
-		out.Before = kept[len(kept)-1].Date.UTC().Format(time.RFC3339Nano)
 	}
 	return out, nil
 }

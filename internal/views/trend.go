@@ -70,7 +70,7 @@ func (b *Builder) Trend(ctx context.Context, req clinical.Request, key, lang str
 		return nil, err
 	}
 	out, err := s.trend(ctx, key, sys, code, lang)
-	return out, s.finish(ctx, err)
+	return done(ctx, s, out, err)
 }
 
 func (s *session) trend(ctx context.Context, key, sys, code, lang string) (*Trend, error) {

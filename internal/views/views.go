@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"carefront/internal/apperr"
@@ -71,11 +72,13 @@ const (
 // session is one view being built: the clinical.View it reads through and
 // a cache of the directory resources (clinicians, places) it names.
 type session struct {
-	b    *Builder
-	v    *clinical.View
-	mu   sync.Mutex
-	dir  map[string]map[string]any
-	lang string
+	b *Builder
+	v *clinical.View
+	// found counts the resources of the record read for the view.
+	found atomic.Int64
+	mu    sync.Mutex
+	dir   map[string]map[string]any
+	lang  string
 }
 
 // open begins view name for req. The caller must call finish.
@@ -96,6 +99,16 @@ func (s *session) finish(ctx context.Context, err error) error {
 	return err
 }
 
+// done finishes the view and returns what it built, or nothing when the
+// view failed or its audit record could not be written: a view whose
+// access is not on record is never shown.
+func done[T any](ctx context.Context, s *session, out *T, err error) (*T, error) {
+	if err := s.finish(ctx, err); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // search runs one search of typ with params and follows its pages up to
 // limit resources. It returns the shown and the held resources.
 func (s *session) search(ctx context.Context, typ string, params url.Values, limit int) (shown, held []map[string]any, err error) {
@@ -109,18 +122,19 @@ func (s *session) search(ctx context.Context, typ string, params url.Values, lim
 		if err != nil {
 			return nil, nil, err
 		}
+		s.found.Add(int64(len(page.Matches)))
 		for _, r := range page.Matches {
-			if t, err := fhir.Decode(r.Raw); err == nil {
+			if t, err := r.Tree(); err == nil {
 				shown = append(shown, t)
 			}
 		}
 		for _, r := range page.Held {
-			if t, err := fhir.Decode(r.Raw); err == nil {
+			if t, err := r.Tree(); err == nil {
 				held = append(held, t)
 			}
 		}
 		for _, r := range page.Included {
-			if t, err := fhir.Decode(r.Raw); err == nil {
+			if t, err := r.Tree(); err == nil {
 				s.mu.Lock()
 				s.dir[r.Ref()] = t
 				s.mu.Unlock()
@@ -139,7 +153,7 @@ func (s *session) read(ctx context.Context, typ, id string) (map[string]any, err
 	if err != nil {
 		return nil, err
 	}
-	return fhir.Decode(r.Raw)
+	return r.Tree()
 }
 
 // name returns the display name of a referenced directory resource (a
@@ -306,7 +320,7 @@ func codeIn(v any, system string) string {
 // humanName renders the first (official first) HumanName as people write
 // it: given names, family name.
 func humanName(v any) string {
-	names := list(v)
+	names := slices.Clone(list(v)) // the tree is shared: sort a copy
 	slices.SortStableFunc(names, func(a, b any) int {
 		ua, ub := str(obj(a), "use") == "official", str(obj(b), "use") == "official"
 		switch {

@@ -519,3 +519,106 @@ func TestHomeCacheIsPerPrincipalAndAccessVersion(t *testing.T) {
 		}
 	})
 }
+
+// TestResultsAreReleasedWithTheirReport: a genetic report's results carry
+// the plain laboratory category; when the patient waits for genetic
+// results they wait with their report (in every view and the export), and
+// when the patient waits for lab results but the report is reviewed, they
+// show with it.
+func TestResultsAreReleasedWithTheirReport(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		m := as(demo.Maria)
+		when := now().AddDate(0, 0, -2).Format(time.RFC3339)
+		obs := func(id, code, value string) string {
+			return `{"resource":{"resourceType":"Observation","id":"` + id + `","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],"code":{"coding":[{"system":"http://loinc.org","code":"` + code + `"}],"text":"Gene variant ` + id + `"},"subject":{"reference":"Patient/demo-maria"},"effectiveDateTime":"` + when + `","issued":"` + when + `","valueString":"` + value + `"},"request":{"method":"PUT","url":"Observation/` + id + `"}}`
+		}
+		bundle, err := fhir.ParseBundle(json.RawMessage(`{"resourceType":"Bundle","type":"transaction","entry":[` +
+			obs("gene-1", "48018-6", "BRCA1 variant found") + `,` + obs("gene-2", "48019-4", "BRCA2 none") + `,
+ {"resource":{"resourceType":"DiagnosticReport","id":"gene-report","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0074","code":"GE"}]}],"code":{"text":"Hereditary cancer panel"},"subject":{"reference":"Patient/demo-maria"},"effectiveDateTime":"` + when + `","issued":"` + when + `","result":[{"reference":"Observation/gene-1"},{"reference":"Observation/gene-2"}]},"request":{"method":"PUT","url":"DiagnosticReport/gene-report"}}
+]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.st.Process(ctx, bundle, store.BundleOptions{Import: true}); err != nil {
+			t.Fatal(err)
+		}
+		by := access.Change{User: "Person/acct-demo-maria"}
+		if err := f.policies.SetRelease(ctx, demo.Maria, map[string]int{access.CategoryGenetic: 30}, by); err != nil {
+			t.Fatal(err)
+		}
+		shows := func() string {
+			t.Helper()
+			var all []any
+			r, err := f.b.Results(ctx, m, views.ResultsOptions{Lang: "en"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tl, _ := f.b.Timeline(ctx, m, views.TimelineOptions{Kinds: []string{"result"}, Lang: "en"})
+			h, _ := f.b.Home(ctx, m, views.HomeInput{Lang: "en", Passkeys: 1, RecoveryCodesLeft: 10})
+			x, _ := f.b.Export(ctx, m)
+			all = append(all, r.Groups, tl.Entries, h.NewResults, x.Entry)
+			raw, _ := json.Marshal(all)
+			return string(raw)
+		}
+		got := shows()
+		for _, leak := range []string{"BRCA1", "BRCA2", "gene-1", "Hereditary cancer panel"} {
+			if strings.Contains(got, leak) {
+				t.Errorf("waiting genetic results show %q", leak)
+			}
+		}
+		r, _ := f.b.Results(ctx, m, views.ResultsOptions{Lang: "en"})
+		if len(r.Held) != 1 || r.Held[0].Title != "Hereditary cancer panel" || len(r.Held[0].Refs) != 3 {
+			t.Fatalf("held: %+v", r.Held)
+		}
+		if err := f.policies.ShowNow(ctx, demo.Maria, r.Held[0].Refs[:1], by); err != nil { // the report alone
+			t.Fatal(err)
+		}
+		if got := shows(); !strings.Contains(got, "BRCA1 variant found") || !strings.Contains(got, "Hereditary cancer panel") {
+			t.Error("after Show it now on the report, its results do not show")
+		}
+
+		// Waiting for lab results, the results of a report shown at the
+		// patient's request show with it.
+		if err := f.policies.SetRelease(ctx, demo.Maria, map[string]int{access.CategoryGenetic: 0, access.CategoryLab: 30}, by); err != nil {
+			t.Fatal(err)
+		}
+		if got := shows(); !strings.Contains(got, "BRCA2 none") {
+			t.Error("results of a report shown at the patient's request are held by their own category")
+		}
+	})
+}
+
+// TestDocumentInABinary: a document whose file is a Binary shows when the
+// Binary's securityContext is the patient's own document, and another
+// patient's Binary, named from a document of one's own, is refused.
+func TestDocumentInABinary(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		bundle, err := fhir.ParseBundle(json.RawMessage(`{"resourceType":"Bundle","type":"transaction","entry":[
+ {"resource":{"resourceType":"Binary","id":"letter-file","contentType":"text/plain","securityContext":{"reference":"DocumentReference/letter"},"data":"` + b64("Dear Maria, your results are fine.") + `"},"request":{"method":"PUT","url":"Binary/letter-file"}},
+ {"resource":{"resourceType":"DocumentReference","id":"letter","status":"current","subject":{"reference":"Patient/demo-maria"},"description":"Results letter","content":[{"attachment":{"contentType":"text/plain","url":"Binary/letter-file"}}]},"request":{"method":"PUT","url":"DocumentReference/letter"}},
+ {"resource":{"resourceType":"Binary","id":"walter-file","contentType":"text/plain","securityContext":{"reference":"Patient/demo-walter"},"data":"` + b64("Walter's private letter") + `"},"request":{"method":"PUT","url":"Binary/walter-file"}},
+ {"resource":{"resourceType":"DocumentReference","id":"sneaky","status":"current","subject":{"reference":"Patient/demo-maria"},"description":"Points elsewhere","content":[{"attachment":{"contentType":"text/plain","url":"Binary/walter-file"}}]},"request":{"method":"PUT","url":"DocumentReference/sneaky"}}
+]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.st.Process(ctx, bundle, store.BundleOptions{Import: true}); err != nil {
+			t.Fatal(err)
+		}
+		d, err := f.b.Document(ctx, as(demo.Maria), "letter", "en", views.DocumentPolicy())
+		if err != nil || d.Text != "Dear Maria, your results are fine." {
+			t.Errorf("letter in a Binary: %+v, %v", d, err)
+		}
+		d, err = f.b.Document(ctx, as(demo.Maria), "sneaky", "en", views.DocumentPolicy())
+		if err != nil || d.Text != "" || d.Problem != "missing" {
+			t.Errorf("another patient's Binary through one's own document: %+v, %v", d, err)
+		}
+		if _, err := f.b.DocumentFile(ctx, as(demo.Maria), "sneaky"); apperr.CodeOf(err) != apperr.NotFound {
+			t.Errorf("another patient's Binary as a file: %v", err)
+		}
+	})
+}

@@ -46,7 +46,7 @@ func (b *Builder) Visits(ctx context.Context, req clinical.Request, lang string)
 		return nil, err
 	}
 	out, err := s.visits(ctx)
-	return out, s.finish(ctx, err)
+	return done(ctx, s, out, err)
 }
 
 func (s *session) visits(ctx context.Context) (*Visits, error) {

@@ -334,10 +334,17 @@ func TestReleaseSettingsAndShowNow(t *testing.T) {
 		for _, r := range refs {
 			form.Add("ref", r[1])
 		}
-		for _, bad := range []url.Values{{}, {"ref": {"Patient/demo-maria"}}, {"ref": {"Observation/a b"}}} {
+		for _, bad := range []url.Values{{}, {"ref": {"Patient/demo-maria"}}, {"ref": {"Observation/a b"}},
+			{"ref": {"Observation/demo-maria-a1c-01"}},                                 // shown already: nothing to release
+			{"ref": {"Observation/demo-walter-auditc"}},                                // someone else's
+			{"ref": append([]string{"Observation/demo-maria-a1c-01"}, form["ref"]...)}, // one bad spoils all
+		} {
 			if res, _ := h.post(t, "/results/show", bad); res.StatusCode != 400 {
 				t.Errorf("show-now %v = %d", bad, res.StatusCode)
 			}
+		}
+		if _, page := h.get(t, "/results"); !strings.Contains(page, "You asked to see it after") {
+			t.Fatal("a refused Show it now released something")
 		}
 		if res, _ := h.post(t, "/results/show", form); res.StatusCode != 303 {
 			t.Fatalf("show-now = %d", res.StatusCode)

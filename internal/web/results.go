@@ -3,11 +3,8 @@ package web
 import (
 	"net/http"
 	"slices"
-	"strings"
 
 	"carefront/internal/access"
-	"carefront/internal/apperr"
-	"carefront/internal/fhir"
 	"carefront/internal/views"
 )
 
@@ -41,35 +38,25 @@ func (s *Server) buildResults(w http.ResponseWriter, r *http.Request) (*views.Re
 	return s.opts.Views.Results(r.Context(), *req, views.ResultsOptions{Before: before, Lang: s.lang(w, r)})
 }
 
-// maxShowNow bounds the results one "Show it now" releases (a report and
-// its parts).
-const maxShowNow = 100
-
 // submitShowNow releases held results the patient asks to see before
-// their care team has reviewed them.
+// their care team has reviewed them: only results of theirs that wait.
 func (s *Server) submitShowNow(w http.ResponseWriter, r *http.Request) error {
-	u, _ := s.patient(w, r)
+	u, req := s.patient(w, r)
 	if u == nil {
 		return nil
 	}
-	refs := r.PostForm["ref"]
-	if len(refs) == 0 || len(refs) > maxShowNow {
-		return apperr.New(apperr.Invalid, "Choose a result to show.")
+	refs := slices.Compact(slices.Sorted(slices.Values(r.PostForm["ref"])))
+	if err := s.opts.Views.CheckHeld(r.Context(), *req, refs); err != nil {
+		return err
 	}
-	for _, ref := range refs {
-		typ, id, ok := fhir.ParseRef(ref)
-		if !ok || (typ != "Observation" && typ != "DiagnosticReport") || ref != typ+"/"+id {
-			return apperr.New(apperr.Invalid, "ref must name a result, like Observation/123")
-		}
-	}
-	slices.Sort(refs)
-	refs = slices.Compact(refs)
 	if err := s.opts.Policies.ShowNow(r.Context(), u.account.PatientID, refs, access.Change{User: "Person/" + u.account.ID, Address: clientAddr(r)}); err != nil {
 		return err
 	}
 	to := "/results"
-	if k := r.PostFormValue("key"); k != "" && !strings.ContainsAny(k, "/?#\\") {
-		to = "/results/" + views.KeyPath(k)
+	if k := r.PostFormValue("key"); k != "" {
+		if _, _, err := views.ParseKey(k); err == nil {
+			to = "/results/" + views.KeyPath(k)
+		}
 	}
 	return redirect(w, r, to)
 }

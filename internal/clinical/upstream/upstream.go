@@ -108,7 +108,15 @@ func New(opts Options) (*Client, error) {
 	return c, nil
 }
 
+// unavailable wraps cause as Unavailable. A *url.Error names the request's
+// URL, whose query holds a patient id and codes: only the operation and
+// the underlying error are kept, so the logs that show the cause carry no
+// PHI.
 func unavailable(cause error) error {
+	var ue *url.Error
+	if errors.As(cause, &ue) {
+		cause = fmt.Errorf("%s upstream: %w", ue.Op, ue.Err)
+	}
 	return apperr.Wrap(cause, apperr.Unavailable, "the health system's records cannot be reached right now")
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,16 @@ func TestRecordViewsFromAnEHRWithOneServiceStuck(t *testing.T) {
 	if outcome != "8" {
 		t.Errorf("the partial home is audited with outcome %s, want 8 (serious failure)", outcome)
 	}
+	// A page that cannot show anything without the stuck service fails
+	// with an error whose text (which reaches the log) names neither the
+	// patient nor what was asked.
+	e.slowType.Store("Observation")
+	if _, err := b.Results(ctx, req, views.ResultsOptions{Lang: "en"}); !clinical.IsUnavailable(err) {
+		t.Errorf("results with observations stuck: %v", err)
+	} else if strings.Contains(err.Error(), demo.Maria) || strings.Contains(err.Error(), "Observation?") {
+		t.Errorf("the error carries the request: %v", err)
+	}
+	e.slowType.Store("Appointment")
 	// Visits, which need the appointments, say so too; the summary does not.
 	v, err := b.Visits(ctx, req, "en")
 	if err != nil || !slices.Contains(v.Unavailable, views.BlockAppointments) || len(v.Past) == 0 {
