@@ -57,7 +57,8 @@ type ResultFacts struct {
 	Reviewed bool
 }
 
-// finalStatuses are the statuses of results that show.
+// finalStatuses are the statuses of results that show (a report kept as a
+// document: its docStatus).
 var finalStatuses = []string{"final", "amended", "corrected", "appended"}
 
 // Obligation is what the enforcement point must do with a permitted

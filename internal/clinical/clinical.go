@@ -65,6 +65,12 @@ type HeldError struct {
 
 func (e *HeldError) Error() string { return e.Ref + " is held for review" }
 
+// Unwrap gives the user-safe coded error: a page that cannot show a held
+// result says it waits (403), never that something failed.
+func (e *HeldError) Unwrap() error {
+	return apperr.New(apperr.Forbidden, "This result is ready and waits, as you asked, for your care team's review.")
+}
+
 // sink receives an access's audit records: appended to the chain at once,
 // or gathered into one view record (View).
 type sink func(ctx context.Context, recs ...audit.Record) error

@@ -18,6 +18,9 @@ import (
 // documents, newest first.
 type Documents struct {
 	Documents []Document `json:"documents"`
+	// Held are reports kept as documents that wait, as the patient chose,
+	// for their care team's review.
+	Held []HeldResult `json:"held,omitempty"`
 }
 
 // Document is one document as the list and its page show it.
@@ -40,9 +43,10 @@ type DocumentContent struct {
 	// HTML is the document's HTML after sanitizing (no scripts, event
 	// handlers, styles or remote images); the page may insert it as is.
 	HTML string `json:"html,omitempty"`
-	// Problem is why the content cannot be shown: missing, too-large or
-	// unsupported; the page says so in words.
-	Problem string `json:"problem,omitempty"`
+	// Problem is why the content cannot be shown: missing, too-large,
+	// unsupported, or held (it waits for review; Refs release it).
+	Problem string   `json:"problem,omitempty"`
+	Refs    []string `json:"refs,omitempty"`
 }
 
 // Attachment is a document's file for download.
@@ -72,11 +76,18 @@ func (b *Builder) Documents(ctx context.Context, req clinical.Request, lang stri
 }
 
 func (s *session) documents(ctx context.Context) (*Documents, error) {
-	docs, _, err := s.search(ctx, "DocumentReference", url.Values{"_sort": {"-date"}}, 500)
+	docs, held, err := s.search(ctx, "DocumentReference", url.Values{"_sort": {"-date"}}, 500)
 	if err != nil {
 		return nil, err
 	}
 	out := &Documents{Documents: []Document{}}
+	for _, d := range held {
+		title := str(d, "description")
+		if title == "" {
+			title = conceptText(d["type"])
+		}
+		out.Held = append(out.Held, HeldResult{Title: title, Date: firstDate(d, "date"), Refs: []string{"DocumentReference/" + idOf(d)}})
+	}
 	for _, d := range docs {
 		if str(d, "status") == "entered-in-error" {
 			continue
@@ -156,6 +167,12 @@ func (b *Builder) Document(ctx context.Context, req clinical.Request, id, lang s
 
 func (s *session) documentContent(ctx context.Context, id string, clean Sanitizer) (*DocumentContent, error) {
 	d, err := s.read(ctx, "DocumentReference", id)
+	var held *clinical.HeldError
+	if errors.As(err, &held) {
+		// A report that waits for review: the page says so and offers
+		// to show it now; nothing of it is read.
+		return &DocumentContent{Document: Document{ID: id, Format: "none"}, Problem: "held", Refs: []string{held.Ref}}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,7 @@ func (b *Builder) CheckHeld(ctx context.Context, req clinical.Request, refs []st
 	err = func() error {
 		for _, ref := range refs {
 			typ, id, ok := fhir.ParseRef(ref)
-			if !ok || (typ != "Observation" && typ != "DiagnosticReport") || ref != typ+"/"+id {
+			if !ok || (typ != "Observation" && typ != "DiagnosticReport" && typ != "DocumentReference") || ref != typ+"/"+id {
 				return apperr.New(apperr.Invalid, "ref must name a result, like Observation/123")
 			}
 			_, err := s.v.Read(ctx, typ, id)

@@ -622,3 +622,56 @@ func TestDocumentInABinary(t *testing.T) {
 		}
 	})
 }
+
+// TestReportsKeptAsDocumentsWaitToo: a pathology report given as a
+// DocumentReference waits for review like one given as a DiagnosticReport:
+// listed apart, its content refused, released by Show it now; a visit
+// summary is never held.
+func TestReportsKeptAsDocumentsWaitToo(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		m := as(demo.Maria)
+		when := now().AddDate(0, 0, -1).Format(time.RFC3339)
+		bundle, err := fhir.ParseBundle(json.RawMessage(`{"resourceType":"Bundle","type":"transaction","entry":[
+ {"resource":{"resourceType":"DocumentReference","id":"path-report","status":"current","docStatus":"final","type":{"coding":[{"system":"http://loinc.org","code":"11526-1"}],"text":"Pathology study"},"subject":{"reference":"Patient/demo-maria"},"date":"` + when + `","description":"Skin biopsy report","content":[{"attachment":{"contentType":"text/plain","data":"` + b64("Benign nevus.") + `"}}]},"request":{"method":"PUT","url":"DocumentReference/path-report"}}
+]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.st.Process(ctx, bundle, store.BundleOptions{Import: true}); err != nil {
+			t.Fatal(err)
+		}
+		by := access.Change{User: "Person/acct-demo-maria"}
+		if err := f.policies.SetRelease(ctx, demo.Maria, map[string]int{access.CategoryPathology: 14}, by); err != nil {
+			t.Fatal(err)
+		}
+		docs, err := f.b.Documents(ctx, m, "en")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(docs.Held) != 1 || docs.Held[0].Title != "Skin biopsy report" || len(docs.Documents) != 6 {
+			t.Fatalf("documents: %d shown, held %+v", len(docs.Documents), docs.Held)
+		}
+		if d, err := f.b.Document(ctx, m, "path-report", "en", views.DocumentPolicy()); err != nil || d.Problem != "held" || d.Text != "" || d.Title != "" {
+			t.Errorf("a waiting report's page: %+v, %v", d, err)
+		}
+		if _, err := f.b.DocumentFile(ctx, m, "path-report"); apperr.CodeOf(err) != apperr.Forbidden {
+			t.Errorf("a waiting report's file: %v", err)
+		}
+		if err := f.b.CheckHeld(ctx, m, docs.Held[0].Refs); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.policies.ShowNow(ctx, demo.Maria, docs.Held[0].Refs, by); err != nil {
+			t.Fatal(err)
+		}
+		d, err := f.b.Document(ctx, m, "path-report", "en", views.DocumentPolicy())
+		if err != nil || d.Text != "Benign nevus." {
+			t.Errorf("after Show it now: %+v, %v", d, err)
+		}
+		// Visit summaries are not reports: never held, whatever the choice.
+		if err := f.b.CheckHeld(ctx, m, []string{"DocumentReference/demo-maria-visit-6-summary"}); apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("a visit summary counted as waiting: %v", err)
+		}
+	})
+}

@@ -53,6 +53,9 @@ func (s *Server) submitShowNow(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	to := "/results"
+	if r.PostFormValue("back") == "documents" {
+		to = "/documents"
+	}
 	if k := r.PostFormValue("key"); k != "" {
 		if _, _, err := views.ParseKey(k); err == nil {
 			to = "/results/" + views.KeyPath(k)
