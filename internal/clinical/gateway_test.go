@@ -11,6 +11,7 @@ import (
 	"carefront/internal/access"
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
+	"carefront/internal/audit/audittest"
 	"carefront/internal/clinical"
 	"carefront/internal/clinical/store"
 	"carefront/internal/fhir"
@@ -54,28 +55,6 @@ func setup(t *testing.T, db *sqldb.DB) *fixture {
 
 var patientA = clinical.Request{Principal: access.Principal{User: "Patient/pa", Patient: "pa", Address: "192.0.2.1"}, RequestID: "req-1"}
 
-// lastAudit returns outcome, patient and the event JSON of the newest
-// audit record.
-func lastAudit(t *testing.T, db *sqldb.DB) (outcome, patient, event string) {
-	t.Helper()
-	err := db.Read(context.Background(), func(tx *sqldb.Tx) error {
-		var p *string
-		var ev []byte
-		if err := tx.QueryRow(context.Background(), "SELECT outcome, patient, event FROM audit_event ORDER BY seq DESC LIMIT 1").Scan(&outcome, &p, &ev); err != nil {
-			return err
-		}
-		if p != nil {
-			patient = *p
-		}
-		event = string(ev)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return
-}
-
 func TestGatewayRead(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		f := setup(t, db)
@@ -84,7 +63,7 @@ func TestGatewayRead(t *testing.T) {
 		if err != nil || r.ID != "oa" {
 			t.Fatalf("own record: %v", err)
 		}
-		outcome, patient, ev := lastAudit(t, db)
+		outcome, patient, ev := audittest.Last(t, db)
 		if outcome != string(audit.Success) || patient != "Patient/pa" || !strings.Contains(ev, "Observation/oa") || !strings.Contains(ev, "req-1") {
 			t.Errorf("audit of own read: %s %s %s", outcome, patient, ev)
 		}
@@ -95,7 +74,7 @@ func TestGatewayRead(t *testing.T) {
 			t.Errorf("other patient's record: %v (missing one: %v)", err, missing)
 		}
 		_, err = f.gw.Read(ctx, patientA, "Observation", "ob")
-		outcome, patient, ev = lastAudit(t, db)
+		outcome, patient, ev = audittest.Last(t, db)
 		if outcome != string(audit.MinorFailure) || patient != "Patient/pb" || !strings.Contains(ev, access.ReasonOtherPatient) {
 			t.Errorf("audit of denied read: %s %s %s", outcome, patient, ev)
 		}
@@ -156,7 +135,7 @@ func TestGatewaySearchIsLimitedToOwnCompartment(t *testing.T) {
 		if apperr.CodeOf(err) != apperr.Forbidden {
 			t.Errorf("no patient: err = %v", err)
 		}
-		outcome, _, ev := lastAudit(t, db)
+		outcome, _, ev := audittest.Last(t, db)
 		if outcome != string(audit.MinorFailure) || !strings.Contains(ev, access.ReasonNoPatient) {
 			t.Errorf("denial not audited: %s %s", outcome, ev)
 		}

@@ -67,12 +67,7 @@ type Sanitizer interface{ Sanitize(string) string }
 
 // Documents builds the documents list.
 func (b *Builder) Documents(ctx context.Context, req clinical.Request, lang string) (*Documents, error) {
-	s, err := b.open(ctx, req, "documents", lang)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.documents(ctx)
-	return done(ctx, s, out, err)
+	return build(ctx, b, req, "documents", lang, func(s *session) (*Documents, error) { return s.documents(ctx) })
 }
 
 func (s *session) documents(ctx context.Context) (*Documents, error) {
@@ -157,12 +152,7 @@ func (b *Builder) Document(ctx context.Context, req clinical.Request, id, lang s
 	if !fhir.ValidID(id) {
 		return nil, apperr.New(apperr.NotFound, "no such document")
 	}
-	s, err := b.open(ctx, req, "document", lang)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.documentContent(ctx, id, clean)
-	return done(ctx, s, out, err)
+	return build(ctx, b, req, "document", lang, func(s *session) (*DocumentContent, error) { return s.documentContent(ctx, id, clean) })
 }
 
 func (s *session) documentContent(ctx context.Context, id string, clean Sanitizer) (*DocumentContent, error) {
@@ -209,12 +199,7 @@ func (b *Builder) DocumentFile(ctx context.Context, req clinical.Request, id str
 	if !fhir.ValidID(id) {
 		return nil, apperr.New(apperr.NotFound, "no such document")
 	}
-	s, err := b.open(ctx, req, "document-file", "")
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.documentFile(ctx, id)
-	return done(ctx, s, out, err)
+	return build(ctx, b, req, "document-file", "", func(s *session) (*Attachment, error) { return s.documentFile(ctx, id) })
 }
 
 func (s *session) documentFile(ctx context.Context, id string) (*Attachment, error) {

@@ -33,12 +33,7 @@ type Medication struct {
 
 // Medications builds the medications page.
 func (b *Builder) Medications(ctx context.Context, req clinical.Request, lang string) (*Medications, error) {
-	s, err := b.open(ctx, req, "medications", lang)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.medications(ctx, false)
-	return done(ctx, s, out, err)
+	return build(ctx, b, req, "medications", lang, func(s *session) (*Medications, error) { return s.medications(ctx, false) })
 }
 
 // activeStatuses are the MedicationRequest statuses of medicines taken now.

@@ -28,12 +28,7 @@ const preferredPharmacyExt = "http://hl7.org/fhir/StructureDefinition/patient-pr
 
 // Profile builds "My information".
 func (b *Builder) Profile(ctx context.Context, req clinical.Request, lang string) (*Profile, error) {
-	s, err := b.open(ctx, req, "profile", lang)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.profile(ctx, req.Principal.Patient)
-	return done(ctx, s, out, err)
+	return build(ctx, b, req, "profile", lang, func(s *session) (*Profile, error) { return s.profile(ctx, req.Principal.Patient) })
 }
 
 func (s *session) profile(ctx context.Context, patient string) (*Profile, error) {

@@ -100,12 +100,7 @@ func ParseBefore(s string) (time.Time, error) {
 
 // Results builds the results page.
 func (b *Builder) Results(ctx context.Context, req clinical.Request, o ResultsOptions) (*Results, error) {
-	s, err := b.open(ctx, req, "results", o.Lang)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.results(ctx, o)
-	return done(ctx, s, out, err)
+	return build(ctx, b, req, "results", o.Lang, func(s *session) (*Results, error) { return s.results(ctx, o) })
 }
 
 func (s *session) results(ctx context.Context, o ResultsOptions) (*Results, error) {

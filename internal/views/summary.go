@@ -66,12 +66,7 @@ type Goal struct {
 
 // Summary builds the health summary.
 func (b *Builder) Summary(ctx context.Context, req clinical.Request, lang string) (*Summary, error) {
-	s, err := b.open(ctx, req, "summary", lang)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.summary(ctx)
-	return done(ctx, s, out, err)
+	return build(ctx, b, req, "summary", lang, func(s *session) (*Summary, error) { return s.summary(ctx) })
 }
 
 func (s *session) summary(ctx context.Context) (*Summary, error) {

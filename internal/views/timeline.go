@@ -67,12 +67,7 @@ func ParseKinds(vals []string) ([]string, error) {
 
 // Timeline builds one page of the timeline.
 func (b *Builder) Timeline(ctx context.Context, req clinical.Request, o TimelineOptions) (*Timeline, error) {
-	s, err := b.open(ctx, req, "timeline", o.Lang)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.timeline(ctx, o)
-	return done(ctx, s, out, err)
+	return build(ctx, b, req, "timeline", o.Lang, func(s *session) (*Timeline, error) { return s.timeline(ctx, o) })
 }
 
 func (s *session) timeline(ctx context.Context, o TimelineOptions) (*Timeline, error) {

@@ -65,12 +65,7 @@ func (b *Builder) Trend(ctx context.Context, req clinical.Request, key, lang str
 	if err != nil {
 		return nil, err
 	}
-	s, err := b.open(ctx, req, "result-trend", lang)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.trend(ctx, key, sys, code, lang)
-	return done(ctx, s, out, err)
+	return build(ctx, b, req, "result-trend", lang, func(s *session) (*Trend, error) { return s.trend(ctx, key, sys, code, lang) })
 }
 
 func (s *session) trend(ctx context.Context, key, sys, code, lang string) (*Trend, error) {

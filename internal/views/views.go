@@ -99,6 +99,17 @@ func (s *session) finish(ctx context.Context, err error) error {
 	return err
 }
 
+// build opens view name for req, builds it with fn and finishes it: the
+// frame every view's builder shares.
+func build[T any](ctx context.Context, b *Builder, req clinical.Request, name, lang string, fn func(*session) (*T, error)) (*T, error) {
+	s, err := b.open(ctx, req, name, lang)
+	if err != nil {
+		return nil, err
+	}
+	out, err := fn(s)
+	return done(ctx, s, out, err)
+}
+
 // done finishes the view and returns what it built, or nothing when the
 // view failed or its audit record could not be written: a view whose
 // access is not on record is never shown.

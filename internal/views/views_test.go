@@ -17,6 +17,7 @@ import (
 	"carefront/internal/access"
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
+	"carefront/internal/audit/audittest"
 	"carefront/internal/clinical"
 	"carefront/internal/clinical/store"
 	"carefront/internal/demo"
@@ -152,53 +153,20 @@ func TestViewsGolden(t *testing.T) {
 	})
 }
 
-// auditOf returns the newest audit record's outcome, patient, reason and
-// event JSON.
-func lastAudit(t *testing.T, db *sqldb.DB) (outcome, patient, event string) {
-	t.Helper()
-	err := db.Read(context.Background(), func(tx *sqldb.Tx) error {
-		var p *string
-		var ev []byte
-		if err := tx.QueryRow(context.Background(), "SELECT outcome, patient, event FROM audit_event ORDER BY seq DESC LIMIT 1").Scan(&outcome, &p, &ev); err != nil {
-			return err
-		}
-		if p != nil {
-			patient = *p
-		}
-		event = string(ev)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return
-}
-
-func auditCount(t *testing.T, db *sqldb.DB) int {
-	t.Helper()
-	var n int
-	if err := db.Read(context.Background(), func(tx *sqldb.Tx) error {
-		return tx.QueryRow(context.Background(), "SELECT COUNT(*) FROM audit_event").Scan(&n)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // TestOneAuditRecordPerView: a view of many searches writes one record,
 // naming the view, the patient and the kinds of data shown.
 func TestOneAuditRecordPerView(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		f := setup(t, db)
 		ctx := context.Background()
-		before := auditCount(t, db)
+		before := audittest.Count(t, db)
 		if _, err := f.b.Home(ctx, as(demo.Maria), views.HomeInput{Lang: "en", Passkeys: 1, RecoveryCodesLeft: 10}); err != nil {
 			t.Fatal(err)
 		}
-		if n := auditCount(t, db) - before; n != 1 {
+		if n := audittest.Count(t, db) - before; n != 1 {
 			t.Fatalf("home view wrote %d audit records, want 1", n)
 		}
-		outcome, patient, ev := lastAudit(t, db)
+		outcome, patient, ev := audittest.Last(t, db)
 		if outcome != "0" || patient != "Patient/"+demo.Maria {
 			t.Errorf("home record: outcome %s patient %s", outcome, patient)
 		}
@@ -232,7 +200,7 @@ func TestAnotherPatientsDataIsRefused(t *testing.T) {
 			if apperr.CodeOf(err) != apperr.NotFound {
 				t.Fatalf("%s of Walter's as Maria: %v, want NotFound", name, err)
 			}
-			outcome, _, ev := lastAudit(t, db)
+			outcome, _, ev := audittest.Last(t, db)
 			if outcome != "4" || !strings.Contains(ev, "other-patient") || !strings.Contains(ev, "DocumentReference/demo-walter-visit-1-summary") {
 				t.Errorf("%s refusal audited as %s: %s", name, outcome, ev)
 			}
@@ -260,7 +228,7 @@ func TestAnotherPatientsDataIsRefused(t *testing.T) {
 		if len(b.Entry) < 50 {
 			t.Errorf("Maria's export holds %d resources", len(b.Entry))
 		}
-		_, _, ev := lastAudit(t, db)
+		_, _, ev := audittest.Last(t, db)
 		if !strings.Contains(ev, `"code":"110106"`) || !strings.Contains(ev, `"resource-count"`) {
 			t.Errorf("export not audited as an export with its count: %s", ev)
 		}
@@ -452,7 +420,7 @@ func TestHomeShowsWhatItHasWhenOneSourceFails(t *testing.T) {
 	if h.Next != nil || len(h.Medications) == 0 || len(h.Goals) == 0 || h.Empty {
 		t.Errorf("home with appointments down: next %v, %d medications, %d goals, empty %v", h.Next, len(h.Medications), len(h.Goals), h.Empty)
 	}
-	outcome, _, _ := lastAudit(t, db)
+	outcome, _, _ := audittest.Last(t, db)
 	if outcome != "8" {
 		t.Errorf("home with a failed source audited as %s, want 8", outcome)
 	}
@@ -485,7 +453,7 @@ func TestHomeCacheIsPerPrincipalAndAccessVersion(t *testing.T) {
 		if _, err := f.b.Home(ctx, m, in); err != nil {
 			t.Fatal(err)
 		}
-		built, records := n.Load(), auditCount(t, db)
+		built, records := n.Load(), audittest.Count(t, db)
 		h, err := f.b.Home(ctx, m, in)
 		if err != nil || h.HeldResults != 0 {
 			t.Fatal(err)
@@ -493,10 +461,10 @@ func TestHomeCacheIsPerPrincipalAndAccessVersion(t *testing.T) {
 		if n.Load() != built {
 			t.Errorf("second look searched %d times, want 0 (cached)", n.Load()-built)
 		}
-		if got := auditCount(t, db) - records; got != 1 {
+		if got := audittest.Count(t, db) - records; got != 1 {
 			t.Errorf("cache hit wrote %d audit records, want 1", got)
 		}
-		if _, _, ev := lastAudit(t, db); !strings.Contains(ev, `"code":"Observation"`) || !strings.Contains(ev, `"code":"home"`) {
+		if _, _, ev := audittest.Last(t, db); !strings.Contains(ev, `"code":"Observation"`) || !strings.Contains(ev, `"code":"home"`) {
 			t.Errorf("cache hit audited without its data kinds: %s", ev)
 		}
 		// Another account acting for Maria builds its own.

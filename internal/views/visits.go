@@ -41,12 +41,7 @@ const visitModeExt = "https://carefront.example/fhir/StructureDefinition/visit-m
 
 // Visits builds the visits page.
 func (b *Builder) Visits(ctx context.Context, req clinical.Request, lang string) (*Visits, error) {
-	s, err := b.open(ctx, req, "visits", lang)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.visits(ctx)
-	return done(ctx, s, out, err)
+	return build(ctx, b, req, "visits", lang, func(s *session) (*Visits, error) { return s.visits(ctx) })
 }
 
 func (s *session) visits(ctx context.Context) (*Visits, error) {

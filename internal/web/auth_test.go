@@ -17,6 +17,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"carefront/internal/audit"
+	"carefront/internal/audit/audittest"
 	"carefront/internal/identity"
 	"carefront/internal/jobs"
 	"carefront/internal/notify"
@@ -266,7 +267,7 @@ func TestActivationThenAuthenticatorThenSignIn(t *testing.T) {
 		}
 		// The trail has every step: refused and accepted attempts, sessions
 		// started, renewed and ended, each session named by its id's hash.
-		events := auditEvents(t, h.db)
+		events := audittest.Events(t, h.db)
 		all := strings.Join(events, "\n")
 		for _, want := range []string{"session-started-password", "session-renewed-mfa", "signed-out", "bad-password", "unknown-account",
 			"bad-totp", "signed-in-recovery-code", "urn:carefront:session-sha256"} {
@@ -914,7 +915,7 @@ func TestSignInAuditTrail(t *testing.T) {
 		h.post(t, "/signin", url.Values{"email": {"zoe@example.com"}, "password": {"a long enough passphrase"}})
 		h.post(t, "/signin/verify", url.Values{"code": {"000000"}})
 		h.post(t, "/signin/email-code", nil)
-		events := auditEvents(t, db)
+		events := audittest.Events(t, db)
 		count := func(subtype, outcome, reason string) int {
 			n := 0
 			for _, ev := range events {
@@ -966,29 +967,4 @@ func TestSignInAuditTrail(t *testing.T) {
 			t.Errorf("unknown-address requestors %v: want one keyed hash for both spellings", hashes)
 		}
 	})
-}
-
-// auditEvents returns every audit record's event JSON, oldest first.
-func auditEvents(t *testing.T, db *sqldb.DB) []string {
-	t.Helper()
-	var events []string
-	err := db.Read(context.Background(), func(tx *sqldb.Tx) error {
-		rows, err := tx.Query(context.Background(), "SELECT event FROM audit_event ORDER BY seq")
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var b []byte
-			if err := rows.Scan(&b); err != nil {
-				return err
-			}
-			events = append(events, string(b))
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return events
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"carefront/internal/audit/audittest"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
 )
@@ -79,7 +80,7 @@ func TestClientBehindTheProxyIsTheOneLimitedAuditedAndListed(t *testing.T) {
 		if n := len(keys); n < 2 || keys[n-2] != "198.51.100.1" || keys[n-1] != "198.51.100.2" {
 			t.Errorf("limited as %v, want each client's own address", keys)
 		}
-		all := auditEvents(t, db)
+		all := audittest.Events(t, db)
 		events := []string{all[len(all)-1], all[len(all)-2]}
 		if len(events) != 2 || !strings.Contains(events[0], `"address":"198.51.100.2"`) || !strings.Contains(events[1], `"address":"198.51.100.1"`) {
 			t.Errorf("audit records do not carry the clients' addresses:\n%s", strings.Join(events, "\n"))

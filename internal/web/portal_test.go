@@ -14,6 +14,7 @@ import (
 
 	"carefront/internal/access"
 	"carefront/internal/audit"
+	"carefront/internal/audit/audittest"
 	"carefront/internal/clinical"
 	"carefront/internal/clinical/importer"
 	"carefront/internal/clinical/store"
@@ -196,7 +197,7 @@ func TestAnotherPatientsIDsAndBadParameters(t *testing.T) {
 		if strip.ReplaceAllString(other, "") != strip.ReplaceAllString(missing, "") {
 			t.Errorf("another patient's document page differs from a missing one's:\n%s\n----\n%s", strip.ReplaceAllString(other, ""), strip.ReplaceAllString(missing, ""))
 		}
-		events := auditEvents(t, db)
+		events := audittest.Events(t, db)
 		found := false
 		for _, e := range events {
 			if strings.Contains(e, "DocumentReference/demo-walter-visit-1-summary") && strings.Contains(e, "other-patient") {
@@ -294,7 +295,7 @@ func TestDownloadNeedsStepUpAndIsLimited(t *testing.T) {
 				t.Errorf("download holds %s", e.FullURL)
 			}
 		}
-		ev := auditEvents(t, db)
+		ev := audittest.Events(t, db)
 		if last := ev[len(ev)-1]; !strings.Contains(last, `"code":"110106"`) || !strings.Contains(last, `"valueString":"`+strconv.Itoa(len(b.Entry))+`"`) {
 			t.Errorf("download audited as %s", last)
 		}
@@ -352,7 +353,7 @@ func TestReleaseSettingsAndShowNow(t *testing.T) {
 		if _, page := h.get(t, "/results"); strings.Contains(page, "You asked to see it after") {
 			t.Error("the result still waits after Show it now")
 		}
-		ev := auditEvents(t, db)
+		ev := audittest.Events(t, db)
 		n := 0
 		for _, e := range ev {
 			if strings.Contains(e, `"code":"policy-change"`) {
