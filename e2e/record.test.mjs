@@ -174,7 +174,7 @@ test('keyboard only: home, results and a trend', async () => {
   await page.context().close();
 });
 
-test('a Synthea patient activates an account and reaches their results and a trend', async () => {
+test('a Synthea patient activates an account, reaches their results and a trend, and downloads their record after step-up', async () => {
   const file = readdirSync(SYNTHEA).find((f) => f.startsWith('Adolph_Smith'));
   assert.ok(file, `Adolph Smith's fixture in ${SYNTHEA}`);
   execFileSync(BIN, ['import', '--data-dir', server.dataDir, join(SYNTHEA, file)], { env: { ...process.env, CAREFRONT_DATABASE_URL: '' } });
@@ -217,7 +217,22 @@ test('a Synthea patient activates an account and reaches their results and a tre
   for (const p of ['visits', 'medications', 'summary', 'documents', 'timeline', 'profile']) {
     const res = await page.goto(`${server.url}${p}`);
     assert.equal(res.status(), 200, p);
+    await accessible(page, `Synthea patient /${p}`);
   }
-  assert.deepEqual(problems, []);
+  // The download after step-up: their own record, all of it.
+  await nextStep(page);
+  await page.goto(`${server.url}record/download`);
+  await page.getByRole('link', { name: 'Download the file' }).click();
+  await page.waitForURL(/\/signin\/verify\?return=/);
+  const download = page.waitForEvent('download');
+  await page.fill('#code', totp(secret));
+  await page.click('#stepup-form button[type=submit]').catch(() => {});
+  const bundle = JSON.parse(readFileSync(await (await download).path(), 'utf8'));
+  const fixture = JSON.parse(readFileSync(join(SYNTHEA, file), 'utf8'));
+  const fixtureObs = fixture.entry.filter((e) => e.resource.resourceType === 'Observation').length;
+  assert.equal(bundle.entry.filter((e) => e.resource.resourceType === 'Observation').length, fixtureObs, 'every observation of theirs');
+  assert.ok(bundle.entry.some((e) => e.resource.resourceType === 'Patient' && e.resource.id === patient.id));
+  assert.ok(bundle.entry.every((e) => !JSON.stringify(e.resource).includes('demo-maria')), 'nothing of another patient');
+  assert.deepEqual(problems.filter((p) => !p.endsWith('/record/download/fhir')), []);
   await page.context().close();
 });
