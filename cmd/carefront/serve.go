@@ -22,6 +22,7 @@ import (
 	"carefront/internal/clinical/store"
 	"carefront/internal/clinical/upstream"
 	"carefront/internal/config"
+	"carefront/internal/consent"
 	"carefront/internal/demo"
 	"carefront/internal/geoip"
 	"carefront/internal/identity"
@@ -205,8 +206,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		closeListeners()
 		return &config.Error{Setting: "CAREFRONT_RESULTS_DICTIONARY (--results-dictionary)", Problem: err.Error()}
 	}
+	labeler, err := consent.LoadLabels()
+	if err != nil {
+		closeListeners()
+		return err
+	}
 	policies := &access.Store{DB: db, Audit: aw}
-	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies}
+	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler}
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",

@@ -42,6 +42,15 @@ type Gateway struct {
 	Policies Policies
 	// Now is the clock held results are released by; nil is time.Now.
 	Now func() time.Time
+	// Labeler gives sensitivity labels from a resource's codes
+	// (consent.Labeler), beside those its source gave, wherever it is
+	// read, so upstream data is labelled too; nil adds none.
+	Labeler Labeler
+}
+
+// Labeler labels a decoded resource by its codes.
+type Labeler interface {
+	Labels(typ string, tree map[string]any) []string
 }
 
 // Policies loads a patient's access policy (access.Store).
@@ -120,7 +129,7 @@ func (g *Gateway) read(ctx context.Context, req Request, typ, id string, out sin
 	if err != nil {
 		return nil, g.fail(ctx, rec, err, out)
 	}
-	t, err := target(r)
+	t, err := g.target(r)
 	if err != nil {
 		return nil, g.fail(ctx, rec, err, out)
 	}
@@ -210,7 +219,7 @@ func (g *Gateway) search(ctx context.Context, req Request, q *fhir.Query, out si
 	var patients []string // whose data is returned, in order
 	// keep decides one returned resource: shown, held or dropped.
 	keep := func(r *fhir.Resource) (show, held bool, err error) {
-		t, err := target(r)
+		t, err := g.target(r)
 		if err != nil {
 			return false, false, err
 		}
@@ -349,7 +358,7 @@ func (g *Gateway) binaryPatients(ctx context.Context, r *fhir.Resource) ([]strin
 	if err != nil {
 		return nil, err
 	}
-	t, err := target(owner)
+	t, err := g.target(owner)
 	if err != nil {
 		return nil, err
 	}
@@ -358,11 +367,20 @@ func (g *Gateway) binaryPatients(ctx context.Context, r *fhir.Resource) ([]strin
 
 // target describes a resource for Decide: its compartment and labels,
 // computed from its content so that it holds for upstream data too.
-func target(r *fhir.Resource) (access.Target, error) {
+func (g *Gateway) target(r *fhir.Resource) (access.Target, error) {
 	tree, err := r.Tree()
 	if err != nil {
 		return access.Target{}, apperr.Wrap(err, apperr.Internal, "a stored resource could not be read")
 	}
+	labels := fhir.SecurityLabels(tree)
+	if g.Labeler != nil {
+		for _, l := range g.Labeler.Labels(r.Type, tree) {
+			if !slices.Contains(labels, l) {
+				labels = append(labels, l)
+			}
+		}
+		slices.Sort(labels)
+	}
 	return access.Target{Type: r.Type, ID: r.ID, Patients: fhir.Compartments(r.Type, r.ID, tree),
-		Labels: fhir.SecurityLabels(tree), Result: ResultFacts(r.Type, tree)}, nil
+		Labels: labels, Result: ResultFacts(r.Type, tree)}, nil
 }

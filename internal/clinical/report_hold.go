@@ -57,7 +57,7 @@ func (g *Gateway) reportHolds(ctx context.Context, req Request, obs []*fhir.Reso
 				return nil, err
 			}
 			for _, r := range page.Matches {
-				t, err := target(r)
+				t, err := g.target(r)
 				if err != nil {
 					return nil, err
 				}
