@@ -15,6 +15,7 @@ package access
 import (
 	"context"
 	"slices"
+	"time"
 
 	"carefront/internal/fhir"
 )
@@ -34,6 +35,12 @@ type Principal struct {
 	Role string
 	// Address is the network address the request came from.
 	Address string
+	// Proxy, when set, is the grant under which the person acts for
+	// Patient (a caregiver); nil means they act for themself.
+	Proxy *Proxy
+	// At is when the request is made (proxy grants end, and patients come
+	// of age); the gateway sets it.
+	At time.Time
 	// Policy is the choices of the patient whose data is acted on (their
 	// release of results); the enforcement point loads it for the request.
 	// Nil applies no choices.
@@ -120,11 +127,18 @@ func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
 	if p.Patient == "" {
 		return Decision{Reason: ReasonNoPatient}
 	}
+	own := ReasonOwnRecord
+	if p.Proxy != nil {
+		if why := p.Proxy.limit(p.At, a, t); why != "" {
+			return Decision{Reason: why}
+		}
+		own = ReasonProxy
+	}
 	directory := slices.Contains(directoryTypes, t.Type)
 	switch a {
 	case Read:
 		if slices.Contains(t.Patients, p.Patient) {
-			return release(p.Policy, t, Decision{Permit: true, Reason: ReasonOwnRecord})
+			return release(p.Policy, t, Decision{Permit: true, Reason: own})
 		}
 		if directory {
 			return Decision{Permit: true, Reason: ReasonDirectory}
@@ -135,7 +149,7 @@ func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
 		return Decision{Reason: ReasonNotPatientData}
 	case Search:
 		if fhir.InPatientCompartment(t.Type) {
-			return Decision{Permit: true, Reason: ReasonOwnRecord, Compartment: p.Patient}
+			return Decision{Permit: true, Reason: own, Compartment: p.Patient}
 		}
 		if directory {
 			return Decision{Permit: true, Reason: ReasonDirectory}

@@ -95,6 +95,9 @@ func (g *Gateway) now() time.Time {
 // request does not carry one.
 func (g *Gateway) withPolicy(ctx context.Context, req Request) (Request, error) {
 	p := &req.Principal
+	if p.At.IsZero() {
+		p.At = g.now()
+	}
 	if p.Policy != nil || p.Patient == "" || g.Policies == nil {
 		return req, nil
 	}

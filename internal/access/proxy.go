@@ -1,0 +1,127 @@
+package access
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Proxy is a caregiver's grant to act for a patient: a principal with a
+// Proxy acts for Principal.Patient within it. The grant's store, the
+// invitations and the pages come with caregiver access; this is the rule
+// every path applies.
+type Proxy struct {
+	GrantID string
+	// Kinds are the resource types the grant covers; empty means full
+	// access. The patient's own Patient resource is always covered (their
+	// name on the caregiver's pages).
+	Kinds []string
+	// Until is when access ends (exclusive).
+	Until time.Time
+	// PatientBirth is the patient's date of birth, for the age policy.
+	PatientBirth time.Time
+	// Ages is the age policy; zero values mean the defaults.
+	Ages Ages
+}
+
+// Ages is the age policy for grants to parents and guardians: from Teen
+// on, records with a sensitivity label are hidden from them; at Adult the
+// grant ends by itself, whatever its end date said.
+type Ages struct {
+	Teen, Adult int
+}
+
+// Default ages.
+const (
+	DefaultTeenAge  = 12
+	DefaultAdultAge = 18
+)
+
+// Presets name the usual grants.
+var Presets = map[string][]string{
+	"full": nil,
+	"medications-visits": {"MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration",
+		"Appointment", "Encounter", "AllergyIntolerance"},
+}
+
+// Reasons of proxy decisions.
+const (
+	ReasonProxy          = "proxy-grant"
+	ReasonProxyExpired   = "proxy-expired"
+	ReasonProxyAdult     = "proxy-patient-adult"
+	ReasonProxyKind      = "proxy-kind-not-granted"
+	ReasonProxySensitive = "proxy-sensitive-minor"
+)
+
+// sensitiveLabels are the labels a parent of a teenager never sees.
+var sensitiveLabels = []string{"PSY", "ETH", "HIV", "SEX", "SDV", "STD"}
+
+const (
+	actCode         = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	confidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+)
+
+// Sensitive reports whether labels (system|code) mark a record as
+// sensitive: a sensitivity code, or confidentiality restricted or very
+// restricted.
+func Sensitive(labels []string) bool {
+	for _, l := range labels {
+		sys, code, _ := strings.Cut(l, "|")
+		switch {
+		case sys == actCode && slices.Contains(sensitiveLabels, code):
+			return true
+		case sys == confidentiality && (code == "R" || code == "V"):
+			return true
+		}
+	}
+	return false
+}
+
+// AgeAt is a person's age in whole years at t, from their date of birth
+// (a birthday is reached at the start of that day, UTC; a 29 February
+// birthday at the start of 1 March in other years).
+func AgeAt(birth, t time.Time) int {
+	b, at := birth.UTC(), t.UTC()
+	age := at.Year() - b.Year()
+	birthday := time.Date(at.Year(), b.Month(), b.Day(), 0, 0, 0, 0, time.UTC) // Feb 29 normalizes to Mar 1
+	if at.Before(birthday) {
+		age--
+	}
+	return age
+}
+
+func (a Ages) teen() int {
+	if a.Teen > 0 {
+		return a.Teen
+	}
+	return DefaultTeenAge
+}
+
+func (a Ages) adult() int {
+	if a.Adult > 0 {
+		return a.Adult
+	}
+	return DefaultAdultAge
+}
+
+// limit returns the reason the grant refuses action a on t at time at,
+// or "" when the grant allows it (the patient's own rules still apply).
+func (g *Proxy) limit(at time.Time, a Action, t Target) string {
+	if !at.Before(g.Until) {
+		return ReasonProxyExpired
+	}
+	age := -1
+	if !g.PatientBirth.IsZero() {
+		age = AgeAt(g.PatientBirth, at)
+		if age >= g.Ages.adult() {
+			return ReasonProxyAdult
+		}
+	}
+	if len(g.Kinds) > 0 && t.Type != "Patient" && !slices.Contains(directoryTypes, t.Type) && !slices.Contains(g.Kinds, t.Type) {
+		return ReasonProxyKind
+	}
+	if a == Read && age >= g.Ages.teen() && Sensitive(t.Labels) {
+		return ReasonProxySensitive
+	}
+	return ""
+}
