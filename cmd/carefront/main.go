@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // the clinic's time zone, even on a machine without zone files
 )
 
 func main() {

@@ -45,10 +45,11 @@ type Config struct {
 	// the whole trail (0: never).
 	AuditCheckpointInterval time.Duration
 	AuditVerifyInterval     time.Duration
-	SessionIdle             time.Duration // a person's session ends after this long without a request
-	StepUpAge               time.Duration // sensitive changes need a second factor this recent
-	GeoIPDB                 string        // path of a MaxMind-format City or Country database; empty shows no places
-	ResultsDictionary       string        // path of a clinic's plain-language test dictionary (JSON); empty uses the built-in one
+	SessionIdle             time.Duration  // a person's session ends after this long without a request
+	StepUpAge               time.Duration  // sensitive changes need a second factor this recent
+	GeoIPDB                 string         // path of a MaxMind-format City or Country database; empty shows no places
+	ResultsDictionary       string         // path of a clinic's plain-language test dictionary (JSON); empty uses the built-in one
+	ClinicTimeZone          *time.Location // the clinic's time zone: dates the clinic gives (a grant's last day) are days there
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	SMTPAddr       string // host:port of the mail server; empty keeps mail in a development outbox
@@ -241,6 +242,16 @@ func Settings() []Setting {
 		{Flag: "results-dictionary", Env: "CAREFRONT_RESULTS_DICTIONARY", Default: "",
 			Usage: "JSON file of plain-language lines on what tests measure, by LOINC code, in English and Spanish, added over the built-in dictionary; empty uses the built-in one",
 			parse: func(c *Config, v string) error { c.ResultsDictionary = v; return nil }},
+		{Flag: "clinic-time-zone", Env: "CAREFRONT_CLINIC_TIME_ZONE", Default: "UTC",
+			Usage: "the clinic's time zone (IANA name, e.g. America/Chicago): a date the clinic gives, such as a caregiver grant's last day, ends at midnight there",
+			parse: func(c *Config, v string) error {
+				loc, err := time.LoadLocation(v)
+				if err != nil || v == "" || v == "Local" {
+					return fmt.Errorf("must be an IANA time zone name like America/Chicago or UTC")
+				}
+				c.ClinicTimeZone = loc
+				return nil
+			}},
 		{Flag: "smtp-addr", Env: "CAREFRONT_SMTP_ADDR", Default: "",
 			Usage: "mail server host:port (STARTTLS, or TLS on 465) for sign-in codes and security notices; empty keeps mail in a development outbox",
 			parse: func(c *Config, v string) error {

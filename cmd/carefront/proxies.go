@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"carefront/internal/apperr"
+	"carefront/internal/clinical"
+	"carefront/internal/consent"
+	"carefront/internal/fhir"
+)
+
+// patientArg reads a --patient Patient/ID value.
+func patientArg(cmd, v string) (string, error) {
+	typ, id, ok := strings.Cut(v, "/")
+	if !ok || typ != "Patient" || !fhir.ValidID(id) {
+		return "", &usageError{cmd + ": give --patient Patient/ID"}
+	}
+	return id, nil
+}
+
+func runProxiesGrant(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var patient, email, preset, until string
+	cfg, _, err := parseFlags("proxies grant", "Gives a parent, guardian or other caregiver access to a patient's record,\nas the clinic has established it, until the end of a day in the clinic's\ntime zone (--clinic-time-zone). Access also ends when the patient turns 18.\n\nUsage: carefront proxies grant --patient Patient/ID --caregiver-email E --preset full|medications-visits --until YYYY-MM-DD", args, getenv, stdout,
+		func(fs *flag.FlagSet) {
+			fs.StringVar(&patient, "patient", "", "the patient's record, as Patient/ID")
+			fs.StringVar(&email, "caregiver-email", "", "the caregiver's email address")
+			fs.StringVar(&preset, "preset", "full", "what the caregiver sees: full, or medications-visits")
+			fs.StringVar(&until, "until", "", "the last day of access, YYYY-MM-DD")
+		})
+	if err != nil {
+		return err
+	}
+	id, err := patientArg("proxies grant", patient)
+	if err != nil {
+		return err
+	}
+	loc := cfg.ClinicTimeZone
+	if loc == nil {
+		loc = time.UTC
+	}
+	day, err := time.ParseInLocation("2006-01-02", until, loc)
+	if err != nil {
+		return &usageError{"proxies grant: give --until as the last day of access, YYYY-MM-DD"}
+	}
+	end := day.AddDate(0, 0, 1) // access ends at the end of that day
+	db, aw, err := openWithAudit(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	source, _, err := clinicalSource(cfg, db)
+	if err != nil {
+		aw.Close(ctx)
+		return err
+	}
+	if _, err := (&clinical.Gateway{Source: source, Audit: aw}).Read(ctx, operator, "Patient", id); err != nil {
+		aw.Close(ctx)
+		if apperr.CodeOf(err) == apperr.NotFound || apperr.CodeOf(err) == apperr.Gone {
+			return &usageError{fmt.Sprintf("proxies grant: %s is not a patient record carefront can read", patient)}
+		}
+		return cliError(err)
+	}
+	g, err := (&consent.Grants{DB: db, Audit: aw}).Grant(ctx, consent.NewGrant{Patient: id, Email: email, Preset: preset, Until: end, By: "carefront-cli"})
+	if cerr := aw.Close(ctx); err == nil && cerr != nil {
+		err = cerr
+	}
+	if apperr.CodeOf(err) == apperr.Invalid {
+		return &usageError{"proxies grant: " + apperr.MessageOf(err)}
+	}
+	if err != nil {
+		return err
+	}
+	who := "no account yet: the grant applies once an account with that address exists"
+	if g.Account != "" {
+		who = "linked to their account"
+	}
+	fmt.Fprintf(stdout, "grant %s: %s may see %s's record (%s) until %s (%s)\n", g.ID, g.Email, patient, g.Preset, end.In(loc).Format("2006-01-02 15:04 MST"), who)
+	return nil
+}
+
+func runProxiesList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var patient string
+	cfg, _, err := parseFlags("proxies list", "Lists a patient's caregiver grants, in force and ended, newest first.\n\nUsage: carefront proxies list --patient Patient/ID", args, getenv, stdout,
+		func(fs *flag.FlagSet) { fs.StringVar(&patient, "patient", "", "the patient's record, as Patient/ID") })
+	if err != nil {
+		return err
+	}
+	id, err := patientArg("proxies list", patient)
+	if err != nil {
+		return err
+	}
+	db, aw, err := openWithAudit(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	defer aw.Close(ctx)
+	gs, err := (&consent.Grants{DB: db, Audit: aw}).List(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := db.Now()
+	for _, g := range gs {
+		state := "in force"
+		switch {
+		case !g.Revoked.IsZero():
+			state = "revoked " + g.Revoked.Format("2006-01-02")
+		case !g.Active(now):
+			state = "ended"
+		}
+		fmt.Fprintf(stdout, "%s\t%s\t%s\tuntil %s\t%s\n", g.ID, g.Email, g.Preset, g.Until.Format("2006-01-02 15:04 MST"), state)
+	}
+	if len(gs) == 0 {
+		fmt.Fprintf(stdout, "no caregiver grants for %s\n", patient)
+	}
+	return nil
+}
+
+func runProxiesRevoke(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, fs, err := parseFlagsArgs("proxies revoke", "Ends a caregiver grant now: the caregiver's next request no longer has the\naccess, on every carefront instance.\n\nUsage: carefront proxies revoke GRANT-ID", 1, args, getenv, stdout, nil)
+	if err != nil {
+		return err
+	}
+	db, aw, err := openWithAudit(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	g, err := (&consent.Grants{DB: db, Audit: aw}).Revoke(ctx, fs.Arg(0), "carefront-cli", "")
+	if cerr := aw.Close(ctx); err == nil && cerr != nil {
+		err = cerr
+	}
+	if errors.Is(err, consent.ErrNoGrant) {
+		return &usageError{fmt.Sprintf("proxies revoke: no grant in force has the id %q", fs.Arg(0))}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "grant %s revoked for Patient/%s\n", g.ID, g.Patient)
+	return nil
+}

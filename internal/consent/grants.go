@@ -1,0 +1,203 @@
+package consent
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"carefront/internal/access"
+	"carefront/internal/apperr"
+	"carefront/internal/audit"
+	"carefront/internal/sqldb"
+)
+
+// Grant is one caregiver's access to one patient's record.
+type Grant struct {
+	ID        string
+	Patient   string // Patient id
+	Email     string // the caregiver's address, lower-cased
+	Account   string // the caregiver's account, once linked; "" until then
+	Preset    string
+	Kinds     []string // empty: full access
+	Until     time.Time
+	Created   time.Time
+	CreatedBy string
+	Revoked   time.Time // zero while in force
+}
+
+// Active reports whether the grant is in force at t.
+func (g Grant) Active(t time.Time) bool { return g.Revoked.IsZero() && t.Before(g.Until) }
+
+// Grants keeps caregiver grants. Every grant and revocation bumps the
+// patient's access version and is audited in the same transaction, so
+// every carefront instance applies it at its next request.
+type Grants struct {
+	DB    *sqldb.DB
+	Audit *audit.Writer
+}
+
+// MaxGrantYears bounds how far ahead a grant may end.
+const MaxGrantYears = 10
+
+// NewGrant is what a grant is made of.
+type NewGrant struct {
+	Patient string
+	Email   string
+	Preset  string
+	Until   time.Time
+	By      string // who grants: "Person/..." or a client id for the clinic's tools
+	Address string
+}
+
+// Grant records a caregiver grant. A malformed address, an unknown preset
+// or an end in the past or more than ten years ahead is Invalid, and
+// nothing is written. An account already holding the address is linked.
+func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
+	addr, err := mail.ParseAddress(n.Email)
+	if err != nil || addr.Name != "" || addr.Address != strings.TrimSpace(n.Email) {
+		return nil, apperr.New(apperr.Invalid, "%q is not an email address", clipText(n.Email))
+	}
+	kinds, ok := access.Presets[n.Preset]
+	if !ok {
+		return nil, apperr.New(apperr.Invalid, "the preset must be one of full or medications-visits")
+	}
+	now := s.DB.Now().UTC()
+	if !n.Until.After(now) {
+		return nil, apperr.New(apperr.Invalid, "the end of a grant must be in the future")
+	}
+	if n.Until.After(now.AddDate(MaxGrantYears, 0, 0)) {
+		return nil, apperr.New(apperr.Invalid, "a grant ends within %d years", MaxGrantYears)
+	}
+	var b [12]byte
+	rand.Read(b[:])
+	g := &Grant{ID: "grant-" + hex.EncodeToString(b[:]), Patient: n.Patient, Email: strings.ToLower(addr.Address),
+		Preset: n.Preset, Kinds: kinds, Until: n.Until.UTC(), Created: now, CreatedBy: n.By}
+	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
+		Action: audit.Create, Outcome: audit.Success, Reason: "proxy-grant", Address: n.Address, Patient: "Patient/" + n.Patient}
+	setActor(&rec, n.By)
+	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		var account sql.NullString
+		if err := tx.QueryRow(ctx, "SELECT id FROM account WHERE email = ? AND kind = 'person'", g.Email).Scan(&account); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		g.Account = account.String
+		if _, err := tx.Exec(ctx, `INSERT INTO proxy_grant (id, patient_id, caregiver_email, caregiver_account, preset, kinds, until_at, created, created_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Patient, g.Email, account, g.Preset, strings.Join(g.Kinds, ","),
+			g.Until.UnixMicro(), now.UnixMicro(), g.CreatedBy); err != nil {
+			return err
+		}
+		if err := access.Bump(ctx, tx, g.Patient); err != nil {
+			return err
+		}
+		return s.Audit.Stage(ctx, tx, rec)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consent: grant: %w", err)
+	}
+	s.Audit.Chain(ctx)
+	return g, nil
+}
+
+// setActor names who acted in an audit record: a person, or a tool.
+func setActor(rec *audit.Record, by string) {
+	if strings.HasPrefix(by, "Person/") {
+		rec.User = by
+	} else {
+		rec.Client = by
+	}
+}
+
+// List returns a patient's grants, in force and ended, newest first.
+func (s *Grants) List(ctx context.Context, patient string) ([]Grant, error) {
+	return s.query(ctx, "WHERE patient_id = ? ORDER BY created DESC, id", patient)
+}
+
+// ForCaregiver returns the grants an account holds (in force or not).
+func (s *Grants) ForCaregiver(ctx context.Context, account string) ([]Grant, error) {
+	return s.query(ctx, "WHERE caregiver_account = ? ORDER BY created DESC, id", account)
+}
+
+func (s *Grants) query(ctx context.Context, where string, args ...any) ([]Grant, error) {
+	var out []Grant
+	err := s.DB.Read(ctx, func(tx *sqldb.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, patient_id, caregiver_email, caregiver_account, preset, kinds, until_at, created, created_by, revoked_at
+			FROM proxy_grant `+where, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var g Grant
+			var account sql.NullString
+			var kinds string
+			var until, created int64
+			var revoked sql.NullInt64
+			if err := rows.Scan(&g.ID, &g.Patient, &g.Email, &account, &g.Preset, &kinds, &until, &created, &g.CreatedBy, &revoked); err != nil {
+				return err
+			}
+			g.Account = account.String
+			if kinds != "" {
+				g.Kinds = strings.Split(kinds, ",")
+			}
+			g.Until, g.Created = time.UnixMicro(until).UTC(), time.UnixMicro(created).UTC()
+			if revoked.Valid {
+				g.Revoked = time.UnixMicro(revoked.Int64).UTC()
+			}
+			out = append(out, g)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// ErrNoGrant means no grant in force has the id.
+var ErrNoGrant = apperr.New(apperr.NotFound, "no grant in force has that id")
+
+// Revoke ends a grant now: the caregiver's next request, on any
+// instance, no longer has the access.
+func (s *Grants) Revoke(ctx context.Context, id, by, addr string) (*Grant, error) {
+	now := s.DB.Now().UTC()
+	var g *Grant
+	err := s.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		var patient string
+		err := tx.QueryRow(ctx, "SELECT patient_id FROM proxy_grant WHERE id = ? AND revoked_at IS NULL", id).Scan(&patient)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNoGrant
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE proxy_grant SET revoked_at = ?, revoked_by = ? WHERE id = ?", now.UnixMicro(), by, id); err != nil {
+			return err
+		}
+		if err := access.Bump(ctx, tx, patient); err != nil {
+			return err
+		}
+		rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
+			Action: audit.Update, Outcome: audit.Success, Reason: "proxy-revoke", Address: addr, Patient: "Patient/" + patient}
+		setActor(&rec, by)
+		g = &Grant{ID: id, Patient: patient, Revoked: now}
+		return s.Audit.Stage(ctx, tx, rec)
+	})
+	if err != nil {
+		if errors.Is(err, ErrNoGrant) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("consent: revoke: %w", err)
+	}
+	s.Audit.Chain(ctx)
+	return g, nil
+}
+
+func clipText(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "..."
+	}
+	return s
+}
