@@ -59,14 +59,23 @@ func runProxiesGrant(ctx context.Context, args []string, getenv func(string) str
 		aw.Close(ctx)
 		return err
 	}
-	if _, err := (&clinical.Gateway{Source: source, Audit: aw}).Read(ctx, operator, "Patient", id); err != nil {
+	rec, err := (&clinical.Gateway{Source: source, Audit: aw}).Read(ctx, operator, "Patient", id)
+	if err != nil {
 		aw.Close(ctx)
 		if apperr.CodeOf(err) == apperr.NotFound || apperr.CodeOf(err) == apperr.Gone {
 			return &usageError{fmt.Sprintf("proxies grant: %s is not a patient record carefront can read", patient)}
 		}
 		return cliError(err)
 	}
-	g, err := (&consent.Grants{DB: db, Audit: aw}).Grant(ctx, consent.NewGrant{Patient: id, Email: email, Preset: preset, Until: end, By: "carefront-cli"})
+	var birth time.Time
+	if tree, err := rec.Tree(); err == nil {
+		if s, ok := tree["birthDate"].(string); ok {
+			if r, ok := fhir.ParseDate(s); ok {
+				birth = time.UnixMicro(r.Lo).UTC()
+			}
+		}
+	}
+	g, err := (&consent.Grants{DB: db, Audit: aw}).Grant(ctx, consent.NewGrant{Patient: id, Email: email, Preset: preset, Until: end, PatientBirth: birth, By: "carefront-cli"})
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
 		err = cerr
 	}

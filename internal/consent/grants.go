@@ -19,16 +19,19 @@ import (
 
 // Grant is one caregiver's access to one patient's record.
 type Grant struct {
-	ID        string
-	Patient   string // Patient id
-	Email     string // the caregiver's address, lower-cased
-	Account   string // the caregiver's account, once linked; "" until then
-	Preset    string
-	Kinds     []string // empty: full access
-	Until     time.Time
-	Created   time.Time
-	CreatedBy string
-	Revoked   time.Time // zero while in force
+	ID      string
+	Patient string // Patient id
+	Email   string // the caregiver's address, lower-cased
+	Account string // the caregiver's account, once linked; "" until then
+	Preset  string
+	Kinds   []string // empty: full access
+	Until   time.Time
+	// PatientBirth is the patient's date of birth (zero when the record
+	// gives none), for the age policy.
+	PatientBirth time.Time
+	Created      time.Time
+	CreatedBy    string
+	Revoked      time.Time // zero while in force
 }
 
 // Active reports whether the grant is in force at t.
@@ -51,8 +54,10 @@ type NewGrant struct {
 	Email   string
 	Preset  string
 	Until   time.Time
-	By      string // who grants: "Person/..." or a client id for the clinic's tools
-	Address string
+	// PatientBirth is the patient's date of birth as their record gives it.
+	PatientBirth time.Time
+	By           string // who grants: "Person/..." or a client id for the clinic's tools
+	Address      string
 }
 
 // Grant records a caregiver grant. A malformed address, an unknown preset
@@ -77,7 +82,7 @@ func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
 	var b [12]byte
 	rand.Read(b[:])
 	g := &Grant{ID: "grant-" + hex.EncodeToString(b[:]), Patient: n.Patient, Email: strings.ToLower(addr.Address),
-		Preset: n.Preset, Kinds: kinds, Until: n.Until.UTC(), Created: now, CreatedBy: n.By}
+		Preset: n.Preset, Kinds: kinds, Until: n.Until.UTC(), PatientBirth: n.PatientBirth, Created: now, CreatedBy: n.By}
 	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
 		Action: audit.Create, Outcome: audit.Success, Reason: "proxy-grant", Address: n.Address, Patient: "Patient/" + n.Patient}
 	setActor(&rec, n.By)
@@ -87,9 +92,13 @@ func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
 			return err
 		}
 		g.Account = account.String
-		if _, err := tx.Exec(ctx, `INSERT INTO proxy_grant (id, patient_id, caregiver_email, caregiver_account, preset, kinds, until_at, created, created_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Patient, g.Email, account, g.Preset, strings.Join(g.Kinds, ","),
-			g.Until.UnixMicro(), now.UnixMicro(), g.CreatedBy); err != nil {
+		var birth sql.NullInt64
+		if !g.PatientBirth.IsZero() {
+			birth = sql.NullInt64{Int64: g.PatientBirth.UnixMicro(), Valid: true}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO proxy_grant (id, patient_id, caregiver_email, caregiver_account, preset, kinds, until_at, patient_birth, created, created_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Patient, g.Email, account, g.Preset, strings.Join(g.Kinds, ","),
+			g.Until.UnixMicro(), birth, now.UnixMicro(), g.CreatedBy); err != nil {
 			return err
 		}
 		if err := access.Bump(ctx, tx, g.Patient); err != nil {
@@ -113,6 +122,11 @@ func setActor(rec *audit.Record, by string) {
 	}
 }
 
+// Proxy is the grant as the access decision applies it.
+func (g Grant) Proxy() *access.Proxy {
+	return &access.Proxy{GrantID: g.ID, Kinds: g.Kinds, Until: g.Until, PatientBirth: g.PatientBirth}
+}
+
 // List returns a patient's grants, in force and ended, newest first.
 func (s *Grants) List(ctx context.Context, patient string) ([]Grant, error) {
 	return s.query(ctx, "WHERE patient_id = ? ORDER BY created DESC, id", patient)
@@ -126,7 +140,7 @@ func (s *Grants) ForCaregiver(ctx context.Context, account string) ([]Grant, err
 func (s *Grants) query(ctx context.Context, where string, args ...any) ([]Grant, error) {
 	var out []Grant
 	err := s.DB.Read(ctx, func(tx *sqldb.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, patient_id, caregiver_email, caregiver_account, preset, kinds, until_at, created, created_by, revoked_at
+		rows, err := tx.Query(ctx, `SELECT id, patient_id, caregiver_email, caregiver_account, preset, kinds, until_at, patient_birth, created, created_by, revoked_at
 			FROM proxy_grant `+where, args...)
 		if err != nil {
 			return err
@@ -137,8 +151,8 @@ func (s *Grants) query(ctx context.Context, where string, args ...any) ([]Grant,
 			var account sql.NullString
 			var kinds string
 			var until, created int64
-			var revoked sql.NullInt64
-			if err := rows.Scan(&g.ID, &g.Patient, &g.Email, &account, &g.Preset, &kinds, &until, &created, &g.CreatedBy, &revoked); err != nil {
+			var revoked, birth sql.NullInt64
+			if err := rows.Scan(&g.ID, &g.Patient, &g.Email, &account, &g.Preset, &kinds, &until, &birth, &created, &g.CreatedBy, &revoked); err != nil {
 				return err
 			}
 			g.Account = account.String
@@ -146,6 +160,9 @@ func (s *Grants) query(ctx context.Context, where string, args ...any) ([]Grant,
 				g.Kinds = strings.Split(kinds, ",")
 			}
 			g.Until, g.Created = time.UnixMicro(until).UTC(), time.UnixMicro(created).UTC()
+			if birth.Valid {
+				g.PatientBirth = time.UnixMicro(birth.Int64).UTC()
+			}
 			if revoked.Valid {
 				g.Revoked = time.UnixMicro(revoked.Int64).UTC()
 			}

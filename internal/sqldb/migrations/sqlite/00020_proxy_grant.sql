@@ -13,6 +13,7 @@ CREATE TABLE proxy_grant (
     preset            TEXT   NOT NULL,
     kinds             TEXT   NOT NULL,                -- resource types, comma-separated; empty is full access
     until_at          BIGINT NOT NULL,
+    patient_birth     BIGINT,                         -- the patient's date of birth, for the age policy
     created           BIGINT NOT NULL,
     created_by        TEXT   NOT NULL,
     revoked_at        BIGINT,
