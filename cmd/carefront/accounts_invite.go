@@ -9,10 +9,7 @@ import (
 	"net/url"
 	"strings"
 
-	"carefront/internal/apperr"
 	"carefront/internal/audit"
-	"carefront/internal/clinical"
-	"carefront/internal/fhir"
 	"carefront/internal/identity"
 )
 
@@ -23,27 +20,21 @@ func runAccountsInvite(ctx context.Context, args []string, getenv func(string) s
 	if err != nil {
 		return err
 	}
-	typ, id, ok := strings.Cut(patient, "/")
-	if !ok || typ != "Patient" || !fhir.ValidID(id) {
-		return &usageError{"accounts invite: give --patient Patient/ID"}
+	id, err := patientArg("accounts invite", patient)
+	if err != nil {
+		return err
 	}
 	db, aw, err := openWithAudit(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	source, _, err := clinicalSource(cfg, db)
-	if err != nil {
+	if _, err := readPatient(ctx, cfg, db, aw, id); err != nil {
 		aw.Close(ctx)
-		return err
-	}
-	gw := &clinical.Gateway{Source: source, Audit: aw}
-	if _, err := gw.Read(ctx, operator, "Patient", id); err != nil {
-		aw.Close(ctx)
-		if apperr.CodeOf(err) == apperr.NotFound || apperr.CodeOf(err) == apperr.Gone {
-			return fmt.Errorf("accounts invite: %s is not a patient record carefront can read", patient)
+		if errors.Is(err, errNoPatient) {
+			return fmt.Errorf("accounts invite: %s is %v", patient, err)
 		}
-		return cliError(err)
+		return err
 	}
 	k, err := keys(cfg)
 	if err != nil {

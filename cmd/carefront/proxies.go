@@ -6,23 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"carefront/internal/apperr"
-	"carefront/internal/clinical"
 	"carefront/internal/consent"
 	"carefront/internal/fhir"
 )
-
-// patientArg reads a --patient Patient/ID value.
-func patientArg(cmd, v string) (string, error) {
-	typ, id, ok := strings.Cut(v, "/")
-	if !ok || typ != "Patient" || !fhir.ValidID(id) {
-		return "", &usageError{cmd + ": give --patient Patient/ID"}
-	}
-	return id, nil
-}
 
 func runProxiesGrant(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	var patient, email, preset, until string
@@ -54,18 +43,13 @@ func runProxiesGrant(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	defer db.Close()
-	source, _, err := clinicalSource(cfg, db)
+	rec, err := readPatient(ctx, cfg, db, aw, id)
 	if err != nil {
 		aw.Close(ctx)
-		return err
-	}
-	rec, err := (&clinical.Gateway{Source: source, Audit: aw}).Read(ctx, operator, "Patient", id)
-	if err != nil {
-		aw.Close(ctx)
-		if apperr.CodeOf(err) == apperr.NotFound || apperr.CodeOf(err) == apperr.Gone {
-			return &usageError{fmt.Sprintf("proxies grant: %s is not a patient record carefront can read", patient)}
+		if errors.Is(err, errNoPatient) {
+			return &usageError{fmt.Sprintf("proxies grant: %s is %v", patient, err)}
 		}
-		return cliError(err)
+		return err
 	}
 	var birth time.Time
 	if tree, err := rec.Tree(); err == nil {

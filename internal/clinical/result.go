@@ -26,8 +26,8 @@ var categoryCodes = map[string]string{
 	"GE": access.CategoryGenetic, "LP7857-8": access.CategoryGenetic,
 }
 
-// ResultCategories returns the release categories of a decoded result.
-func ResultCategories(tree map[string]any) []string {
+// resultCategories returns the release categories of a decoded result.
+func resultCategories(tree map[string]any) []string {
 	var out []string
 	for _, v := range fhir.Values(tree, "category.coding") {
 		c, _ := v.(map[string]any)
@@ -101,7 +101,7 @@ func ResultFacts(typ string, tree map[string]any) *access.ResultFacts {
 	if typ != "Observation" && typ != "DiagnosticReport" {
 		return nil
 	}
-	f := &access.ResultFacts{Categories: ResultCategories(tree)}
+	f := &access.ResultFacts{Categories: resultCategories(tree)}
 	f.Status, _ = tree["status"].(string)
 	for _, k := range []string{"issued", "effectiveDateTime", "effectiveInstant"} {
 		if s, ok := tree[k].(string); ok {

@@ -54,7 +54,7 @@ func (c *Cache) key(s *session, view string, params ...any) (cacheKey, bool) {
 	if c == nil || p.Policy == nil || p.Patient == "" || p.User == "" {
 		return cacheKey{}, false
 	}
-	return cacheKey{user: p.User, patient: p.Patient, view: view, params: fmt.Sprint(params...), version: p.Policy.Version}, true
+	return cacheKey{user: p.User, patient: p.Patient, view: view, params: fmt.Sprintf("%q", params), version: p.Policy.Version}, true
 }
 
 func (c *Cache) get(k cacheKey) (cacheEntry, bool) {

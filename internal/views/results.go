@@ -73,8 +73,7 @@ type Component struct {
 type HeldResult struct {
 	Title string    `json:"title"`
 	Date  time.Time `json:"date"`
-	// Until is when it shows by itself if no one has reviewed it.
-	Refs []string `json:"refs"`
+	Refs  []string  `json:"refs"`
 }
 
 // resultsPerPage bounds the results one page of the list reads.

@@ -28,8 +28,7 @@ type TimelineEntry struct {
 	Kind   string `json:"kind"`
 	Title  string `json:"title"`
 	Detail string `json:"detail,omitempty"`
-	// Key links a result to its trend; Document links a visit to its
-	// summary.
+	// Key links a numeric result to its test's page.
 	Key string `json:"key,omitempty"`
 }
 

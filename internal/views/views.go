@@ -14,7 +14,6 @@ package views
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/url"
 	"slices"
 	"strconv"
@@ -23,7 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"carefront/internal/apperr"
 	"carefront/internal/clinical"
 	"carefront/internal/fhir"
 )
@@ -416,12 +414,4 @@ func float(v any) (float64, bool) {
 		return n, true
 	}
 	return 0, false
-}
-
-// ErrNotFound is returned (apperr NotFound) for what a view cannot find:
-// a missing or someone else's resource, an unknown test code.
-var ErrNotFound = apperr.New(apperr.NotFound, "not found")
-
-func notFound(err error) bool {
-	return apperr.CodeOf(err) == apperr.NotFound || errors.Is(err, ErrNotFound)
 }

@@ -83,9 +83,7 @@ func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, titleID stri
 // writeView answers a view request with its JSON.
 func writeView(w http.ResponseWriter, v any) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(true)
-	return enc.Encode(v)
+	return json.NewEncoder(w).Encode(v)
 }
 
 // lang is the request's language tag as views take it (en or es).
