@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"carefront/internal/apperr"
 )
@@ -104,6 +106,11 @@ func ParseQuery(typ string, params url.Values, lenient bool) (*Query, error) {
 	}
 	for _, full := range names {
 		vals := params[full]
+		for _, v := range vals {
+			if !printable(v) {
+				return nil, apperr.New(apperr.Invalid, "search parameter %q has a value with control characters or bytes that are not UTF-8", clip(full))
+			}
+		}
 		name, modifier, _ := strings.Cut(full, ":")
 		switch name {
 		case "_format":
@@ -196,6 +203,21 @@ func ParseQuery(typ string, params url.Values, lenient bool) (*Query, error) {
 		q.raw[full] = vals
 	}
 	return q, nil
+}
+
+// printable reports whether a search value is UTF-8 text with no control
+// characters: a NUL or a newline has no place in a search, and a database
+// would refuse some of them with an error of its own.
+func printable(v string) bool {
+	if !utf8.ValidString(v) {
+		return false
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func (q *Query) parseCount(vals []string) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -509,4 +510,19 @@ func FuzzValidatePrimitives(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSearchValuesWithControlCharacters: a NUL, a newline or bytes that
+// are not UTF-8 in any search value is a clear 400 naming the parameter,
+// never an error from the database.
+func TestSearchValuesWithControlCharacters(t *testing.T) {
+	for _, v := range []string{"a\x00b", "4548-4\n", "\x7f", "caf\xe9"} {
+		_, err := ParseQuery("Observation", url.Values{"code": {v}}, false)
+		if apperr.CodeOf(err) != apperr.Invalid || !strings.Contains(apperr.MessageOf(err), `"code"`) {
+			t.Errorf("ParseQuery(code=%q) = %v", v, err)
+		}
+	}
+	if _, err := ParseQuery("Observation", url.Values{"code": {"http://loinc.org|4548-4"}, "_lastUpdated": {"ge2024-01-01"}}, false); err != nil {
+		t.Errorf("a plain search: %v", err)
+	}
 }

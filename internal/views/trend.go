@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"carefront/internal/apperr"
 	"carefront/internal/clinical"
@@ -49,7 +51,8 @@ func ParseKey(key string) (system, code string, err error) {
 		return loinc, key, nil
 	}
 	sys, c, ok := strings.Cut(key, "|")
-	if !ok || c == "" || len(key) > 300 || strings.ContainsAny(key, ",$\\") {
+	if !ok || c == "" || len(key) > 300 || strings.ContainsAny(key, ",$\\") || !utf8.ValidString(key) ||
+		strings.IndexFunc(key, unicode.IsControl) >= 0 {
 		return "", "", apperr.New(apperr.NotFound, "no such test")
 	}
 	if _, err := url.Parse(sys); err != nil || sys == "" {

@@ -58,6 +58,18 @@ func setup(t *testing.T, db *sqldb.DB) *fixture {
 	return over(t, db, st)
 }
 
+// load writes a transaction Bundle's resources to the fixture's store.
+func (f *fixture) load(t *testing.T, bundleJSON string) {
+	t.Helper()
+	b, err := fhir.ParseBundle(json.RawMessage(bundleJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.Process(context.Background(), b, store.BundleOptions{Import: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // over builds the fixture's gateway and builder over a source.
 func over(t *testing.T, db *sqldb.DB, src clinical.Source) *fixture {
 	t.Helper()
@@ -242,7 +254,7 @@ func TestBadInputToViews(t *testing.T) {
 		f := setup(t, db)
 		ctx := context.Background()
 		m := as(demo.Maria)
-		for _, key := range []string{"0000-0", "not a code", "http://x|", "1234567890123"} {
+		for _, key := range []string{"0000-0", "not a code", "http://x|", "1234567890123", "4548-4\n", "http://x|a\x00b", "http://loinc.org|4548-4\u202e", "http://x\x7f|a", "%00|a"} {
 			if _, err := f.b.Trend(ctx, m, key, "en"); apperr.CodeOf(err) != apperr.NotFound {
 				t.Errorf("Trend(%q) = %v, want NotFound", key, err)
 			}
@@ -262,13 +274,7 @@ func TestBadInputToViews(t *testing.T) {
  {"resource":{"resourceType":"DocumentReference","id":"d-html","status":"current","subject":{"reference":"Patient/demo-maria"},"content":[{"attachment":{"contentType":"text/html","data":"` + b64(`<h2>Letter</h2><p onclick="steal()">Dear Maria</p><script>alert(1)</script><img src="https://tracker.example/p.gif"><a href="javascript:alert(1)">x</a><style>p{}</style>`) + `"}}]},"request":{"method":"PUT","url":"DocumentReference/d-html"}},
  {"resource":{"resourceType":"DocumentReference","id":"d-odd","status":"current","subject":{"reference":"Patient/demo-maria"},"content":[{"attachment":{"contentType":"application/x-msdownload","data":"TVqQAAMAAAAEAAAA"}}]},"request":{"method":"PUT","url":"DocumentReference/d-odd"}}
 ]}`
-		bundle, err := fhir.ParseBundle(json.RawMessage(docs))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.st.Process(ctx, bundle, store.BundleOptions{Import: true}); err != nil {
-			t.Fatal(err)
-		}
+		f.load(t, docs)
 		d, err := f.b.Document(ctx, m, "d-empty", "en", views.DocumentPolicy())
 		if err != nil || d.Problem != "missing" {
 			t.Errorf("empty document: %+v, %v", d, err)
@@ -502,16 +508,10 @@ func TestResultsAreReleasedWithTheirReport(t *testing.T) {
 		obs := func(id, code, value string) string {
 			return `{"resource":{"resourceType":"Observation","id":"` + id + `","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],"code":{"coding":[{"system":"http://loinc.org","code":"` + code + `"}],"text":"Gene variant ` + id + `"},"subject":{"reference":"Patient/demo-maria"},"effectiveDateTime":"` + when + `","issued":"` + when + `","valueString":"` + value + `"},"request":{"method":"PUT","url":"Observation/` + id + `"}}`
 		}
-		bundle, err := fhir.ParseBundle(json.RawMessage(`{"resourceType":"Bundle","type":"transaction","entry":[` +
-			obs("gene-1", "48018-6", "BRCA1 variant found") + `,` + obs("gene-2", "48019-4", "BRCA2 none") + `,
- {"resource":{"resourceType":"DiagnosticReport","id":"gene-report","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0074","code":"GE"}]}],"code":{"text":"Hereditary cancer panel"},"subject":{"reference":"Patient/demo-maria"},"effectiveDateTime":"` + when + `","issued":"` + when + `","result":[{"reference":"Observation/gene-1"},{"reference":"Observation/gene-2"}]},"request":{"method":"PUT","url":"DiagnosticReport/gene-report"}}
-]}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.st.Process(ctx, bundle, store.BundleOptions{Import: true}); err != nil {
-			t.Fatal(err)
-		}
+		f.load(t, `{"resourceType":"Bundle","type":"transaction","entry":[`+
+			obs("gene-1", "48018-6", "BRCA1 variant found")+`,`+obs("gene-2", "48019-4", "BRCA2 none")+`,
+ {"resource":{"resourceType":"DiagnosticReport","id":"gene-report","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0074","code":"GE"}]}],"code":{"text":"Hereditary cancer panel"},"subject":{"reference":"Patient/demo-maria"},"effectiveDateTime":"`+when+`","issued":"`+when+`","result":[{"reference":"Observation/gene-1"},{"reference":"Observation/gene-2"}]},"request":{"method":"PUT","url":"DiagnosticReport/gene-report"}}
+]}`)
 		by := access.Change{User: "Person/acct-demo-maria"}
 		if err := f.policies.SetRelease(ctx, demo.Maria, map[string]int{access.CategoryGenetic: 30}, by); err != nil {
 			t.Fatal(err)
@@ -565,18 +565,12 @@ func TestDocumentInABinary(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		f := setup(t, db)
 		ctx := context.Background()
-		bundle, err := fhir.ParseBundle(json.RawMessage(`{"resourceType":"Bundle","type":"transaction","entry":[
- {"resource":{"resourceType":"Binary","id":"letter-file","contentType":"text/plain","securityContext":{"reference":"DocumentReference/letter"},"data":"` + b64("Dear Maria, your results are fine.") + `"},"request":{"method":"PUT","url":"Binary/letter-file"}},
+		f.load(t, `{"resourceType":"Bundle","type":"transaction","entry":[
+ {"resource":{"resourceType":"Binary","id":"letter-file","contentType":"text/plain","securityContext":{"reference":"DocumentReference/letter"},"data":"`+b64("Dear Maria, your results are fine.")+`"},"request":{"method":"PUT","url":"Binary/letter-file"}},
  {"resource":{"resourceType":"DocumentReference","id":"letter","status":"current","subject":{"reference":"Patient/demo-maria"},"description":"Results letter","content":[{"attachment":{"contentType":"text/plain","url":"Binary/letter-file"}}]},"request":{"method":"PUT","url":"DocumentReference/letter"}},
- {"resource":{"resourceType":"Binary","id":"walter-file","contentType":"text/plain","securityContext":{"reference":"Patient/demo-walter"},"data":"` + b64("Walter's private letter") + `"},"request":{"method":"PUT","url":"Binary/walter-file"}},
+ {"resource":{"resourceType":"Binary","id":"walter-file","contentType":"text/plain","securityContext":{"reference":"Patient/demo-walter"},"data":"`+b64("Walter's private letter")+`"},"request":{"method":"PUT","url":"Binary/walter-file"}},
  {"resource":{"resourceType":"DocumentReference","id":"sneaky","status":"current","subject":{"reference":"Patient/demo-maria"},"description":"Points elsewhere","content":[{"attachment":{"contentType":"text/plain","url":"Binary/walter-file"}}]},"request":{"method":"PUT","url":"DocumentReference/sneaky"}}
-]}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.st.Process(ctx, bundle, store.BundleOptions{Import: true}); err != nil {
-			t.Fatal(err)
-		}
+]}`)
 		d, err := f.b.Document(ctx, as(demo.Maria), "letter", "en", views.DocumentPolicy())
 		if err != nil || d.Text != "Dear Maria, your results are fine." {
 			t.Errorf("letter in a Binary: %+v, %v", d, err)
@@ -601,15 +595,9 @@ func TestReportsKeptAsDocumentsWaitToo(t *testing.T) {
 		ctx := context.Background()
 		m := as(demo.Maria)
 		when := now().AddDate(0, 0, -1).Format(time.RFC3339)
-		bundle, err := fhir.ParseBundle(json.RawMessage(`{"resourceType":"Bundle","type":"transaction","entry":[
- {"resource":{"resourceType":"DocumentReference","id":"path-report","status":"current","docStatus":"final","type":{"coding":[{"system":"http://loinc.org","code":"11526-1"}],"text":"Pathology study"},"subject":{"reference":"Patient/demo-maria"},"date":"` + when + `","description":"Skin biopsy report","content":[{"attachment":{"contentType":"text/plain","data":"` + b64("Benign nevus.") + `"}}]},"request":{"method":"PUT","url":"DocumentReference/path-report"}}
-]}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.st.Process(ctx, bundle, store.BundleOptions{Import: true}); err != nil {
-			t.Fatal(err)
-		}
+		f.load(t, `{"resourceType":"Bundle","type":"transaction","entry":[
+ {"resource":{"resourceType":"DocumentReference","id":"path-report","status":"current","docStatus":"final","type":{"coding":[{"system":"http://loinc.org","code":"11526-1"}],"text":"Pathology study"},"subject":{"reference":"Patient/demo-maria"},"date":"`+when+`","description":"Skin biopsy report","content":[{"attachment":{"contentType":"text/plain","data":"`+b64("Benign nevus.")+`"}}]},"request":{"method":"PUT","url":"DocumentReference/path-report"}}
+]}`)
 		by := access.Change{User: "Person/acct-demo-maria"}
 		if err := f.policies.SetRelease(ctx, demo.Maria, map[string]int{access.CategoryPathology: 14}, by); err != nil {
 			t.Fatal(err)
