@@ -26,6 +26,7 @@ import (
 	"carefront/internal/audit"
 	"carefront/internal/clinical/store"
 	"carefront/internal/fhir"
+	"carefront/internal/sqldb"
 )
 
 // Patient ids of the demo population.
@@ -125,31 +126,39 @@ func Seed(ctx context.Context, st *store.Store, aw *audit.Writer, now time.Time)
 	if err != nil {
 		return false, err
 	}
-	res, err := st.Process(ctx, bundle, store.BundleOptions{Import: true})
-	if err != nil {
+	changed := false
+	// The records are staged in the Bundle's own transaction: the data
+	// and its audit records commit together or not at all.
+	stage := func(ctx context.Context, tx *sqldb.Tx, res *store.Result) error {
+		byPatient := map[string][]audit.Entity{}
+		for _, w := range res.Written {
+			if w == nil || !w.Changed || w.Resource == nil {
+				continue
+			}
+			for _, p := range w.Patients {
+				byPatient[p] = append(byPatient[p], audit.Entity{What: w.Resource.Ref()})
+			}
+		}
+		for _, p := range []string{Maria, Walter, Sam, Lily} {
+			if len(byPatient[p]) == 0 {
+				continue
+			}
+			changed = true
+			if err := aw.Stage(ctx, tx, audit.Record{Type: audit.TypeImport, Subtype: []audit.Coding{audit.SubtypeCreate},
+				Action: audit.Create, Outcome: audit.Success, Client: "carefront-demo", Patient: "Patient/" + p,
+				Entities: byPatient[p]}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if _, err := st.Process(ctx, bundle, store.BundleOptions{Import: true, Audit: stage}); err != nil {
 		return false, fmt.Errorf("demo data: %w", err)
 	}
-	byPatient := map[string][]audit.Entity{}
-	for _, w := range res.Written {
-		if w == nil || !w.Changed || w.Resource == nil {
-			continue
-		}
-		for _, p := range w.Patients {
-			byPatient[p] = append(byPatient[p], audit.Entity{What: w.Resource.Ref()})
+	if changed {
+		if err := aw.Chain(ctx); err != nil {
+			return true, fmt.Errorf("demo data: stored, with its audit records staged; chaining them: %w", err)
 		}
 	}
-	if len(byPatient) == 0 {
-		return false, nil
-	}
-	for _, p := range []string{Maria, Walter, Sam, Lily} {
-		if len(byPatient[p]) == 0 {
-			continue
-		}
-		if err := aw.Append(ctx, audit.Record{Type: audit.TypeImport, Subtype: []audit.Coding{audit.SubtypeCreate},
-			Action: audit.Create, Outcome: audit.Success, Client: "carefront-demo", Patient: "Patient/" + p,
-			Entities: byPatient[p]}); err != nil {
-			return true, err
-		}
-	}
-	return true, nil
+	return changed, nil
 }

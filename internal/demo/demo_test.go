@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"carefront/internal/audit"
+	"carefront/internal/audit/audittest"
 	"carefront/internal/clinical/store"
 	"carefront/internal/demo"
 	"carefront/internal/fhir"
@@ -41,6 +42,19 @@ func TestSeedWritesThePopulationOnce(t *testing.T) {
 		seeded, err := demo.Seed(ctx, st, aw, today)
 		if err != nil || !seeded {
 			t.Fatalf("Seed: %v %v", seeded, err)
+		}
+		// One Import record per demo patient, chained with the data.
+		imports := func() int {
+			n := 0
+			for _, e := range audittest.Events(t, db) {
+				if strings.Contains(e, `"value":"carefront-demo"`) {
+					n++
+				}
+			}
+			return n
+		}
+		if n := imports(); n != 4 {
+			t.Errorf("%d Import audit records after the first seed, want 4", n)
 		}
 		for _, tc := range []struct {
 			typ, query string
@@ -81,8 +95,8 @@ func TestSeedWritesThePopulationOnce(t *testing.T) {
 		}
 		// A second start in the same hour changes nothing.
 		seeded, err = demo.Seed(ctx, st, aw, today.Add(30*time.Minute))
-		if err != nil || seeded {
-			t.Errorf("second Seed in the same hour: %v %v", seeded, err)
+		if err != nil || seeded || imports() != 4 {
+			t.Errorf("second Seed in the same hour: %v %v, %d Import records", seeded, err, imports())
 		}
 		// A start a week later moves the records that depend on the date:
 		// the video visit is still later that day, the newest results
