@@ -10,7 +10,7 @@ import (
 
 	"carefront/internal/apperr"
 	"carefront/internal/consent"
-	"carefront/internal/fhir"
+	"carefront/internal/views"
 )
 
 func runProxiesGrant(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -51,15 +51,9 @@ func runProxiesGrant(ctx context.Context, args []string, getenv func(string) str
 		}
 		return err
 	}
-	var birth time.Time
-	if tree, err := rec.Tree(); err == nil {
-		if s, ok := tree["birthDate"].(string); ok {
-			if r, ok := fhir.ParseDate(s); ok {
-				birth = time.UnixMicro(r.Lo).UTC()
-			}
-		}
-	}
-	g, err := (&consent.Grants{DB: db, Audit: aw}).Grant(ctx, consent.NewGrant{Patient: id, Email: email, Preset: preset, Until: end, PatientBirth: birth, By: "carefront-cli"})
+	name, birth := views.PatientFacts(rec)
+	g, err := (&consent.Grants{DB: db, Audit: aw}).Grant(ctx, consent.NewGrant{Patient: id, Email: email, Preset: preset, Until: end,
+		PatientBirth: birth, PatientName: name, By: "carefront-cli"})
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -125,7 +119,7 @@ func runProxiesRevoke(ctx context.Context, args []string, getenv func(string) st
 		return err
 	}
 	defer db.Close()
-	g, err := (&consent.Grants{DB: db, Audit: aw}).Revoke(ctx, fs.Arg(0), "carefront-cli", "")
+	g, err := (&consent.Grants{DB: db, Audit: aw}).Revoke(ctx, consent.Revocation{ID: fs.Arg(0), By: "carefront-cli"})
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
 		err = cerr
 	}

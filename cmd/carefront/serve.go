@@ -138,6 +138,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			aw.Close(context.Background())
 			return fmt.Errorf("demo accounts: %w", err)
 		}
+		if err := demo.SeedGrants(ctx, store.New(db), &consent.Grants{DB: db, Audit: aw}, db.Now()); err != nil {
+			aw.Close(context.Background())
+			return err
+		}
 		log.Info("demo accounts (made-up people; password and authenticator key are in the README)", "accounts", logins,
 			"password", demo.DemoPassword, "authenticator_key", demo.DemoTOTPSecret)
 	}
@@ -211,7 +215,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		closeListeners()
 		return err
 	}
-	policies := &access.Store{DB: db, Audit: aw}
+	grants := &consent.Grants{DB: db, Audit: aw}
+	policies := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
 	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler}
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
@@ -224,6 +229,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Views: &views.Builder{Gateway: gateway, Dict: dict, Sequential: mode == "embedded",
 			Cache: &views.Cache{TTL: views.DefaultCacheTTL}},
 		Policies:        policies,
+		Grants:          grants,
 		Sanitizer:       views.DocumentPolicy(),
 		DownloadLimiter: limiter("download", 3.0/3600, 3), // per account: 3 an hour
 		Auth:            auth,

@@ -4,12 +4,14 @@
 // it. Deny is the default: a request is permitted only by a rule that
 // names it.
 //
-// Today's rules: a patient may read and search their own compartment, and
-// read directory resources that hold no patient's data (practitioners,
-// organizations, locations, medications, ...); their results show when
-// final, and as the patient chose to release them (release.go). Consent, proxy grants,
-// staff roles and sensitivity labels plug in here later without changing
-// callers.
+// The rules, in layers: the relationship (a patient's own record, or a
+// caregiver's grant, proxy.go), the age policy and sensitivity labels
+// (a parent of a teenager sees no sensitive record), then what the grant
+// covers. A permitted principal may also read directory resources that
+// hold no patient's data (practitioners, organizations, locations,
+// medications, ...). Results show when final, and as the patient chose to
+// release them (release.go), an obligation on the permit. A patient's
+// policy is compiled once per access version (store.go).
 package access
 
 import (
@@ -35,6 +37,11 @@ type Principal struct {
 	Role string
 	// Address is the network address the request came from.
 	Address string
+	// Caregiver says the person acts for Patient as a caregiver, not for
+	// themself: the relationship is the grant Proxy, which the gateway
+	// takes from the patient's policy (Policy.ProxyFor). A caregiver with
+	// no grant in force is refused everything.
+	Caregiver bool
 	// Proxy, when set, is the grant under which the person acts for
 	// Patient (a caregiver); nil means they act for themself.
 	Proxy *Proxy
@@ -128,6 +135,9 @@ func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
 		return Decision{Reason: ReasonNoPatient}
 	}
 	own := ReasonOwnRecord
+	if p.Caregiver && p.Proxy == nil {
+		return Decision{Reason: ReasonProxyNoGrant}
+	}
 	if p.Proxy != nil {
 		if why := p.Proxy.limit(p.At, a, t); why != "" {
 			return Decision{Reason: why}

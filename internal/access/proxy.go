@@ -12,6 +12,9 @@ import (
 // every path applies.
 type Proxy struct {
 	GrantID string
+	// Account is the caregiver, as Principal.User names them
+	// ("Person/ID").
+	Account string
 	// Kinds are the resource types the grant covers; empty means full
 	// access. The patient's own Patient resource is always covered (their
 	// name on the caregiver's pages).
@@ -20,6 +23,10 @@ type Proxy struct {
 	Until time.Time
 	// PatientBirth is the patient's date of birth, for the age policy.
 	PatientBirth time.Time
+	// Granted is when the grant was made. The age policy applies to
+	// grants made while the patient was a minor (a parent's); a grant an
+	// adult patient makes is theirs to end.
+	Granted time.Time
 	// Ages is the age policy; zero values mean the defaults.
 	Ages Ages
 }
@@ -47,6 +54,7 @@ var Presets = map[string][]string{
 // Reasons of proxy decisions.
 const (
 	ReasonProxy          = "proxy-grant"
+	ReasonProxyNoGrant   = "proxy-no-grant"
 	ReasonProxyExpired   = "proxy-expired"
 	ReasonProxyAdult     = "proxy-patient-adult"
 	ReasonProxyKind      = "proxy-kind-not-granted"
@@ -104,6 +112,48 @@ func (a Ages) adult() int {
 	return DefaultAdultAge
 }
 
+// Ended reports whether the grant no longer gives access at t: past its
+// end, or the patient has come of age.
+func (g *Proxy) Ended(at time.Time) bool {
+	if !at.Before(g.Until) {
+		return true
+	}
+	return g.minor() && AgeAt(g.PatientBirth, at) >= g.Ages.adult()
+}
+
+// minor reports whether the age policy applies: the grant was made while
+// the patient was under age (a grant with no time made is taken as such).
+func (g *Proxy) minor() bool {
+	if g.PatientBirth.IsZero() {
+		return false
+	}
+	return g.Granted.IsZero() || AgeAt(g.PatientBirth, g.Granted) < g.Ages.adult()
+}
+
+// Covers reports whether the grant covers data of type typ at all: full
+// access covers everything; a list of kinds covers those, the patient's
+// own Patient resource and directory resources.
+func (g *Proxy) Covers(typ string) bool {
+	return len(g.Kinds) == 0 || typ == "Patient" || slices.Contains(directoryTypes, typ) || slices.Contains(g.Kinds, typ)
+}
+
+// ProxyFor returns the grant not revoked through which user
+// ("Person/ID") may act for the policy's patient, or nil. A grant past
+// its end is returned (Decide refuses it, naming why).
+func (p *Policy) ProxyFor(user string) *Proxy {
+	if p == nil || user == "" {
+		return nil
+	}
+	var best *Proxy
+	for i := range p.Proxies {
+		g := &p.Proxies[i]
+		if g.Account == user && (best == nil || g.Until.After(best.Until)) {
+			best = g
+		}
+	}
+	return best
+}
+
 // limit returns the reason the grant refuses action a on t at time at,
 // or "" when the grant allows it (the patient's own rules still apply).
 func (g *Proxy) limit(at time.Time, a Action, t Target) string {
@@ -111,13 +161,13 @@ func (g *Proxy) limit(at time.Time, a Action, t Target) string {
 		return ReasonProxyExpired
 	}
 	age := -1
-	if !g.PatientBirth.IsZero() {
+	if g.minor() {
 		age = AgeAt(g.PatientBirth, at)
 		if age >= g.Ages.adult() {
 			return ReasonProxyAdult
 		}
 	}
-	if len(g.Kinds) > 0 && t.Type != "Patient" && !slices.Contains(directoryTypes, t.Type) && !slices.Contains(g.Kinds, t.Type) {
+	if !g.Covers(t.Type) {
 		return ReasonProxyKind
 	}
 	if a == Read && age >= g.Ages.teen() && Sensitive(t.Labels) {

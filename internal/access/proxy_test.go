@@ -65,6 +65,9 @@ func TestProxyDecisions(t *testing.T) {
 		{"at 18 searches end too", Proxy{Until: year, PatientBirth: born(18, 0)}, Search, Target{Type: "Observation"}, false, ReasonProxyAdult},
 		{"a clinic's own ages", Proxy{Until: year, PatientBirth: born(13, 0), Ages: Ages{Teen: 14, Adult: 19}}, Read, obs(psy), true, ReasonProxy},
 		{"an adult patient's caregiver (no birth date kept)", Proxy{Until: year}, Read, obs(psy), true, ReasonProxy},
+		{"a parent's grant made at 17 ends at 18", Proxy{Until: year, PatientBirth: born(18, 0), Granted: now.AddDate(-1, 0, 0)}, Read, obs(nil), false, ReasonProxyAdult},
+		{"an adult patient's grant: no age rules", Proxy{Until: year, PatientBirth: born(85, 0), Granted: now.AddDate(0, -1, 0)}, Read, obs(psy), true, ReasonProxy},
+		{"a caregiver with no grant in force", Proxy{}, Read, obs(nil), false, ReasonProxyExpired},
 		{"another patient's record", Proxy{Until: year}, Read, Target{Type: "Observation", Patients: []string{"other"}}, false, ReasonOtherPatient},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,6 +79,24 @@ func TestProxyDecisions(t *testing.T) {
 			}
 		})
 	}
+	// A caregiver whose grant is not in the patient's policy (revoked, or
+	// never made) is refused everything, even the patient's name.
+	for _, a := range []Action{Read, Search} {
+		d := Decide(context.Background(), Principal{User: "Person/parent", Patient: "kid", Caregiver: true, At: now}, a,
+			Target{Type: "Patient", ID: "kid", Patients: []string{"kid"}})
+		if d.Permit || d.Reason != ReasonProxyNoGrant {
+			t.Errorf("%s with no grant = %+v, want refused %s", a, d, ReasonProxyNoGrant)
+		}
+	}
+	// ProxyFor finds the caregiver's grant in the compiled policy.
+	pol := &Policy{Proxies: []Proxy{{GrantID: "g1", Account: "Person/a", Until: year}, {GrantID: "g2", Account: "Person/b", Until: year}}}
+	if g := pol.ProxyFor("Person/b"); g == nil || g.GrantID != "g2" {
+		t.Errorf("ProxyFor(Person/b) = %+v, want g2", g)
+	}
+	if g := pol.ProxyFor("Person/c"); g != nil {
+		t.Errorf("ProxyFor(Person/c) = %+v, want none", g)
+	}
+
 	// The patient's release choice binds their caregiver.
 	p := Principal{User: "Person/parent", Patient: "kid", Proxy: &Proxy{Until: year}, At: now,
 		Policy: &Policy{Wait: map[string]int{CategoryLab: 7}}}

@@ -42,6 +42,9 @@ type Policy struct {
 	// Shown are the held results ("Observation/1") the patient asked to
 	// see anyway.
 	Shown []string
+	// Proxies are the caregiver grants not revoked (package consent loads
+	// them).
+	Proxies []Proxy
 }
 
 // ResultFacts are what the release rule reads of a result (an Observation

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
@@ -16,15 +17,64 @@ import (
 type Store struct {
 	DB    *sqldb.DB
 	Audit *audit.Writer
+	// Loaders add to a patient's policy what other packages keep (the
+	// caregiver grants of package consent), read in the transaction that
+	// read the access version, after it.
+	Loaders []Loader
+
+	mu       sync.Mutex
+	compiled map[string]*Policy // by patient; each at the version it was read at
 }
 
-// Policy loads a patient's choices and access version.
+// Loader adds what it keeps of a patient's policy to p.
+type Loader func(ctx context.Context, tx *sqldb.Tx, patient string, p *Policy) error
+
+// maxCompiled bounds the policies kept in memory; past it the cache
+// starts again (a policy is a few rows, read again at the next request).
+const maxCompiled = 20000
+
+// Policy returns a patient's policy at its current access version. It
+// reads the version (one query) and, when the policy compiled for that
+// version is at hand, returns it; otherwise it reads the whole policy,
+// the version first, so a policy is never kept under a version newer
+// than what it holds. The policy returned is shared: callers must not
+// change it.
 func (s *Store) Policy(ctx context.Context, patient string) (*Policy, error) {
-	p := &Policy{Wait: map[string]int{}}
+	var p *Policy
 	err := s.DB.Read(ctx, func(tx *sqldb.Tx) error {
-		if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM access_version WHERE patient_id = ?", patient).Scan(&p.Version); err != nil {
+		var v int64
+		if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM access_version WHERE patient_id = ?", patient).Scan(&v); err != nil {
 			return err
 		}
+		s.mu.Lock()
+		c := s.compiled[patient]
+		s.mu.Unlock()
+		if c != nil && c.Version == v {
+			p = c
+			return nil
+		}
+		var err error
+		p, err = s.load(ctx, tx, patient, v)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("access: policy: %w", err)
+	}
+	s.mu.Lock()
+	if s.compiled == nil || len(s.compiled) >= maxCompiled {
+		s.compiled = map[string]*Policy{}
+	}
+	if c := s.compiled[patient]; c == nil || c.Version <= p.Version {
+		s.compiled[patient] = p
+	}
+	s.mu.Unlock()
+	return p, nil
+}
+
+// load reads a patient's policy at version v in tx.
+func (s *Store) load(ctx context.Context, tx *sqldb.Tx, patient string, v int64) (*Policy, error) {
+	p := &Policy{Version: v, Wait: map[string]int{}}
+	err := func() error {
 		rows, err := tx.Query(ctx, "SELECT category, wait_days FROM result_release WHERE patient_id = ?", patient)
 		if err != nil {
 			return err
@@ -55,9 +105,14 @@ func (s *Store) Policy(ctx context.Context, patient string) (*Policy, error) {
 			p.Shown = append(p.Shown, r)
 		}
 		return rows.Err()
-	})
+	}()
 	if err != nil {
-		return nil, fmt.Errorf("access: policy: %w", err)
+		return nil, err
+	}
+	for _, l := range s.Loaders {
+		if err := l(ctx, tx, patient, p); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }

@@ -91,6 +91,24 @@ func (g *Gateway) now() time.Time {
 	return time.Now()
 }
 
+// Clock returns the gateway's time now (its Now, else the system's).
+func (g *Gateway) Clock() time.Time { return g.now() }
+
+// Refused audits a request refused before any data was read (a caregiver
+// whose access has ended naming the record), as a failed read of the
+// patient's record with the reason.
+func (g *Gateway) Refused(ctx context.Context, req Request, reason string) error {
+	rec := g.record(req, audit.SubtypeRead, audit.Read)
+	rec.Outcome, rec.Reason = audit.MinorFailure, reason
+	if req.Principal.Patient != "" {
+		rec.Patient = "Patient/" + req.Principal.Patient
+	}
+	if err := g.Audit.Append(ctx, rec); err != nil {
+		return auditFailed(err)
+	}
+	return nil
+}
+
 // withPolicy loads the patient's policy into the principal when the
 // request does not carry one.
 func (g *Gateway) withPolicy(ctx context.Context, req Request) (Request, error) {
@@ -98,14 +116,16 @@ func (g *Gateway) withPolicy(ctx context.Context, req Request) (Request, error) 
 	if p.At.IsZero() {
 		p.At = g.now()
 	}
-	if p.Policy != nil || p.Patient == "" || g.Policies == nil {
-		return req, nil
+	if p.Policy == nil && p.Patient != "" && g.Policies != nil {
+		pol, err := g.Policies.Policy(ctx, p.Patient)
+		if err != nil {
+			return req, apperr.Wrap(err, apperr.Internal, "the access policy could not be read")
+		}
+		p.Policy = pol
 	}
-	pol, err := g.Policies.Policy(ctx, p.Patient)
-	if err != nil {
-		return req, apperr.Wrap(err, apperr.Internal, "the access policy could not be read")
+	if p.Caregiver && p.Proxy == nil {
+		p.Proxy = p.Policy.ProxyFor(p.User) // a caregiver's relationship is their grant in the policy
 	}
-	p.Policy = pol
 	return req, nil
 }
 
@@ -313,8 +333,12 @@ func (g *Gateway) search(ctx context.Context, req Request, q *fhir.Query, out si
 
 func (g *Gateway) record(req Request, sub audit.Coding, action audit.Action) audit.Record {
 	p := req.Principal
-	return audit.Record{Type: audit.TypeRESTful, Subtype: []audit.Coding{sub}, Action: action, Outcome: audit.Success,
+	rec := audit.Record{Type: audit.TypeRESTful, Subtype: []audit.Coding{sub}, Action: action, Outcome: audit.Success,
 		User: p.User, Client: p.Client, Address: p.Address, RequestID: req.RequestID}
+	if p.Caregiver || p.Proxy != nil {
+		rec.OnBehalf = "Patient/" + p.Patient // a caregiver acts on the patient's behalf
+	}
+	return rec
 }
 
 // fail audits a failed access and returns err (or the audit failure).

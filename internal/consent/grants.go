@@ -21,11 +21,14 @@ import (
 type Grant struct {
 	ID      string
 	Patient string // Patient id
-	Email   string // the caregiver's address, lower-cased
-	Account string // the caregiver's account, once linked; "" until then
-	Preset  string
-	Kinds   []string // empty: full access
-	Until   time.Time
+	// PatientName is the patient's name as their record gave it when the
+	// grant was made (the caregiver's switcher shows it).
+	PatientName string
+	Email       string // the caregiver's address, lower-cased
+	Account     string // the caregiver's account, once linked; "" until then
+	Preset      string
+	Kinds       []string // empty: full access
+	Until       time.Time
 	// PatientBirth is the patient's date of birth (zero when the record
 	// gives none), for the age policy.
 	PatientBirth time.Time
@@ -56,8 +59,10 @@ type NewGrant struct {
 	Until   time.Time
 	// PatientBirth is the patient's date of birth as their record gives it.
 	PatientBirth time.Time
-	By           string // who grants: "Person/..." or a client id for the clinic's tools
-	Address      string
+	// PatientName is the patient's name as their record gives it.
+	PatientName string
+	By          string // who grants: "Person/..." or a client id for the clinic's tools
+	Address     string
 }
 
 // Grant records a caregiver grant. A malformed address, an unknown preset
@@ -82,9 +87,10 @@ func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
 	var b [12]byte
 	rand.Read(b[:])
 	g := &Grant{ID: "grant-" + hex.EncodeToString(b[:]), Patient: n.Patient, Email: strings.ToLower(addr.Address),
-		Preset: n.Preset, Kinds: kinds, Until: n.Until.UTC(), PatientBirth: n.PatientBirth, Created: now, CreatedBy: n.By}
+		Preset: n.Preset, Kinds: kinds, Until: n.Until.UTC(), PatientBirth: n.PatientBirth, PatientName: n.PatientName, Created: now, CreatedBy: n.By}
 	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
-		Action: audit.Create, Outcome: audit.Success, Reason: "proxy-grant", Address: n.Address, Patient: "Patient/" + n.Patient}
+		Action: audit.Create, Outcome: audit.Success, Reason: "proxy-grant", Address: n.Address, Patient: "Patient/" + n.Patient,
+		Entities: []audit.Entity{{What: "Consent/" + g.ID}}}
 	setActor(&rec, n.By)
 	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		var account sql.NullString
@@ -96,8 +102,8 @@ func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
 		if !g.PatientBirth.IsZero() {
 			birth = sql.NullInt64{Int64: g.PatientBirth.UnixMicro(), Valid: true}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO proxy_grant (id, patient_id, caregiver_email, caregiver_account, preset, kinds, until_at, patient_birth, created, created_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Patient, g.Email, account, g.Preset, strings.Join(g.Kinds, ","),
+		if _, err := tx.Exec(ctx, `INSERT INTO proxy_grant (id, patient_id, patient_name, caregiver_email, caregiver_account, preset, kinds, until_at, patient_birth, created, created_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Patient, g.PatientName, g.Email, account, g.Preset, strings.Join(g.Kinds, ","),
 			g.Until.UnixMicro(), birth, now.UnixMicro(), g.CreatedBy); err != nil {
 			return err
 		}
@@ -124,7 +130,24 @@ func setActor(rec *audit.Record, by string) {
 
 // Proxy is the grant as the access decision applies it.
 func (g Grant) Proxy() *access.Proxy {
-	return &access.Proxy{GrantID: g.ID, Kinds: g.Kinds, Until: g.Until, PatientBirth: g.PatientBirth}
+	p := &access.Proxy{GrantID: g.ID, Kinds: g.Kinds, Until: g.Until, PatientBirth: g.PatientBirth, Granted: g.Created}
+	if g.Account != "" {
+		p.Account = "Person/" + g.Account
+	}
+	return p
+}
+
+// LoadPolicy is the access.Loader of caregiver grants: it adds the
+// patient's grants not revoked and linked to an account to their policy.
+func (s *Grants) LoadPolicy(ctx context.Context, tx *sqldb.Tx, patient string, p *access.Policy) error {
+	gs, err := scanGrants(ctx, tx, "WHERE patient_id = ? AND revoked_at IS NULL AND caregiver_account IS NOT NULL ORDER BY id", patient)
+	if err != nil {
+		return err
+	}
+	for _, g := range gs {
+		p.Proxies = append(p.Proxies, *g.Proxy())
+	}
+	return nil
 }
 
 // List returns a patient's grants, in force and ended, newest first.
@@ -140,55 +163,82 @@ func (s *Grants) ForCaregiver(ctx context.Context, account string) ([]Grant, err
 func (s *Grants) query(ctx context.Context, where string, args ...any) ([]Grant, error) {
 	var out []Grant
 	err := s.DB.Read(ctx, func(tx *sqldb.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, patient_id, caregiver_email, caregiver_account, preset, kinds, until_at, patient_birth, created, created_by, revoked_at
-			FROM proxy_grant `+where, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var g Grant
-			var account sql.NullString
-			var kinds string
-			var until, created int64
-			var revoked, birth sql.NullInt64
-			if err := rows.Scan(&g.ID, &g.Patient, &g.Email, &account, &g.Preset, &kinds, &until, &birth, &created, &g.CreatedBy, &revoked); err != nil {
-				return err
-			}
-			g.Account = account.String
-			if kinds != "" {
-				g.Kinds = strings.Split(kinds, ",")
-			}
-			g.Until, g.Created = time.UnixMicro(until).UTC(), time.UnixMicro(created).UTC()
-			if birth.Valid {
-				g.PatientBirth = time.UnixMicro(birth.Int64).UTC()
-			}
-			if revoked.Valid {
-				g.Revoked = time.UnixMicro(revoked.Int64).UTC()
-			}
-			out = append(out, g)
-		}
-		return rows.Err()
+		var err error
+		out, err = scanGrants(ctx, tx, where, args...)
+		return err
 	})
 	return out, err
+}
+
+func scanGrants(ctx context.Context, tx *sqldb.Tx, where string, args ...any) ([]Grant, error) {
+	var out []Grant
+	rows, err := tx.Query(ctx, `SELECT id, patient_id, patient_name, caregiver_email, caregiver_account, preset, kinds, until_at, patient_birth, created, created_by, revoked_at
+		FROM proxy_grant `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var g Grant
+		var account sql.NullString
+		var kinds string
+		var until, created int64
+		var revoked, birth sql.NullInt64
+		if err := rows.Scan(&g.ID, &g.Patient, &g.PatientName, &g.Email, &account, &g.Preset, &kinds, &until, &birth, &created, &g.CreatedBy, &revoked); err != nil {
+			return nil, err
+		}
+		g.Account = account.String
+		if kinds != "" {
+			g.Kinds = strings.Split(kinds, ",")
+		}
+		g.Until, g.Created = time.UnixMicro(until).UTC(), time.UnixMicro(created).UTC()
+		if birth.Valid {
+			g.PatientBirth = time.UnixMicro(birth.Int64).UTC()
+		}
+		if revoked.Valid {
+			g.Revoked = time.UnixMicro(revoked.Int64).UTC()
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
 }
 
 // ErrNoGrant means no grant in force has the id.
 var ErrNoGrant = apperr.New(apperr.NotFound, "no grant in force has that id")
 
+// Revocation is who ends which grant.
+type Revocation struct {
+	ID string
+	// Patient, when set, is the only patient whose grant may be ended (a
+	// patient ends grants of their own record).
+	Patient string
+	// Caregiver, when set, is the only account whose grant may be ended (a
+	// caregiver gives up their own access).
+	Caregiver string
+	By        string // "Person/..." or the clinic's tool
+	Address   string
+}
+
 // Revoke ends a grant now: the caregiver's next request, on any
-// instance, no longer has the access.
-func (s *Grants) Revoke(ctx context.Context, id, by, addr string) (*Grant, error) {
+// instance, no longer has the access. A grant not in force, or not the
+// patient's or caregiver's the revocation names, is ErrNoGrant, and
+// nothing changes.
+func (s *Grants) Revoke(ctx context.Context, r Revocation) (*Grant, error) {
+	id, by, addr := r.ID, r.By, r.Address
 	now := s.DB.Now().UTC()
 	var g *Grant
 	err := s.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		var patient string
-		err := tx.QueryRow(ctx, "SELECT patient_id FROM proxy_grant WHERE id = ? AND revoked_at IS NULL", id).Scan(&patient)
+		var account sql.NullString
+		err := tx.QueryRow(ctx, "SELECT patient_id, caregiver_account FROM proxy_grant WHERE id = ? AND revoked_at IS NULL", id).Scan(&patient, &account)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNoGrant
 		}
 		if err != nil {
 			return err
+		}
+		if (r.Patient != "" && r.Patient != patient) || (r.Caregiver != "" && r.Caregiver != account.String) {
+			return ErrNoGrant
 		}
 		if _, err := tx.Exec(ctx, "UPDATE proxy_grant SET revoked_at = ?, revoked_by = ? WHERE id = ?", now.UnixMicro(), by, id); err != nil {
 			return err
@@ -196,10 +246,15 @@ func (s *Grants) Revoke(ctx context.Context, id, by, addr string) (*Grant, error
 		if err := access.Bump(ctx, tx, patient); err != nil {
 			return err
 		}
+		reason := "proxy-revoke"
+		if r.Caregiver != "" {
+			reason = "proxy-given-up"
+		}
 		rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
-			Action: audit.Update, Outcome: audit.Success, Reason: "proxy-revoke", Address: addr, Patient: "Patient/" + patient}
+			Action: audit.Update, Outcome: audit.Success, Reason: reason, Address: addr, Patient: "Patient/" + patient,
+			Entities: []audit.Entity{{What: "Consent/" + id}}}
 		setActor(&rec, by)
-		g = &Grant{ID: id, Patient: patient, Revoked: now}
+		g = &Grant{ID: id, Patient: patient, Account: account.String, Revoked: now}
 		return s.Audit.Stage(ctx, tx, rec)
 	})
 	if err != nil {

@@ -67,14 +67,14 @@ func TestGrantsStore(t *testing.T) {
 		if l, _ := gs.List(ctx, "sam"); len(l) != 1 {
 			t.Errorf("bad grants were written: %d grants", len(l))
 		}
-		if _, err := gs.Revoke(ctx, g.ID, "Person/acct-walter", "192.0.2.1"); err != nil {
+		if _, err := gs.Revoke(ctx, Revocation{ID: g.ID, By: "Person/acct-walter", Address: "192.0.2.1"}); err != nil {
 			t.Fatal(err)
 		}
 		held, _ = gs.ForCaregiver(ctx, "acct-dana")
 		if held[0].Active(clock.Now()) {
 			t.Error("a revoked grant is in force")
 		}
-		if _, err := gs.Revoke(ctx, g.ID, "Person/acct-walter", ""); err != ErrNoGrant {
+		if _, err := gs.Revoke(ctx, Revocation{ID: g.ID, By: "Person/acct-walter"}); err != ErrNoGrant {
 			t.Errorf("second revoke: %v", err)
 		}
 	})

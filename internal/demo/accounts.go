@@ -25,8 +25,8 @@ var Logins = []struct {
 }{
 	{"maria@demo.carefront.example", "patient: Maria Ortega-Demo", identity.Person, Maria, ""},
 	{"walter@demo.carefront.example", "patient: Walter Brooks-Demo", identity.Person, Walter, ""},
-	{"linda@demo.carefront.example", "caregiver of Walter (proxy access comes with a later release)", identity.Person, "", ""},
-	{"dana@demo.carefront.example", "parent of Sam and Lily (proxy access comes with a later release)", identity.Person, "", ""},
+	{"linda@demo.carefront.example", "caregiver: sees her father Walter's medicines and visits", identity.Person, "", ""},
+	{"dana@demo.carefront.example", "caregiver: parent of Sam (15) and Lily (8)", identity.Person, "", ""},
 	{"clinician@demo.carefront.example", "staff: clinician", identity.Staff, "", "clinician"},
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"carefront/internal/clinical"
+	"carefront/internal/fhir"
 )
 
 // Profile is "My information": the person's details as the record holds
@@ -97,4 +98,15 @@ func nonEmpty(ss ...string) []string {
 		}
 	}
 	return out
+}
+
+// PatientFacts are a Patient resource's name, as people write it, and
+// date of birth (zero when the record gives none): what a caregiver grant
+// keeps of the patient it is for.
+func PatientFacts(r *fhir.Resource) (name string, birth time.Time) {
+	t, err := r.Tree()
+	if err != nil {
+		return "", time.Time{}
+	}
+	return humanName(t["name"]), when(str(t, "birthDate"))
 }

@@ -125,6 +125,9 @@ func (s *session) search(ctx context.Context, typ string, params url.Values, lim
 	if err != nil {
 		return nil, nil, err
 	}
+	if p := s.v.Request().Principal.Proxy; p != nil && !p.Covers(typ) {
+		return nil, nil, nil // a kind the caregiver's grant does not cover: nothing of it is read
+	}
 	q.Count = min(limit, fhir.MaxCount)
 	for {
 		page, err := s.v.Search(ctx, q)

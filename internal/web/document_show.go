@@ -14,7 +14,7 @@ import (
 // shown.
 func (s *Server) showDocument(w http.ResponseWriter, r *http.Request) error {
 	u, req := s.patient(w, r)
-	if u == nil {
+	if u == nil || s.shares(w, r, req, "DocumentReference") {
 		return nil
 	}
 	d, err := s.opts.Views.Document(r.Context(), *req, r.PathValue("id"), s.lang(w, r), s.opts.Sanitizer)
@@ -38,7 +38,7 @@ var downloadTypes = map[string]bool{"application/pdf": true, "text/plain": true,
 // downloadDocument sends a document's file as an attachment.
 func (s *Server) downloadDocument(w http.ResponseWriter, r *http.Request) error {
 	u, req := s.patient(w, r)
-	if u == nil {
+	if u == nil || s.shares(w, r, req, "DocumentReference") {
 		return nil
 	}
 	a, err := s.opts.Views.DocumentFile(r.Context(), *req, r.PathValue("id"))

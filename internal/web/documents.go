@@ -25,7 +25,7 @@ func (s *Server) apiDocuments(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) buildDocuments(w http.ResponseWriter, r *http.Request) (*views.Documents, error) {
 	u, req := s.patient(w, r)
-	if u == nil {
+	if u == nil || s.shares(w, r, req, "DocumentReference") {
 		return nil, nil
 	}
 	return s.opts.Views.Documents(r.Context(), *req, s.lang(w, r))

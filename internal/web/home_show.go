@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 
 	"carefront/internal/identity"
 	"carefront/internal/session"
@@ -17,17 +18,59 @@ func (s *Server) showHome(w http.ResponseWriter, r *http.Request) error {
 	if u == nil || s.opts.Views == nil || u.session.Level != session.LevelMFA || u.account.EmailVerified.IsZero() {
 		return s.render(w, r, "home", s.newPage(w, r, "home.title"))
 	}
-	switch {
-	case u.account.Kind == identity.Staff:
+	if u.account.Kind == identity.Staff {
 		return s.render(w, r, "staff_home", s.newPage(w, r, "staff.home.title"))
-	case u.account.PatientID == "":
-		return s.render(w, r, "no_record", s.newPage(w, r, "norecord.title"))
+	}
+	ended, err := s.endedAccess(r, u)
+	if err != nil {
+		return err
+	}
+	if r.URL.Query().Get("for") == "" && u.account.PatientID == "" {
+		// No record of their own: the records they hold, or a word on how
+		// to get access.
+		choices, err := s.heldRecords(r, u, s.now())
+		if err != nil {
+			return err
+		}
+		if len(choices) == 1 && ended == nil {
+			return redirect(w, r, "/?for="+url.QueryEscape(choices[0].For))
+		}
+		p := s.newPage(w, r, "norecord.title")
+		if len(choices) > 0 {
+			p.TitleID = "records.title"
+		}
+		p.Data, p.Ended = choices, ended
+		return s.render(w, r, "no_record", p)
 	}
 	v, err := s.buildHome(w, r)
 	if v == nil {
 		return err
 	}
-	return s.render(w, r, "home_patient", s.recordPage(w, r, "homep.title", v))
+	p := s.recordPage(w, r, "homep.title", v)
+	p.Ended = ended
+	return s.render(w, r, "home_patient", p)
+}
+
+// endedAccess is the notice for a caregiver sent home because their
+// access to a record has ended (?ended=ID): whose record it was, when
+// they held a grant for it. Nil when the request names none.
+func (s *Server) endedAccess(r *http.Request, u *signedIn) (*endedNotice, error) {
+	id := r.URL.Query().Get("ended")
+	if id == "" || s.opts.Grants == nil {
+		return nil, nil
+	}
+	gs, err := s.opts.Grants.ForCaregiver(r.Context(), u.account.ID)
+	if err != nil {
+		return nil, err
+	}
+	n := &endedNotice{}
+	for _, g := range gs {
+		if g.Patient == id {
+			n.Name = g.PatientName
+			break
+		}
+	}
+	return n, nil
 }
 
 // buildHome builds the home view for the signed-in patient; nil when it

@@ -3,10 +3,15 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
+	"time"
 
+	"carefront/internal/access"
 	"carefront/internal/apperr"
 	"carefront/internal/clinical"
+	"carefront/internal/fhir"
 	"carefront/internal/identity"
 	"carefront/internal/session"
 	"carefront/internal/telemetry"
@@ -20,20 +25,24 @@ import (
 type navItem struct {
 	Path, Label string
 	Current     bool
+	// Type is the kind of data (FHIR type) the page is about; a caregiver
+	// whose grant does not cover it does not see the entry.
+	Type string
 }
 
 // navPaths are the record pages, in the order the navigation lists them.
-var navPaths = []struct{ path, label string }{
-	{"/", "nav.home"}, {"/results", "nav.results"}, {"/visits", "nav.visits"}, {"/medications", "nav.medications"},
-	{"/summary", "nav.summary"}, {"/documents", "nav.documents"}, {"/timeline", "nav.timeline"},
+var navPaths = []navItem{
+	{Path: "/", Label: "nav.home"}, {Path: "/results", Label: "nav.results", Type: "Observation"},
+	{Path: "/visits", Label: "nav.visits", Type: "Encounter"}, {Path: "/medications", Label: "nav.medications", Type: "MedicationRequest"},
+	{Path: "/summary", Label: "nav.summary"}, {Path: "/documents", Label: "nav.documents", Type: "DocumentReference"},
+	{Path: "/timeline", Label: "nav.timeline"},
 }
 
 // nav marks the page the request is on (or under).
 func nav(path string) []navItem {
-	out := make([]navItem, len(navPaths))
-	for i, n := range navPaths {
-		cur := path == n.path || (n.path != "/" && strings.HasPrefix(path, n.path+"/"))
-		out[i] = navItem{Path: n.path, Label: n.label, Current: cur}
+	out := slices.Clone(navPaths)
+	for i, n := range out {
+		out[i].Current = path == n.Path || (n.Path != "/" && strings.HasPrefix(path, n.Path+"/"))
 	}
 	return out
 }
@@ -44,11 +53,39 @@ func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/")
 
 var errSignIn = apperr.New(apperr.Unauthorized, "Sign in to see your record.")
 
-// patient lets through a person signed in with both factors who has a
-// record of their own, and returns the request the views decide for. A
-// page sends anyone else where they can go on: to sign in, to finish
-// signing in, or home (staff, and people with no record of their own); a
-// view answers 401 or 403 JSON. It returns nil when it answered.
+// errNoAccess answers a caregiver whose access to a record has ended, or
+// who never had it, on the view API; pages send them home, which says so.
+var errNoAccess = apperr.New(apperr.Forbidden, "You no longer have access to this record.")
+
+// viewing is whose record a request is for: the person's own, or one they
+// hold caregiver access to; with the other records they may switch to.
+type viewing struct {
+	// For is the patient's id, as links and forms name it (for=ID).
+	For string
+	// Name is the patient's name; empty for the person's own record.
+	Name string
+	Self bool
+	// Others are the other records the person may switch to.
+	Others []recordChoice
+
+	proxy  *access.Proxy  // the caregiver's grant in force
+	policy *access.Policy // the patient's policy it was read from
+	at     time.Time      // when the request is decided
+}
+
+// recordChoice is one record in the switcher.
+type recordChoice struct {
+	For, Name string
+	Self      bool
+}
+
+// patient lets through a person signed in with both factors, for their
+// own record or, with for=ID, a record they hold caregiver access to, and
+// returns the request the views decide for. A page sends anyone else
+// where they can go on: to sign in, to finish signing in, or home (staff,
+// people with no record of their own, and caregivers whose access ended,
+// whose home then says so); a view answers 401 or 403 JSON. It returns
+// nil when it answered.
 func (s *Server) patient(w http.ResponseWriter, r *http.Request) (*signedIn, *clinical.Request) {
 	u := currentUser(r.Context())
 	if isAPI(r) {
@@ -56,7 +93,7 @@ func (s *Server) patient(w http.ResponseWriter, r *http.Request) (*signedIn, *cl
 		case u == nil || u.session.Level != session.LevelMFA || u.account.EmailVerified.IsZero():
 			s.renderError(w, r, errSignIn)
 			return nil, nil
-		case u.account.Kind != identity.Person || u.account.PatientID == "":
+		case u.account.Kind != identity.Person:
 			s.renderError(w, r, apperr.New(apperr.Forbidden, "This account has no record of its own."))
 			return nil, nil
 		}
@@ -64,20 +101,162 @@ func (s *Server) patient(w http.ResponseWriter, r *http.Request) (*signedIn, *cl
 		if u = s.requireMFA(w, r); u == nil {
 			return nil, nil
 		}
-		if u.account.Kind != identity.Person || u.account.PatientID == "" {
+		if u.account.Kind != identity.Person {
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return nil, nil
 		}
 	}
-	return u, &clinical.Request{Principal: principal(u, r), RequestID: telemetry.RequestID(r.Context())}
+	req := &clinical.Request{Principal: principal(u, r), RequestID: telemetry.RequestID(r.Context())}
+	forID := r.FormValue("for")
+	if forID != "" && !fhir.ValidID(forID) {
+		s.renderError(w, r, apperr.New(apperr.Invalid, "for must name a patient record"))
+		return nil, nil
+	}
+	v, err := s.viewingFor(r, u, forID)
+	if err != nil {
+		s.renderError(w, r, err)
+		return nil, nil
+	}
+	if v == nil || (!v.Self && v.proxy == nil) {
+		if isAPI(r) {
+			s.renderError(w, r, errNoAccess)
+		} else if v == nil {
+			http.Redirect(w, r, "/", http.StatusSeeOther) // no record of their own: home lists those they hold
+		} else {
+			http.Redirect(w, r, "/?ended="+url.QueryEscape(forID), http.StatusSeeOther)
+		}
+		return nil, nil
+	}
+	u.viewing = v
+	if !v.Self {
+		p := &req.Principal
+		p.Patient, p.Caregiver, p.Proxy, p.Policy, p.At = v.For, true, v.proxy, v.policy, v.at
+	}
+	return u, req
 }
 
-// recordPage starts a page of the person's record, with its navigation.
+// viewingFor resolves whose record a request is for. It returns nil when
+// the person has no record of their own and named none; a viewing
+// without a proxy when they named a record they hold no access to (now),
+// which is audited as refused.
+func (s *Server) viewingFor(r *http.Request, u *signedIn, forID string) (*viewing, error) {
+	ctx := r.Context()
+	own := u.account.PatientID
+	now := s.now()
+	v := &viewing{For: forID, at: now}
+	if forID == "" || forID == own {
+		if own == "" {
+			return nil, nil
+		}
+		v.For, v.Self = own, true
+	}
+	held, err := s.heldRecords(r, u, now)
+	if err != nil {
+		return nil, err
+	}
+	if !v.Self && own != "" {
+		v.Others = append(v.Others, recordChoice{For: own, Self: true})
+	}
+	for _, c := range held {
+		if c.For == v.For {
+			v.Name = c.Name
+		} else {
+			v.Others = append(v.Others, c)
+		}
+	}
+	if v.Self {
+		return v, nil
+	}
+	if s.opts.Policies == nil {
+		return v, nil
+	}
+	pol, err := s.opts.Policies.Policy(ctx, forID)
+	if err != nil {
+		return nil, err
+	}
+	proxy := pol.ProxyFor("Person/" + u.account.ID)
+	if proxy == nil || proxy.Ended(now) {
+		reason := access.ReasonProxyNoGrant
+		if proxy != nil {
+			reason = access.Decide(ctx, access.Principal{Patient: forID, Caregiver: true, Proxy: proxy, At: now}, access.Read, access.Target{Type: "Patient", Patients: []string{forID}}).Reason
+		}
+		req := clinical.Request{Principal: principal(u, r), RequestID: telemetry.RequestID(ctx)}
+		req.Principal.Patient, req.Principal.Caregiver = forID, true
+		if s.opts.Clinical == nil {
+			return v, nil
+		}
+		return v, s.opts.Clinical.Refused(ctx, req, reason)
+	}
+	v.proxy, v.policy = proxy, pol
+	return v, nil
+}
+
+// heldRecords are the records a person holds caregiver access to at now,
+// one per patient.
+func (s *Server) heldRecords(r *http.Request, u *signedIn, now time.Time) ([]recordChoice, error) {
+	if s.opts.Grants == nil {
+		return nil, nil
+	}
+	grants, err := s.opts.Grants.ForCaregiver(r.Context(), u.account.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []recordChoice
+	for _, g := range grants {
+		if g.Patient == u.account.PatientID || !g.Active(now) || g.Proxy().Ended(now) ||
+			slices.ContainsFunc(out, func(c recordChoice) bool { return c.For == g.Patient }) {
+			continue
+		}
+		out = append(out, recordChoice{For: g.Patient, Name: g.PatientName})
+	}
+	return out, nil
+}
+
+// now is the time requests are decided at: the gateway's clock.
+func (s *Server) now() time.Time {
+	if s.opts.Clinical != nil {
+		return s.opts.Clinical.Clock()
+	}
+	return time.Now()
+}
+
+// recordPage starts a page of the record the request is for, with its
+// navigation (only what the person may see of it) and, for a person who
+// holds caregiver access, whose record it is and the switcher.
 func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, titleID string, data any) page {
 	p := s.newPage(w, r, titleID)
-	p.Nav = nav(r.URL.Path)
 	p.Data = data
+	if u := currentUser(r.Context()); u != nil && u.viewing != nil && (!u.viewing.Self || len(u.viewing.Others) > 0) {
+		p.Viewing = u.viewing
+	}
+	for _, n := range nav(r.URL.Path) {
+		if n.Type == "" || p.Shares(n.Type) {
+			n.Path = p.R(n.Path)
+			p.Nav = append(p.Nav, n)
+		}
+	}
 	return p
+}
+
+// selfOnly refuses a caregiver a page or action only the patient may take
+// (their security and privacy settings, releasing held results); it
+// reports whether it answered.
+func (s *Server) selfOnly(w http.ResponseWriter, r *http.Request, req *clinical.Request) bool {
+	if !req.Principal.Caregiver {
+		return false
+	}
+	s.renderError(w, r, apperr.New(apperr.Forbidden, "Only the person whose record this is can change this."))
+	return true
+}
+
+// shares refuses a page of a kind of data the caregiver's grant does not
+// cover; it reports whether it answered.
+func (s *Server) shares(w http.ResponseWriter, r *http.Request, req *clinical.Request, typ string) bool {
+	if p := req.Principal.Proxy; p == nil || p.Covers(typ) {
+		return false
+	}
+	s.renderError(w, r, apperr.New(apperr.Forbidden, "This part of the record is not shared with you."))
+	return true
 }
 
 // writeView answers a view request with its JSON.
@@ -89,4 +268,9 @@ func writeView(w http.ResponseWriter, v any) error {
 // lang is the request's language tag as views take it (en or es).
 func (s *Server) lang(w http.ResponseWriter, r *http.Request) string {
 	return s.translator(w, r).Tag.String()
+}
+
+// endedNotice tells a caregiver their access to a record has ended.
+type endedNotice struct {
+	Name string // whose record; "" when they never held a grant for it
 }

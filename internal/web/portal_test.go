@@ -18,6 +18,7 @@ import (
 	"carefront/internal/clinical"
 	"carefront/internal/clinical/importer"
 	"carefront/internal/clinical/store"
+	"carefront/internal/consent"
 	"carefront/internal/demo"
 	"carefront/internal/identity"
 	"carefront/internal/ratelimit"
@@ -42,13 +43,14 @@ func withRecords(t *testing.T, db *sqldb.DB) func(*Options) {
 	}
 	return func(o *Options) {
 		aw := o.Auth.Audit
-		pol := &access.Store{DB: db, Audit: aw}
+		grants := &consent.Grants{DB: db, Audit: aw}
+		pol := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
 		gw := &clinical.Gateway{Source: st, Audit: aw, Policies: pol, Now: db.Now}
 		dict, err := views.LoadDictionary("")
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.Clinical, o.Policies, o.Sanitizer = gw, pol, views.DocumentPolicy()
+		o.Clinical, o.Policies, o.Grants, o.Sanitizer = gw, pol, grants, views.DocumentPolicy()
 		o.Views = &views.Builder{Gateway: gw, Dict: dict, Now: db.Now}
 		o.DownloadLimiter = ratelimit.New(3.0/3600, 3, 1000)
 	}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -94,12 +95,42 @@ type page struct {
 	IdleSeconds int
 	// Nav is the record navigation, on pages of a person's record.
 	Nav []navItem
+	// Viewing is whose record the page shows, on record pages of a person
+	// who holds caregiver access (the banner and the switcher); nil
+	// otherwise.
+	Viewing *viewing
+	// Ended, when set, tells a caregiver their access to a record ended.
+	Ended *endedNotice
 	// TitleID is the catalogue id of the page's <title> and <h1>.
 	TitleID string
 	BodyID  string
 	Data    any
 
 	static *staticFiles
+}
+
+// R is a link to path within the record the page shows: for a caregiver
+// it names the patient (for=ID), so each page, tab and form acts for
+// exactly one person.
+func (p page) R(path string) string {
+	if p.Viewing == nil || p.Viewing.Self {
+		return path
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + "for=" + url.QueryEscape(p.Viewing.For)
+}
+
+// Own reports whether the page shows the person's own record (they may
+// change its settings); false for a caregiver's view.
+func (p page) Own() bool { return p.Viewing == nil || p.Viewing.Self }
+
+// Shares reports whether the page's record shows data of FHIR type typ
+// to the person: always their own; a caregiver's grant may cover less.
+func (p page) Shares(typ string) bool {
+	return p.Viewing == nil || p.Viewing.Self || p.Viewing.proxy == nil || p.Viewing.proxy.Covers(typ)
 }
 
 // Static returns the content-hashed URL of a static file.

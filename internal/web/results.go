@@ -32,7 +32,7 @@ func (s *Server) buildResults(w http.ResponseWriter, r *http.Request) (*views.Re
 		return nil, err
 	}
 	u, req := s.patient(w, r)
-	if u == nil {
+	if u == nil || s.shares(w, r, req, "Observation") {
 		return nil, nil
 	}
 	return s.opts.Views.Results(r.Context(), *req, views.ResultsOptions{Before: before, Lang: s.lang(w, r)})
@@ -42,7 +42,7 @@ func (s *Server) buildResults(w http.ResponseWriter, r *http.Request) (*views.Re
 // their care team has reviewed them: only results of theirs that wait.
 func (s *Server) submitShowNow(w http.ResponseWriter, r *http.Request) error {
 	u, req := s.patient(w, r)
-	if u == nil {
+	if u == nil || s.selfOnly(w, r, req) {
 		return nil
 	}
 	refs := slices.Compact(slices.Sorted(slices.Values(r.PostForm["ref"])))

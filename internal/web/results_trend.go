@@ -33,7 +33,7 @@ func (s *Server) apiResultTrend(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) buildTrend(w http.ResponseWriter, r *http.Request) (*views.Trend, error) {
 	u, req := s.patient(w, r)
-	if u == nil {
+	if u == nil || s.shares(w, r, req, "Observation") {
 		return nil, nil
 	}
 	return s.opts.Views.Trend(r.Context(), *req, r.PathValue("code"), s.lang(w, r))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"carefront/internal/access"
+	"carefront/internal/consent"
 	"carefront/internal/clinical"
 	"carefront/internal/identity"
 	"carefront/internal/locale"
@@ -50,8 +51,12 @@ type Options struct {
 	// Views builds what the record pages and the view API show (through
 	// Clinical). With Views nil the record pages are not served.
 	Views *views.Builder
-	// Policies keeps each patient's choices (their release of results).
+	// Policies keeps each patient's choices (their release of results)
+	// and compiles their access policy.
 	Policies *access.Store
+	// Grants keeps caregiver grants (whose records a person may switch
+	// to). Nil: no one holds caregiver access.
+	Grants *consent.Grants
 	// Sanitizer cleans documents' HTML before a page shows it.
 	Sanitizer views.Sanitizer
 	// DownloadLimiter bounds record downloads per account (3 an hour).

@@ -26,8 +26,8 @@ type releasePage struct {
 // showResultSettings shows the patient's choice, per category of result,
 // of seeing results at once or after their care team's review.
 func (s *Server) showResultSettings(w http.ResponseWriter, r *http.Request) error {
-	u, _ := s.patient(w, r)
-	if u == nil {
+	u, req := s.patient(w, r)
+	if u == nil || s.selfOnly(w, r, req) {
 		return nil
 	}
 	pol, err := s.opts.Policies.Policy(r.Context(), u.account.PatientID)
@@ -44,8 +44,8 @@ func (s *Server) showResultSettings(w http.ResponseWriter, r *http.Request) erro
 // submitResultSettings saves the choices; a value that is not offered
 // changes nothing.
 func (s *Server) submitResultSettings(w http.ResponseWriter, r *http.Request) error {
-	u, _ := s.patient(w, r)
-	if u == nil {
+	u, req := s.patient(w, r)
+	if u == nil || s.selfOnly(w, r, req) {
 		return nil
 	}
 	wait := map[string]int{}

@@ -24,6 +24,9 @@ type signedIn struct {
 	token   string
 	session *session.Session
 	account *identity.Account
+	// viewing is whose record the request is for, once a record page or
+	// view has resolved it (Server.patient).
+	viewing *viewing
 }
 
 func currentUser(ctx context.Context) *signedIn {
