@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"carefront/internal/access"
-	"carefront/internal/consent"
 	"carefront/internal/clinical"
+	"carefront/internal/consent"
 	"carefront/internal/identity"
 	"carefront/internal/locale"
 	"carefront/internal/notify"
