@@ -10,6 +10,8 @@ import (
 
 	"carefront/internal/apperr"
 	"carefront/internal/consent"
+	"carefront/internal/identity"
+	"carefront/internal/jobs"
 	"carefront/internal/views"
 )
 
@@ -52,7 +54,24 @@ func runProxiesGrant(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	name, birth := views.PatientFacts(rec)
-	g, err := (&consent.Grants{DB: db, Audit: aw}).Grant(ctx, consent.NewGrant{Patient: id, Email: email, Preset: preset, Until: end,
+	// An address with no account is invited: the mail goes out through
+	// the job queue, sent by the running carefront.
+	k, err := keys(cfg)
+	if err != nil {
+		aw.Close(ctx)
+		return err
+	}
+	queue, err := jobs.New(db, jobs.Options{})
+	if err != nil {
+		aw.Close(ctx)
+		return err
+	}
+	base := cfg.BaseURL
+	if base == "" {
+		base = "http://" + cfg.Addr
+	}
+	grants := &consent.Grants{DB: db, Audit: aw, Mail: &identity.Auth{Keys: k, Jobs: queue}, AcceptURL: base + "/caregiver/accept?code="}
+	g, err := grants.Grant(ctx, consent.NewGrant{Patient: id, Email: email, Preset: preset, Until: end,
 		PatientBirth: birth, PatientName: name, By: "carefront-cli"})
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
 		err = cerr
@@ -63,7 +82,7 @@ func runProxiesGrant(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	who := "no account yet: the grant applies once an account with that address exists"
+	who := "no account yet: an invitation was emailed; the grant applies once they accept it"
 	if g.Account != "" {
 		who = "linked to their account"
 	}

@@ -215,7 +215,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		closeListeners()
 		return err
 	}
-	grants := &consent.Grants{DB: db, Audit: aw}
+	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code="}
 	policies := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
 	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler}
 	srv, err := web.New(web.Options{

@@ -44,11 +44,47 @@ const (
 	DefaultAdultAge = 18
 )
 
-// Presets name the usual grants.
+// DataKinds are the kinds of data a patient may share with a caregiver,
+// by the names pages and forms use, each as the FHIR types it covers.
+var DataKinds = map[string][]string{
+	"medications":   {"MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration"},
+	"visits":        {"Appointment", "Encounter"},
+	"allergies":     {"AllergyIntolerance"},
+	"results":       {"Observation", "DiagnosticReport"},
+	"conditions":    {"Condition"},
+	"immunizations": {"Immunization"},
+	"procedures":    {"Procedure"},
+	"documents":     {"DocumentReference"},
+	"care-plans":    {"CarePlan", "CareTeam", "Goal"},
+	"messages":      {"Communication"},
+}
+
+// KindNames lists DataKinds in the order forms show them.
+var KindNames = []string{"medications", "visits", "allergies", "results", "conditions", "immunizations", "procedures", "documents", "care-plans", "messages"}
+
+// Presets name the usual grants, as kinds of data; full (nil) is all of
+// it. "messages" takes effect with messaging: until then it shows nothing.
 var Presets = map[string][]string{
-	"full": nil,
-	"medications-visits": {"MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration",
-		"Appointment", "Encounter", "AllergyIntolerance"},
+	"full":               nil,
+	"medications-visits": {"medications", "visits", "allergies"},
+	"messages":           {"messages"},
+}
+
+// KindTypes returns the FHIR types of the named kinds, or the first name
+// that is not a kind.
+func KindTypes(names []string) (types []string, bad string) {
+	for _, n := range names {
+		ts, ok := DataKinds[n]
+		if !ok {
+			return nil, n
+		}
+		for _, t := range ts {
+			if !slices.Contains(types, t) {
+				types = append(types, t)
+			}
+		}
+	}
+	return types, ""
 }
 
 // Reasons of proxy decisions.

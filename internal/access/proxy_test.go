@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -39,6 +40,13 @@ func TestProxyDecisions(t *testing.T) {
 		return Target{Type: "Observation", ID: "o", Patients: []string{"kid"}, Labels: labels}
 	}
 	med := Target{Type: "MedicationRequest", ID: "m", Patients: []string{"kid"}}
+	medsVisits, bad := KindTypes(Presets["medications-visits"])
+	if bad != "" || !slices.Contains(medsVisits, "Encounter") || slices.Contains(medsVisits, "Observation") {
+		t.Fatalf("medications-visits is %v (%q)", medsVisits, bad)
+	}
+	if _, bad := KindTypes([]string{"medications", "x-rays"}); bad != "x-rays" {
+		t.Errorf("a kind that does not exist: %q", bad)
+	}
 	for _, tc := range []struct {
 		name   string
 		grant  Proxy
@@ -49,9 +57,9 @@ func TestProxyDecisions(t *testing.T) {
 	}{
 		{"full access reads a result", Proxy{Until: year}, Read, obs(nil), true, ReasonProxy},
 		{"full access searches results", Proxy{Until: year}, Search, Target{Type: "Observation"}, true, ReasonProxy},
-		{"medications preset reads a medication", Proxy{Kinds: Presets["medications-visits"], Until: year}, Read, med, true, ReasonProxy},
-		{"medications preset refuses a result", Proxy{Kinds: Presets["medications-visits"], Until: year}, Read, obs(nil), false, ReasonProxyKind},
-		{"medications preset refuses a results search", Proxy{Kinds: Presets["medications-visits"], Until: year}, Search, Target{Type: "Observation"}, false, ReasonProxyKind},
+		{"medications preset reads a medication", Proxy{Kinds: medsVisits, Until: year}, Read, med, true, ReasonProxy},
+		{"medications preset refuses a result", Proxy{Kinds: medsVisits, Until: year}, Read, obs(nil), false, ReasonProxyKind},
+		{"medications preset refuses a results search", Proxy{Kinds: medsVisits, Until: year}, Search, Target{Type: "Observation"}, false, ReasonProxyKind},
 		{"any grant reads the patient's name", Proxy{Kinds: []string{"Appointment"}, Until: year}, Read, Target{Type: "Patient", ID: "kid", Patients: []string{"kid"}}, true, ReasonProxy},
 		{"any grant reads the clinician's name", Proxy{Kinds: []string{"Appointment"}, Until: year}, Read, Target{Type: "Practitioner", ID: "dr"}, true, ReasonDirectory},
 		{"the last moment of a grant", Proxy{Until: now.Add(time.Nanosecond)}, Read, obs(nil), true, ReasonProxy},

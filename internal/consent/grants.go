@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"errors"
@@ -34,11 +35,20 @@ type Grant struct {
 	PatientBirth time.Time
 	Created      time.Time
 	CreatedBy    string
-	Revoked      time.Time // zero while in force
+	// Accepted is when the caregiver's account was linked; zero while the
+	// invitation waits.
+	Accepted time.Time
+	// InviteExpires is when an invitation not yet accepted stops working.
+	InviteExpires time.Time
+	Revoked       time.Time // zero while in force
 }
 
-// Active reports whether the grant is in force at t.
+// Active reports whether the grant has not been revoked and has not
+// reached its end at t (it may still wait for the caregiver to accept).
 func (g Grant) Active(t time.Time) bool { return g.Revoked.IsZero() && t.Before(g.Until) }
+
+// Pending reports whether the grant waits for the caregiver to accept.
+func (g Grant) Pending() bool { return g.Accepted.IsZero() }
 
 // Grants keeps caregiver grants. Every grant and revocation bumps the
 // patient's access version and is audited in the same transaction, so
@@ -46,6 +56,11 @@ func (g Grant) Active(t time.Time) bool { return g.Revoked.IsZero() && t.Before(
 type Grants struct {
 	DB    *sqldb.DB
 	Audit *audit.Writer
+	// Mail queues invitation emails; nil sends none.
+	Mail Mailer
+	// AcceptURL is the invitation link without its secret, e.g.
+	// "https://portal.example/caregiver/accept?code=".
+	AcceptURL string
 }
 
 // MaxGrantYears bounds how far ahead a grant may end.
@@ -55,57 +70,137 @@ const MaxGrantYears = 10
 type NewGrant struct {
 	Patient string
 	Email   string
-	Preset  string
-	Until   time.Time
+	// Preset is full, medications-visits or messages; or custom, with
+	// Kinds naming the kinds of data (access.DataKinds).
+	Preset string
+	Kinds  []string
+	Until  time.Time
 	// PatientBirth is the patient's date of birth as their record gives it.
 	PatientBirth time.Time
 	// PatientName is the patient's name as their record gives it.
 	PatientName string
 	By          string // who grants: "Person/..." or a client id for the clinic's tools
 	Address     string
+	// Invite makes the grant an invitation: it is in force once the
+	// caregiver accepts it with their own account, through the link
+	// mailed to the address. Without it (the clinic establishing a
+	// guardian) an account holding the address is linked at once, and an
+	// address with no account is invited.
+	Invite bool
+	// SelfEmail is the granting patient's own address: a patient cannot
+	// invite themself.
+	SelfEmail string
 }
 
-// Grant records a caregiver grant. A malformed address, an unknown preset
-// or an end in the past or more than ten years ahead is Invalid, and
-// nothing is written. An account already holding the address is linked.
-func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
+// Mailer queues the invitation email in the grant's transaction (the
+// identity package's mail jobs).
+type Mailer interface {
+	QueueInvitation(ctx context.Context, tx *sqldb.Tx, to, link string) error
+}
+
+// Check validates a new grant at now and returns its address, lower-
+// cased, and the FHIR types it covers (none for full access). A malformed
+// address, one's own address, an unknown preset or kind, or an end in the
+// past or more than ten years ahead is Invalid.
+func (n NewGrant) Check(now time.Time) (email string, kinds []string, err error) {
 	addr, err := mail.ParseAddress(n.Email)
 	if err != nil || addr.Name != "" || addr.Address != strings.TrimSpace(n.Email) {
-		return nil, apperr.New(apperr.Invalid, "%q is not an email address", clipText(n.Email))
+		return "", nil, apperr.New(apperr.Invalid, "%q is not an email address", clipText(n.Email))
 	}
-	kinds, ok := access.Presets[n.Preset]
-	if !ok {
-		return nil, apperr.New(apperr.Invalid, "the preset must be one of full or medications-visits")
+	email = strings.ToLower(addr.Address)
+	if n.SelfEmail != "" && strings.EqualFold(email, n.SelfEmail) {
+		return "", nil, apperr.New(apperr.Invalid, "that is your own email address: invite the person who helps you")
 	}
-	now := s.DB.Now().UTC()
+	names, ok := access.Presets[n.Preset]
+	switch {
+	case n.Preset == "custom":
+		if len(n.Kinds) == 0 {
+			return "", nil, apperr.New(apperr.Invalid, "choose at least one kind of information to share")
+		}
+		names = n.Kinds
+	case !ok:
+		return "", nil, apperr.New(apperr.Invalid, "the preset must be one of full, medications-visits, messages or custom")
+	}
+	kinds, bad := access.KindTypes(names)
+	if bad != "" {
+		return "", nil, apperr.New(apperr.Invalid, "%q is not a kind of information that can be shared", clipText(bad))
+	}
 	if !n.Until.After(now) {
-		return nil, apperr.New(apperr.Invalid, "the end of a grant must be in the future")
+		return "", nil, apperr.New(apperr.Invalid, "the end of a grant must be in the future")
 	}
 	if n.Until.After(now.AddDate(MaxGrantYears, 0, 0)) {
-		return nil, apperr.New(apperr.Invalid, "a grant ends within %d years", MaxGrantYears)
+		return "", nil, apperr.New(apperr.Invalid, "a grant ends within %d years", MaxGrantYears)
+	}
+	return email, kinds, nil
+}
+
+// InvitationDays is how long an invitation link works.
+const InvitationDays = 14
+
+// Grant records a caregiver grant. A malformed address, one's own
+// address, an unknown preset or kind, or an end in the past or more than
+// ten years ahead is Invalid, and nothing is written.
+func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
+	now := s.DB.Now().UTC()
+	email, kinds, err := n.Check(now)
+	if err != nil {
+		// Refused: audited, and nothing else written.
+		rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
+			Action: audit.Create, Outcome: audit.MinorFailure, Reason: "proxy-grant-refused", Address: n.Address}
+		if n.Patient != "" {
+			rec.Patient = "Patient/" + n.Patient
+		}
+		setActor(&rec, n.By)
+		if aerr := s.Audit.Append(ctx, rec); aerr != nil {
+			return nil, aerr
+		}
+		return nil, err
 	}
 	var b [12]byte
 	rand.Read(b[:])
-	g := &Grant{ID: "grant-" + hex.EncodeToString(b[:]), Patient: n.Patient, Email: strings.ToLower(addr.Address),
+	g := &Grant{ID: "grant-" + hex.EncodeToString(b[:]), Patient: n.Patient, Email: email,
 		Preset: n.Preset, Kinds: kinds, Until: n.Until.UTC(), PatientBirth: n.PatientBirth, PatientName: n.PatientName, Created: now, CreatedBy: n.By}
 	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
 		Action: audit.Create, Outcome: audit.Success, Reason: "proxy-grant", Address: n.Address, Patient: "Patient/" + n.Patient,
 		Entities: []audit.Entity{{What: "Consent/" + g.ID}}}
+	if n.Invite {
+		rec.Reason = "proxy-invite"
+	}
 	setActor(&rec, n.By)
 	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		var account sql.NullString
-		if err := tx.QueryRow(ctx, "SELECT id FROM account WHERE email = ? AND kind = 'person'", g.Email).Scan(&account); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
+		if !n.Invite {
+			if err := tx.QueryRow(ctx, "SELECT id FROM account WHERE email = ? AND kind = 'person'", g.Email).Scan(&account); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
 		}
 		g.Account = account.String
-		var birth sql.NullInt64
+		var birth, accepted, expires sql.NullInt64
 		if !g.PatientBirth.IsZero() {
 			birth = sql.NullInt64{Int64: g.PatientBirth.UnixMicro(), Valid: true}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO proxy_grant (id, patient_id, patient_name, caregiver_email, caregiver_account, preset, kinds, until_at, patient_birth, created, created_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Patient, g.PatientName, g.Email, account, g.Preset, strings.Join(g.Kinds, ","),
-			g.Until.UnixMicro(), birth, now.UnixMicro(), g.CreatedBy); err != nil {
+		var inviteHash []byte
+		var secret string
+		if account.Valid {
+			accepted = sql.NullInt64{Int64: now.UnixMicro(), Valid: true}
+			g.Accepted = now
+		} else {
+			var b [32]byte
+			rand.Read(b[:])
+			secret = hex.EncodeToString(b[:])
+			inviteHash = inviteHashOf(secret)
+			g.InviteExpires = now.AddDate(0, 0, InvitationDays)
+			expires = sql.NullInt64{Int64: g.InviteExpires.UnixMicro(), Valid: true}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO proxy_grant (id, patient_id, patient_name, caregiver_email, caregiver_account, preset, kinds, until_at, patient_birth, created, created_by, invite_hash, invite_expires, accepted_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Patient, g.PatientName, g.Email, account, g.Preset, strings.Join(g.Kinds, ","),
+			g.Until.UnixMicro(), birth, now.UnixMicro(), g.CreatedBy, inviteHash, expires, accepted); err != nil {
 			return err
+		}
+		if secret != "" && s.Mail != nil {
+			if err := s.Mail.QueueInvitation(ctx, tx, g.Email, s.AcceptURL+secret); err != nil {
+				return err
+			}
 		}
 		if err := access.Bump(ctx, tx, g.Patient); err != nil {
 			return err
@@ -116,6 +211,77 @@ func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
 		return nil, fmt.Errorf("consent: grant: %w", err)
 	}
 	s.Audit.Chain(ctx)
+	return g, nil
+}
+
+func inviteHashOf(secret string) []byte {
+	h := sha256.Sum256([]byte("carefront-caregiver-invitation:" + secret))
+	return h[:]
+}
+
+// ErrInvitation is every way an invitation link cannot be used: unknown,
+// used, expired, revoked, or sent to another address. One error for all,
+// so a link's state does not leak.
+var ErrInvitation = apperr.New(apperr.NotFound, "this invitation link is not valid: it may have expired, been used, or been cancelled")
+
+// Invitation returns the grant an invitation link names while it can be
+// accepted.
+func (s *Grants) Invitation(ctx context.Context, secret string) (*Grant, error) {
+	if len(secret) != 64 {
+		return nil, ErrInvitation
+	}
+	var gs []Grant
+	err := s.DB.Read(ctx, func(tx *sqldb.Tx) error {
+		var err error
+		gs, err = scanGrants(ctx, tx, "WHERE invite_hash = ? AND accepted_at IS NULL AND revoked_at IS NULL AND invite_expires > ?",
+			inviteHashOf(secret), s.DB.Now().UnixMicro())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(gs) != 1 || !gs[0].Active(s.DB.Now()) {
+		return nil, ErrInvitation
+	}
+	return &gs[0], nil
+}
+
+// Accept links the grant an invitation link names to the caregiver's
+// account, whose address must be the one invited (the link proved it),
+// and puts it in force. The link works once.
+func (s *Grants) Accept(ctx context.Context, secret, accountID, accountEmail, addr string) (*Grant, error) {
+	g, err := s.Invitation(ctx, secret)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(g.Email, accountEmail) {
+		return nil, apperr.New(apperr.Forbidden, "this invitation was sent to another email address: sign in with the account for that address")
+	}
+	now := s.DB.Now().UTC()
+	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE proxy_grant SET caregiver_account = ?, accepted_at = ?, invite_hash = NULL
+			WHERE id = ? AND accepted_at IS NULL AND revoked_at IS NULL`, accountID, now.UnixMicro(), g.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrInvitation // accepted or revoked a moment ago
+		}
+		if err := access.Bump(ctx, tx, g.Patient); err != nil {
+			return err
+		}
+		return s.Audit.Stage(ctx, tx, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
+			Action: audit.Update, Outcome: audit.Success, Reason: "proxy-accept", User: "Person/" + accountID, Address: addr,
+			Patient: "Patient/" + g.Patient, Entities: []audit.Entity{{What: "Consent/" + g.ID}}})
+	})
+	if err != nil {
+		if errors.Is(err, ErrInvitation) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("consent: accept: %w", err)
+	}
+	s.Audit.Chain(ctx)
+	g.Account, g.Accepted = accountID, now
 	return g, nil
 }
 
@@ -140,7 +306,7 @@ func (g Grant) Proxy() *access.Proxy {
 // LoadPolicy is the access.Loader of caregiver grants: it adds the
 // patient's grants not revoked and linked to an account to their policy.
 func (s *Grants) LoadPolicy(ctx context.Context, tx *sqldb.Tx, patient string, p *access.Policy) error {
-	gs, err := scanGrants(ctx, tx, "WHERE patient_id = ? AND revoked_at IS NULL AND caregiver_account IS NOT NULL ORDER BY id", patient)
+	gs, err := scanGrants(ctx, tx, "WHERE patient_id = ? AND revoked_at IS NULL AND caregiver_account IS NOT NULL AND accepted_at IS NOT NULL ORDER BY id", patient)
 	if err != nil {
 		return err
 	}
@@ -172,7 +338,7 @@ func (s *Grants) query(ctx context.Context, where string, args ...any) ([]Grant,
 
 func scanGrants(ctx context.Context, tx *sqldb.Tx, where string, args ...any) ([]Grant, error) {
 	var out []Grant
-	rows, err := tx.Query(ctx, `SELECT id, patient_id, patient_name, caregiver_email, caregiver_account, preset, kinds, until_at, patient_birth, created, created_by, revoked_at
+	rows, err := tx.Query(ctx, `SELECT id, patient_id, patient_name, caregiver_email, caregiver_account, preset, kinds, until_at, patient_birth, created, created_by, revoked_at, accepted_at, invite_expires
 		FROM proxy_grant `+where, args...)
 	if err != nil {
 		return nil, err
@@ -183,8 +349,8 @@ func scanGrants(ctx context.Context, tx *sqldb.Tx, where string, args ...any) ([
 		var account sql.NullString
 		var kinds string
 		var until, created int64
-		var revoked, birth sql.NullInt64
-		if err := rows.Scan(&g.ID, &g.Patient, &g.PatientName, &g.Email, &account, &g.Preset, &kinds, &until, &birth, &created, &g.CreatedBy, &revoked); err != nil {
+		var revoked, birth, accepted, expires sql.NullInt64
+		if err := rows.Scan(&g.ID, &g.Patient, &g.PatientName, &g.Email, &account, &g.Preset, &kinds, &until, &birth, &created, &g.CreatedBy, &revoked, &accepted, &expires); err != nil {
 			return nil, err
 		}
 		g.Account = account.String
@@ -197,6 +363,12 @@ func scanGrants(ctx context.Context, tx *sqldb.Tx, where string, args ...any) ([
 		}
 		if revoked.Valid {
 			g.Revoked = time.UnixMicro(revoked.Int64).UTC()
+		}
+		if accepted.Valid {
+			g.Accepted = time.UnixMicro(accepted.Int64).UTC()
+		}
+		if expires.Valid {
+			g.InviteExpires = time.UnixMicro(expires.Int64).UTC()
 		}
 		out = append(out, g)
 	}

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,8 +62,11 @@ func TestGrantsStore(t *testing.T) {
 				t.Errorf("Grant(%+v) = %v, want Invalid", bad, err)
 			}
 		}
-		if n := audittest.Count(t, db); n != before {
-			t.Errorf("bad grants wrote %d audit records", n-before)
+		if n := audittest.Count(t, db); n != before+4 {
+			t.Errorf("bad grants wrote %d audit records, want one refusal each", n-before)
+		}
+		if out, patient, ev := audittest.Last(t, db); out != "4" || patient != "Patient/sam" || !strings.Contains(ev, "proxy-grant-refused") {
+			t.Errorf("refusal audited as %s %s %s", out, patient, ev)
 		}
 		if l, _ := gs.List(ctx, "sam"); len(l) != 1 {
 			t.Errorf("bad grants were written: %d grants", len(l))

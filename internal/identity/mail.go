@@ -82,19 +82,30 @@ func (a *Auth) queueMail(ctx context.Context, tx *sqldb.Tx, template, accountID 
 	return err
 }
 
+// QueueInvitation queues a caregiver invitation to an address (which
+// may have no account yet) in tx: the link is sealed in the job. It says
+// nothing of whose record it is.
+func (a *Auth) QueueInvitation(ctx context.Context, tx *sqldb.Tx, to, link string) error {
+	return a.queueMail(ctx, tx, "caregiver-invite", "", &mailSecret{Link: link, To: to})
+}
+
 // MailHandler is the job handler that sends the mail queueMail enqueued.
 func (a *Auth) MailHandler() jobs.Handler { return jobs.Handle(a.deliver) }
 
 func (a *Auth) deliver(ctx context.Context, _ jobs.Job, m MailArgs) error {
-	if m.AccountID == "" || a.Mail == nil {
+	if (m.AccountID == "" && len(m.Secret) == 0) || a.Mail == nil {
 		return nil
 	}
-	acct, err := a.Store.AccountByID(ctx, m.AccountID)
-	if errors.Is(err, ErrNoAccount) {
-		return nil // the account is gone: nobody to write to
-	}
-	if err != nil {
-		return err
+	acct := &Account{}
+	if m.AccountID != "" {
+		var err error
+		acct, err = a.Store.AccountByID(ctx, m.AccountID)
+		if errors.Is(err, ErrNoAccount) {
+			return nil // the account is gone: nobody to write to
+		}
+		if err != nil {
+			return err
+		}
 	}
 	var sec mailSecret
 	if len(m.Secret) > 0 {
@@ -116,6 +127,9 @@ func (a *Auth) deliver(ctx context.Context, _ jobs.Job, m MailArgs) error {
 	msg.To, msg.MessageID = acct.Email, m.MessageID
 	if sec.To != "" {
 		msg.To = sec.To
+	}
+	if msg.To == "" {
+		return nil // no account and no address: nothing to send
 	}
 	failpoint.Hit("mail-before-send")
 	if err := a.Mail.Send(ctx, msg); err != nil {
@@ -141,6 +155,11 @@ func compose(template string, s mailSecret) (notify.Message, bool) {
 		return notify.Message{Subject: "Confirm your email address for carefront / Confirme su correo para carefront",
 			Text: "To finish setting up your carefront account, enter this code on the page where you are setting it up: " + s.Code + "\nIt works for 15 minutes. If you did not set up an account, ignore this email.\n\n" +
 				"Para terminar de crear su cuenta de carefront, escriba este código en la página donde la está creando: " + s.Code + ". Sirve durante 15 minutos. Si no creó una cuenta, ignore este correo."}, true
+	case "caregiver-invite":
+		return notify.Message{Subject: "You are invited to help with a health record / Invitación para ayudar con un expediente de salud",
+			Text: "Someone who uses carefront, their clinic's patient portal, has invited you to see parts of their health record and help with their care. To accept, open this link within 14 days and sign in with your own carefront account, or create one:\n" +
+				s.Link + "\nIf you were not expecting this, ignore this email: nothing is shared until you accept.\n\n" +
+				"Una persona que usa carefront, el portal de pacientes de su clínica, le invitó a ver partes de su expediente de salud y ayudar con su cuidado. Para aceptar, abra el enlace anterior antes de 14 días e inicie sesión con su propia cuenta de carefront, o cree una. Si no lo esperaba, ignore este correo: no se comparte nada hasta que usted acepte."}, true
 	case "email-change-code":
 		return notify.Message{Subject: "Confirm your new carefront email address / Confirme su nuevo correo",
 			Text: "To use this address for your carefront account, enter this code on the page where you asked: " + s.Code + "\nIt works for 15 minutes. If you did not ask for this, ignore this email.\n\n" +

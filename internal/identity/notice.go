@@ -101,7 +101,13 @@ func (a *Auth) ActivationEvent(ctx context.Context, acct *Account, patientID, re
 	if err := a.record(ctx, acct, audit.SubtypeActivation, audit.Success, reason, addr); err != nil {
 		return err
 	}
-	return a.Audit.Append(ctx, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeAccountNew},
+	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeAccountNew},
 		Action: audit.Create, Outcome: audit.Success, Reason: "patient-account", User: "Person/" + acct.ID, Address: addr,
-		Patient: "Patient/" + acct.PatientID, Entities: []audit.Entity{{What: "Person/" + acct.ID}}})
+		Entities: []audit.Entity{{What: "Person/" + acct.ID}}}
+	if acct.PatientID != "" {
+		rec.Patient = "Patient/" + acct.PatientID
+	} else {
+		rec.Reason = "caregiver-account" // an account with no record of its own
+	}
+	return a.Audit.Append(ctx, rec)
 }

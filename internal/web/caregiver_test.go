@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"carefront/internal/access"
 	"carefront/internal/audit/audittest"
 	"carefront/internal/clinical/store"
 	"carefront/internal/consent"
@@ -97,9 +98,12 @@ func TestCaregiverSeesWhatTheGrantCovers(t *testing.T) {
 		if res, _ := h.post(t, "/settings/results", url.Values{"for": {"demo-walter"}, "wait-lab": {"30"}}); res.StatusCode != 403 {
 			t.Errorf("caregiver saves Walter's settings = %d", res.StatusCode)
 		}
-		pol, _ := (&consent.Grants{DB: db}).List(context.Background(), demo.Walter)
-		if len(pol) != 1 || audittest.Count(t, db) != before {
-			t.Error("a refused settings change changed something")
+		pol, err := (&access.Store{DB: db}).Policy(context.Background(), demo.Walter)
+		if err != nil || len(pol.Wait) != 0 || audittest.Count(t, db) != before+1 {
+			t.Errorf("a refused settings change changed something: %v, %d records", pol.Wait, audittest.Count(t, db)-before)
+		}
+		if _, _, e := audittest.Last(t, db); !strings.Contains(e, "caregiver-not-permitted") {
+			t.Errorf("the refusal is not audited: %s", e)
 		}
 		// Her own record? She has none: a page without for goes home.
 		if res, _ := h.get(t, "/medications"); res.StatusCode != 303 || res.Header.Get("Location") != "/" {

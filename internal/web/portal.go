@@ -10,6 +10,7 @@ import (
 
 	"carefront/internal/access"
 	"carefront/internal/apperr"
+	"carefront/internal/audit"
 	"carefront/internal/clinical"
 	"carefront/internal/fhir"
 	"carefront/internal/identity"
@@ -245,8 +246,25 @@ func (s *Server) selfOnly(w http.ResponseWriter, r *http.Request, req *clinical.
 	if !req.Principal.Caregiver {
 		return false
 	}
-	s.renderError(w, r, apperr.New(apperr.Forbidden, "Only the person whose record this is can change this."))
+	s.refuseCaregiver(w, r, req.Principal.User, req.Principal.Patient)
 	return true
+}
+
+// refuseCaregiver answers a caregiver who tried to change what only the
+// patient may (their settings, who sees their record), and audits it.
+func (s *Server) refuseCaregiver(w http.ResponseWriter, r *http.Request, user, patient string) {
+	var err error = apperr.New(apperr.Forbidden, "Only the person whose record this is can change this.")
+	if s.opts.Auth != nil && s.opts.Auth.Audit != nil {
+		rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
+			Action: audit.Update, Outcome: audit.MinorFailure, Reason: "caregiver-not-permitted", User: user, Address: clientAddr(r)}
+		if fhir.ValidID(patient) {
+			rec.Patient, rec.OnBehalf = "Patient/"+patient, "Patient/"+patient
+		}
+		if aerr := s.opts.Auth.Audit.Append(r.Context(), rec); aerr != nil {
+			err = aerr
+		}
+	}
+	s.renderError(w, r, err)
 }
 
 // shares refuses a page of a kind of data the caregiver's grant does not
@@ -273,4 +291,9 @@ func (s *Server) lang(w http.ResponseWriter, r *http.Request) string {
 // endedNotice tells a caregiver their access to a record has ended.
 type endedNotice struct {
 	Name string // whose record; "" when they never held a grant for it
+}
+
+// ownRequest is a request for the person's own record.
+func (s *Server) ownRequest(u *signedIn, r *http.Request) clinical.Request {
+	return clinical.Request{Principal: principal(u, r), RequestID: telemetry.RequestID(r.Context())}
 }

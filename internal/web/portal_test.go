@@ -43,7 +43,7 @@ func withRecords(t *testing.T, db *sqldb.DB) func(*Options) {
 	}
 	return func(o *Options) {
 		aw := o.Auth.Audit
-		grants := &consent.Grants{DB: db, Audit: aw}
+		grants := &consent.Grants{DB: db, Audit: aw, Mail: o.Auth, AcceptURL: o.BaseURL + "/caregiver/accept?code="}
 		pol := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
 		gw := &clinical.Gateway{Source: st, Audit: aw, Policies: pol, Now: db.Now}
 		dict, err := views.LoadDictionary("")

@@ -61,6 +61,13 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /record/download", s.handle(s.showRecordDownload))
 		mux.HandleFunc("GET /record/download/fhir", s.handle(s.downloadRecordFHIR))
 		mux.HandleFunc("GET /record/download/summary", s.handle(s.showRecordPrint))
+		mux.HandleFunc("GET /sharing", s.handle(s.showSharing))
+		mux.HandleFunc("GET /sharing/caregivers/new", s.handle(s.showInvite))
+		mux.HandleFunc("POST /sharing/caregivers/new", s.handle(s.submitInvite))
+		mux.HandleFunc("POST /sharing/caregivers/revoke", s.handle(s.submitRevokeCaregiver))
+		mux.HandleFunc("POST /sharing/held/leave", s.handle(s.submitLeave))
+		mux.HandleFunc("GET /caregiver/accept", s.handle(s.showAccept))
+		mux.HandleFunc("POST /caregiver/accept", s.handle(s.submitAccept))
 		mux.HandleFunc("GET /settings/results", s.handle(s.showResultSettings))
 		mux.HandleFunc("POST /settings/results", s.handle(s.submitResultSettings))
 
