@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"carefront/internal/access"
+	"carefront/internal/accesslog"
 	"carefront/internal/audit"
 	"carefront/internal/clinical"
 	"carefront/internal/clinical/store"
@@ -230,6 +231,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			Cache: &views.Cache{TTL: views.DefaultCacheTTL}},
 		Policies:        policies,
 		Grants:          grants,
+		AccessLog:       &accesslog.Log{DB: db, Accounts: ids, Grants: grants},
 		Sanitizer:       views.DocumentPolicy(),
 		DownloadLimiter: limiter("download", 3.0/3600, 3), // per account: 3 an hour
 		Auth:            auth,

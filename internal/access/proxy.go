@@ -157,6 +157,13 @@ func (g *Proxy) Ended(at time.Time) bool {
 	return g.minor() && AgeAt(g.PatientBirth, at) >= g.Ages.adult()
 }
 
+// HidesSensitive reports whether, at t, the grant hides records with a
+// sensitivity label (a parent of a teenager): such a caregiver is also
+// kept from anything that could reveal them, such as the access log.
+func (g *Proxy) HidesSensitive(at time.Time) bool {
+	return g.minor() && AgeAt(g.PatientBirth, at) >= g.Ages.teen()
+}
+
 // minor reports whether the age policy applies: the grant was made while
 // the patient was under age (a grant with no time made is taken as such).
 func (g *Proxy) minor() bool {

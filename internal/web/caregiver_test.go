@@ -29,7 +29,7 @@ func (h *authHarness) grant(t *testing.T, patient, email, preset string) *consen
 	}
 	name, birth := views.PatientFacts(rec)
 	g, err := (&consent.Grants{DB: h.db, Audit: h.auth.Audit}).Grant(ctx, consent.NewGrant{Patient: patient, Email: email,
-		Preset: preset, Until: h.clock.Now().AddDate(1, 0, 0), PatientBirth: birth, PatientName: name, By: "test"})
+		Preset: preset, Until: h.clock.Now().AddDate(1, 0, 0), PatientBirth: birth, PatientName: name, By: "carefront-cli"})
 	if err != nil {
 		t.Fatal(err)
 	}

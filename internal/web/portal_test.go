@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"carefront/internal/access"
+	"carefront/internal/accesslog"
 	"carefront/internal/audit"
 	"carefront/internal/audit/audittest"
 	"carefront/internal/clinical"
@@ -51,6 +52,7 @@ func withRecords(t *testing.T, db *sqldb.DB) func(*Options) {
 			t.Fatal(err)
 		}
 		o.Clinical, o.Policies, o.Grants, o.Sanitizer = gw, pol, grants, views.DocumentPolicy()
+		o.AccessLog = &accesslog.Log{DB: db, Accounts: o.Auth.Store, Grants: grants}
 		o.Views = &views.Builder{Gateway: gw, Dict: dict, Now: db.Now}
 		o.DownloadLimiter = ratelimit.New(3.0/3600, 3, 1000)
 	}

@@ -62,6 +62,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /record/download/fhir", s.handle(s.downloadRecordFHIR))
 		mux.HandleFunc("GET /record/download/summary", s.handle(s.showRecordPrint))
 		mux.HandleFunc("GET /sharing", s.handle(s.showSharing))
+		mux.HandleFunc("GET /sharing/access-log", s.handle(s.showAccessLog))
+		mux.HandleFunc("GET /api/views/access-log", s.handle(s.apiAccessLog))
 		mux.HandleFunc("GET /sharing/caregivers/new", s.handle(s.showInvite))
 		mux.HandleFunc("POST /sharing/caregivers/new", s.handle(s.submitInvite))
 		mux.HandleFunc("POST /sharing/caregivers/revoke", s.handle(s.submitRevokeCaregiver))

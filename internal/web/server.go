@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"carefront/internal/access"
+	"carefront/internal/accesslog"
 	"carefront/internal/clinical"
 	"carefront/internal/consent"
 	"carefront/internal/identity"
@@ -54,6 +55,8 @@ type Options struct {
 	// Policies keeps each patient's choices (their release of results)
 	// and compiles their access policy.
 	Policies *access.Store
+	// AccessLog reads "Who viewed my record" from the audit trail.
+	AccessLog *accesslog.Log
 	// Grants keeps caregiver grants (whose records a person may switch
 	// to). Nil: no one holds caregiver access.
 	Grants *consent.Grants

@@ -27,6 +27,7 @@ type grantCard struct {
 }
 
 type sharingPage struct {
+	Own        bool        // the person has a record of their own to share
 	Caregivers []grantCard // grants of the person's own record
 	Earlier    []grantCard // ended and revoked ones: the history
 	Held       []grantCard // records others shared with the person
@@ -51,6 +52,7 @@ func (s *Server) showSharing(w http.ResponseWriter, r *http.Request) error {
 		d.Notice = "sharing.done." + r.URL.Query().Get("done")
 	}
 	if u.account.PatientID != "" {
+		d.Own = true
 		gs, err := s.opts.Grants.List(ctx, u.account.PatientID)
 		if err != nil {
 			return err
