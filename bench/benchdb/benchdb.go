@@ -55,3 +55,38 @@ func Fresh(ctx context.Context, d sqldb.Dialect, pg string, durable bool) (*sqld
 	}
 	return db, func() { db.Close(); cleanup() }, nil
 }
+
+// FreshPair returns two handles on one new, migrated PostgreSQL schema,
+// as two carefront instances sharing a database would hold.
+func FreshPair(ctx context.Context, pg string) (*sqldb.DB, *sqldb.DB, func(), error) {
+	admin, err := sql.Open("pgx", pg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "bench_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		return nil, nil, nil, err
+	}
+	cleanup := func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() }
+	o := sqldb.Options{URL: pg, Schema: schema, Durable: true}
+	db1, err := sqldb.Open(ctx, o)
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	if _, err := db1.Migrate(ctx); err != nil {
+		db1.Close()
+		cleanup()
+		return nil, nil, nil, err
+	}
+	db2, err := sqldb.Open(ctx, o)
+	if err != nil {
+		db1.Close()
+		cleanup()
+		return nil, nil, nil, err
+	}
+	return db1, db2, func() { db1.Close(); db2.Close(); cleanup() }, nil
+}
