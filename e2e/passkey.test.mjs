@@ -59,7 +59,7 @@ async function signIn(page, email) {
   const at = Date.now();
   await page.fill('#code', totp(DEMO_KEY, at));
   await page.click('#stepup-form button[type=submit]');
-  await page.waitForURL(new RegExp(`${server.url}$`));
+  await page.waitForURL((u) => u.origin + u.pathname === new URL(server.url).origin + "/");
   return at;
 }
 
@@ -82,26 +82,26 @@ test('passkey: add one, sign in with it alone, and use it as the second step', a
   // autofill (conditional mediation): Chromium's virtual authenticator
   // picks the only passkey as a person would from the list.
   await page.getByRole('button', { name: 'Sign out' }).first().click();
-  await page.waitForURL(new RegExp(`${server.url}$`));
+  await page.waitForURL((u) => u.origin + u.pathname === new URL(server.url).origin + "/");
   await page.goto(`${server.url}signin`);
-  await page.waitForURL(new RegExp(`${server.url}$`));
+  await page.waitForURL((u) => u.origin + u.pathname === new URL(server.url).origin + "/");
   assert.ok(await page.getByRole('button', { name: 'Sign out' }).first().isVisible(), 'signed in from the autofill');
 
   // The button, as in browsers without passkey autofill.
   await page.getByRole('button', { name: 'Sign out' }).first().click();
-  await page.waitForURL(new RegExp(`${server.url}$`));
+  await page.waitForURL((u) => u.origin + u.pathname === new URL(server.url).origin + "/");
   await page.addInitScript(() => { PublicKeyCredential.isConditionalMediationAvailable = async () => false; });
   await page.goto(`${server.url}signin`);
   await accessible(page, 'sign-in page with the passkey button');
   await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
-  await page.waitForURL(new RegExp(`${server.url}$`));
+  await page.waitForURL((u) => u.origin + u.pathname === new URL(server.url).origin + "/");
   assert.ok(await page.getByRole('button', { name: 'Sign out' }).first().isVisible(), 'signed in with the passkey alone');
   await page.goto(`${server.url}account/security`);
   assert.equal(await page.locator('tbody tr:has-text("Test phone") time').count(), 2, 'added and last used are both shown');
 
   // Password, then the passkey as the second step.
   await page.getByRole('button', { name: 'Sign out' }).first().click();
-  await page.waitForURL(new RegExp(`${server.url}$`));
+  await page.waitForURL((u) => u.origin + u.pathname === new URL(server.url).origin + "/");
   await page.goto(`${server.url}signin`);
   await page.fill('#email', 'dana@demo.carefront.example');
   await page.fill('#password', DEMO_PASSWORD);
@@ -109,7 +109,7 @@ test('passkey: add one, sign in with it alone, and use it as the second step', a
   await page.waitForURL(/\/signin\/verify$/);
   await accessible(page, 'verify page with the passkey button');
   await page.getByRole('button', { name: 'Use your passkey' }).click();
-  await page.waitForURL(new RegExp(`${server.url}$`));
+  await page.waitForURL((u) => u.origin + u.pathname === new URL(server.url).origin + "/");
   const signCount = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials[0].signCount;
   assert.ok(signCount >= 3, `the authenticator signed three times (count ${signCount})`);
   assert.deepEqual(unexpected(problems), []);
@@ -185,7 +185,7 @@ test('every identity page has no axe violations, in English and Spanish, on a ph
   }
   await page.fill('#code', totp(DEMO_KEY));
   await page.click('#stepup-form button[type=submit]');
-  await page.waitForURL(new RegExp(`${server.url}$`));
+  await page.waitForURL((u) => u.origin + u.pathname === new URL(server.url).origin + "/");
   for (const lang of ['en', 'es']) {
     for (const path of ['account/security', 'account/password', 'account/email', 'mfa/setup']) {
       await page.goto(`${server.url}${path}?lang=${lang}`);
