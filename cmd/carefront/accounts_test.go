@@ -46,7 +46,7 @@ func TestAccountsInvite(t *testing.T) {
 func TestStaffCreate(t *testing.T) {
 	env := map[string]string{"CAREFRONT_DATA_DIR": sqldbtest.DataDir(t)}
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"carefront", "staff", "create", "--email", "nurse@example.org", "--role", "clinician"}, envOf(env), &out); err != nil {
+	if err := run(context.Background(), []string{"carefront", "staff", "create", "--email", "nurse@example.org", "--role", "clinician", "--name", "Ana Nurse"}, envOf(env), &out); err != nil {
 		t.Fatalf("staff create: %v", err)
 	}
 	if !regexp.MustCompile(`staff account nurse@example.org \(clinician\) created\nsetup link: http://127.0.0.1:8080/staff/setup\?code=[A-Z2-7-]{19}\n`).MatchString(out.String()) {
@@ -57,9 +57,12 @@ func TestStaffCreate(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--email", "nurse@example.org", "--role", "clinician"}, 1, "an account with this email exists"},
-		{[]string{"--email", "x@example.org", "--role", "surgeon"}, 1, "role must be clinician, support, security-officer or admin"},
-		{[]string{"--email", "x@example.org"}, 2, "give --email and --role"},
+		{[]string{"--email", "nurse@example.org", "--role", "clinician", "--name", "Ana"}, 1, "an account with this email exists"},
+		{[]string{"--email", "x@example.org", "--role", "surgeon", "--name", "X"}, 1, "role must be clinician, support, security-officer or admin"},
+		{[]string{"--email", "x@example.org", "--name", "X"}, 2, "give --email, --role and --name"},
+		{[]string{"--email", "x@example.org", "--role", "clinician"}, 2, "give --email, --role and --name"},
+		{[]string{"--email", "x@example.org", "--role", "clinician", "--name", "X", "--practitioner", "Patient/1"}, 2, "give --practitioner as Practitioner/ID"},
+		{[]string{"--email", "x@example.org", "--role", "clinician", "--name", "X", "--practitioner", "Practitioner/nobody"}, 2, "Practitioner/nobody is not a record carefront can read"},
 	} {
 		err := run(context.Background(), append([]string{"carefront", "staff", "create"}, tc.args...), envOf(env), &bytes.Buffer{})
 		if exitCode(err) != tc.code || err == nil || !strings.Contains(err.Error(), tc.want) {

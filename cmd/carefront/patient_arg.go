@@ -29,11 +29,16 @@ var errNoPatient = errors.New("not a patient record carefront can read")
 // source serve uses (the embedded store or the EHR), audited. A missing
 // record is errNoPatient; each command says it in its own words.
 func readPatient(ctx context.Context, cfg config.Config, db *sqldb.DB, aw *audit.Writer, id string) (*fhir.Resource, error) {
+	return readRecord(ctx, cfg, db, aw, "Patient", id)
+}
+
+// readRecord reads one resource as the operator, as readPatient does.
+func readRecord(ctx context.Context, cfg config.Config, db *sqldb.DB, aw *audit.Writer, typ, id string) (*fhir.Resource, error) {
 	source, _, err := clinicalSource(cfg, db)
 	if err != nil {
 		return nil, err
 	}
-	r, err := (&clinical.Gateway{Source: source, Audit: aw}).Read(ctx, operator, "Patient", id)
+	r, err := (&clinical.Gateway{Source: source, Audit: aw}).Read(ctx, operator, typ, id)
 	if apperr.CodeOf(err) == apperr.NotFound || apperr.CodeOf(err) == apperr.Gone {
 		return nil, errNoPatient
 	}

@@ -218,7 +218,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code="}
 	policies := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
-	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler}
+	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler, CareMonths: cfg.CareMonths}
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,33 +10,53 @@ import (
 	"strings"
 
 	"carefront/internal/audit"
+	"carefront/internal/fhir"
 	"carefront/internal/identity"
 )
 
 func runStaffCreate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	var email, role string
-	cfg, _, err := parseFlags("staff create", "Creates a staff account and prints a one-time setup link, valid 72 hours. The\nstaff member chooses a password there and must then add an authenticator app;\nstaff sessions end after 10 minutes without activity.\n\nUsage: carefront staff create --email E --role clinician|support|security-officer|admin", args, getenv, stdout,
+	var email, role, name, practitioner string
+	cfg, _, err := parseFlags("staff create", "Creates a staff account and prints a one-time setup link, valid 72 hours. The\nstaff member chooses a password there and must then add an authenticator app;\nstaff sessions end after 10 minutes without activity. A clinician linked to\ntheir Practitioner record reads the records of patients they have a care\nrelationship with; other roles see no clinical data.\n\nUsage: carefront staff create --email E --role clinician|support|security-officer|admin --name \"NAME\" [--practitioner Practitioner/ID]", args, getenv, stdout,
 		func(fs *flag.FlagSet) {
 			fs.StringVar(&email, "email", "", "the staff member's work email")
 			fs.StringVar(&role, "role", "", "clinician, support, security-officer or admin")
+			fs.StringVar(&name, "name", "", "the name patients see in their access log")
+			fs.StringVar(&practitioner, "practitioner", "", "a clinician's own Practitioner record, as Practitioner/ID")
 		})
 	if err != nil {
 		return err
 	}
-	if email == "" || role == "" {
-		return &usageError{"staff create: give --email and --role"}
+	if email == "" || role == "" || strings.TrimSpace(name) == "" {
+		return &usageError{"staff create: give --email, --role and --name"}
+	}
+	var practitionerID string
+	if practitioner != "" {
+		typ, id, ok := strings.Cut(practitioner, "/")
+		if !ok || typ != "Practitioner" || !fhir.ValidID(id) {
+			return &usageError{"staff create: give --practitioner as Practitioner/ID"}
+		}
+		practitionerID = id
 	}
 	db, aw, err := openWithAudit(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if practitionerID != "" {
+		if _, err := readRecord(ctx, cfg, db, aw, "Practitioner", practitionerID); err != nil {
+			aw.Close(ctx)
+			if errors.Is(err, errNoPatient) {
+				return &usageError{fmt.Sprintf("staff create: %s is not a record carefront can read", practitioner)}
+			}
+			return err
+		}
+	}
 	k, err := keys(cfg)
 	if err != nil {
 		aw.Close(ctx)
 		return err
 	}
-	a, code, expires, err := identity.NewStore(db, k).CreateStaff(ctx, email, role)
+	a, code, expires, err := identity.NewStore(db, k).CreateStaff(ctx, identity.NewStaff{Email: email, Role: role, Name: name, PractitionerID: practitionerID})
 	if err != nil {
 		aw.Close(ctx)
 		return cliError(err)

@@ -32,9 +32,18 @@ type Principal struct {
 	// Client is the OAuth client id when an app acts for the person.
 	Client string
 	// Role is a staff member's role (clinician, support, security-officer,
-	// admin); empty for patients and the people they authorize. No rule
-	// grants staff access yet: they are denied like anyone else.
+	// admin); empty for patients and the people they authorize. A
+	// clinician reads the records of patients they have a care
+	// relationship with; the other staff roles see no clinical data.
 	Role string
+	// Name is a staff member's name, for the audit trail.
+	Name string
+	// Practitioner is a clinician's own Practitioner ("Practitioner/ID").
+	Practitioner string
+	// CareRelationship says the gateway found that Practitioner cares for
+	// Patient (a CareTeam membership, or an Appointment or Encounter with
+	// them within the look-back); the staff rule needs it.
+	CareRelationship bool
 	// Address is the network address the request came from.
 	Address string
 	// Caregiver says the person acts for Patient as a caregiver, not for
@@ -108,6 +117,17 @@ const (
 	ReasonNoPatient        = "no-patient-context"
 	ReasonOtherPatient     = "other-patient"
 	ReasonNotPatientData   = "type-not-permitted"
+	ReasonCare             = "care-relationship"
+	ReasonNoCare           = "no-care-relationship"
+	ReasonStaffRole        = "staff-role-not-permitted"
+)
+
+// Staff roles.
+const (
+	RoleClinician       = "clinician"
+	RoleSupport         = "support"
+	RoleSecurityOfficer = "security-officer"
+	RoleAdmin           = "admin"
 )
 
 // directoryTypes hold no patient's data: who and where care is given, and
@@ -130,6 +150,13 @@ func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
 			return Decision{Permit: true, Reason: ReasonIdentityProofing}
 		}
 		return Decision{Reason: ReasonNotPatientData}
+	case RoleClinician:
+		return decideClinician(p, a, t)
+	case RoleSupport, RoleSecurityOfficer, RoleAdmin:
+		return Decision{Reason: ReasonStaffRole} // staff other than clinicians see no clinical data
+	}
+	if p.Role != "" {
+		return Decision{Reason: ReasonStaffRole}
 	}
 	if p.Patient == "" {
 		return Decision{Reason: ReasonNoPatient}
@@ -165,6 +192,40 @@ func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
 			return Decision{Permit: true, Reason: ReasonDirectory}
 		}
 		return Decision{Reason: ReasonNotPatientData}
+	}
+	return Decision{Reason: ReasonNotPatientData}
+}
+
+// decideClinician is the staff rule: a clinician reads and searches the
+// compartment of a patient they have a care relationship with, whole (the
+// patient's release choice is about what the patient sees first, not
+// what their clinicians see), and directory resources.
+func decideClinician(p Principal, a Action, t Target) Decision {
+	switch {
+	case p.Patient == "":
+		return Decision{Reason: ReasonNoPatient}
+	case !p.CareRelationship || p.Practitioner == "":
+		return Decision{Reason: ReasonNoCare}
+	}
+	directory := slices.Contains(directoryTypes, t.Type)
+	switch a {
+	case Read:
+		if slices.Contains(t.Patients, p.Patient) {
+			return Decision{Permit: true, Reason: ReasonCare}
+		}
+		if directory {
+			return Decision{Permit: true, Reason: ReasonDirectory}
+		}
+		if len(t.Patients) > 0 {
+			return Decision{Reason: ReasonOtherPatient}
+		}
+	case Search:
+		if fhir.InPatientCompartment(t.Type) {
+			return Decision{Permit: true, Reason: ReasonCare, Compartment: p.Patient}
+		}
+		if directory {
+			return Decision{Permit: true, Reason: ReasonDirectory}
+		}
 	}
 	return Decision{Reason: ReasonNotPatientData}
 }

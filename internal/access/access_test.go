@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 func TestDecide(t *testing.T) {
@@ -38,6 +39,53 @@ func TestDecide(t *testing.T) {
 			d := Decide(context.Background(), tc.p, tc.a, tc.t)
 			if d.Permit != tc.permit || d.Reason != tc.reason || d.Compartment != tc.comp {
 				t.Errorf("Decide = %+v, want permit=%v reason=%s compartment=%q", d, tc.permit, tc.reason, tc.comp)
+			}
+		})
+	}
+}
+
+// TestStaffDecisions: a clinician reads and searches the record of a
+// patient they care for, whole (a result the patient waits to review
+// included), and nothing of anyone else's; other staff roles, and a
+// clinician with no care relationship or no Practitioner link, see no
+// clinical data.
+func TestStaffDecisions(t *testing.T) {
+	ctx := context.Background()
+	obs := Target{Type: "Observation", ID: "o", Patients: []string{"p"},
+		Result: &ResultFacts{Status: "final", Categories: []string{CategoryLab}, Issued: time.Now()}}
+	dr := Principal{User: "Person/dr", Role: RoleClinician, Practitioner: "Practitioner/dr", Patient: "p", CareRelationship: true,
+		Policy: &Policy{Wait: map[string]int{CategoryLab: 7}}, At: time.Now()}
+	for _, tc := range []struct {
+		name   string
+		p      func(Principal) Principal
+		a      Action
+		t      Target
+		permit bool
+		reason string
+	}{
+		{"clinician reads a patient's result", nil, Read, obs, true, ReasonCare},
+		{"clinician searches the patient's results", nil, Search, Target{Type: "Observation"}, true, ReasonCare},
+		{"clinician reads a directory resource", nil, Read, Target{Type: "Practitioner", ID: "x"}, true, ReasonDirectory},
+		{"clinician reads another patient's result", nil, Read, Target{Type: "Observation", Patients: []string{"q"}}, false, ReasonOtherPatient},
+		{"no care relationship", func(p Principal) Principal { p.CareRelationship = false; return p }, Read, obs, false, ReasonNoCare},
+		{"no Practitioner link", func(p Principal) Principal { p.Practitioner = ""; return p }, Read, obs, false, ReasonNoCare},
+		{"no patient named", func(p Principal) Principal { p.Patient = ""; return p }, Search, Target{Type: "Observation"}, false, ReasonNoPatient},
+		{"support staff", func(p Principal) Principal { p.Role = RoleSupport; return p }, Read, obs, false, ReasonStaffRole},
+		{"security officer", func(p Principal) Principal { p.Role = RoleSecurityOfficer; return p }, Search, Target{Type: "Observation"}, false, ReasonStaffRole},
+		{"admin", func(p Principal) Principal { p.Role = RoleAdmin; return p }, Read, Target{Type: "Patient", Patients: []string{"p"}}, false, ReasonStaffRole},
+		{"a role carefront does not know", func(p Principal) Principal { p.Role = "surgeon"; return p }, Read, obs, false, ReasonStaffRole},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := dr
+			if tc.p != nil {
+				p = tc.p(p)
+			}
+			d := Decide(ctx, p, tc.a, tc.t)
+			if d.Permit != tc.permit || d.Reason != tc.reason {
+				t.Errorf("Decide = %v %s, want %v %s", d.Permit, d.Reason, tc.permit, tc.reason)
+			}
+			if d.Permit && d.Obligation.Holds(time.Now()) {
+				t.Error("a clinician's read is held for the patient's review")
 			}
 		})
 	}

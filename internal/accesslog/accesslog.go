@@ -113,6 +113,9 @@ func (l *Log) Read(ctx context.Context, q Query) (*Page, error) {
 				r = Row{Who: WhoYou}
 			case a.Kind == identity.Staff:
 				r.Name = a.StaffRole
+				if a.DisplayName != "" {
+					r.Name = a.DisplayName + ", " + a.StaffRole
+				}
 			}
 		}
 		names[user] = r

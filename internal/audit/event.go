@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Coding is a FHIR Coding: a code from a code system.
@@ -129,6 +130,10 @@ type Record struct {
 	Reason string
 
 	User string // reference to the person acting, e.g. "Patient/123"
+	// UserName and UserRole name a staff member acting (their name as
+	// patients see it, and their role), kept in the user agent.
+	UserName string
+	UserRole string
 	// UserHash stands for a person who named no account (a sign-in for an
 	// address with no account): the hex keyed hash of the normalized
 	// address, never the typed text.
@@ -189,10 +194,14 @@ type network struct {
 
 type agent struct {
 	Type      concept   `json:"type"`
+	Role      []concept `json:"role,omitempty"`
 	Who       reference `json:"who"`
 	Requestor bool      `json:"requestor"`
 	Network   *network  `json:"network,omitempty"`
 }
+
+// sysStaffRole names carefront's staff roles in an agent's role.
+const sysStaffRole = "https://carefront.example/CodeSystem/staff-role"
 
 type concept struct {
 	Coding []Coding `json:"coding"`
@@ -322,6 +331,9 @@ func shape(r Record, recorded time.Time, observer string) (event, error) {
 	if r.Reason != "" && !codePattern.MatchString(r.Reason) {
 		return event{}, fmt.Errorf("audit: reason must be a code, not text")
 	}
+	if len(r.UserName) > 100 || strings.ContainsFunc(r.UserName, unicode.IsControl) {
+		return event{}, fmt.Errorf("audit: user name must be a short line of text")
+	}
 	if r.UserHash != "" && !sessionPattern.MatchString(r.UserHash) {
 		return event{}, fmt.Errorf("audit: user hash must be a hex SHA-256")
 	}
@@ -367,7 +379,14 @@ func shape(r Record, recorded time.Time, observer string) (event, error) {
 	hasUser := r.User != "" || r.UserHash != ""
 	switch {
 	case r.User != "":
-		ev.Agent = append(ev.Agent, agent{Type: concept{[]Coding{userRole}}, Who: reference{Reference: r.User}, Requestor: true})
+		a := agent{Type: concept{[]Coding{userRole}}, Who: reference{Reference: r.User, Display: r.UserName}, Requestor: true}
+		if r.UserRole != "" {
+			if !codePattern.MatchString(r.UserRole) {
+				return event{}, fmt.Errorf("audit: user role must be a code")
+			}
+			a.Role = []concept{{[]Coding{{System: sysStaffRole, Code: r.UserRole}}}}
+		}
+		ev.Agent = append(ev.Agent, a)
 	case r.UserHash != "":
 		ev.Agent = append(ev.Agent, agent{Type: concept{[]Coding{userRole}},
 			Who: reference{Identifier: &identifier{System: "urn:carefront:email-hmac-sha256", Value: r.UserHash}}, Requestor: true})

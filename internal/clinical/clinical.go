@@ -42,6 +42,9 @@ type Gateway struct {
 	Policies Policies
 	// Now is the clock held results are released by; nil is time.Now.
 	Now func() time.Time
+	// CareMonths is how far back an Appointment or Encounter with a
+	// clinician makes a care relationship; 0 is DefaultCareMonths.
+	CareMonths int
 	// Labeler gives sensitivity labels from a resource's codes
 	// (consent.Labeler), beside those its source gave, wherever it is
 	// read, so upstream data is labelled too; nil adds none.
@@ -125,6 +128,9 @@ func (g *Gateway) withPolicy(ctx context.Context, req Request) (Request, error) 
 	}
 	if p.Caregiver && p.Proxy == nil {
 		p.Proxy = p.Policy.ProxyFor(p.User) // a caregiver's relationship is their grant in the policy
+	}
+	if err := g.withCare(ctx, p); err != nil {
+		return req, apperr.Wrap(err, apperr.Internal, "the care relationship could not be checked")
 	}
 	return req, nil
 }
@@ -335,6 +341,10 @@ func (g *Gateway) record(req Request, sub audit.Coding, action audit.Action) aud
 	p := req.Principal
 	rec := audit.Record{Type: audit.TypeRESTful, Subtype: []audit.Coding{sub}, Action: action, Outcome: audit.Success,
 		User: p.User, Client: p.Client, Address: p.Address, RequestID: req.RequestID}
+	switch p.Role {
+	case access.RoleClinician, access.RoleSupport, access.RoleSecurityOfficer, access.RoleAdmin:
+		rec.UserName, rec.UserRole = p.Name, p.Role // staff: every read names them and their role
+	}
 	if p.Caregiver || p.Proxy != nil {
 		rec.OnBehalf = "Patient/" + p.Patient // a caregiver acts on the patient's behalf
 	}

@@ -50,6 +50,7 @@ type Config struct {
 	GeoIPDB                 string         // path of a MaxMind-format City or Country database; empty shows no places
 	ResultsDictionary       string         // path of a clinic's plain-language test dictionary (JSON); empty uses the built-in one
 	ClinicTimeZone          *time.Location // the clinic's time zone: dates the clinic gives (a grant's last day) are days there
+	CareMonths              int            // how far back a visit with a clinician makes a care relationship
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	SMTPAddr       string // host:port of the mail server; empty keeps mail in a development outbox
@@ -250,6 +251,16 @@ func Settings() []Setting {
 					return fmt.Errorf("must be an IANA time zone name like America/Chicago or UTC")
 				}
 				c.ClinicTimeZone = loc
+				return nil
+			}},
+		{Flag: "care-relationship-months", Env: "CAREFRONT_CARE_RELATIONSHIP_MONTHS", Default: "24",
+			Usage: "how far back an appointment or visit with a clinician lets them read the patient's record (a care team membership always does)",
+			parse: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 120 {
+					return errors.New("must be a number of months from 1 to 120")
+				}
+				c.CareMonths = n
 				return nil
 			}},
 		{Flag: "smtp-addr", Env: "CAREFRONT_SMTP_ADDR", Default: "",

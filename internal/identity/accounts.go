@@ -34,7 +34,12 @@ type Account struct {
 	PasswordHash string
 	PatientID    string // the person's own Patient id, if they are a patient
 	StaffRole    string
-	Created      time.Time
+	// DisplayName is a staff member's name as patients see it.
+	DisplayName string
+	// PractitionerID is the Practitioner resource that is a clinician in
+	// the clinical record (their care relationships go through it).
+	PractitionerID string
+	Created        time.Time
 	// EmailVerified is when the owner proved the address (a code sent to
 	// it); zero until then, and an account is not usable before.
 	EmailVerified time.Time
@@ -109,8 +114,8 @@ func (s *Store) CreateAccount(ctx context.Context, a *Account) error {
 		// Accounts made here (staff, demo) have addresses the clinic gave:
 		// proven. Activation proves a person's own (Activate).
 		a.EmailVerified = a.Created
-		_, err := tx.Exec(ctx, "INSERT INTO account (id, kind, email, password_hash, patient_id, staff_role, created, email_verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			a.ID, string(a.Kind), email, nullStr(a.PasswordHash), nullStr(a.PatientID), nullStr(a.StaffRole), a.Created.UnixMicro(), a.Created.UnixMicro())
+		_, err := tx.Exec(ctx, "INSERT INTO account (id, kind, email, password_hash, patient_id, staff_role, display_name, practitioner_id, created, email_verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			a.ID, string(a.Kind), email, nullStr(a.PasswordHash), nullStr(a.PatientID), nullStr(a.StaffRole), nullStr(a.DisplayName), nullStr(a.PractitionerID), a.Created.UnixMicro(), a.Created.UnixMicro())
 		return err
 	})
 }
@@ -122,20 +127,22 @@ func nullStr(s string) any {
 	return s
 }
 
-const accountCols = "id, kind, email, password_hash, patient_id, staff_role, created, email_verified"
+const accountCols = "id, kind, email, password_hash, patient_id, staff_role, display_name, practitioner_id, created, email_verified"
 
 func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 	var (
 		a                   Account
 		kind                string
 		hash, patient, role sql.NullString
+		name, practitioner  sql.NullString
 		verified            sql.NullInt64
 		created             int64
 	)
-	if err := row.Scan(&a.ID, &kind, &a.Email, &hash, &patient, &role, &created, &verified); err != nil {
+	if err := row.Scan(&a.ID, &kind, &a.Email, &hash, &patient, &role, &name, &practitioner, &created, &verified); err != nil {
 		return nil, err
 	}
 	a.Kind, a.PasswordHash, a.PatientID, a.StaffRole = Kind(kind), hash.String, patient.String, role.String
+	a.DisplayName, a.PractitionerID = name.String, practitioner.String
 	a.Created, a.EmailVerified = time.UnixMicro(created).UTC(), fromMicros(verified)
 	return &a, nil
 }

@@ -314,10 +314,10 @@ func TestStaffSetup(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		s, c, _ := setup(t, db)
 		ctx := context.Background()
-		if _, _, _, err := s.CreateStaff(ctx, "dr@example.org", "surgeon"); apperr.CodeOf(err) != apperr.Invalid {
+		if _, _, _, err := s.CreateStaff(ctx, identity.NewStaff{Email: "dr@example.org", Role: "surgeon", Name: "Dr Kim"}); apperr.CodeOf(err) != apperr.Invalid {
 			t.Errorf("unknown role: %v", err)
 		}
-		a, code, expires, err := s.CreateStaff(ctx, "Dr@Example.org", "clinician")
+		a, code, expires, err := s.CreateStaff(ctx, identity.NewStaff{Email: "Dr@Example.org", Role: "clinician", Name: "Dr Kim"})
 		if err != nil || a.Kind != identity.Staff || a.StaffRole != "clinician" || !expires.Equal(c.Now().Add(identity.StaffSetupValid)) {
 			t.Fatalf("CreateStaff: %+v %v", a, err)
 		}
@@ -342,7 +342,7 @@ func TestStaffSetup(t *testing.T) {
 		if got, _ := s.AccountByID(ctx, a.ID); got.PasswordHash != "$argon2id$hash" {
 			t.Errorf("password hash = %q", got.PasswordHash)
 		}
-		_, code2, _, _ := s.CreateStaff(ctx, "late@example.org", "support")
+		_, code2, _, _ := s.CreateStaff(ctx, identity.NewStaff{Email: "late@example.org", Role: "support", Name: "Lee Late"})
 		c.Add(identity.StaffSetupValid)
 		if _, err := s.StaffSetupAccount(ctx, code2); err != identity.ErrActivation {
 			t.Errorf("expired staff code: %v", err)

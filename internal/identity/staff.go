@@ -4,31 +4,51 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
+	"unicode"
 
 	"carefront/internal/apperr"
 	"carefront/internal/sqldb"
 )
 
-// Staff roles. They travel in the principal to the access decision; there
-// is no staff console yet.
+// Staff roles. They travel in the principal to the access decision: a
+// clinician reads the records of patients they have a care relationship
+// with; the other roles see no clinical data.
 var StaffRoles = []string{"clinician", "support", "security-officer", "admin"}
 
 // StaffSetupValid is how long a staff member's setup link works.
 const StaffSetupValid = 72 * time.Hour
 
+// NewStaff is a staff account to create.
+type NewStaff struct {
+	Email, Role string
+	// Name is the name patients see in their access log (required).
+	Name string
+	// PractitionerID is the clinician's Practitioner resource id; only a
+	// clinician has one.
+	PractitionerID string
+}
+
 // CreateStaff adds a staff account without a password and returns a
 // one-time setup code for it: the staff member chooses a password and
 // must then enrol an authenticator app (or, later, a passkey).
-func (s *Store) CreateStaff(ctx context.Context, email, role string) (*Account, string, time.Time, error) {
+func (s *Store) CreateStaff(ctx context.Context, n NewStaff) (*Account, string, time.Time, error) {
 	ok := false
 	for _, r := range StaffRoles {
-		ok = ok || r == role
+		ok = ok || r == n.Role
 	}
 	if !ok {
 		return nil, "", time.Time{}, apperr.New(apperr.Invalid, "role must be clinician, support, security-officer or admin")
 	}
-	a := &Account{Kind: Staff, Email: email, StaffRole: role}
+	name := strings.TrimSpace(n.Name)
+	if name == "" || len(name) > 100 || strings.ContainsFunc(name, unicode.IsControl) {
+		return nil, "", time.Time{}, apperr.New(apperr.Invalid, "give the staff member's name, up to 100 characters")
+	}
+	if n.PractitionerID != "" && n.Role != "clinician" {
+		return nil, "", time.Time{}, apperr.New(apperr.Invalid, "only a clinician is linked to a Practitioner")
+	}
+	a := &Account{Kind: Staff, Email: n.Email, StaffRole: n.Role, DisplayName: name, PractitionerID: n.PractitionerID}
 	if err := s.CreateAccount(ctx, a); err != nil {
 		return nil, "", time.Time{}, err
 	}
@@ -80,6 +100,14 @@ func (s *Store) CompleteStaffSetup(ctx context.Context, code, accountID, passwor
 			return ErrActivation
 		}
 		_, err = tx.Exec(ctx, "UPDATE account SET password_hash = ? WHERE id = ?", passwordHash, accountID)
+		return err
+	})
+}
+
+// SetStaffProfile sets a staff account's name and Practitioner link.
+func (s *Store) SetStaffProfile(ctx context.Context, accountID, name, practitionerID string) error {
+	return s.db.Write(ctx, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, "UPDATE account SET display_name = ?, practitioner_id = ? WHERE id = ? AND kind = 'staff'", nullStr(name), nullStr(practitionerID), accountID)
 		return err
 	})
 }

@@ -415,7 +415,7 @@ func TestAccountSecuritySessionsAndStepUp(t *testing.T) {
 func TestStaffSetupPage(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		h := newAuthHarness(t, db)
-		_, code, _, err := h.store.CreateStaff(context.Background(), "dr.kim@example.org", "clinician")
+		_, code, _, err := h.store.CreateStaff(context.Background(), identity.NewStaff{Email: "dr.kim@example.org", Role: "clinician", Name: "Dr Kim"})
 		if err != nil {
 			t.Fatal(err)
 		}

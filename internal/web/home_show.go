@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"carefront/internal/access"
 	"carefront/internal/identity"
 	"carefront/internal/session"
 	"carefront/internal/views"
@@ -18,14 +19,16 @@ func (s *Server) showHome(w http.ResponseWriter, r *http.Request) error {
 	if u == nil || s.opts.Views == nil || u.session.Level != session.LevelMFA || u.account.EmailVerified.IsZero() {
 		return s.render(w, r, "home", s.newPage(w, r, "home.title"))
 	}
-	if u.account.Kind == identity.Staff {
-		return s.render(w, r, "staff_home", s.newPage(w, r, "staff.home.title"))
+	if u.account.Kind == identity.Staff && r.URL.Query().Get("for") == "" {
+		p := s.newPage(w, r, "staff.home.title")
+		p.Data = u.account.StaffRole == access.RoleClinician && u.account.PractitionerID != "" // may open records
+		return s.render(w, r, "staff_home", p)
 	}
 	ended, err := s.endedAccess(r, u)
 	if err != nil {
 		return err
 	}
-	if r.URL.Query().Get("for") == "" && u.account.PatientID == "" {
+	if r.URL.Query().Get("for") == "" && u.account.PatientID == "" && u.account.Kind == identity.Person {
 		// No record of their own: the records they hold, or a word on how
 		// to get access.
 		choices, err := s.heldRecords(r, u, s.now())

@@ -16,6 +16,7 @@ import (
 	"carefront/internal/identity"
 	"carefront/internal/session"
 	"carefront/internal/telemetry"
+	"carefront/internal/views"
 )
 
 // The signed-in portal: what every page and view of a person's own record
@@ -66,6 +67,8 @@ type viewing struct {
 	// Name is the patient's name; empty for the person's own record.
 	Name string
 	Self bool
+	// Staff says a clinician views the record for the patient's care.
+	Staff bool
 	// Others are the other records the person may switch to.
 	Others []recordChoice
 
@@ -94,7 +97,7 @@ func (s *Server) patient(w http.ResponseWriter, r *http.Request) (*signedIn, *cl
 		case u == nil || u.session.Level != session.LevelMFA || u.account.EmailVerified.IsZero():
 			s.renderError(w, r, errSignIn)
 			return nil, nil
-		case u.account.Kind != identity.Person:
+		case u.account.Kind != identity.Person && r.FormValue("for") == "":
 			s.renderError(w, r, apperr.New(apperr.Forbidden, "This account has no record of its own."))
 			return nil, nil
 		}
@@ -102,7 +105,7 @@ func (s *Server) patient(w http.ResponseWriter, r *http.Request) (*signedIn, *cl
 		if u = s.requireMFA(w, r); u == nil {
 			return nil, nil
 		}
-		if u.account.Kind != identity.Person {
+		if u.account.Kind != identity.Person && r.FormValue("for") == "" {
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return nil, nil
 		}
@@ -112,6 +115,12 @@ func (s *Server) patient(w http.ResponseWriter, r *http.Request) (*signedIn, *cl
 	if forID != "" && !fhir.ValidID(forID) {
 		s.renderError(w, r, apperr.New(apperr.Invalid, "for must name a patient record"))
 		return nil, nil
+	}
+	if u.account.Kind == identity.Staff {
+		if !s.staffFor(w, r, u, req, forID) {
+			return nil, nil
+		}
+		return u, req
 	}
 	v, err := s.viewingFor(r, u, forID)
 	if err != nil {
@@ -134,6 +143,57 @@ func (s *Server) patient(w http.ResponseWriter, r *http.Request) (*signedIn, *cl
 		p.Patient, p.Caregiver, p.Proxy, p.Policy, p.At = v.For, true, v.proxy, v.policy, v.at
 	}
 	return u, req
+}
+
+// staffFor lets a clinician through to the record of a patient they have
+// a care relationship with, and names the patient on the page; anyone
+// else on the staff, or a clinician without one, is refused (403), and
+// the refusal audited. It reports whether the request goes on.
+func (s *Server) staffFor(w http.ResponseWriter, r *http.Request, u *signedIn, req *clinical.Request, forID string) bool {
+	ctx := r.Context()
+	p := &req.Principal
+	p.Patient, p.At = forID, s.now()
+	if s.opts.Clinical == nil {
+		s.renderError(w, r, apperr.New(apperr.Forbidden, "Staff cannot open patient records here."))
+		return false
+	}
+	reason := ""
+	switch {
+	case p.Role != access.RoleClinician:
+		reason = access.ReasonStaffRole
+	case p.Practitioner == "":
+		reason = access.ReasonNoCare
+	default:
+		ok, err := s.opts.Clinical.CaresFor(ctx, p.Practitioner, forID)
+		if err != nil {
+			s.renderError(w, r, err)
+			return false
+		}
+		p.CareRelationship = ok
+		if !ok {
+			reason = access.ReasonNoCare
+		}
+	}
+	if reason != "" {
+		if err := s.opts.Clinical.Refused(ctx, *req, reason); err != nil {
+			s.renderError(w, r, err)
+			return false
+		}
+		msg := "You have no care relationship with this patient, so their record is not open to you."
+		if reason == access.ReasonStaffRole {
+			msg = "Your role does not include reading patients' records."
+		}
+		s.renderError(w, r, apperr.New(apperr.Forbidden, "%s", msg))
+		return false
+	}
+	v := &viewing{For: forID, Staff: true, at: p.At}
+	if !isAPI(r) {
+		if rec, err := s.opts.Clinical.Read(ctx, *req, "Patient", forID); err == nil {
+			v.Name, _ = views.PatientFacts(rec)
+		}
+	}
+	u.viewing = v
+	return true
 }
 
 // viewingFor resolves whose record a request is for. It returns nil when
@@ -243,7 +303,7 @@ func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, titleID stri
 // (their security and privacy settings, releasing held results); it
 // reports whether it answered.
 func (s *Server) selfOnly(w http.ResponseWriter, r *http.Request, req *clinical.Request) bool {
-	if !req.Principal.Caregiver {
+	if !req.Principal.Caregiver && req.Principal.Role == "" {
 		return false
 	}
 	s.refuseCaregiver(w, r, req.Principal.User, req.Principal.Patient)

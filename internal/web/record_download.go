@@ -12,7 +12,7 @@ import (
 // showRecordDownload offers the record as a FHIR file and as a printable
 // summary; both ask the person to confirm it is them first.
 func (s *Server) showRecordDownload(w http.ResponseWriter, r *http.Request) error {
-	if u, _ := s.patient(w, r); u == nil {
+	if u, req := s.patient(w, r); u == nil || s.noStaff(w, r, req) {
 		return nil
 	}
 	return s.render(w, r, "record_download", s.recordPage(w, r, "download.title", nil))
@@ -27,7 +27,7 @@ func (s *Server) downloadAllowed(w http.ResponseWriter, r *http.Request) *clinic
 		return nil
 	}
 	_, req := s.patient(w, r)
-	if req == nil {
+	if req == nil || s.noStaff(w, r, req) {
 		return nil
 	}
 	if s.opts.DownloadLimiter != nil {
@@ -77,4 +77,15 @@ func (s *Server) showRecordPrint(w http.ResponseWriter, r *http.Request) error {
 	p := s.newPage(w, r, "print.title")
 	p.Data = v
 	return s.render(w, r, "record_print", p)
+}
+
+// noStaff refuses staff the download: it is the patient's (and their
+// caregivers') copy of the record, not a clinic tool. It reports whether
+// it answered.
+func (s *Server) noStaff(w http.ResponseWriter, r *http.Request, req *clinical.Request) bool {
+	if req.Principal.Role == "" {
+		return false
+	}
+	s.renderError(w, r, apperr.New(apperr.Forbidden, "Staff cannot download a patient's record here."))
+	return true
 }

@@ -145,6 +145,12 @@ func (s *Server) keepAlive(w http.ResponseWriter, r *http.Request) {
 // principal is who the signed-in person is to the access decision.
 func principal(u *signedIn, r *http.Request) access.Principal {
 	p := access.Principal{User: "Person/" + u.account.ID, Address: clientAddr(r), Role: u.account.StaffRole}
+	if u.account.Kind == identity.Staff {
+		p.Name = u.account.DisplayName
+		if u.account.PractitionerID != "" {
+			p.Practitioner = "Practitioner/" + u.account.PractitionerID
+		}
+	}
 	if u.session.Level == session.LevelMFA && !u.account.EmailVerified.IsZero() {
 		p.Patient = u.account.PatientID // no clinical data on one factor, nor before the address is proven
 	}
