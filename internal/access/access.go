@@ -79,6 +79,9 @@ type Target struct {
 	ID       string
 	Patients []string
 	Labels   []string // meta.security as system|code
+	// Codes are the resource's codes ("system|code": its code, value,
+	// medication, type), for consents that name codes.
+	Codes []string
 	// Result, for an Observation or DiagnosticReport, is what the release
 	// rule reads of it.
 	Result *ResultFacts
@@ -95,6 +98,8 @@ type Decision struct {
 	// Obligation, on a permitted read, is what must be done with the
 	// resource before it is shown (hold it until reviewed).
 	Obligation Obligation
+	// Consent, when a patient's consent decided, is its id.
+	Consent string
 }
 
 // Roles carefront itself acts in, besides staff roles.
@@ -117,6 +122,7 @@ const (
 	ReasonNoPatient        = "no-patient-context"
 	ReasonOtherPatient     = "other-patient"
 	ReasonNotPatientData   = "type-not-permitted"
+	ReasonConsentDenied    = "consent-denied"
 	ReasonCare             = "care-relationship"
 	ReasonNoCare           = "no-care-relationship"
 	ReasonStaffRole        = "staff-role-not-permitted"
@@ -169,6 +175,9 @@ func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
 		if why := p.Proxy.limit(p.At, a, t); why != "" {
 			return Decision{Reason: why}
 		}
+		if d, denied := consented(p, t); denied {
+			return d
+		}
 		own = ReasonProxy
 	}
 	directory := slices.Contains(directoryTypes, t.Type)
@@ -207,6 +216,9 @@ func decideClinician(p Principal, a Action, t Target) Decision {
 	case !p.CareRelationship || p.Practitioner == "":
 		return Decision{Reason: ReasonNoCare}
 	}
+	if d, denied := consented(p, t); denied {
+		return d
+	}
 	directory := slices.Contains(directoryTypes, t.Type)
 	switch a {
 	case Read:
@@ -228,4 +240,19 @@ func decideClinician(p Principal, a Action, t Target) Decision {
 		}
 	}
 	return Decision{Reason: ReasonNotPatientData}
+}
+
+// consented applies the patient's consents to anyone but the patient: a
+// consent that denies what the relationship allowed refuses it, naming
+// the consent. A consent never grants more than the relationship does.
+func consented(p Principal, t Target) (Decision, bool) {
+	if p.Policy == nil || len(p.Policy.Consents) == 0 || slices.Contains(directoryTypes, t.Type) {
+		return Decision{}, false
+	}
+	out, id := EvaluateConsents(p.Policy.Consents, Request{Actors: p.Actors(), Action: "access", Purpose: p.purpose(),
+		Type: t.Type, Codes: t.Codes, Labels: t.Labels, At: p.At})
+	if out == ConsentDeny {
+		return Decision{Reason: ReasonConsentDenied, Consent: id}, true
+	}
+	return Decision{}, false
 }

@@ -15,6 +15,10 @@ type Proxy struct {
 	// Account is the caregiver, as Principal.User names them
 	// ("Person/ID").
 	Account string
+	// RelatedPerson is the caregiver's RelatedPerson in the patient's
+	// record ("RelatedPerson/ID"), when one is linked: consents name
+	// caregivers by it.
+	RelatedPerson string
 	// Kinds are the resource types the grant covers; empty means full
 	// access. The patient's own Patient resource is always covered (their
 	// name on the caregiver's pages).

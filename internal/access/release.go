@@ -45,6 +45,9 @@ type Policy struct {
 	// Proxies are the caregiver grants not revoked (package consent loads
 	// them).
 	Proxies []Proxy
+	// Consents are the patient's privacy consents in force or to come
+	// (package consent loads them from the Consent resources).
+	Consents []Consent
 }
 
 // ResultFacts are what the release rule reads of a result (an Observation

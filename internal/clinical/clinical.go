@@ -419,5 +419,25 @@ func (g *Gateway) target(r *fhir.Resource) (access.Target, error) {
 		slices.Sort(labels)
 	}
 	return access.Target{Type: r.Type, ID: r.ID, Patients: fhir.Compartments(r.Type, r.ID, tree),
-		Labels: labels, Result: ResultFacts(r.Type, tree)}, nil
+		Labels: labels, Codes: codes(tree), Result: ResultFacts(r.Type, tree)}, nil
+}
+
+// codePaths are where a resource's own codes are, for consents that name
+// codes.
+var codePaths = []string{"code.coding", "valueCodeableConcept.coding", "medicationCodeableConcept.coding", "type.coding", "vaccineCode.coding"}
+
+// codes are a resource's codes as "system|code".
+func codes(tree map[string]any) []string {
+	var out []string
+	for _, path := range codePaths {
+		for _, v := range fhir.Values(tree, path) {
+			c, _ := v.(map[string]any)
+			sys, _ := c["system"].(string)
+			code, _ := c["code"].(string)
+			if sys != "" && code != "" && !slices.Contains(out, sys+"|"+code) {
+				out = append(out, sys+"|"+code)
+			}
+		}
+	}
+	return out
 }

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"carefront/internal/access"
 	"carefront/internal/clinical"
 	"carefront/internal/fhir"
 )
@@ -125,8 +126,9 @@ func (s *session) search(ctx context.Context, typ string, params url.Values, lim
 	if err != nil {
 		return nil, nil, err
 	}
-	if p := s.v.Request().Principal.Proxy; p != nil && !p.Covers(typ) {
-		return nil, nil, nil // a kind the caregiver's grant does not cover: nothing of it is read
+	if d := access.Decide(ctx, s.v.Request().Principal, access.Search, access.Target{Type: typ}); !d.Permit &&
+		(d.Reason == access.ReasonProxyKind || d.Reason == access.ReasonConsentDenied) {
+		return nil, nil, nil // a kind the grant does not cover, or the patient's consent keeps from this person: nothing of it is read
 	}
 	q.Count = min(limit, fhir.MaxCount)
 	for {

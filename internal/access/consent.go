@@ -1,0 +1,177 @@
+package access
+
+import (
+	"slices"
+	"time"
+)
+
+// Consent is a patient's privacy consent (a FHIR R4 Consent of scope
+// patient-privacy) as the decision applies it. Package consent reads it
+// from the Consent resources in carefront's own store.
+type Consent struct {
+	ID string
+	// Date is when it was given (Consent.dateTime): among consents that
+	// match a request equally, the most recent wins.
+	Date time.Time
+	// Period, when set, bounds when the consent applies.
+	From, To  time.Time
+	Provision Provision
+}
+
+// Provision is a Consent provision: its rule (permit or deny) applies to
+// requests that match all its conditions; a nested provision is an
+// exception to its parent, applied to the requests it matches.
+type Provision struct {
+	Permit bool
+	// Actors are who the provision is about, as keys (Principal.Actors):
+	// "Practitioner/ID", "RelatedPerson/ID", "Organization/ID",
+	// "Device/ID", or "system|value" for an identifier. Empty matches
+	// everyone.
+	Actors []string
+	// Actions are the consent actions (access, disclose, ...); empty
+	// matches any. Reads and searches are "access".
+	Actions []string
+	// Purposes are purposes of use (v3 ActReason: TREAT, HPAYMT, ...);
+	// empty matches any.
+	Purposes []string
+	// Classes are resource types; empty matches any.
+	Classes []string
+	// Codes are "system|code" the resource must carry; empty matches any.
+	Codes []string
+	// Labels are security labels ("system|code"); the provision matches a
+	// resource carrying any of them. Empty matches any resource.
+	Labels     []string
+	From, To   time.Time
+	Provisions []Provision
+}
+
+// Request is what a Consent is asked about.
+type Request struct {
+	Actors  []string // who asks, as keys
+	Action  string   // "access"
+	Purpose string   // purpose of use, "" when none is given
+	Type    string   // resource type
+	Codes   []string // the resource's codes, "system|code" (none for a search)
+	Labels  []string // the resource's security labels
+	At      time.Time
+}
+
+// Outcomes of evaluating consents.
+const (
+	ConsentNone   = 0 // no consent applies: the default policy decides
+	ConsentPermit = 1
+	ConsentDeny   = 2
+)
+
+// matches reports whether the provision's own conditions hold for r.
+func (p *Provision) matches(r Request) bool {
+	switch {
+	case len(p.Actors) > 0 && !anyIn(p.Actors, r.Actors):
+		return false
+	case len(p.Actions) > 0 && !slices.Contains(p.Actions, r.Action):
+		return false
+	case len(p.Purposes) > 0 && !slices.Contains(p.Purposes, r.Purpose):
+		return false
+	case len(p.Classes) > 0 && !slices.Contains(p.Classes, r.Type):
+		return false
+	case len(p.Codes) > 0 && !anyIn(p.Codes, r.Codes):
+		return false
+	case len(p.Labels) > 0 && !anyIn(p.Labels, r.Labels):
+		return false
+	case !p.From.IsZero() && r.At.Before(p.From):
+		return false
+	case !p.To.IsZero() && !r.At.Before(p.To):
+		return false
+	}
+	return true
+}
+
+// evaluate returns the rule of the deepest provision that matches r and
+// how specifically it named the actor (0: not at all), or ok false when
+// the base provision does not match. A nested provision is an exception
+// to its parent; among matching siblings the later one wins.
+func (p *Provision) evaluate(r Request, depth int) (permit bool, actorMatch int, ok bool) {
+	if !p.matches(r) {
+		return false, 0, false
+	}
+	permit = p.Permit
+	if len(p.Actors) > 0 {
+		actorMatch = depth + 1
+	}
+	for i := range p.Provisions {
+		if np, na, nok := p.Provisions[i].evaluate(r, depth+1); nok {
+			permit = np
+			actorMatch = max(actorMatch, na)
+		}
+	}
+	return permit, actorMatch, true
+}
+
+// EvaluateConsents applies a patient's consents to r, as FHIR R4 defines
+// them: each consent in force whose base provision matches gives the
+// rule of its deepest matching provision; among several, the one that
+// names the actor most specifically wins, then the most recent. It
+// returns the outcome and the id of the deciding consent.
+func EvaluateConsents(cs []Consent, r Request) (outcome int, id string) {
+	bestMatch, best := -1, -1
+	var bestDate time.Time
+	for i := range cs {
+		c := &cs[i]
+		if (!c.From.IsZero() && r.At.Before(c.From)) || (!c.To.IsZero() && !r.At.Before(c.To)) {
+			continue
+		}
+		permit, actorMatch, ok := c.Provision.evaluate(r, 0)
+		if !ok {
+			continue
+		}
+		if actorMatch > bestMatch || (actorMatch == bestMatch && c.Date.After(bestDate)) {
+			bestMatch, best, bestDate = actorMatch, i, c.Date
+			outcome = ConsentDeny
+			if permit {
+				outcome = ConsentPermit
+			}
+		}
+	}
+	if best < 0 {
+		return ConsentNone, ""
+	}
+	return outcome, cs[best].ID
+}
+
+func anyIn(want, have []string) bool {
+	for _, w := range want {
+		if slices.Contains(have, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Actors are the keys a consent's actor may name the principal by: the
+// person ("Person/ID"), a clinician's Practitioner, a caregiver's
+// RelatedPerson, an app's client ("Device/CLIENT").
+func (p Principal) Actors() []string {
+	var out []string
+	if p.User != "" {
+		out = append(out, p.User)
+	}
+	if p.Practitioner != "" {
+		out = append(out, p.Practitioner)
+	}
+	if p.Proxy != nil && p.Proxy.RelatedPerson != "" {
+		out = append(out, p.Proxy.RelatedPerson)
+	}
+	if p.Client != "" {
+		out = append(out, "Device/"+p.Client)
+	}
+	return out
+}
+
+// purpose is the principal's purpose of use: treatment for a clinician;
+// none for the patient and the people they authorize.
+func (p Principal) purpose() string {
+	if p.Role == RoleClinician {
+		return "TREAT"
+	}
+	return ""
+}

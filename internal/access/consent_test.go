@@ -1,0 +1,116 @@
+package access
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestConsentSemantics ports the cases of the LEAP consent decision
+// service's test suite (sdhealthconnect/leap-cds: no consent, opt-in,
+// opt-out, prohibited recipient, label redaction, expired and not yet in
+// force) and FHIR R4's rules for several consents (the most specific
+// actor match wins, then the most recent).
+func TestConsentSemantics(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	org := "Organization/clinic-b"
+	dr := "Practitioner/dr-y"
+	psy := actCode + "|PSY"
+	restricted := confidentiality + "|R"
+	req := func(actor string, labels ...string) Request {
+		return Request{Actors: []string{actor}, Action: "access", Purpose: "TREAT", Type: "Condition", Labels: labels, At: now}
+	}
+	optIn := Consent{ID: "opt-in", Date: now.AddDate(0, -1, 0), Provision: Provision{Permit: true, Actors: []string{org}, Purposes: []string{"TREAT"}}}
+	optOut := Consent{ID: "opt-out", Date: now.AddDate(0, -1, 0), Provision: Provision{Permit: false}}
+	prohibited := Consent{ID: "prohibited", Date: now.AddDate(0, -1, 0), Provision: Provision{Permit: true,
+		Provisions: []Provision{{Permit: false, Actors: []string{dr}}}}}
+	redact := Consent{ID: "redact", Date: now.AddDate(0, -1, 0), Provision: Provision{Permit: true,
+		Provisions: []Provision{{Permit: false, Labels: []string{psy, restricted}}}}}
+	expired := Consent{ID: "expired", Date: now.AddDate(-2, 0, 0), To: now.AddDate(-1, 0, 0), Provision: Provision{Permit: false}}
+	future := Consent{ID: "future", Date: now, From: now.AddDate(0, 1, 0), Provision: Provision{Permit: false}}
+	newerPermit := Consent{ID: "newer", Date: now.AddDate(0, 0, -1), Provision: Provision{Permit: true}}
+	denyAll := Consent{ID: "deny-all", Date: now, Provision: Provision{Permit: false}}
+	permitDr := Consent{ID: "permit-dr", Date: now.AddDate(-1, 0, 0), Provision: Provision{Permit: true, Actors: []string{dr}}}
+	classDeny := Consent{ID: "no-notes", Date: now, Provision: Provision{Permit: true,
+		Provisions: []Provision{{Permit: false, Classes: []string{"DocumentReference"}}}}}
+	periodProvision := Consent{ID: "until-june", Date: now, Provision: Provision{Permit: false,
+		Provisions: []Provision{{Permit: true, Actors: []string{org}, To: now.AddDate(0, -5, 0)}}}}
+	for _, tc := range []struct {
+		name string
+		cs   []Consent
+		r    Request
+		want int
+		id   string
+	}{
+		{"no consent", nil, req(org), ConsentNone, ""},
+		{"opt-in: the named organization, for treatment", []Consent{optIn}, req(org), ConsentPermit, "opt-in"},
+		{"opt-in: another organization is not covered", []Consent{optIn}, req("Organization/other"), ConsentNone, ""},
+		{"opt-in: another purpose is not covered", []Consent{optIn}, Request{Actors: []string{org}, Action: "access", Purpose: "HMARKT", Type: "Condition", At: now}, ConsentNone, ""},
+		{"opt-out", []Consent{optOut}, req(org), ConsentDeny, "opt-out"},
+		{"prohibited recipient is denied", []Consent{prohibited}, req(dr), ConsentDeny, "prohibited"},
+		{"everyone else is permitted", []Consent{prohibited}, req(org), ConsentPermit, "prohibited"},
+		{"label redaction: a PSY resource is denied", []Consent{redact}, req(org, psy), ConsentDeny, "redact"},
+		{"label redaction: a restricted resource is denied", []Consent{redact}, req(org, restricted), ConsentDeny, "redact"},
+		{"label redaction: an ordinary resource is permitted", []Consent{redact}, req(org), ConsentPermit, "redact"},
+		{"an expired consent does not apply", []Consent{expired}, req(org), ConsentNone, ""},
+		{"a consent not yet in force does not apply", []Consent{future}, req(org), ConsentNone, ""},
+		{"the most recent of equal matches wins", []Consent{optOut, newerPermit}, req(org), ConsentPermit, "newer"},
+		{"the most specific actor beats a newer general one", []Consent{denyAll, permitDr}, req(dr), ConsentPermit, "permit-dr"},
+		{"the general one applies to others", []Consent{denyAll, permitDr}, req(org), ConsentDeny, "deny-all"},
+		{"a data class excepted", []Consent{classDeny}, Request{Actors: []string{org}, Action: "access", Type: "DocumentReference", At: now}, ConsentDeny, "no-notes"},
+		{"other classes permitted", []Consent{classDeny}, req(org), ConsentPermit, "no-notes"},
+		{"a nested permit past its period no longer applies", []Consent{periodProvision}, req(org), ConsentDeny, "until-june"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, id := EvaluateConsents(tc.cs, tc.r)
+			if got != tc.want || id != tc.id {
+				t.Errorf("EvaluateConsents = %d %q, want %d %q", got, id, tc.want, tc.id)
+			}
+		})
+	}
+}
+
+// TestConsentInDecide: "share my medicines and visits with my daughter
+// for a year, but never my mental-health notes": the caregiver reads
+// what the grant covers except what the consent denies, named in the
+// decision; a clinician a consent prohibits is refused despite a care
+// relationship; the patient is never bound by their own consents; and a
+// consent never lets in someone the relationship does not.
+func TestConsentInDecide(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	kinds, _ := KindTypes([]string{"medications", "visits", "conditions"})
+	never := Consent{ID: "walter-linda", Date: now, Provision: Provision{Permit: true, Actors: []string{"RelatedPerson/linda"},
+		Provisions: []Provision{{Permit: false, Labels: []string{actCode + "|PSY"}}}}}
+	noDrY := Consent{ID: "not-dr-y", Date: now, Provision: Provision{Permit: true, Provisions: []Provision{{Permit: false, Actors: []string{"Practitioner/y"}}}}}
+	pol := &Policy{Consents: []Consent{never, noDrY}}
+	linda := Principal{User: "Person/linda", Patient: "walter", Caregiver: true, At: now, Policy: pol,
+		Proxy: &Proxy{Account: "Person/linda", RelatedPerson: "RelatedPerson/linda", Kinds: kinds, Until: now.AddDate(1, 0, 0)}}
+	depression := Target{Type: "Condition", ID: "c1", Patients: []string{"walter"}, Labels: []string{actCode + "|PSY", confidentiality + "|R"}}
+	afib := Target{Type: "Condition", ID: "c2", Patients: []string{"walter"}}
+	if d := Decide(ctx, linda, Read, afib); !d.Permit {
+		t.Errorf("Linda reads a condition: %+v", d)
+	}
+	if d := Decide(ctx, linda, Read, depression); d.Permit || d.Reason != ReasonConsentDenied || d.Consent != "walter-linda" {
+		t.Errorf("Linda reads a mental-health record: %+v", d)
+	}
+	if d := Decide(ctx, linda, Read, Target{Type: "Observation", Patients: []string{"walter"}}); d.Permit || d.Reason != ReasonProxyKind {
+		t.Errorf("a consent let Linda past her grant: %+v", d)
+	}
+	walter := Principal{User: "Person/walter", Patient: "walter", At: now, Policy: pol}
+	if d := Decide(ctx, walter, Read, depression); !d.Permit {
+		t.Errorf("Walter is bound by his own consent: %+v", d)
+	}
+	y := Principal{User: "Person/y", Role: RoleClinician, Practitioner: "Practitioner/y", Patient: "walter", CareRelationship: true, At: now, Policy: pol}
+	if d := Decide(ctx, y, Read, afib); d.Permit || d.Reason != ReasonConsentDenied {
+		t.Errorf("a prohibited clinician reads: %+v", d)
+	}
+	if d := Decide(ctx, y, Search, Target{Type: "Condition"}); d.Permit {
+		t.Errorf("a prohibited clinician searches: %+v", d)
+	}
+	z := y
+	z.Practitioner, z.User = "Practitioner/z", "Person/z"
+	if d := Decide(ctx, z, Read, afib); !d.Permit {
+		t.Errorf("another clinician is refused: %+v", d)
+	}
+}
