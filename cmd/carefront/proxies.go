@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"carefront/internal/apperr"
+	"carefront/internal/clinical/store"
 	"carefront/internal/consent"
 	"carefront/internal/identity"
 	"carefront/internal/jobs"
@@ -70,7 +71,7 @@ func runProxiesGrant(ctx context.Context, args []string, getenv func(string) str
 	if base == "" {
 		base = "http://" + cfg.Addr
 	}
-	grants := &consent.Grants{DB: db, Audit: aw, Mail: &identity.Auth{Keys: k, Jobs: queue}, AcceptURL: base + "/caregiver/accept?code="}
+	grants := &consent.Grants{DB: db, Audit: aw, Mail: &identity.Auth{Keys: k, Jobs: queue}, AcceptURL: base + "/caregiver/accept?code=", Store: store.New(db)}
 	g, err := grants.Grant(ctx, consent.NewGrant{Patient: id, Email: email, Preset: preset, Until: end,
 		PatientBirth: birth, PatientName: name, By: "carefront-cli"})
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
@@ -138,7 +139,7 @@ func runProxiesRevoke(ctx context.Context, args []string, getenv func(string) st
 		return err
 	}
 	defer db.Close()
-	g, err := (&consent.Grants{DB: db, Audit: aw}).Revoke(ctx, consent.Revocation{ID: fs.Arg(0), By: "carefront-cli"})
+	g, err := (&consent.Grants{DB: db, Audit: aw, Store: store.New(db)}).Revoke(ctx, consent.Revocation{ID: fs.Arg(0), By: "carefront-cli"})
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
 		err = cerr
 	}

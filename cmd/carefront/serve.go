@@ -139,7 +139,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			aw.Close(context.Background())
 			return fmt.Errorf("demo accounts: %w", err)
 		}
-		if err := demo.SeedGrants(ctx, store.New(db), &consent.Grants{DB: db, Audit: aw}, db.Now()); err != nil {
+		if err := demo.SeedGrants(ctx, store.New(db), &consent.Grants{DB: db, Audit: aw, Store: store.New(db)}, db.Now()); err != nil {
 			aw.Close(context.Background())
 			return err
 		}
@@ -216,7 +216,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		closeListeners()
 		return err
 	}
-	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code="}
+	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code=", Store: store.New(db)}
 	policies := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
 	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler, CareMonths: cfg.CareMonths}
 	srv, err := web.New(web.Options{

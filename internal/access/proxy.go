@@ -181,8 +181,16 @@ func (g *Proxy) minor() bool {
 // access covers everything; a list of kinds covers those, the patient's
 // own Patient resource and directory resources.
 func (g *Proxy) Covers(typ string) bool {
+	if slices.Contains(patientOnlyTypes, typ) {
+		return false
+	}
 	return len(g.Kinds) == 0 || typ == "Patient" || slices.Contains(directoryTypes, typ) || slices.Contains(g.Kinds, typ)
 }
+
+// patientOnlyTypes are never shown to a caregiver, whatever the grant:
+// the patient's privacy consents and the people they name (other
+// caregivers among them).
+var patientOnlyTypes = []string{"Consent", "RelatedPerson"}
 
 // ProxyFor returns the grant not revoked through which user
 // ("Person/ID") may act for the policy's patient, or nil. A grant past

@@ -9,12 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"carefront/internal/access"
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
+	"carefront/internal/clinical/store"
+	"carefront/internal/fhir"
 	"carefront/internal/sqldb"
 )
 
@@ -29,7 +33,10 @@ type Grant struct {
 	Account     string // the caregiver's account, once linked; "" until then
 	Preset      string
 	Kinds       []string // empty: full access
-	Until       time.Time
+	// DenyLabels are sensitivity codes (PSY, ETH, HIV, SEX) never shared
+	// with the caregiver, whatever else the grant covers.
+	DenyLabels []string
+	Until      time.Time
 	// PatientBirth is the patient's date of birth (zero when the record
 	// gives none), for the age policy.
 	PatientBirth time.Time
@@ -61,6 +68,26 @@ type Grants struct {
 	// AcceptURL is the invitation link without its secret, e.g.
 	// "https://portal.example/caregiver/accept?code=".
 	AcceptURL string
+	// Store is carefront's own FHIR store, which keeps each grant as a
+	// Consent resource (and an accepted caregiver's RelatedPerson),
+	// written in the grant's transaction. Nil keeps the grant table only.
+	Store *store.Store
+}
+
+// write runs fn in a transaction that also writes the grant's Consent
+// resource as g stands at now (when there is a store).
+func (s *Grants) write(ctx context.Context, g func() Grant, now time.Time, fn func(*sqldb.Tx) error) error {
+	if s.Store == nil {
+		return s.DB.Write(ctx, fn)
+	}
+	b, err := consentBundle(g(), now)
+	if err != nil {
+		return err
+	}
+	_, err = s.Store.Process(ctx, b, store.BundleOptions{Import: true, Audit: func(ctx context.Context, tx *sqldb.Tx, _ *store.Result) error {
+		return fn(tx)
+	}})
+	return err
 }
 
 // MaxGrantYears bounds how far ahead a grant may end.
@@ -81,6 +108,8 @@ type NewGrant struct {
 	PatientName string
 	By          string // who grants: "Person/..." or a client id for the clinic's tools
 	Address     string
+	// Never names sensitive kinds never shared (NeverKinds).
+	Never []string
 	// Invite makes the grant an invitation: it is in force once the
 	// caregiver accepts it with their own account, through the link
 	// mailed to the address. Without it (the clinic establishing a
@@ -125,6 +154,11 @@ func (n NewGrant) Check(now time.Time) (email string, kinds []string, err error)
 	if bad != "" {
 		return "", nil, apperr.New(apperr.Invalid, "%q is not a kind of information that can be shared", clipText(bad))
 	}
+	for _, n := range n.Never {
+		if _, ok := NeverKinds[n]; !ok {
+			return "", nil, apperr.New(apperr.Invalid, "%q is not a kind of sensitive information", clipText(n))
+		}
+	}
 	if !n.Until.After(now) {
 		return "", nil, apperr.New(apperr.Invalid, "the end of a grant must be in the future")
 	}
@@ -160,6 +194,11 @@ func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
 	rand.Read(b[:])
 	g := &Grant{ID: "grant-" + hex.EncodeToString(b[:]), Patient: n.Patient, Email: email,
 		Preset: n.Preset, Kinds: kinds, Until: n.Until.UTC(), PatientBirth: n.PatientBirth, PatientName: n.PatientName, Created: now, CreatedBy: n.By}
+	for _, name := range NeverNames {
+		if slices.Contains(n.Never, name) {
+			g.DenyLabels = append(g.DenyLabels, NeverKinds[name])
+		}
+	}
 	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
 		Action: audit.Create, Outcome: audit.Success, Reason: "proxy-grant", Address: n.Address, Patient: "Patient/" + n.Patient,
 		Entities: []audit.Entity{{What: "Consent/" + g.ID}}}
@@ -167,14 +206,24 @@ func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
 		rec.Reason = "proxy-invite"
 	}
 	setActor(&rec, n.By)
-	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
-		var account sql.NullString
-		if !n.Invite {
-			if err := tx.QueryRow(ctx, "SELECT id FROM account WHERE email = ? AND kind = 'person'", g.Email).Scan(&account); err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
+	var account sql.NullString
+	if !n.Invite {
+		err := s.DB.Read(ctx, func(tx *sqldb.Tx) error {
+			err := tx.QueryRow(ctx, "SELECT id FROM account WHERE email = ? AND kind = 'person'", g.Email).Scan(&account)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
 			}
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("consent: grant: %w", err)
 		}
-		g.Account = account.String
+	}
+	g.Account = account.String
+	if account.Valid {
+		g.Accepted = now
+	}
+	err = s.write(ctx, func() Grant { return *g }, now, func(tx *sqldb.Tx) error {
 		var birth, accepted, expires sql.NullInt64
 		if !g.PatientBirth.IsZero() {
 			birth = sql.NullInt64{Int64: g.PatientBirth.UnixMicro(), Valid: true}
@@ -183,7 +232,6 @@ func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
 		var secret string
 		if account.Valid {
 			accepted = sql.NullInt64{Int64: now.UnixMicro(), Valid: true}
-			g.Accepted = now
 		} else {
 			var b [32]byte
 			rand.Read(b[:])
@@ -192,9 +240,9 @@ func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
 			g.InviteExpires = now.AddDate(0, 0, InvitationDays)
 			expires = sql.NullInt64{Int64: g.InviteExpires.UnixMicro(), Valid: true}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO proxy_grant (id, patient_id, patient_name, caregiver_email, caregiver_account, preset, kinds, until_at, patient_birth, created, created_by, invite_hash, invite_expires, accepted_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Patient, g.PatientName, g.Email, account, g.Preset, strings.Join(g.Kinds, ","),
-			g.Until.UnixMicro(), birth, now.UnixMicro(), g.CreatedBy, inviteHash, expires, accepted); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO proxy_grant (id, patient_id, patient_name, caregiver_email, caregiver_account, preset, kinds, deny_labels, until_at, patient_birth, created, created_by, invite_hash, invite_expires, accepted_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Patient, g.PatientName, g.Email, account, g.Preset, strings.Join(g.Kinds, ","),
+			strings.Join(g.DenyLabels, ","), g.Until.UnixMicro(), birth, now.UnixMicro(), g.CreatedBy, inviteHash, expires, accepted); err != nil {
 			return err
 		}
 		if secret != "" && s.Mail != nil {
@@ -258,7 +306,9 @@ func (s *Grants) Accept(ctx context.Context, secret, accountID, accountEmail, ad
 		return nil, apperr.New(apperr.Forbidden, "this invitation was sent to another email address: sign in with the account for that address")
 	}
 	now := s.DB.Now().UTC()
-	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
+	accepted := *g
+	accepted.Account, accepted.Accepted = accountID, now
+	err = s.write(ctx, func() Grant { return accepted }, now, func(tx *sqldb.Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE proxy_grant SET caregiver_account = ?, accepted_at = ?, invite_hash = NULL
 			WHERE id = ? AND accepted_at IS NULL AND revoked_at IS NULL`, accountID, now.UnixMicro(), g.ID)
 		if err != nil {
@@ -300,6 +350,9 @@ func (g Grant) Proxy() *access.Proxy {
 	if g.Account != "" {
 		p.Account = "Person/" + g.Account
 	}
+	if !g.Pending() {
+		p.RelatedPerson = RelatedPerson(g.ID)
+	}
 	return p
 }
 
@@ -313,7 +366,35 @@ func (s *Grants) LoadPolicy(ctx context.Context, tx *sqldb.Tx, patient string, p
 	for _, g := range gs {
 		p.Proxies = append(p.Proxies, *g.Proxy())
 	}
-	return nil
+	if s.Store == nil {
+		return nil
+	}
+	// Every active privacy Consent in the patient's record: those of the
+	// grants (their never-share exceptions) and any the clinic keeps.
+	q, err := fhir.ParseQuery("Consent", url.Values{"status": {"active"}}, false)
+	if err != nil {
+		return err
+	}
+	q.Compartment, q.Count = patient, fhir.MaxCount
+	for {
+		page, err := s.Store.SearchIn(ctx, tx, q)
+		if err != nil {
+			return err
+		}
+		for _, r := range page.Matches {
+			t, err := r.Tree()
+			if err != nil {
+				return err
+			}
+			if c, ok := ParseConsent(t); ok {
+				p.Consents = append(p.Consents, c)
+			}
+		}
+		if page.Next == "" {
+			return nil
+		}
+		q.Cursor = page.Next
+	}
 }
 
 // List returns a patient's grants, in force and ended, newest first.
@@ -338,7 +419,7 @@ func (s *Grants) query(ctx context.Context, where string, args ...any) ([]Grant,
 
 func scanGrants(ctx context.Context, tx *sqldb.Tx, where string, args ...any) ([]Grant, error) {
 	var out []Grant
-	rows, err := tx.Query(ctx, `SELECT id, patient_id, patient_name, caregiver_email, caregiver_account, preset, kinds, until_at, patient_birth, created, created_by, revoked_at, accepted_at, invite_expires
+	rows, err := tx.Query(ctx, `SELECT id, patient_id, patient_name, caregiver_email, caregiver_account, preset, kinds, deny_labels, until_at, patient_birth, created, created_by, revoked_at, accepted_at, invite_expires
 		FROM proxy_grant `+where, args...)
 	if err != nil {
 		return nil, err
@@ -347,11 +428,14 @@ func scanGrants(ctx context.Context, tx *sqldb.Tx, where string, args ...any) ([
 	for rows.Next() {
 		var g Grant
 		var account sql.NullString
-		var kinds string
+		var kinds, deny string
 		var until, created int64
 		var revoked, birth, accepted, expires sql.NullInt64
-		if err := rows.Scan(&g.ID, &g.Patient, &g.PatientName, &g.Email, &account, &g.Preset, &kinds, &until, &birth, &created, &g.CreatedBy, &revoked, &accepted, &expires); err != nil {
+		if err := rows.Scan(&g.ID, &g.Patient, &g.PatientName, &g.Email, &account, &g.Preset, &kinds, &deny, &until, &birth, &created, &g.CreatedBy, &revoked, &accepted, &expires); err != nil {
 			return nil, err
+		}
+		if deny != "" {
+			g.DenyLabels = strings.Split(deny, ",")
 		}
 		g.Account = account.String
 		if kinds != "" {
@@ -398,8 +482,21 @@ type Revocation struct {
 func (s *Grants) Revoke(ctx context.Context, r Revocation) (*Grant, error) {
 	id, by, addr := r.ID, r.By, r.Address
 	now := s.DB.Now().UTC()
+	var before []Grant
+	if err := s.DB.Read(ctx, func(tx *sqldb.Tx) error {
+		var err error
+		before, err = scanGrants(ctx, tx, "WHERE id = ?", id)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("consent: revoke: %w", err)
+	}
+	if len(before) != 1 {
+		return nil, ErrNoGrant
+	}
+	ended := before[0]
+	ended.Revoked = now
 	var g *Grant
-	err := s.DB.Write(ctx, func(tx *sqldb.Tx) error {
+	err := s.write(ctx, func() Grant { return ended }, now, func(tx *sqldb.Tx) error {
 		var patient string
 		var account sql.NullString
 		err := tx.QueryRow(ctx, "SELECT patient_id, caregiver_account FROM proxy_grant WHERE id = ? AND revoked_at IS NULL", id).Scan(&patient, &account)

@@ -44,6 +44,9 @@ func (s *session) export(ctx context.Context, patient string) (*fhir.Bundle, err
 	fns := make([]func(), len(types))
 	for i, typ := range types {
 		fns[i] = func() {
+			if s.withheld(ctx, typ) {
+				return
+			}
 			q, err := fhir.ParseQuery(typ, url.Values{}, false)
 			if err != nil {
 				errs[i] = err

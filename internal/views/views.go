@@ -126,9 +126,8 @@ func (s *session) search(ctx context.Context, typ string, params url.Values, lim
 	if err != nil {
 		return nil, nil, err
 	}
-	if d := access.Decide(ctx, s.v.Request().Principal, access.Search, access.Target{Type: typ}); !d.Permit &&
-		(d.Reason == access.ReasonProxyKind || d.Reason == access.ReasonConsentDenied) {
-		return nil, nil, nil // a kind the grant does not cover, or the patient's consent keeps from this person: nothing of it is read
+	if s.withheld(ctx, typ) {
+		return nil, nil, nil
 	}
 	q.Count = min(limit, fhir.MaxCount)
 	for {
@@ -159,6 +158,15 @@ func (s *session) search(ctx context.Context, typ string, params url.Values, lim
 		}
 		q.Cursor = page.Next
 	}
+}
+
+// withheld reports whether data of typ is kept from the person as a
+// whole (a kind their caregiver grant does not cover, or one the
+// patient's consent keeps from them): a view shows none of it and reads
+// none of it, rather than failing.
+func (s *session) withheld(ctx context.Context, typ string) bool {
+	d := access.Decide(ctx, s.v.Request().Principal, access.Search, access.Target{Type: typ})
+	return !d.Permit && (d.Reason == access.ReasonProxyKind || d.Reason == access.ReasonConsentDenied)
 }
 
 // read reads one resource of the patient's by type and id.

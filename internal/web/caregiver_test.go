@@ -28,7 +28,7 @@ func (h *authHarness) grant(t *testing.T, patient, email, preset string) *consen
 		t.Fatal(err)
 	}
 	name, birth := views.PatientFacts(rec)
-	g, err := (&consent.Grants{DB: h.db, Audit: h.auth.Audit}).Grant(ctx, consent.NewGrant{Patient: patient, Email: email,
+	g, err := (&consent.Grants{DB: h.db, Audit: h.auth.Audit, Store: store.New(h.db)}).Grant(ctx, consent.NewGrant{Patient: patient, Email: email,
 		Preset: preset, Until: h.clock.Now().AddDate(1, 0, 0), PatientBirth: birth, PatientName: name, By: "carefront-cli"})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestCaregiverRevokedIsRefusedAtOnce(t *testing.T) {
 		if res, page := h.get(t, "/results?for=demo-walter"); res.StatusCode != 200 || !strings.Contains(page, "AUDIT-C") && !strings.Contains(page, "Alcohol") {
 			t.Fatalf("full access results = %d", res.StatusCode)
 		}
-		if _, err := (&consent.Grants{DB: db, Audit: h.auth.Audit}).Revoke(context.Background(), consent.Revocation{ID: g.ID, Patient: demo.Walter, By: "Person/walter"}); err != nil {
+		if _, err := (&consent.Grants{DB: db, Audit: h.auth.Audit, Store: store.New(db)}).Revoke(context.Background(), consent.Revocation{ID: g.ID, Patient: demo.Walter, By: "Person/walter"}); err != nil {
 			t.Fatal(err)
 		}
 		res, _ := h.get(t, "/results?for=demo-walter")

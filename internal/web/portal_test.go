@@ -44,7 +44,7 @@ func withRecords(t *testing.T, db *sqldb.DB) func(*Options) {
 	}
 	return func(o *Options) {
 		aw := o.Auth.Audit
-		grants := &consent.Grants{DB: db, Audit: aw, Mail: o.Auth, AcceptURL: o.BaseURL + "/caregiver/accept?code="}
+		grants := &consent.Grants{DB: db, Audit: aw, Mail: o.Auth, AcceptURL: o.BaseURL + "/caregiver/accept?code=", Store: st}
 		pol := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
 		gw := &clinical.Gateway{Source: st, Audit: aw, Policies: pol, Now: db.Now}
 		dict, err := views.LoadDictionary("")

@@ -22,6 +22,8 @@ type grantCard struct {
 	// Kinds are the kinds of data shared (access.DataKinds names); none
 	// for full access.
 	Kinds []string
+	// Never are the sensitive kinds kept back (consent.NeverKinds names).
+	Never []string
 	// State is waiting, active, ended or revoked.
 	State string
 }
@@ -93,6 +95,11 @@ func card(g consent.Grant, now time.Time) grantCard {
 	case g.Pending():
 		c.State = "waiting"
 	}
+	for _, n := range consent.NeverNames {
+		if slices.Contains(g.DenyLabels, consent.NeverKinds[n]) {
+			c.Never = append(c.Never, n)
+		}
+	}
 	if len(g.Kinds) > 0 {
 		for _, k := range access.KindNames {
 			if types := access.DataKinds[k]; len(types) > 0 && slices.Contains(g.Kinds, types[0]) {
@@ -107,6 +114,7 @@ func card(g consent.Grant, now time.Time) grantCard {
 type inviteForm struct {
 	*form
 	Kinds []string // every kind of data that can be shared
+	Never []string // the sensitive kinds that can be kept back
 }
 
 // showInvite shows the form to invite a caregiver: the patient's own
@@ -125,7 +133,7 @@ func (s *Server) showInvite(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) showInviteForm(w http.ResponseWriter, r *http.Request, f *form, status int) error {
 	p := s.newPage(w, r, "invite.title")
 	p.Status = status
-	p.Data = inviteForm{form: f, Kinds: access.KindNames}
+	p.Data = inviteForm{form: f, Kinds: access.KindNames, Never: consent.NeverNames}
 	return s.render(w, r, "sharing_invite", p)
 }
 
@@ -163,9 +171,12 @@ func (s *Server) submitInvite(w http.ResponseWriter, r *http.Request) error {
 	for _, k := range []string{"email", "preset", "until"} {
 		f.Values[k] = strings.TrimSpace(r.PostFormValue(k))
 	}
-	kinds := r.PostForm["kind"]
+	kinds, never := r.PostForm["kind"], r.PostForm["never"]
 	for _, k := range kinds {
 		f.Extra["kind-"+k] = true
+	}
+	for _, k := range never {
+		f.Extra["never-"+k] = true
 	}
 	if f.Values["email"] == "" {
 		f.Errors["email"] = "invite.email.missing"
@@ -178,7 +189,7 @@ func (s *Server) submitInvite(w http.ResponseWriter, r *http.Request) error {
 		return s.showInviteForm(w, r, f, http.StatusUnprocessableEntity)
 	}
 	ctx := r.Context()
-	n := consent.NewGrant{Patient: u.account.PatientID, Email: f.Values["email"], Preset: f.Values["preset"], Kinds: kinds,
+	n := consent.NewGrant{Patient: u.account.PatientID, Email: f.Values["email"], Preset: f.Values["preset"], Kinds: kinds, Never: never,
 		Until: day.AddDate(0, 0, 1), By: "Person/" + u.account.ID, Address: clientAddr(r), Invite: true, SelfEmail: u.account.Email}
 	if _, _, err := n.Check(s.now()); err == nil {
 		// The grant keeps the patient's name and birth date as the record

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"carefront/internal/audit/audittest"
 	"carefront/internal/consent"
@@ -201,5 +202,62 @@ func TestCaregiverGivesUpAccess(t *testing.T) {
 	}
 	if res, _ := h.get(t, "/summary?for=demo-sam"); res.StatusCode != 200 {
 		t.Errorf("Sam's record after giving up Lily's = %d", res.StatusCode)
+	}
+}
+
+// TestNeverShareKeepsRecordsBack: Walter shares everything with Linda
+// but never his alcohol and drug use: his AUDIT-C result stays out of
+// her pages, views and download, while the rest shows; the sharing page
+// says what is kept back. A caregiver with medicines and visits only
+// downloads what the grant covers.
+func TestNeverShareKeepsRecordsBack(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	h := recordHarness(t, db)
+	h.account(t, "walter@example.com", identity.Person, demo.Walter, "")
+	h.account(t, "linda@example.com", identity.Person, "", "")
+	h.account(t, "dana@example.com", identity.Person, "", "")
+	h.grant(t, demo.Walter, "dana@example.com", "medications-visits")
+	h.signIn(t, "walter@example.com")
+	until := h.clock.Now().AddDate(1, 0, 0).Format("2006-01-02")
+	if res, _ := h.post(t, "/sharing/caregivers/new", url.Values{"email": {"linda@example.com"}, "preset": {"full"}, "never": {"substance-use"}, "until": {until}}); res.StatusCode != 303 {
+		t.Fatalf("invite = %d", res.StatusCode)
+	}
+	if _, page := h.get(t, "/sharing"); !strings.Contains(page, "Never: Alcohol and drug use") {
+		t.Error("the sharing page does not say what is kept back")
+	}
+	code := inviteLink.FindStringSubmatch(h.mailWith(t, "invited you").Text)
+	h.post(t, "/signout", nil)
+	h.signIn(t, "linda@example.com")
+	if res, _ := h.post(t, "/caregiver/accept", url.Values{"code": {code[1]}}); res.StatusCode != 303 {
+		t.Fatalf("accept = %d", res.StatusCode)
+	}
+	for _, p := range []string{"/results?for=demo-walter", "/timeline?for=demo-walter", "/api/views/timeline?for=demo-walter", "/summary?for=demo-walter"} {
+		res, page := h.get(t, p)
+		if res.StatusCode != 200 {
+			t.Fatalf("GET %s = %d", p, res.StatusCode)
+		}
+		if strings.Contains(page, "AUDIT") || strings.Contains(page, "75626-2") {
+			t.Errorf("GET %s shows the never-shared result", p)
+		}
+	}
+	if _, page := h.get(t, "/summary?for=demo-walter"); !strings.Contains(page, "Atrial fibrillation") {
+		t.Error("the rest of Walter's record does not show")
+	}
+	h.clock.Add(time.Minute)
+	h.post(t, "/signin/verify", url.Values{"code": {totpCode(t, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", h.clock.Now())}})
+	res, file := h.get(t, "/record/download/fhir?for=demo-walter")
+	if res.StatusCode != 200 || strings.Contains(file, "demo-walter-auditc") || !strings.Contains(file, "demo-walter-afib") {
+		t.Errorf("Linda's download = %d, holds the AUDIT-C %v", res.StatusCode, strings.Contains(file, "demo-walter-auditc"))
+	}
+	if strings.Contains(file, `"Consent"`) || strings.Contains(file, "dana@example.com") {
+		t.Error("a caregiver's download holds the patient's consents or another caregiver")
+	}
+	h.post(t, "/signout", nil)
+	h.signIn(t, "dana@example.com")
+	h.clock.Add(time.Minute)
+	h.post(t, "/signin/verify", url.Values{"code": {totpCode(t, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", h.clock.Now())}})
+	res, file = h.get(t, "/record/download/fhir?for=demo-walter")
+	if res.StatusCode != 200 || !strings.Contains(file, "apixaban") || strings.Contains(file, `"Observation"`) || strings.Contains(file, `"Condition"`) {
+		t.Errorf("a medicines-and-visits caregiver's download = %d, or holds more than the grant", res.StatusCode)
 	}
 }

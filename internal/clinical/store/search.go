@@ -302,3 +302,9 @@ func anys(ss []string) []any {
 	}
 	return out
 }
+
+// SearchIn runs q inside tx: for readers that must see the store as of
+// their own transaction (the access policy, read after its version).
+func (s *Store) SearchIn(ctx context.Context, tx *sqldb.Tx, q *fhir.Query) (*fhir.Page, error) {
+	return s.searchTx(ctx, tx, q)
+}
