@@ -33,6 +33,7 @@ import (
 	"carefront/internal/ratelimit"
 	"carefront/internal/seal"
 	"carefront/internal/session"
+	"carefront/internal/shl"
 	"carefront/internal/sqldb"
 	"carefront/internal/telemetry"
 	"carefront/internal/views"
@@ -219,6 +220,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code=", Store: store.New(db)}
 	policies := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
 	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler, CareMonths: cfg.CareMonths}
+	builder := &views.Builder{Gateway: gateway, Dict: dict, Sequential: mode == "embedded",
+		Cache: &views.Cache{TTL: views.DefaultCacheTTL}}
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
@@ -227,8 +230,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		// On the embedded store a view's queries compete for the same
 		// cores, so they run one after another; against an EHR each is a
 		// round trip, and they run at once (bench/README.md, homebench).
-		Views: &views.Builder{Gateway: gateway, Dict: dict, Sequential: mode == "embedded",
-			Cache: &views.Cache{TTL: views.DefaultCacheTTL}},
+		Views: builder,
+		// Share links: passcodes hashed on a budget of their own, so a
+		// flood of guesses cannot slow sign-in.
+		Links: &shl.Links{DB: db, Keys: k, Views: builder, BaseURL: base,
+			Hasher: identity.NewHasher(identity.DefaultParams, 2)},
+		ShareLimiter:    limiter("share-link", 0.2, 10), // per address: 10 at once, then one every 5 s
 		Policies:        policies,
 		Grants:          grants,
 		AccessLog:       &accesslog.Log{DB: db, Accounts: ids, Grants: grants},

@@ -46,6 +46,9 @@ type Principal struct {
 	CareRelationship bool
 	// Address is the network address the request came from.
 	Address string
+	// Link, when set, is a share link acting for the person who made it:
+	// it sees what they may see, of the kinds it holds only.
+	Link *Link
 	// Caregiver says the person acts for Patient as a caregiver, not for
 	// themself: the relationship is the grant Proxy, which the gateway
 	// takes from the patient's policy (Policy.ProxyFor). A caregiver with
@@ -123,6 +126,7 @@ const (
 	ReasonOtherPatient     = "other-patient"
 	ReasonNotPatientData   = "type-not-permitted"
 	ReasonConsentDenied    = "consent-denied"
+	ReasonLinkKind         = "link-kind-not-shared"
 	ReasonCare             = "care-relationship"
 	ReasonNoCare           = "no-care-relationship"
 	ReasonStaffRole        = "staff-role-not-permitted"
@@ -166,6 +170,9 @@ func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
 	}
 	if p.Patient == "" {
 		return Decision{Reason: ReasonNoPatient}
+	}
+	if p.Link != nil && !slices.Contains(p.Link.Types, t.Type) && t.Type != "Patient" && !slices.Contains(directoryTypes, t.Type) {
+		return Decision{Reason: ReasonLinkKind}
 	}
 	own := ReasonOwnRecord
 	if p.Caregiver && p.Proxy == nil {
@@ -255,4 +262,10 @@ func consented(p Principal, t Target) (Decision, bool) {
 		return Decision{Reason: ReasonConsentDenied, Consent: id}, true
 	}
 	return Decision{}, false
+}
+
+// Link is a share link as the decision applies it.
+type Link struct {
+	ID    string
+	Types []string // the FHIR types it holds
 }

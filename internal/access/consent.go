@@ -164,6 +164,9 @@ func (p Principal) Actors() []string {
 	if p.Client != "" {
 		out = append(out, "Device/"+p.Client)
 	}
+	if p.Link != nil {
+		out = append(out, "urn:carefront:share-link|"+p.Link.ID)
+	}
 	return out
 }
 

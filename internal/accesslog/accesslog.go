@@ -26,6 +26,7 @@ const (
 	WhoCaregiver = "caregiver"
 	WhoClinic    = "clinic"
 	WhoApp       = "app"
+	WhoLink      = "link"
 )
 
 // Way is how the access came.
@@ -33,6 +34,7 @@ const (
 	WayPortal = "portal"
 	WayApp    = "app"
 	WayClinic = "clinic"
+	WayLink   = "link"
 )
 
 // Row is one access as the log shows it.
@@ -163,6 +165,8 @@ func row(e audit.Entry, who func(string) Row) (Row, bool) {
 		r.Who = WhoClinic
 	}
 	switch {
+	case strings.HasPrefix(e.Client, "shl-"):
+		r.Who, r.Name, r.Way = WhoLink, "", WayLink // a share link, read by whoever holds it
 	case e.Client != "" && strings.HasPrefix(e.Client, "carefront"):
 		r.Who, r.Name, r.Way = WhoClinic, "", WayClinic // the clinic's own tools and imports
 	case e.Client != "":

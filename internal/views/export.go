@@ -31,14 +31,34 @@ func (b *Builder) Export(ctx context.Context, req clinical.Request) (*fhir.Bundl
 	return done(ctx, s, out, err)
 }
 
+// Shared is what a share link holds: the patient's Patient resource and
+// every resource of the given types the link's principal may see, as a
+// FHIR R4 collection Bundle, built afresh at each request so the
+// patient's current consent applies; audited as one Export.
+func (b *Builder) Shared(ctx context.Context, req clinical.Request, types []string) (*fhir.Bundle, error) {
+	s, err := b.open(ctx, req, "share-link", "")
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.bundle(ctx, req.Principal.Patient, types)
+	if err == nil {
+		s.v.Exported(len(out.Entry))
+	}
+	return done(ctx, s, out, err)
+}
+
 func (s *session) export(ctx context.Context, patient string) (*fhir.Bundle, error) {
+	return s.bundle(ctx, patient, slices.DeleteFunc(fhir.CompartmentTypes(), func(t string) bool { return t == "Patient" }))
+}
+
+// bundle is the Patient and the resources of types of their compartment.
+func (s *session) bundle(ctx context.Context, patient string, types []string) (*fhir.Bundle, error) {
 	bundle := &fhir.Bundle{ResourceType: "Bundle", Type: "collection"}
 	p, err := s.v.Read(ctx, "Patient", patient)
 	if err != nil {
 		return nil, err
 	}
 	bundle.Entry = append(bundle.Entry, &fhir.Entry{FullURL: p.Ref(), Resource: p.Raw})
-	types := slices.DeleteFunc(fhir.CompartmentTypes(), func(t string) bool { return t == "Patient" })
 	parts := make([][]*fhir.Entry, len(types))
 	errs := make([]error, len(types))
 	fns := make([]func(), len(types))

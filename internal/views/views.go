@@ -166,7 +166,7 @@ func (s *session) search(ctx context.Context, typ string, params url.Values, lim
 // none of it, rather than failing.
 func (s *session) withheld(ctx context.Context, typ string) bool {
 	d := access.Decide(ctx, s.v.Request().Principal, access.Search, access.Target{Type: typ})
-	return !d.Permit && (d.Reason == access.ReasonProxyKind || d.Reason == access.ReasonConsentDenied)
+	return !d.Permit && (d.Reason == access.ReasonProxyKind || d.Reason == access.ReasonConsentDenied || d.Reason == access.ReasonLinkKind)
 }
 
 // read reads one resource of the patient's by type and id.

@@ -16,7 +16,7 @@ import (
 var accessLogPeriods = []int{30, 90, 365, 0}
 
 // accessLogWho are the groups the filter offers ("" is everyone).
-var accessLogWho = []string{"", accesslog.WhoYou, accesslog.WhoCaregiver, accesslog.WhoClinic, accesslog.WhoApp}
+var accessLogWho = []string{"", accesslog.WhoYou, accesslog.WhoCaregiver, accesslog.WhoClinic, accesslog.WhoApp, accesslog.WhoLink}
 
 type accessLogPage struct {
 	*accesslog.Page
@@ -61,7 +61,7 @@ func (s *Server) buildAccessLog(w http.ResponseWriter, r *http.Request) (*access
 		valid = valid || x == d.Who
 	}
 	if !valid {
-		return nil, apperr.New(apperr.Invalid, "who must be you, caregiver, clinic or app")
+		return nil, apperr.New(apperr.Invalid, "who must be you, caregiver, clinic, app or link")
 	}
 	var before int64
 	if v := qv.Get("before"); v != "" {

@@ -23,6 +23,7 @@ import (
 	"carefront/internal/demo"
 	"carefront/internal/identity"
 	"carefront/internal/ratelimit"
+	"carefront/internal/shl"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
 	"carefront/internal/views"
@@ -54,6 +55,8 @@ func withRecords(t *testing.T, db *sqldb.DB) func(*Options) {
 		o.Clinical, o.Policies, o.Grants, o.Sanitizer = gw, pol, grants, views.DocumentPolicy()
 		o.AccessLog = &accesslog.Log{DB: db, Accounts: o.Auth.Store, Grants: grants}
 		o.Views = &views.Builder{Gateway: gw, Dict: dict, Now: db.Now}
+		o.Links = &shl.Links{DB: db, Keys: o.Auth.Keys, Views: o.Views, BaseURL: o.BaseURL,
+			Hasher: identity.NewHasher(identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 2)}
 		o.DownloadLimiter = ratelimit.New(3.0/3600, 3, 1000)
 	}
 }

@@ -64,6 +64,14 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /sharing", s.handle(s.showSharing))
 		mux.HandleFunc("GET /sharing/access-log", s.handle(s.showAccessLog))
 		mux.HandleFunc("GET /api/views/access-log", s.handle(s.apiAccessLog))
+		mux.HandleFunc("GET /sharing/links", s.handle(s.showLinks))
+		mux.HandleFunc("POST /sharing/links", s.handle(s.submitLink))
+		mux.HandleFunc("POST /sharing/links/revoke", s.handle(s.submitRevokeLink))
+		mux.HandleFunc("POST /shl/{id}", s.shareManifest)
+		mux.HandleFunc("OPTIONS /shl/{id}", s.shareManifest)
+		mux.HandleFunc("GET /shl/file/{id}", s.shareFile)
+		mux.HandleFunc("OPTIONS /shl/file/{id}", s.shareFile)
+		mux.HandleFunc("GET /shl/view", s.handle(s.showShareViewer))
 		mux.HandleFunc("GET /sharing/caregivers/new", s.handle(s.showInvite))
 		mux.HandleFunc("POST /sharing/caregivers/new", s.handle(s.submitInvite))
 		mux.HandleFunc("POST /sharing/caregivers/revoke", s.handle(s.submitRevokeCaregiver))
@@ -89,5 +97,9 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.HandleFunc("/", s.handle(s.showNotFound))
 	// Browser forms are refused when another site posts them.
-	return http.NewCrossOriginProtection().Handler(recordRoute(mux))
+	// The share link endpoints are open to any origin (the spec's CORS)
+	// and read no cookie: a recipient's viewer may live anywhere.
+	cop := http.NewCrossOriginProtection()
+	cop.AddInsecureBypassPattern("POST /shl/{id}")
+	return cop.Handler(recordRoute(mux))
 }

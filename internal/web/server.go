@@ -24,6 +24,7 @@ import (
 	"carefront/internal/locale"
 	"carefront/internal/notify"
 	"carefront/internal/session"
+	"carefront/internal/shl"
 	"carefront/internal/telemetry"
 	"carefront/internal/views"
 )
@@ -55,6 +56,10 @@ type Options struct {
 	// Policies keeps each patient's choices (their release of results)
 	// and compiles their access policy.
 	Policies *access.Store
+	// Links keeps SMART Health Links; nil serves none.
+	Links *shl.Links
+	// ShareLimiter bounds share-link manifest requests per client address.
+	ShareLimiter Limiter
 	// AccessLog reads "Who viewed my record" from the audit trail.
 	AccessLog *accesslog.Log
 	// Grants keeps caregiver grants (whose records a person may switch

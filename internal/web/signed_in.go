@@ -39,7 +39,8 @@ func currentUser(ctx context.Context) *signedIn {
 func (s *Server) withSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m := s.opts.Sessions
-		if m == nil || strings.HasPrefix(r.URL.Path, "/static/") || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		if m == nil || strings.HasPrefix(r.URL.Path, "/static/") || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" ||
+			(strings.HasPrefix(r.URL.Path, "/shl/") && r.URL.Path != "/shl/view") {
 			next.ServeHTTP(w, r)
 			return
 		}
