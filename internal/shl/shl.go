@@ -216,6 +216,10 @@ func randomID() string {
 // expired, locked): the spec's 404, one answer for all.
 var ErrNoLink = apperr.New(apperr.NotFound, "no such link, or it is no longer active")
 
+// ErrBusy is a passcode that could not be checked now (every hashing
+// slot taken): try again shortly; no attempt was spent.
+var ErrBusy = apperr.New(apperr.RateLimited, "busy: try again in a moment")
+
 // ErrRecipient is a manifest request without a recipient.
 var ErrRecipient = apperr.New(apperr.Invalid, "recipient is required")
 
@@ -263,18 +267,29 @@ func (ls *Links) Manifest(ctx context.Context, id, recipient, passcode string) (
 		}); err != nil {
 			return nil, err
 		}
+		giveBack := func() error {
+			return ls.DB.Write(ctx, func(tx *sqldb.Tx) error {
+				_, err := tx.Exec(ctx, "UPDATE shl_link SET attempts_left = attempts_left + 1 WHERE id = ? AND attempts_left < ?", id, Attempts)
+				return err
+			})
+		}
 		ok, _, err := ls.Hasher.Verify(ctx, hash, passcode)
 		if err != nil {
+			// Not checked (the hashing budget is full): the attempt is not
+			// spent.
+			if gerr := giveBack(); gerr != nil {
+				return nil, gerr
+			}
+			if errors.Is(err, identity.ErrBusy) {
+				return nil, ErrBusy
+			}
 			return nil, err
 		}
 		if !ok {
 			return nil, &PasscodeError{Remaining: left}
 		}
 		// The right passcode gives its attempt back.
-		if err := ls.DB.Write(ctx, func(tx *sqldb.Tx) error {
-			_, err := tx.Exec(ctx, "UPDATE shl_link SET attempts_left = attempts_left + 1 WHERE id = ? AND attempts_left < ?", id, Attempts)
-			return err
-		}); err != nil {
+		if err := giveBack(); err != nil {
 			return nil, err
 		}
 	}

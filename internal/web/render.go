@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"carefront/internal/apperr"
+	"carefront/internal/identity"
 	"carefront/internal/locale"
 	"carefront/internal/telemetry"
 	"carefront/internal/views"
@@ -91,6 +92,8 @@ type page struct {
 	Status    int
 	Demo      bool
 	SignedIn  bool
+	// Staff says a staff member is signed in (no sharing of their own).
+	Staff bool
 	// IdleSeconds is the signed-in session's idle timeout, for the warning.
 	IdleSeconds int
 	// Nav is the record navigation, on pages of a person's record.
@@ -205,6 +208,7 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request, titleID string)
 	}
 	if u := currentUser(r.Context()); u != nil {
 		p.SignedIn, p.IdleSeconds = true, int(u.session.Idle/time.Second)
+		p.Staff = u.account.Kind == identity.Staff
 	}
 	return p
 }

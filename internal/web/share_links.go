@@ -206,6 +206,9 @@ func (s *Server) shareManifest(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &pe):
 		shareError(w, http.StatusUnauthorized, map[string]any{"remainingAttempts": pe.Remaining})
+	case errors.Is(err, shl.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+		shareError(w, http.StatusTooManyRequests, map[string]any{"error": "busy: try again in a moment"})
 	case errors.Is(err, shl.ErrRecipient):
 		shareError(w, http.StatusBadRequest, map[string]any{"error": "recipient is required"})
 	case errors.Is(err, shl.ErrNoLink):
