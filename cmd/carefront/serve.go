@@ -238,6 +238,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ShareLimiter:    limiter("share-link", 0.2, 10), // per address: 10 at once, then one every 5 s
 		Policies:        policies,
 		Grants:          grants,
+		Terms:           &consent.TermsBook{DB: db, Audit: aw},
+		Research:        &consent.Research{DB: db, Audit: aw, Store: store.New(db)},
 		AccessLog:       &accesslog.Log{DB: db, Accounts: ids, Grants: grants},
 		Sanitizer:       views.DocumentPolicy(),
 		DownloadLimiter: limiter("download", 3.0/3600, 3), // per account: 3 an hour

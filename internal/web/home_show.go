@@ -24,6 +24,9 @@ func (s *Server) showHome(w http.ResponseWriter, r *http.Request) error {
 		p.Data = u.account.StaffRole == access.RoleClinician && u.account.PractitionerID != "" // may open records
 		return s.render(w, r, "staff_home", p)
 	}
+	if s.termsGate(w, r, u) {
+		return nil
+	}
 	ended, err := s.endedAccess(r, u)
 	if err != nil {
 		return err

@@ -110,6 +110,9 @@ func (s *Server) patient(w http.ResponseWriter, r *http.Request) (*signedIn, *cl
 			return nil, nil
 		}
 	}
+	if s.termsGate(w, r, u) {
+		return nil, nil
+	}
 	req := &clinical.Request{Principal: principal(u, r), RequestID: telemetry.RequestID(r.Context())}
 	forID := r.FormValue("for")
 	if forID != "" && !fhir.ValidID(forID) {

@@ -54,6 +54,8 @@ func withRecords(t *testing.T, db *sqldb.DB) func(*Options) {
 		}
 		o.Clinical, o.Policies, o.Grants, o.Sanitizer = gw, pol, grants, views.DocumentPolicy()
 		o.AccessLog = &accesslog.Log{DB: db, Accounts: o.Auth.Store, Grants: grants}
+		o.Terms = &consent.TermsBook{DB: db, Audit: aw}
+		o.Research = &consent.Research{DB: db, Audit: aw, Store: st}
 		o.Views = &views.Builder{Gateway: gw, Dict: dict, Now: db.Now}
 		o.Links = &shl.Links{DB: db, Keys: o.Auth.Keys, Views: o.Views, BaseURL: o.BaseURL,
 			Hasher: identity.NewHasher(identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 2)}

@@ -56,6 +56,10 @@ type Options struct {
 	// Policies keeps each patient's choices (their release of results)
 	// and compiles their access policy.
 	Policies *access.Store
+	// Terms keeps the terms of use; nil asks for none.
+	Terms *consent.TermsBook
+	// Research keeps research studies and participation; nil offers none.
+	Research *consent.Research
 	// Links keeps SMART Health Links; nil serves none.
 	Links *shl.Links
 	// ShareLimiter bounds share-link manifest requests per client address.

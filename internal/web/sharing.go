@@ -34,6 +34,8 @@ type sharingPage struct {
 	Earlier    []grantCard // ended and revoked ones: the history
 	Held       []grantCard // records others shared with the person
 	Notice     string      // catalogue id of what just happened
+	Studies    []consent.Study
+	Terms      []consent.Acceptance
 }
 
 // showSharing shows who can see the person's information, and the
@@ -49,8 +51,11 @@ func (s *Server) showSharing(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	now := s.now()
 	d := sharingPage{}
+	if s.termsGate(w, r, u) {
+		return nil
+	}
 	switch r.URL.Query().Get("done") {
-	case "invited", "revoked", "left":
+	case "invited", "revoked", "left", "research":
 		d.Notice = "sharing.done." + r.URL.Query().Get("done")
 	}
 	if u.account.PatientID != "" {
@@ -66,6 +71,17 @@ func (s *Server) showSharing(w http.ResponseWriter, r *http.Request) error {
 			} else {
 				d.Earlier = append(d.Earlier, c)
 			}
+		}
+	}
+	var err error
+	if s.opts.Research != nil && d.Own {
+		if d.Studies, err = s.opts.Research.Studies(ctx, u.account.PatientID); err != nil {
+			return err
+		}
+	}
+	if s.opts.Terms != nil {
+		if d.Terms, err = s.opts.Terms.Accepted(ctx, u.account.ID); err != nil {
+			return err
 		}
 	}
 	held, err := s.opts.Grants.ForCaregiver(ctx, u.account.ID)
