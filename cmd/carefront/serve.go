@@ -217,6 +217,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		closeListeners()
 		return err
 	}
+	labeler.Part2Sources = cfg.Part2Sources
 	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code=", Store: store.New(db)}
 	policies := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
 	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler, CareMonths: cfg.CareMonths}

@@ -127,6 +127,7 @@ const (
 	ReasonNotPatientData   = "type-not-permitted"
 	ReasonConsentDenied    = "consent-denied"
 	ReasonLinkKind         = "link-kind-not-shared"
+	ReasonPart2            = "part2-consent-required"
 	ReasonCare             = "care-relationship"
 	ReasonNoCare           = "no-care-relationship"
 	ReasonStaffRole        = "staff-role-not-permitted"
@@ -252,16 +253,53 @@ func decideClinician(p Principal, a Action, t Target) Decision {
 // consented applies the patient's consents to anyone but the patient: a
 // consent that denies what the relationship allowed refuses it, naming
 // the consent. A consent never grants more than the relationship does.
+//
+// A record under 42 CFR Part 2 goes to no one but the patient without a
+// consent that names them and permits it.
 func consented(p Principal, t Target) (Decision, bool) {
-	if p.Policy == nil || len(p.Policy.Consents) == 0 || slices.Contains(directoryTypes, t.Type) {
+	if slices.Contains(directoryTypes, t.Type) {
 		return Decision{}, false
 	}
-	out, id := EvaluateConsents(p.Policy.Consents, Request{Actors: p.Actors(), Action: "access", Purpose: p.purpose(),
-		Type: t.Type, Codes: t.Codes, Labels: t.Labels, At: p.At})
-	if out == ConsentDeny {
+	part2 := slices.Contains(t.Labels, actCode+"|"+Part2)
+	if (p.Policy == nil || len(p.Policy.Consents) == 0) && !part2 {
+		return Decision{}, false
+	}
+	var out int
+	var id string
+	if p.Policy != nil {
+		out, id = EvaluateConsents(p.Policy.Consents, Request{Actors: p.Actors(), Action: "access", Purpose: p.purpose(),
+			Type: t.Type, Codes: t.Codes, Labels: t.Labels, At: p.At})
+	}
+	switch {
+	case out == ConsentDeny:
 		return Decision{Reason: ReasonConsentDenied, Consent: id}, true
+	case part2 && (out != ConsentPermit || !namesActor(p.Policy.Consents, id, p.Actors())):
+		return Decision{Reason: ReasonPart2}, true
 	}
 	return Decision{}, false
+}
+
+// namesActor reports whether consent id names one of actors in one of
+// its provisions (a Part 2 consent names its recipient).
+func namesActor(cs []Consent, id string, actors []string) bool {
+	var walk func(p *Provision) bool
+	walk = func(p *Provision) bool {
+		if p.Permit && anyIn(p.Actors, actors) {
+			return true
+		}
+		for i := range p.Provisions {
+			if walk(&p.Provisions[i]) {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range cs {
+		if cs[i].ID == id && walk(&cs[i].Provision) {
+			return true
+		}
+	}
+	return false
 }
 
 // Link is a share link as the decision applies it.

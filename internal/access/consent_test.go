@@ -114,3 +114,41 @@ func TestConsentInDecide(t *testing.T) {
 		t.Errorf("another clinician is refused: %+v", d)
 	}
 }
+
+// TestPart2NeedsConsentNamingTheRecipient: a record under 42 CFR Part 2
+// goes to a clinician or caregiver only with a consent that names them
+// and permits it; the patient always sees their own; a general permit
+// that names no one does not suffice.
+func TestPart2NeedsConsentNamingTheRecipient(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	rec := Target{Type: "Observation", ID: "o", Patients: []string{"p"}, Labels: []string{actCode + "|" + Part2, actCode + "|ETH"}}
+	plain := Target{Type: "Observation", ID: "o2", Patients: []string{"p"}}
+	dr := Principal{User: "Person/dr", Role: RoleClinician, Practitioner: "Practitioner/dr", Patient: "p", CareRelationship: true, At: now}
+	for _, tc := range []struct {
+		name   string
+		cs     []Consent
+		t      Target
+		permit bool
+		reason string
+	}{
+		{"no consent: refused", nil, rec, false, ReasonPart2},
+		{"an ordinary record needs none", nil, plain, true, ReasonCare},
+		{"a general permit names no one", []Consent{{ID: "g", Date: now, Provision: Provision{Permit: true}}}, rec, false, ReasonPart2},
+		{"a consent naming the clinician", []Consent{{ID: "named", Date: now, Provision: Provision{Permit: true, Actors: []string{"Practitioner/dr"}}}}, rec, true, ReasonCare},
+		{"a consent naming someone else", []Consent{{ID: "other", Date: now, Provision: Provision{Permit: true, Actors: []string{"Practitioner/x"}}}}, rec, false, ReasonPart2},
+		{"naming the clinician but excepting substance use", []Consent{{ID: "named", Date: now, Provision: Provision{Permit: true, Actors: []string{"Practitioner/dr"},
+			Provisions: []Provision{{Permit: false, Labels: []string{actCode + "|ETH"}}}}}}, rec, false, ReasonConsentDenied},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := dr
+			p.Policy = &Policy{Consents: tc.cs}
+			if d := Decide(ctx, p, Read, tc.t); d.Permit != tc.permit || d.Reason != tc.reason {
+				t.Errorf("Decide = %v %s, want %v %s", d.Permit, d.Reason, tc.permit, tc.reason)
+			}
+		})
+	}
+	if d := Decide(ctx, Principal{User: "Person/p", Patient: "p", At: now}, Read, rec); !d.Permit {
+		t.Errorf("the patient's own Part 2 record: %+v", d)
+	}
+}

@@ -102,7 +102,10 @@ const (
 )
 
 // sensitiveLabels are the labels a parent of a teenager never sees.
-var sensitiveLabels = []string{"PSY", "ETH", "HIV", "SEX", "SDV", "STD"}
+var sensitiveLabels = []string{"PSY", "ETH", "HIV", "SEX", "SDV", "STD", Part2}
+
+// Part2 is the ActCode privacy-law label of records under 42 CFR Part 2.
+const Part2 = "42CFRPart2"
 
 const (
 	actCode         = "http://terminology.hl7.org/CodeSystem/v3-ActCode"

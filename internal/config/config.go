@@ -51,6 +51,7 @@ type Config struct {
 	ResultsDictionary       string         // path of a clinic's plain-language test dictionary (JSON); empty uses the built-in one
 	ClinicTimeZone          *time.Location // the clinic's time zone: dates the clinic gives (a grant's last day) are days there
 	CareMonths              int            // how far back a visit with a clinician makes a care relationship
+	Part2Sources            []string       // record sources under 42 CFR Part 2
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	SMTPAddr       string // host:port of the mail server; empty keeps mail in a development outbox
@@ -251,6 +252,22 @@ func Settings() []Setting {
 					return fmt.Errorf("must be an IANA time zone name like America/Chicago or UTC")
 				}
 				c.ClinicTimeZone = loc
+				return nil
+			}},
+		{Flag: "part2-sources", Env: "CAREFRONT_PART2_SOURCES", Default: "",
+			Usage: "record sources (meta.source URIs, comma-separated) of programs under 42 CFR Part 2: all their records are labelled Part 2 and go to no one but the patient without a consent naming the recipient",
+			parse: func(c *Config, v string) error {
+				c.Part2Sources = nil
+				for _, u := range strings.Split(v, ",") {
+					u = strings.TrimSpace(u)
+					if u == "" {
+						continue
+					}
+					if !strings.Contains(u, ":") || strings.ContainsAny(u, " \t") {
+						return fmt.Errorf("%q is not a URI", u)
+					}
+					c.Part2Sources = append(c.Part2Sources, u)
+				}
 				return nil
 			}},
 		{Flag: "care-relationship-months", Env: "CAREFRONT_CARE_RELATIONSHIP_MONTHS", Default: "24",

@@ -83,6 +83,7 @@ func TestBadSettingsNameSettingAndFix(t *testing.T) {
 		{"tiny body", []string{"--max-body", "10"}, nil, "must be a size from 1KiB to 1GiB"},
 		{"duration", []string{"--shutdown-timeout", "forever"}, nil, "must be a duration"},
 		{"care look-back", []string{"--care-relationship-months", "0"}, nil, "CAREFRONT_CARE_RELATIONSHIP_MONTHS (--care-relationship-months) \"0\": must be a number of months from 1 to 120"},
+		{"part2 source not a URI", []string{"--part2-sources", "sud clinic"}, nil, "is not a URI"},
 		{"bool", []string{"--durable-commits=maybe"}, nil, "must be true or false"},
 		{"log level", []string{"--log-level", "loud"}, nil, "must be debug, info, warn or error"},
 		{"missing cert", []string{"--tls-cert", filepath.Join(dir, "nope.pem"), "--tls-key", filepath.Join(dir, "nope.key")}, nil, "cannot read the file: no such file or directory"},

@@ -34,6 +34,11 @@ const icd10 = "http://hl7.org/fhir/sid/icd-10-cm"
 // Labeler gives the sensitivity labels of a record from its codes, by a
 // curated, versioned table (labels.json). Safe for concurrent use.
 type Labeler struct {
+	// Part2Sources are the record sources (meta.source URIs) of programs
+	// under 42 CFR Part 2: every record from one is labelled Part 2,
+	// whatever its codes.
+	Part2Sources []string
+
 	version string
 	// codes maps "system|code" to labels (ActCode codes).
 	codes map[string][]string
@@ -110,6 +115,12 @@ var codedPaths = []string{"code.coding", "valueCodeableConcept.coding", "reasonC
 // confidentiality R when it has any; nil when it has none.
 func (l *Labeler) Labels(typ string, tree map[string]any) []string {
 	var found []string
+	part2 := false
+	if meta, _ := tree["meta"].(map[string]any); meta != nil && len(l.Part2Sources) > 0 {
+		if src, _ := meta["source"].(string); src != "" {
+			part2 = slices.ContainsFunc(l.Part2Sources, func(p string) bool { return src == p || strings.HasPrefix(src, p+"#") })
+		}
+	}
 	add := func(ls ...string) {
 		for _, x := range ls {
 			if !slices.Contains(found, x) {
@@ -135,6 +146,9 @@ func (l *Labeler) Labels(typ string, tree map[string]any) []string {
 				}
 			}
 		}
+	}
+	if part2 {
+		add("42CFRPart2", "ETH") // Part 2 programs treat substance use
 	}
 	if len(found) == 0 {
 		return nil

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,5 +62,37 @@ func TestBadLabelTables(t *testing.T) {
 		if _, err := parseLabels([]byte(table)); err == nil || !strings.HasPrefix(err.Error(), "consent: label table") {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestPart2BySource: every record from a source marked Part 2 is
+// labelled Part 2 (and substance use, restricted) whatever its codes; a
+// record with the same codes from elsewhere is not.
+func TestPart2BySource(t *testing.T) {
+	l, err := LoadLabels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Part2Sources = []string{"https://sud.example.org/fhir"}
+	bp := map[string]any{"code": map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "85354-9"}}}}
+	from := func(src string) map[string]any {
+		r := map[string]any{}
+		for k, v := range bp {
+			r[k] = v
+		}
+		r["meta"] = map[string]any{"source": src}
+		return r
+	}
+	got := l.Labels("Observation", from("https://sud.example.org/fhir#visit-12"))
+	for _, want := range []string{ActCode + "|42CFRPart2", ActCode + "|ETH", Restricted} {
+		if !slices.Contains(got, want) {
+			t.Errorf("a Part 2 program's record lacks %s: %v", want, got)
+		}
+	}
+	if got := l.Labels("Observation", from("https://hospital.example.org/fhir")); len(got) != 0 {
+		t.Errorf("a record from elsewhere is labelled %v", got)
+	}
+	if got := l.Labels("Observation", from("https://sud.example.org/fhirX")); len(got) != 0 {
+		t.Errorf("a source sharing a prefix is labelled %v", got)
 	}
 }
