@@ -138,6 +138,12 @@ func (s *Store) patientAccount(ctx context.Context, patientID string) (*Account,
 	return a, err
 }
 
+// AccountForPatient returns the person account of a patient's own
+// record, or ErrNoAccount.
+func (s *Store) AccountForPatient(ctx context.Context, patientID string) (*Account, error) {
+	return s.patientAccount(ctx, patientID)
+}
+
 // foldName compares names as people type them: case, accents, spaces and
 // hyphens do not matter ("Ortega-Demo" is "ortega demo" is "ORTEGA DEMO").
 func foldName(s string) string {

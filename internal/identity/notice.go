@@ -13,6 +13,18 @@ import (
 // Security notices: short, PHI-free, in English and Spanish (the account
 // has no language of its own yet).
 var notices = map[string][2]string{
+	"sharing-invited": {"You invited someone to see your carefront record / Invitó a alguien a ver su expediente",
+		"You invited someone to see part of your health record in carefront. Nothing is shared until they accept with their own account. You can see and stop all sharing on your Sharing page.\nIf this was not you, sign in, stop the invitation there, and change your password.\n\n" +
+			"Invitó a alguien a ver parte de su expediente de salud en carefront. No se comparte nada hasta que acepte con su propia cuenta. Puede ver y detener todo lo que comparte en su página Compartir. Si no fue usted, inicie sesión, detenga la invitación y cambie su contraseña."},
+	"sharing-accepted": {"A caregiver can now see your carefront record / Un cuidador ya puede ver su expediente",
+		"Someone you invited accepted, and can now see the parts of your health record you chose. You can stop it at any time on your Sharing page.\n\n" +
+			"Una persona que invitó aceptó y ya puede ver las partes de su expediente que eligió. Puede detenerlo en cualquier momento en su página Compartir."},
+	"sharing-given-up": {"A caregiver gave up access to your carefront record / Un cuidador renunció al acceso",
+		"Someone who could see your health record in carefront gave up that access. Nothing else changed. Your Sharing page shows who can see your record.\n\n" +
+			"Una persona que podía ver su expediente de salud en carefront renunció a ese acceso. Nada más cambió. Su página Compartir muestra quién puede ver su expediente."},
+	"sharing-ended": {"Your access to a record in carefront has ended / Terminó su acceso a un expediente",
+		"Your access to a health record you helped with in carefront has ended. If you think this is a mistake, talk with the person or their clinic.\n\n" +
+			"Terminó su acceso a un expediente de salud con el que ayudaba en carefront. Si cree que es un error, hable con la persona o con su clínica."},
 	"locked": {"Your carefront account is locked for 15 minutes",
 		"Someone tried to sign in to your account with a wrong password or code many times, so it is locked for 15 minutes.\nIf this was not you, change your password after it unlocks.\n\n" +
 			"Su cuenta de carefront está bloqueada por 15 minutos: alguien intentó iniciar sesión muchas veces con una contraseña o un código incorrectos. Si no fue usted, cambie su contraseña cuando se desbloquee."},

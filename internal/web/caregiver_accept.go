@@ -73,6 +73,7 @@ func (s *Server) submitAccept(w http.ResponseWriter, r *http.Request) error {
 		if _, err := s.opts.Grants.Accept(ctx, code, u.account.ID, u.account.Email, clientAddr(r)); err != nil {
 			return err
 		}
+		s.noticeAccepted(r, g.Patient)
 		return redirect(w, r, "/?for="+url.QueryEscape(g.Patient))
 	}
 	// No account signed in: create one for the invited address.
@@ -115,8 +116,16 @@ func (s *Server) submitAccept(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.opts.Grants.Accept(ctx, code, acct.ID, acct.Email, clientAddr(r)); err != nil {
 		return err
 	}
+	s.noticeAccepted(r, g.Patient)
 	if err := s.startSession(w, r, acct, session.LevelPassword); err != nil {
 		return err
 	}
 	return redirect(w, r, "/mfa/setup")
+}
+
+// noticeAccepted tells the patient that a caregiver accepted (no PHI).
+func (s *Server) noticeAccepted(r *http.Request, patient string) {
+	if a, err := s.opts.Auth.Store.AccountForPatient(r.Context(), patient); err == nil {
+		s.opts.Auth.Notice(r.Context(), a, "sharing-accepted")
+	}
 }

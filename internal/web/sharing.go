@@ -217,6 +217,9 @@ func (s *Server) submitInvite(w http.ResponseWriter, r *http.Request) error {
 		n.PatientName, n.PatientBirth = views.PatientFacts(rec)
 	}
 	_, err = s.opts.Grants.Grant(ctx, n)
+	if err == nil {
+		s.opts.Auth.Notice(ctx, u.account, "sharing-invited") // no PHI: who and whose are not named
+	}
 	if apperr.CodeOf(err) == apperr.Invalid {
 		f.Errors[""] = "invite.invalid"
 		f.Extra["Problem"] = apperr.MessageOf(err)
@@ -235,10 +238,15 @@ func (s *Server) submitRevokeCaregiver(w http.ResponseWriter, r *http.Request) e
 	if u == nil {
 		return nil
 	}
-	_, err := s.opts.Grants.Revoke(r.Context(), consent.Revocation{ID: r.PostFormValue("grant"), Patient: u.account.PatientID,
+	g, err := s.opts.Grants.Revoke(r.Context(), consent.Revocation{ID: r.PostFormValue("grant"), Patient: u.account.PatientID,
 		By: "Person/" + u.account.ID, Address: clientAddr(r)})
 	if err != nil {
 		return err
+	}
+	if g.Account != "" {
+		if a, err := s.opts.Auth.Store.AccountByID(r.Context(), g.Account); err == nil {
+			s.opts.Auth.Notice(r.Context(), a, "sharing-ended")
+		}
 	}
 	return redirect(w, r, "/sharing?done=revoked")
 }
@@ -252,10 +260,13 @@ func (s *Server) submitLeave(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.Grants == nil {
 		return apperr.New(apperr.NotFound, "sharing is not available")
 	}
-	_, err := s.opts.Grants.Revoke(r.Context(), consent.Revocation{ID: r.PostFormValue("grant"), Caregiver: u.account.ID,
+	g, err := s.opts.Grants.Revoke(r.Context(), consent.Revocation{ID: r.PostFormValue("grant"), Caregiver: u.account.ID,
 		By: "Person/" + u.account.ID, Address: clientAddr(r)})
 	if err != nil {
 		return err
+	}
+	if a, err := s.opts.Auth.Store.AccountForPatient(r.Context(), g.Patient); err == nil {
+		s.opts.Auth.Notice(r.Context(), a, "sharing-given-up")
 	}
 	return redirect(w, r, "/sharing?done=left")
 }

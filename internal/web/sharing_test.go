@@ -138,6 +138,19 @@ func TestPatientInvitesACaregiver(t *testing.T) {
 		if res, _ := h.get(t, "/medications?for=demo-walter"); res.StatusCode != 303 || res.Header.Get("Location") != "/?ended=demo-walter" {
 			t.Errorf("after Walter stopped it: %d to %s", res.StatusCode, res.Header.Get("Location"))
 		}
+		// Each side was told, without naming anyone or anything of the record.
+		for subject, to := range map[string]string{"You invited someone": "walter@example.com", "can now see your carefront record": "walter@example.com",
+			"Your access to a record in carefront has ended": "linda@example.com"} {
+			m := h.mailWith(t, subject)
+			if m.To != to {
+				t.Errorf("%q went to %s, want %s", subject, m.To, to)
+			}
+			for _, phi := range []string{"Walter", "Brooks", "Linda", "apixaban", "demo-walter"} {
+				if strings.Contains(m.Subject+m.Text, phi) {
+					t.Errorf("%q names %q", subject, phi)
+				}
+			}
+		}
 	})
 }
 
