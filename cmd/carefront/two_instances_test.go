@@ -90,3 +90,66 @@ func TestTwoInstancesAgreeOnAccess(t *testing.T) {
 		t.Errorf("home at two after signing out at one: %d, want 401", s)
 	}
 }
+
+// TestTwoInstancesRevokeCaregiver: Linda reads her father's medicines
+// through one instance; Walter stops her access through the other; her
+// very next request at the first is refused, her session still valid.
+func TestTwoInstancesRevokeCaregiver(t *testing.T) {
+	env := dialectEnv(t, "postgres")
+	one, _, _ := serve(t, []string{"--demo"}, env)
+	two, _, _ := serve(t, []string{"--demo"}, env)
+	client := func() *http.Client {
+		jar, _ := cookiejar.New(nil)
+		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	signIn := func(c *http.Client, base, email string) {
+		t.Helper()
+		res, err := c.PostForm(base+"signin", url.Values{"email": {email}, "password": {demo.DemoPassword}})
+		if err != nil || res.StatusCode != 303 {
+			t.Fatalf("sign-in %s: %v %v", email, res, err)
+		}
+		res.Body.Close()
+		code, _ := totp.GenerateCode(demo.DemoTOTPSecret, time.Now())
+		res, err = c.PostForm(base+"signin/verify", url.Values{"code": {code}})
+		if err != nil || res.StatusCode != 303 {
+			t.Fatalf("second step %s: %v %v", email, res, err)
+		}
+		res.Body.Close()
+	}
+	get := func(c *http.Client, u string) (int, string) {
+		t.Helper()
+		res, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	linda, walter := client(), client()
+	signIn(linda, one, "linda@demo.carefront.example")
+	if s, body := get(linda, one+"api/views/medications?for=demo-walter"); s != 200 || !strings.Contains(body, "apixaban") {
+		t.Fatalf("Linda's view of Walter's medicines at one: %d", s)
+	}
+	signIn(walter, two, "walter@demo.carefront.example")
+	_, page := get(walter, two+"sharing")
+	i := strings.Index(page, `name="grant" value="`)
+	if i < 0 {
+		t.Fatal("no grant on Walter's sharing page")
+	}
+	id := page[i+len(`name="grant" value="`):]
+	id = id[:strings.IndexByte(id, '"')]
+	start := time.Now()
+	res, err := walter.PostForm(two+"sharing/caregivers/revoke", url.Values{"grant": {id}})
+	if err != nil || res.StatusCode != 303 {
+		t.Fatalf("revoke at two: %v %v", res, err)
+	}
+	res.Body.Close()
+	if s, body := get(linda, one+"api/views/medications?for=demo-walter"); s != 403 || strings.Contains(body, "apixaban") {
+		t.Errorf("Linda's next request at one after the revocation at two: %d", s)
+	}
+	t.Logf("revoked at two, refused at one's next request %v later", time.Since(start))
+	if s, _ := get(linda, one+"account/security"); s != 200 {
+		t.Errorf("Linda's own session ended: %d", s)
+	}
+}
