@@ -16,6 +16,11 @@ type Consent struct {
 	// Period, when set, bounds when the consent applies.
 	From, To  time.Time
 	Provision Provision
+	// Delegation marks a caregiver grant's own Consent: the grant is the
+	// relationship, so its base permit adds nothing to the decision; only
+	// its exceptions (what the patient never shares) deny. It can never
+	// override another consent's deny, nor stand as a Part 2 consent.
+	Delegation bool
 }
 
 // Provision is a Consent provision: its rule (permit or deny) applies to
@@ -121,8 +126,12 @@ func EvaluateConsents(cs []Consent, r Request) (outcome int, id string) {
 			continue
 		}
 		permit, actorMatch, ok := c.Provision.evaluate(r, 0)
-		if !ok {
+		if !ok || (c.Delegation && permit) {
 			continue
+		}
+		if c.Delegation {
+			// A grant's exception denies whatever any other consent says.
+			return ConsentDeny, c.ID
 		}
 		if actorMatch > bestMatch || (actorMatch == bestMatch && c.Date.After(bestDate)) {
 			bestMatch, best, bestDate = actorMatch, i, c.Date

@@ -152,3 +152,36 @@ func TestPart2NeedsConsentNamingTheRecipient(t *testing.T) {
 		t.Errorf("the patient's own Part 2 record: %+v", d)
 	}
 }
+
+// TestGrantConsentIsADelegation: a caregiver's grant Consent names them
+// and permits, but the grant is the relationship: it cannot outrank a
+// general deny the clinic or patient keeps, nor stand as the consent a
+// Part 2 record needs; its own exceptions still deny.
+func TestGrantConsentIsADelegation(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	grant := Consent{ID: "grant-1", Date: now, Delegation: true, Provision: Provision{Permit: true, Actors: []string{"RelatedPerson/rp-1"},
+		Provisions: []Provision{{Permit: false, Labels: []string{actCode + "|HIV"}}}}}
+	noPsy := Consent{ID: "clinic-no-psy", Date: now.AddDate(-1, 0, 0), Provision: Provision{Permit: true,
+		Provisions: []Provision{{Permit: false, Labels: []string{actCode + "|PSY"}}}}}
+	p := Principal{User: "Person/c", Patient: "p", Caregiver: true, At: now, Policy: &Policy{Consents: []Consent{grant, noPsy}},
+		Proxy: &Proxy{Account: "Person/c", RelatedPerson: "RelatedPerson/rp-1", Until: now.AddDate(1, 0, 0)}}
+	for _, tc := range []struct {
+		label  string
+		permit bool
+		reason string
+	}{
+		{"", true, ReasonProxy},
+		{actCode + "|PSY", false, ReasonConsentDenied},
+		{actCode + "|HIV", false, ReasonConsentDenied},
+		{actCode + "|" + Part2, false, ReasonPart2},
+	} {
+		tg := Target{Type: "Observation", Patients: []string{"p"}}
+		if tc.label != "" {
+			tg.Labels = []string{tc.label}
+		}
+		if d := Decide(ctx, p, Read, tg); d.Permit != tc.permit || d.Reason != tc.reason {
+			t.Errorf("label %q: %v %s, want %v %s", tc.label, d.Permit, d.Reason, tc.permit, tc.reason)
+		}
+	}
+}

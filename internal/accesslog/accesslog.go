@@ -68,6 +68,11 @@ type Query struct {
 	From, To time.Time
 	Who      string // "" for everyone, or one of the Who values
 	Before   int64
+	// Viewer is who reads the log ("Person/ID"); ViewerIsPatient says it
+	// is the patient. A caregiver reading it sees other caregivers only
+	// as "a caregiver", never their addresses.
+	Viewer          string
+	ViewerIsPatient bool
 }
 
 // PageSize is how many rows a page holds.
@@ -103,7 +108,10 @@ func (l *Log) Read(ctx context.Context, q Query) (*Page, error) {
 		id := strings.TrimPrefix(user, "Person/")
 		for _, g := range grants {
 			if g.Account == id {
-				r = Row{Who: WhoCaregiver, Name: g.Email}
+				r = Row{Who: WhoCaregiver}
+				if q.ViewerIsPatient || q.Viewer == user {
+					r.Name = g.Email
+				}
 			}
 		}
 		if r.Who == WhoClinic {

@@ -66,7 +66,7 @@ func TestLogNamesWhoAndWhat(t *testing.T) {
 		"me":    {ID: "me", Kind: identity.Person, PatientID: "p"},
 		"nurse": {ID: "nurse", Kind: identity.Staff, StaffRole: "clinician"},
 	}}
-	pg, err := l.Read(ctx, Query{Patient: "p"})
+	pg, err := l.Read(ctx, Query{Patient: "p", ViewerIsPatient: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +91,14 @@ func TestLogNamesWhoAndWhat(t *testing.T) {
 	if k := pg.Rows[0].Kinds; !slices.Equal(k, []string{"immunizations"}) {
 		t.Errorf("kinds of the app's search: %v", k)
 	}
-	only, _ := l.Read(ctx, Query{Patient: "p", Who: WhoCaregiver})
+	only, _ := l.Read(ctx, Query{Patient: "p", Who: WhoCaregiver, ViewerIsPatient: true})
 	if len(only.Rows) != 1 || only.Rows[0].Name != "care@example.com" {
 		t.Errorf("who=caregiver: %+v", only.Rows)
+	}
+	// Another caregiver reading the log sees "a caregiver", not the address.
+	other, _ := l.Read(ctx, Query{Patient: "p", Who: WhoCaregiver, Viewer: "Person/someone-else"})
+	if len(other.Rows) != 1 || other.Rows[0].Name != "" {
+		t.Errorf("another caregiver sees %+v", other.Rows)
 	}
 	for i := 0; i < PageSize+5; i++ {
 		aw.Append(ctx, view("Person/me", "", "p", "Observation"))

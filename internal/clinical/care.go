@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strings"
+	"time"
 
 	"carefront/internal/access"
 	"carefront/internal/fhir"
@@ -42,12 +43,16 @@ func (g *Gateway) CaresFor(ctx context.Context, practitioner, patient string) (b
 		if err != nil {
 			return false, err
 		}
-		q.Count, q.Compartment = 1, patient
+		q.Count, q.Compartment = 50, patient
 		page, err := g.Source.Search(ctx, q)
 		if err != nil {
 			return false, err
 		}
 		for _, r := range page.Matches {
+			tree, err := r.Tree()
+			if err != nil || !careStatus(r.Type, tree, g.now()) {
+				continue
+			}
 			if t, err := g.target(r); err == nil && len(t.Patients) > 0 && t.Patients[0] == patient {
 				return true, nil
 			}
@@ -64,4 +69,22 @@ func (g *Gateway) withCare(ctx context.Context, p *access.Principal) error {
 	ok, err := g.CaresFor(ctx, p.Practitioner, p.Patient)
 	p.CareRelationship = ok
 	return err
+}
+
+// careStatus reports whether a record shows care given or planned:
+// cancelled, no-show and entered-in-error ones do not, nor an
+// appointment more than a year ahead.
+func careStatus(typ string, tree map[string]any, now time.Time) bool {
+	status, _ := tree["status"].(string)
+	switch status {
+	case "cancelled", "noshow", "entered-in-error", "inactive":
+		return false
+	}
+	if typ == "Appointment" {
+		start, _ := tree["start"].(string)
+		if r, ok := fhir.ParseDate(start); ok && time.UnixMicro(r.Lo).After(now.AddDate(1, 0, 0)) {
+			return false
+		}
+	}
+	return true
 }

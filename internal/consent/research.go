@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -106,7 +107,8 @@ func (rs *Research) Studies(ctx context.Context, patient string) ([]Study, error
 			continue // never joined
 		}
 		t, err := r.Tree()
-		if err == nil && t["status"] == "active" {
+		ref, _ := t["patient"].(map[string]any)
+		if err == nil && t["status"] == "active" && str(ref["reference"]) == "Patient/"+patient {
 			out[i].Joined = parseTime(str(t["dateTime"]))
 		}
 	}
@@ -115,11 +117,8 @@ func (rs *Research) Studies(ctx context.Context, patient string) ([]Study, error
 
 // participationID is the id of a patient's research Consent for a study.
 func participationID(study, patient string) string {
-	id := "research-" + strings.TrimPrefix(study, "study-") + "-" + patient
-	if len(id) > 64 {
-		id = id[:64]
-	}
-	return id
+	h := sha256.Sum256([]byte(study + "\x00" + patient))
+	return "research-" + hex.EncodeToString(h[:20])
 }
 
 // Join records the patient's opt-in to a study, or (join false) their

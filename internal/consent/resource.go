@@ -81,6 +81,10 @@ func (g Grant) ConsentResource(now time.Time) map[string]any {
 	}
 	var nested []any
 	for _, l := range g.DenyLabels {
+		if l == "SEX" {
+			nested = append(nested, map[string]any{"type": "deny",
+				"securityLabel": []any{map[string]any{"system": sysActCode, "code": "STD"}}})
+		}
 		nested = append(nested, map[string]any{"type": "deny",
 			"securityLabel": []any{map[string]any{"system": sysActCode, "code": l}}})
 	}
@@ -111,6 +115,8 @@ func ParseConsent(tree map[string]any) (c access.Consent, ok bool) {
 		return access.Consent{}, false
 	}
 	c.Provision = parseProvision(p)
+	// A caregiver grant's own Consent is a delegation (access.Consent).
+	c.Delegation = strings.HasPrefix(c.ID, "grant-") && hasCoding(map[string]any{"coding": roleCodings(p)}, sysRoleCode, "DELEGATEE")
 	return c, true
 }
 
@@ -156,6 +162,16 @@ func parseProvision(p map[string]any) access.Provision {
 		if m, ok := n.(map[string]any); ok {
 			out.Provisions = append(out.Provisions, parseProvision(m))
 		}
+	}
+	return out
+}
+
+// roleCodings are the codings of a provision's actor roles.
+func roleCodings(p map[string]any) []any {
+	var out []any
+	for _, a := range list(p["actor"]) {
+		role, _ := a.(map[string]any)["role"].(map[string]any)
+		out = append(out, list(role["coding"])...)
 	}
 	return out
 }

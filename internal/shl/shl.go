@@ -27,6 +27,7 @@ import (
 
 	"carefront/internal/access"
 	"carefront/internal/apperr"
+	"carefront/internal/audit"
 	"carefront/internal/clinical"
 	"carefront/internal/identity"
 	"carefront/internal/seal"
@@ -56,12 +57,14 @@ const (
 	// MaxLabel is the spec's limit on a link's label.
 	MaxLabel = 80
 	// MaxDays bounds a link's life.
-	MaxDays = 366
+	MaxDays = 365
 )
 
 // Links keeps share links.
 type Links struct {
 	DB    *sqldb.DB
+	// Audit records each link made and stopped (who, for whose record).
+	Audit *audit.Writer
 	Keys  *seal.Keys
 	Views *views.Builder
 	// Hasher hashes passcodes, on a budget of its own (not sign-in's).
@@ -98,7 +101,7 @@ type New struct {
 	Owner    access.Principal
 	Label    string
 	Contents []string
-	Expires  time.Time // zero: until revoked
+	Expires  time.Time // required: at most MaxDays ahead
 	Passcode string    // "" for none
 }
 
@@ -120,9 +123,9 @@ func (ls *Links) Create(ctx context.Context, n New) (*Created, error) {
 		return nil, apperr.New(apperr.Invalid, "choose what the link shares")
 	case utf8.RuneCountInString(label) > MaxLabel || strings.ContainsFunc(label, unicode.IsControl):
 		return nil, apperr.New(apperr.Invalid, "a label is at most %d characters on one line", MaxLabel)
-	case !n.Expires.IsZero() && !n.Expires.After(now):
+	case !n.Expires.After(now):
 		return nil, apperr.New(apperr.Invalid, "a link must end in the future")
-	case !n.Expires.IsZero() && n.Expires.After(now.AddDate(0, 0, MaxDays)):
+	case n.Expires.After(now.AddDate(0, 0, MaxDays).Add(time.Minute)):
 		return nil, apperr.New(apperr.Invalid, "a link ends within a year")
 	case n.Passcode != "" && utf8.RuneCountInString(n.Passcode) < 6:
 		return nil, apperr.New(apperr.Invalid, "a passcode has at least 6 characters")
@@ -160,10 +163,16 @@ func (ls *Links) Create(ctx context.Context, n New) (*Created, error) {
 	err = ls.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO shl_link (id, patient_id, created_by, label, contents, flags, key_sealed, passcode_hash, attempts_left, expires, created)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, l.Patient, l.CreatedBy, label, strings.Join(n.Contents, ","), flags, sealed, hash, Attempts, expires, now.UnixMicro())
-		return err
+		if err != nil {
+			return err
+		}
+		return ls.stage(ctx, tx, "share-link-created", n.Owner.User, l.Patient, n.Owner.Address, n.Owner.Caregiver)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("shl: create: %w", err)
+	}
+	if ls.Audit != nil {
+		ls.Audit.Chain(ctx)
 	}
 	uri, err := ls.uri(l, key)
 	if err != nil {
@@ -382,11 +391,17 @@ func (ls *Links) ownedByPatient(ctx context.Context, l *Link) bool {
 }
 
 // List returns the links of a patient's record, newest first, with every
-// access (the recipient's stated name opened from its seal).
-func (ls *Links) List(ctx context.Context, patient string) ([]Link, error) {
+// access (the recipient's stated name opened from its seal); with by set,
+// only the links that person made (a caregiver sees only their own).
+func (ls *Links) List(ctx context.Context, patient, by string) ([]Link, error) {
 	var out []Link
 	err := ls.DB.Read(ctx, func(tx *sqldb.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT "+linkCols+" FROM shl_link WHERE patient_id = ? ORDER BY created DESC, id", patient)
+		q, args := "SELECT "+linkCols+" FROM shl_link WHERE patient_id = ?", []any{patient}
+		if by != "" {
+			q += " AND created_by = ?"
+			args = append(args, by)
+		}
+		rows, err := tx.Query(ctx, q+" ORDER BY created DESC, id", args...)
 		if err != nil {
 			return err
 		}
@@ -431,19 +446,43 @@ func (ls *Links) List(ctx context.Context, patient string) ([]Link, error) {
 }
 
 // Revoke ends a link of the patient's record now: its manifest and any
-// file location answer 404 from the next request.
-func (ls *Links) Revoke(ctx context.Context, id, patient string) error {
+// file location answer 404 from the next request. by is who stops it;
+// a caregiver (onlyOwn) stops only the links they made.
+func (ls *Links) Revoke(ctx context.Context, id, patient, by, addr string, onlyOwn bool) error {
 	now := ls.DB.Now().UnixMicro()
-	return ls.DB.Write(ctx, func(tx *sqldb.Tx) error {
-		res, err := tx.Exec(ctx, "UPDATE shl_link SET revoked_at = ? WHERE id = ? AND patient_id = ? AND revoked_at IS NULL", now, id, patient)
+	err := ls.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		q := "UPDATE shl_link SET revoked_at = ? WHERE id = ? AND patient_id = ? AND revoked_at IS NULL"
+		args := []any{now, id, patient}
+		if onlyOwn {
+			q += " AND created_by = ?"
+			args = append(args, by)
+		}
+		res, err := tx.Exec(ctx, q, args...)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrNoLink
 		}
-		return nil
+		return ls.stage(ctx, tx, "share-link-revoked", by, patient, addr, onlyOwn)
 	})
+	if err == nil && ls.Audit != nil {
+		ls.Audit.Chain(ctx)
+	}
+	return err
+}
+
+// stage writes a link's change to the audit trail in tx.
+func (ls *Links) stage(ctx context.Context, tx *sqldb.Tx, reason, by, patient, addr string, caregiver bool) error {
+	if ls.Audit == nil {
+		return nil
+	}
+	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
+		Action: audit.Update, Outcome: audit.Success, Reason: reason, User: by, Address: addr, Patient: "Patient/" + patient}
+	if caregiver {
+		rec.OnBehalf = "Patient/" + patient
+	}
+	return ls.Audit.Stage(ctx, tx, rec)
 }
 
 const linkCols = "id, patient_id, created_by, label, contents, flags, key_sealed, attempts_left, expires, created, revoked_at"

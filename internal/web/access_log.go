@@ -78,11 +78,16 @@ func (s *Server) buildAccessLog(w http.ResponseWriter, r *http.Request) (*access
 		}
 		return nil, nil
 	}
-	if p := req.Principal.Proxy; p != nil && (len(p.Kinds) > 0 || p.HidesSensitive(req.Principal.At)) {
+	if p := req.Principal; p.Role != "" || (p.Proxy != nil && (len(p.Proxy.Kinds) > 0 || p.Proxy.HidesSensitive(p.At))) {
+		// Staff, and caregivers who may not see all of the record, do not
+		// see who else looked at it.
+		if err := s.opts.Clinical.Refused(r.Context(), *req, "access-log-not-permitted"); err != nil {
+			return nil, err
+		}
 		s.renderError(w, r, apperr.New(apperr.Forbidden, "Only the person whose record this is, or a caregiver with full access, can see who viewed it."))
 		return nil, nil
 	}
-	q := accesslog.Query{Patient: req.Principal.Patient, Who: d.Who, Before: before}
+	q := accesslog.Query{Patient: req.Principal.Patient, Who: d.Who, Before: before, Viewer: req.Principal.User, ViewerIsPatient: !req.Principal.Caregiver}
 	if d.Period > 0 {
 		q.From = s.now().Add(-time.Duration(d.Period) * 24 * time.Hour)
 	}

@@ -336,6 +336,12 @@ func (s *Server) shares(w http.ResponseWriter, r *http.Request, req *clinical.Re
 	if p := req.Principal.Proxy; p == nil || p.Covers(typ) {
 		return false
 	}
+	if s.opts.Clinical != nil {
+		if err := s.opts.Clinical.Refused(r.Context(), *req, access.ReasonProxyKind); err != nil {
+			s.renderError(w, r, err)
+			return true
+		}
+	}
 	s.renderError(w, r, apperr.New(apperr.Forbidden, "This part of the record is not shared with you."))
 	return true
 }

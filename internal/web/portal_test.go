@@ -57,7 +57,7 @@ func withRecords(t *testing.T, db *sqldb.DB) func(*Options) {
 		o.Terms = &consent.TermsBook{DB: db, Audit: aw}
 		o.Research = &consent.Research{DB: db, Audit: aw, Store: st}
 		o.Views = &views.Builder{Gateway: gw, Dict: dict, Now: db.Now}
-		o.Links = &shl.Links{DB: db, Keys: o.Auth.Keys, Views: o.Views, BaseURL: o.BaseURL,
+		o.Links = &shl.Links{DB: db, Audit: aw, Keys: o.Auth.Keys, Views: o.Views, BaseURL: o.BaseURL,
 			Hasher: identity.NewHasher(identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1}, 2)}
 		o.DownloadLimiter = ratelimit.New(3.0/3600, 3, 1000)
 	}

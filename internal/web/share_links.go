@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/boombuler/barcode/qr"
 
@@ -48,7 +47,10 @@ func (s *Server) linkOwner(w http.ResponseWriter, r *http.Request) (*signedIn, *
 		s.renderError(w, r, apperr.New(apperr.NotFound, "share links are not available"))
 		return nil, nil
 	}
-	if p := req.Principal; p.Role != "" || (p.Proxy != nil && (len(p.Proxy.Kinds) > 0)) {
+	// A caregiver with full access may share what they may see (a teen's
+	// parent never their sensitive records); they see and stop only the
+	// links they made, never the patient's own.
+	if p := req.Principal; p.Role != "" || (p.Proxy != nil && len(p.Proxy.Kinds) > 0) {
 		s.refuseCaregiver(w, r, p.User, p.Patient)
 		return nil, nil
 	}
@@ -69,7 +71,11 @@ func (s *Server) showLinks(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) renderLinks(w http.ResponseWriter, r *http.Request, req *clinical.Request, f *form, created *shl.Created, status int) error {
-	links, err := s.opts.Links.List(r.Context(), req.Principal.Patient)
+	by := ""
+	if req.Principal.Caregiver {
+		by = req.Principal.User // a caregiver sees only the links they made
+	}
+	links, err := s.opts.Links.List(r.Context(), req.Principal.Patient, by)
 	if err != nil {
 		return err
 	}
@@ -116,15 +122,12 @@ func (s *Server) submitLink(w http.ResponseWriter, r *http.Request) error {
 		f.Extra["content-"+c] = true
 	}
 	days, err := strconv.Atoi(f.Values["days"])
-	if err != nil || days < 0 || days > shl.MaxDays {
+	if err != nil || days < 1 || days > shl.MaxDays {
 		f.Errors[""] = "links.invalid"
 		f.Extra["Problem"] = "choose how long the link works"
 		return s.renderLinks(w, r, req, f, nil, http.StatusUnprocessableEntity)
 	}
-	var expires time.Time
-	if days > 0 {
-		expires = s.now().AddDate(0, 0, days)
-	}
+	expires := s.now().AddDate(0, 0, days)
 	created, err := s.opts.Links.Create(r.Context(), shl.New{Owner: req.Principal, Label: f.Values["label"], Contents: contents,
 		Expires: expires, Passcode: f.Values["passcode"]})
 	if apperr.CodeOf(err) == apperr.Invalid {
@@ -147,7 +150,7 @@ func (s *Server) submitRevokeLink(w http.ResponseWriter, r *http.Request) error 
 	if req == nil {
 		return nil
 	}
-	if err := s.opts.Links.Revoke(r.Context(), r.PostFormValue("link"), req.Principal.Patient); err != nil {
+	if err := s.opts.Links.Revoke(r.Context(), r.PostFormValue("link"), req.Principal.Patient, req.Principal.User, clientAddr(r), req.Principal.Caregiver); err != nil {
 		return err
 	}
 	to := "/sharing/links"

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"html"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"carefront/internal/audit/audittest"
 	"carefront/internal/demo"
 	"carefront/internal/identity"
 	"carefront/internal/sqldb"
@@ -92,6 +94,9 @@ func TestShareLinkReadAsARecipient(t *testing.T) {
 		p := h.makeLink(t, url.Values{"content": {"summary", "results"}, "days": {"7"}, "label": {"For Dr. Lee"}, "passcode": {"tulip-42"}})
 		if p.Flag != "LP" || p.V != 1 || p.Label != "For Dr. Lee" || p.Exp == 0 || !strings.Contains(p.URL, "/shl/") {
 			t.Fatalf("payload %+v", p)
+		}
+		if _, _, e := audittest.Last(t, db); !strings.Contains(e, "share-link-created") || !strings.Contains(e, "Patient/demo-maria") {
+			t.Errorf("making a link is not audited: %s", e)
 		}
 		id := p.URL[strings.LastIndex(p.URL, "/")+1:]
 		if raw, _ := base64.RawURLEncoding.DecodeString(id); len(raw) != 32 {
@@ -265,5 +270,12 @@ func TestShareLinksByCaregivers(t *testing.T) {
 	}
 	if !strings.Contains(string(plain), "demo-sam") || strings.Contains(string(plain), "SEX") || strings.Contains(string(plain), "Contraception") {
 		t.Error("Dana's link for Sam holds his sensitive records, or not his record")
+	}
+	// Dana sees and stops only the links she made, not Sam's own.
+	if err := h.ts.opts.Links.Revoke(context.Background(), "x", demo.Sam, "Person/x", "", true); err == nil {
+		t.Error("a caregiver stopped a link that is not hers")
+	}
+	if _, page := h.get(t, "/sharing/links?for=demo-sam"); strings.Count(page, `name="link" value=`) != 1 {
+		t.Error("Dana does not see exactly her one link")
 	}
 }

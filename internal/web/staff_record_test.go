@@ -61,7 +61,7 @@ func TestClinicianReadsOnlyTheirPatients(t *testing.T) {
 				t.Errorf("refusal of %s not audited: %s %s %s", p, out, patient, e)
 			}
 		}
-		for _, p := range []string{"/record/download?for=demo-maria", "/settings/results?for=demo-maria"} {
+		for _, p := range []string{"/record/download?for=demo-maria", "/settings/results?for=demo-maria", "/sharing/access-log?for=demo-maria", "/sharing/links?for=demo-maria"} {
 			if res, _ := h.get(t, p); res.StatusCode != 403 {
 				t.Errorf("clinician GET %s = %d", p, res.StatusCode)
 			}
