@@ -62,7 +62,7 @@ const (
 
 // Links keeps share links.
 type Links struct {
-	DB    *sqldb.DB
+	DB *sqldb.DB
 	// Audit records each link made and stopped (who, for whose record).
 	Audit *audit.Writer
 	Keys  *seal.Keys
