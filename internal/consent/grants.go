@@ -303,6 +303,11 @@ func (s *Grants) Accept(ctx context.Context, secret, accountID, accountEmail, ad
 		return nil, err
 	}
 	if !strings.EqualFold(g.Email, accountEmail) {
+		if err := s.Audit.Append(ctx, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
+			Action: audit.Update, Outcome: audit.MinorFailure, Reason: "invitation-other-account", User: "Person/" + accountID, Address: addr,
+			Patient: "Patient/" + g.Patient}); err != nil {
+			return nil, err
+		}
 		return nil, apperr.New(apperr.Forbidden, "this invitation was sent to another email address: sign in with the account for that address")
 	}
 	now := s.DB.Now().UTC()
@@ -480,6 +485,33 @@ type Revocation struct {
 // patient's or caregiver's the revocation names, is ErrNoGrant, and
 // nothing changes.
 func (s *Grants) Revoke(ctx context.Context, r Revocation) (*Grant, error) {
+	for try := 0; ; try++ {
+		g, err := s.revoke(ctx, r)
+		if errors.Is(err, errStale) && try < 3 {
+			continue // accepted a moment ago: the Consent is built again from the grant as it stands
+		}
+		if errors.Is(err, ErrNoGrant) && (r.Patient != "" || r.Caregiver != "") {
+			// A person named a grant that is not theirs, or no longer in
+			// force: refused, and audited.
+			rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
+				Action: audit.Update, Outcome: audit.MinorFailure, Reason: "proxy-revoke-refused", Address: r.Address}
+			if r.Patient != "" {
+				rec.Patient = "Patient/" + r.Patient
+			}
+			setActor(&rec, r.By)
+			if aerr := s.Audit.Append(ctx, rec); aerr != nil {
+				return nil, aerr
+			}
+		}
+		return g, err
+	}
+}
+
+// errStale means the grant changed between the read a revocation builds
+// its Consent from and the revocation's transaction.
+var errStale = errors.New("consent: grant changed meanwhile")
+
+func (s *Grants) revoke(ctx context.Context, r Revocation) (*Grant, error) {
 	id, by, addr := r.ID, r.By, r.Address
 	now := s.DB.Now().UTC()
 	var before []Grant
@@ -499,7 +531,8 @@ func (s *Grants) Revoke(ctx context.Context, r Revocation) (*Grant, error) {
 	err := s.write(ctx, func() Grant { return ended }, now, func(tx *sqldb.Tx) error {
 		var patient string
 		var account sql.NullString
-		err := tx.QueryRow(ctx, "SELECT patient_id, caregiver_account FROM proxy_grant WHERE id = ? AND revoked_at IS NULL", id).Scan(&patient, &account)
+		var accepted sql.NullInt64
+		err := tx.QueryRow(ctx, "SELECT patient_id, caregiver_account, accepted_at FROM proxy_grant WHERE id = ? AND revoked_at IS NULL", id).Scan(&patient, &account, &accepted)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNoGrant
 		}
@@ -508,6 +541,9 @@ func (s *Grants) Revoke(ctx context.Context, r Revocation) (*Grant, error) {
 		}
 		if (r.Patient != "" && r.Patient != patient) || (r.Caregiver != "" && r.Caregiver != account.String) {
 			return ErrNoGrant
+		}
+		if accepted.Valid == before[0].Pending() {
+			return errStale
 		}
 		if _, err := tx.Exec(ctx, "UPDATE proxy_grant SET revoked_at = ?, revoked_by = ? WHERE id = ?", now.UnixMicro(), by, id); err != nil {
 			return err
@@ -527,7 +563,7 @@ func (s *Grants) Revoke(ctx context.Context, r Revocation) (*Grant, error) {
 		return s.Audit.Stage(ctx, tx, rec)
 	})
 	if err != nil {
-		if errors.Is(err, ErrNoGrant) {
+		if errors.Is(err, ErrNoGrant) || errors.Is(err, errStale) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("consent: revoke: %w", err)

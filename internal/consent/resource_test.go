@@ -9,6 +9,7 @@ import (
 
 	"carefront/internal/access"
 	"carefront/internal/audit"
+	"carefront/internal/audit/audittest"
 	"carefront/internal/clinical/store"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
@@ -57,6 +58,12 @@ func TestGrantsAreConsentResources(t *testing.T) {
 		pol, _ := pols.Policy(ctx, "walter")
 		if len(pol.Consents) != 0 || pol.ProxyFor("Person/acct-linda") != nil {
 			t.Errorf("a waiting invitation is in force: %+v", pol)
+		}
+		if _, err := gs.Accept(ctx, secret, "acct-other", "other@example.com", ""); err == nil {
+			t.Fatal("an account for another address accepted the invitation")
+		}
+		if _, _, e := audittest.Last(t, db); !strings.Contains(e, "invitation-other-account") {
+			t.Errorf("the refusal is not audited: %s", e)
 		}
 		if _, err := gs.Accept(ctx, secret, "acct-linda", "linda@example.com", ""); err != nil {
 			t.Fatal(err)

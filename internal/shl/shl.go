@@ -249,7 +249,7 @@ type File struct {
 // costs an attempt, taken atomically before the passcode is checked, so
 // parallel guesses cannot exceed the limit. The access is kept, and a
 // fresh single-use file location issued.
-func (ls *Links) Manifest(ctx context.Context, id, recipient, passcode string) ([]File, error) {
+func (ls *Links) Manifest(ctx context.Context, id, recipient, passcode, addr string) ([]File, error) {
 	recipient = strings.TrimSpace(recipient)
 	if recipient == "" || len(recipient) > 200 {
 		return nil, ErrRecipient
@@ -295,6 +295,13 @@ func (ls *Links) Manifest(ctx context.Context, id, recipient, passcode string) (
 			return nil, err
 		}
 		if !ok {
+			// The wrong try is on record (the link's, never who typed it).
+			if ls.Audit != nil {
+				if err := ls.Audit.Append(ctx, audit.Record{Type: audit.TypeSecurityAlert, Action: audit.Execute, Outcome: audit.MinorFailure,
+					Reason: "share-link-passcode-wrong", Client: "shl-" + id[:16], Address: addr, Patient: "Patient/" + l.Patient}); err != nil {
+					return nil, err
+				}
+			}
 			return nil, &PasscodeError{Remaining: left}
 		}
 		// The right passcode gives its attempt back.

@@ -204,7 +204,7 @@ func (s *Server) shareManifest(w http.ResponseWriter, r *http.Request) {
 		shareError(w, http.StatusBadRequest, map[string]any{"error": "the body must be JSON with recipient"})
 		return
 	}
-	files, err := s.opts.Links.Manifest(r.Context(), r.PathValue("id"), body.Recipient, body.Passcode)
+	files, err := s.opts.Links.Manifest(r.Context(), r.PathValue("id"), body.Recipient, body.Passcode, clientAddr(r))
 	var pe *shl.PasscodeError
 	switch {
 	case errors.As(err, &pe):

@@ -113,6 +113,9 @@ func TestShareLinkReadAsARecipient(t *testing.T) {
 		if res.StatusCode != 401 || out["remainingAttempts"] != float64(4) {
 			t.Errorf("wrong passcode = %d %v", res.StatusCode, out)
 		}
+		if _, _, e := audittest.Last(t, db); !strings.Contains(e, "share-link-passcode-wrong") || strings.Contains(e, "Dr. Lee") {
+			t.Errorf("a wrong passcode is not on record, or names the recipient: %s", e)
+		}
 		if res.Header.Get("Access-Control-Allow-Origin") != "*" || res.Header.Get("Set-Cookie") != "" {
 			t.Error("the manifest endpoint is not open to any origin, or sets a cookie")
 		}

@@ -127,6 +127,9 @@ func TestPatientInvitesACaregiver(t *testing.T) {
 		if res, _ := h.post(t, "/sharing/caregivers/revoke", url.Values{"grant": {"grant-someone-elses"}}); res.StatusCode != 404 {
 			t.Errorf("revoking a grant that is not his = %d", res.StatusCode)
 		}
+		if _, _, e := audittest.Last(t, db); !strings.Contains(e, "proxy-revoke-refused") {
+			t.Errorf("a refused revocation is not audited: %s", e)
+		}
 		if res, _ := h.post(t, "/sharing/caregivers/revoke", url.Values{"grant": {id[1]}}); res.StatusCode != 303 {
 			t.Fatalf("revoke = %d", res.StatusCode)
 		}
