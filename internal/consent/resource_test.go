@@ -3,6 +3,8 @@ package consent
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"carefront/internal/access"
 	"carefront/internal/audit"
 	"carefront/internal/audit/audittest"
+	"carefront/internal/clinical/importer"
 	"carefront/internal/clinical/store"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
@@ -122,4 +125,42 @@ type mailFunc func(link string)
 func (f mailFunc) QueueInvitation(_ context.Context, _ *sqldb.Tx, _, link string) error {
 	f(link[len(link)-64:])
 	return nil
+}
+
+// TestImportedConsentApplies: a privacy Consent the clinic imports (here
+// a prohibited recipient) moves the patient's access version in the
+// import's transaction, so the compiled policy applies it at the next
+// request.
+func TestImportedConsentApplies(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	ctx := context.Background()
+	st := store.New(db)
+	gs := &Grants{DB: db, Store: st}
+	pols := &access.Store{DB: db, Loaders: []access.Loader{gs.LoadPolicy}}
+	before, err := pols.Policy(ctx, "walter")
+	if err != nil || len(before.Consents) != 0 {
+		t.Fatalf("before: %+v %v", before, err)
+	}
+	consent := `{"resourceType":"Consent","id":"clinic-1","status":"active",
+		"scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},
+		"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],
+		"patient":{"reference":"Patient/walter"},"dateTime":"2026-11-01T00:00:00Z",
+		"provision":{"type":"permit","provision":[{"type":"deny","actor":[{"reference":{"reference":"Practitioner/y"}}]}]}}`
+	dir := t.TempDir()
+	path := filepath.Join(dir, "consent.ndjson")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(strings.ReplaceAll(consent, "\n", ""), "\t", "")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&importer.Importer{Store: st}).Run(ctx, []string{path}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := pols.Policy(ctx, "walter")
+	if err != nil || after.Version <= before.Version || len(after.Consents) != 1 || after.Consents[0].ID != "clinic-1" {
+		t.Fatalf("after the import: version %d -> %d, %d consents, %v", before.Version, after.Version, len(after.Consents), err)
+	}
+	y := access.Principal{User: "Person/y", Role: access.RoleClinician, Practitioner: "Practitioner/y", Patient: "walter", CareRelationship: true,
+		Policy: after, At: time.Now()}
+	if d := access.Decide(ctx, y, access.Read, access.Target{Type: "Condition", Patients: []string{"walter"}}); d.Permit || d.Consent != "clinic-1" {
+		t.Errorf("the prohibited clinician: %+v", d)
+	}
 }

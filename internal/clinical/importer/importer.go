@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 
+	"carefront/internal/access"
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
 	"carefront/internal/clinical/store"
@@ -320,15 +321,28 @@ func (im *Importer) bundle(ctx context.Context, b *fhir.Bundle, sum *Summary) er
 		b.Type = "transaction" // an import is atomic per Bundle
 	}
 	opts := store.BundleOptions{Import: true}
-	if im.Audit != nil {
-		opts.Audit = func(ctx context.Context, tx *sqldb.Tx, r *store.Result) error {
-			for _, rec := range importRecords(r) {
-				if err := im.Audit.Stage(ctx, tx, rec); err != nil {
-					return err
+	opts.Audit = func(ctx context.Context, tx *sqldb.Tx, r *store.Result) error {
+		// A Consent changes who may see what of its patient's record: the
+		// patient's access version moves in the same transaction, so every
+		// instance's compiled policy takes it at its next request.
+		for _, w := range r.Written {
+			if w != nil && w.Changed && w.Resource != nil && w.Resource.Type == "Consent" {
+				for _, p := range w.Patients {
+					if err := access.Bump(ctx, tx, p); err != nil {
+						return err
+					}
 				}
 			}
+		}
+		if im.Audit == nil {
 			return nil
 		}
+		for _, rec := range importRecords(r) {
+			if err := im.Audit.Stage(ctx, tx, rec); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	res, err := im.Store.Process(ctx, b, opts)
 	if err != nil {
