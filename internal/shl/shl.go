@@ -181,20 +181,6 @@ func (ls *Links) Create(ctx context.Context, n New) (*Created, error) {
 	return &Created{Link: l, URI: uri, Viewer: ls.BaseURL + "/shl/view#" + uri}, nil
 }
 
-// URI returns a link's shlink:/ URI again (its key opened from the seal),
-// for the owner's list and QR code.
-func (ls *Links) URI(ctx context.Context, id, patient string) (string, error) {
-	l, sealed, err := ls.get(ctx, id)
-	if err != nil || l.Patient != patient {
-		return "", ErrNoLink
-	}
-	key, err := ls.Keys.Open(sealed, keyBinding(id))
-	if err != nil {
-		return "", err
-	}
-	return ls.uri(*l, key)
-}
-
 func (ls *Links) uri(l Link, key []byte) (string, error) {
 	payload := map[string]any{"url": ls.BaseURL + "/shl/" + l.ID, "key": base64.RawURLEncoding.EncodeToString(key), "flag": l.Flags, "v": 1}
 	if l.Label != "" {
