@@ -9,10 +9,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startServer, launchBrowser, watchConsole, axeViolations, totp, newMail } from './harness.mjs';
+import { startServer, launchBrowser, watchConsole, axeViolations, newMail, signInAs } from './harness.mjs';
 
-const DEMO_KEY = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
-const DEMO_PASSWORD = 'demo portal passphrase';
 let server, browser;
 
 before(async () => {
@@ -36,16 +34,7 @@ async function accessible(page, what) {
   assert.ok(overflow <= 0, `${what}: the page scrolls sideways by ${overflow}px`);
 }
 
-async function signIn(page, email) {
-  await page.goto(`${server.url}signin`);
-  await page.fill('#email', email);
-  await page.fill('#password', DEMO_PASSWORD);
-  await page.click('form[action="/signin"] button[type=submit]');
-  await page.waitForURL(/\/signin\/verify$/);
-  await page.fill('#code', totp(DEMO_KEY));
-  await page.click('#stepup-form button[type=submit]');
-  await page.waitForURL((u) => !u.pathname.startsWith('/signin'));
-}
+const signIn = (page, email) => signInAs(page, server, email);
 
 test('Walter invites Linda, she sees his medicines and not his results, he stops it, his log shows her views', async () => {
   const walter = await open(375);

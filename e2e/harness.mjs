@@ -116,3 +116,16 @@ export async function outboxTexts(page, server) {
   await page.goto(`${server.url}dev/outbox`);
   return page.locator('main article').allTextContents();
 }
+
+// signInAs signs page in at server with a demo account's password and
+// authenticator code, and waits until it has left the sign-in pages.
+export async function signInAs(page, server, email, password = 'demo portal passphrase', key = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP') {
+  await page.goto(`${server.url}signin`);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.click('form[action="/signin"] button[type=submit]');
+  await page.waitForURL(/\/signin\/verify$/);
+  await page.fill('#code', totp(key));
+  await page.click('#stepup-form button[type=submit]');
+  await page.waitForURL((u) => !u.pathname.startsWith('/signin'));
+}

@@ -7,9 +7,8 @@
 // 375 and 1280 px.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, watchConsole, axeViolations, totp } from './harness.mjs';
+import { startServer, launchBrowser, watchConsole, axeViolations, signInAs } from './harness.mjs';
 
-const DEMO_KEY = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
 let server, browser;
 
 before(async () => {
@@ -31,14 +30,7 @@ async function accessible(page, what) {
 test('Maria shares her summary by link; a recipient opens it with the passcode; she sees the access and stops it', async () => {
   const maria = await (await browser.newContext({ viewport: { width: 375, height: 900 } })).newPage();
   const problems = watchConsole(maria);
-  await maria.goto(`${server.url}signin`);
-  await maria.fill('#email', 'maria@demo.carefront.example');
-  await maria.fill('#password', 'demo portal passphrase');
-  await maria.click('form[action="/signin"] button[type=submit]');
-  await maria.waitForURL(/\/signin\/verify$/);
-  await maria.fill('#code', totp(DEMO_KEY));
-  await maria.click('#stepup-form button[type=submit]');
-  await maria.waitForURL((u) => u.pathname === '/');
+  await signInAs(maria, server, 'maria@demo.carefront.example');
   await maria.goto(`${server.url}sharing`);
   await maria.getByRole('link', { name: 'Share links' }).last().click();
   await maria.waitForURL(/\/sharing\/links$/);
