@@ -12,6 +12,7 @@ import (
 	"carefront/internal/clinical/importer"
 	"carefront/internal/clinical/store"
 	"carefront/internal/config"
+	"carefront/internal/consent"
 	"carefront/internal/sqldb"
 )
 
@@ -32,7 +33,11 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer db.Close()
-	im := &importer.Importer{Store: store.New(db), Audit: aw}
+	st, err := newStore(cfg, db)
+	if err != nil {
+		return err
+	}
+	im := &importer.Importer{Store: st, Audit: aw}
 	if isTerminal(os.Stderr) {
 		im.Progress = os.Stderr
 	}
@@ -100,6 +105,20 @@ func openWithAudit(ctx context.Context, cfg config.Config) (*sqldb.DB, *audit.Wr
 	}
 	return db, audit.NewWriter(db, audit.Options{Signer: keys.Primary(), Observer: "carefront-cli", MACKeys: keys.Trust().MACKeys,
 		CheckpointEvery: cfg.AuditCheckpoint, CheckpointInterval: cfg.AuditCheckpointInterval}), nil
+}
+
+// newStore returns the embedded FHIR store with the labelling every
+// process writing to it must share: the built-in label table and the
+// configured 42 CFR Part 2 sources.
+func newStore(cfg config.Config, db *sqldb.DB) (*store.Store, error) {
+	labeler, err := consent.LoadLabels()
+	if err != nil {
+		return nil, err
+	}
+	labeler.Part2Sources = cfg.Part2Sources
+	s := store.New(db)
+	s.Labels = labeler
+	return s, nil
 }
 
 func isTerminal(f *os.File) bool {

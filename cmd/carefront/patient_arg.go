@@ -8,6 +8,7 @@ import (
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
 	"carefront/internal/clinical"
+	"carefront/internal/clinical/store"
 	"carefront/internal/config"
 	"carefront/internal/fhir"
 	"carefront/internal/sqldb"
@@ -34,7 +35,7 @@ func readPatient(ctx context.Context, cfg config.Config, db *sqldb.DB, aw *audit
 
 // readRecord reads one resource as the operator, as readPatient does.
 func readRecord(ctx context.Context, cfg config.Config, db *sqldb.DB, aw *audit.Writer, typ, id string) (*fhir.Resource, error) {
-	source, _, err := clinicalSource(cfg, db)
+	source, _, err := clinicalSource(cfg, store.New(db)) // reads only
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"carefront/internal/apperr"
-	"carefront/internal/clinical/store"
 	"carefront/internal/consent"
 	"carefront/internal/identity"
 	"carefront/internal/jobs"
@@ -71,7 +70,12 @@ func runProxiesGrant(ctx context.Context, args []string, getenv func(string) str
 	if base == "" {
 		base = "http://" + cfg.Addr
 	}
-	grants := &consent.Grants{DB: db, Audit: aw, Mail: &identity.Auth{Keys: k, Jobs: queue}, AcceptURL: base + "/caregiver/accept?code=", Store: store.New(db)}
+	st, err := newStore(cfg, db)
+	if err != nil {
+		aw.Close(ctx)
+		return err
+	}
+	grants := &consent.Grants{DB: db, Audit: aw, Mail: &identity.Auth{Keys: k, Jobs: queue}, AcceptURL: base + "/caregiver/accept?code=", Store: st}
 	g, err := grants.Grant(ctx, consent.NewGrant{Patient: id, Email: email, Preset: preset, Until: end,
 		PatientBirth: birth, PatientName: name, By: "carefront-cli"})
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
@@ -139,7 +143,12 @@ func runProxiesRevoke(ctx context.Context, args []string, getenv func(string) st
 		return err
 	}
 	defer db.Close()
-	g, err := (&consent.Grants{DB: db, Audit: aw, Store: store.New(db)}).Revoke(ctx, consent.Revocation{ID: fs.Arg(0), By: "carefront-cli"})
+	st, err := newStore(cfg, db)
+	if err != nil {
+		aw.Close(ctx)
+		return err
+	}
+	g, err := (&consent.Grants{DB: db, Audit: aw, Store: st}).Revoke(ctx, consent.Revocation{ID: fs.Arg(0), By: "carefront-cli"})
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
 		err = cerr
 	}

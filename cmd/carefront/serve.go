@@ -95,8 +95,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		aw.Close(context.Background())
 		return fmt.Errorf("cannot write the audit trail: %w", err)
 	}
+	fhirStore, err := newStore(cfg, db)
+	if err != nil {
+		aw.Close(context.Background())
+		return err
+	}
 	if cfg.Demo {
-		seeded, err := demo.Seed(ctx, store.New(db), aw, db.Now())
+		seeded, err := demo.Seed(ctx, fhirStore, aw, db.Now())
 		if err != nil {
 			aw.Close(context.Background())
 			return fmt.Errorf("demo data: %w", err)
@@ -106,7 +111,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	source, mode, err := clinicalSource(cfg, db)
+	source, mode, err := clinicalSource(cfg, fhirStore)
 	if err != nil {
 		aw.Close(context.Background())
 		return err
@@ -140,7 +145,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			aw.Close(context.Background())
 			return fmt.Errorf("demo accounts: %w", err)
 		}
-		if err := demo.SeedGrants(ctx, store.New(db), &consent.Grants{DB: db, Audit: aw, Store: store.New(db)}, db.Now()); err != nil {
+		if err := demo.SeedGrants(ctx, fhirStore, &consent.Grants{DB: db, Audit: aw, Store: fhirStore}, db.Now()); err != nil {
 			aw.Close(context.Background())
 			return err
 		}
@@ -212,13 +217,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		closeListeners()
 		return &config.Error{Setting: "CAREFRONT_RESULTS_DICTIONARY (--results-dictionary)", Problem: err.Error()}
 	}
-	labeler, err := consent.LoadLabels()
-	if err != nil {
-		closeListeners()
-		return err
-	}
-	labeler.Part2Sources = cfg.Part2Sources
-	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code=", Store: store.New(db)}
+	labeler := fhirStore.Labels
+	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code=", Store: fhirStore}
 	policies := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
 	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler, CareMonths: cfg.CareMonths}
 	builder := &views.Builder{Gateway: gateway, Dict: dict, Sequential: mode == "embedded",
@@ -240,7 +240,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Policies:        policies,
 		Grants:          grants,
 		Terms:           &consent.TermsBook{DB: db, Audit: aw},
-		Research:        &consent.Research{DB: db, Audit: aw, Store: store.New(db)},
+		Research:        &consent.Research{DB: db, Audit: aw, Store: fhirStore},
 		AccessLog:       &accesslog.Log{DB: db, Accounts: ids, Grants: grants},
 		Sanitizer:       views.DocumentPolicy(),
 		DownloadLimiter: limiter("download", 3.0/3600, 3), // per account: 3 an hour
@@ -299,6 +299,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("job queue: %w", err)
 	}
 	go reencrypt(bg, log, db, k)
+	go relabel(bg, log, fhirStore)
 	if cfg.AuditVerifyInterval > 0 {
 		go verifyAuditEvery(bg, log, metrics, db, auditKeyring, cfg)
 	}
@@ -397,6 +398,27 @@ func observerName(host string) string {
 	return "carefront@" + host
 }
 
+// relabel brings the search index's derived security labels in line with
+// this build's labelling (store.Relabel) when they follow another one.
+func relabel(ctx context.Context, log *slog.Logger, s *store.Store) {
+	st, err := s.LabelIndex(ctx)
+	if err != nil || st.Current {
+		if err != nil && ctx.Err() == nil {
+			log.Error("label index state unreadable", "err", err)
+		}
+		return
+	}
+	start := time.Now()
+	n, err := s.Relabel(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("relabelling the search index failed; searches are still decided per resource", "resources", n, "err", err)
+		}
+		return
+	}
+	log.Info("search index labelled", "labelling", s.Labels.Fingerprint(), "resources", n, "took", time.Since(start).Round(time.Millisecond))
+}
+
 // reencrypt moves sealed columns to the primary key after a rotation.
 func reencrypt(ctx context.Context, log *slog.Logger, db *sqldb.DB, k *seal.Keys) {
 	for _, c := range sealedColumns {
@@ -416,9 +438,9 @@ func reencrypt(ctx context.Context, log *slog.Logger, db *sqldb.DB, k *seal.Keys
 // clinicalSource returns the embedded store, or the upstream EHR client
 // when CAREFRONT_FHIR_UPSTREAM is set, and a name of it for the log (the
 // EHR's host only: URLs may carry tokens).
-func clinicalSource(cfg config.Config, db *sqldb.DB) (clinical.Source, string, error) {
+func clinicalSource(cfg config.Config, embedded *store.Store) (clinical.Source, string, error) {
 	if cfg.FHIRUpstream == "" {
-		return store.New(db), "embedded", nil
+		return embedded, "embedded", nil
 	}
 	opts := upstream.Options{BaseURL: cfg.FHIRUpstream, Token: cfg.FHIRUpstreamToken}
 	if cfg.FHIRUpstreamKey != "" {

@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"carefront/internal/apperr"
-	"carefront/internal/clinical/store"
 	"carefront/internal/consent"
 )
 
@@ -81,7 +80,12 @@ func runResearchAdd(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	defer db.Close()
-	s, err := (&consent.Research{DB: db, Audit: aw, Store: store.New(db)}).Add(ctx, title, desc, "carefront-cli")
+	st, err := newStore(cfg, db)
+	if err != nil {
+		aw.Close(ctx)
+		return err
+	}
+	s, err := (&consent.Research{DB: db, Audit: aw, Store: st}).Add(ctx, title, desc, "carefront-cli")
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
 		err = cerr
 	}

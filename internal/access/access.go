@@ -103,6 +103,14 @@ type Decision struct {
 	Obligation Obligation
 	// Consent, when a patient's consent decided, is its id.
 	Consent string
+	// Hide, on a permitted search, lists the security labels
+	// ("system|code") that hide a resource from this principal whatever
+	// else it holds: a teenager's sensitive records from a parent, what a
+	// caregiver's grant never shares, Part 2 records from anyone no
+	// consent names. The source may leave such resources out before the
+	// search runs (fhir.Query.ExcludeLabels), so totals do not count
+	// them; every returned resource is still decided on its own.
+	Hide []string
 }
 
 // Roles carefront itself acts in, besides staff roles.
@@ -203,7 +211,7 @@ func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
 		return Decision{Reason: ReasonNotPatientData}
 	case Search:
 		if fhir.InPatientCompartment(t.Type) {
-			return Decision{Permit: true, Reason: own, Compartment: p.Patient}
+			return Decision{Permit: true, Reason: own, Compartment: p.Patient, Hide: hidden(p, t.Type)}
 		}
 		if directory {
 			return Decision{Permit: true, Reason: ReasonDirectory}
@@ -241,7 +249,7 @@ func decideClinician(p Principal, a Action, t Target) Decision {
 		}
 	case Search:
 		if fhir.InPatientCompartment(t.Type) {
-			return Decision{Permit: true, Reason: ReasonCare, Compartment: p.Patient}
+			return Decision{Permit: true, Reason: ReasonCare, Compartment: p.Patient, Hide: hidden(p, t.Type)}
 		}
 		if directory {
 			return Decision{Permit: true, Reason: ReasonDirectory}

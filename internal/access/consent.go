@@ -187,3 +187,88 @@ func (p Principal) purpose() string {
 	}
 	return ""
 }
+
+// hidden is Decision.Hide for a search of typ by p: the labels every
+// resource carrying one of is refused to p by a rule that looks at
+// nothing else. The patient and their own share links hide nothing.
+func hidden(p Principal, typ string) []string {
+	if p.Proxy == nil && p.Role != RoleClinician {
+		return nil
+	}
+	var out []string
+	add := func(ls ...string) {
+		for _, l := range ls {
+			if !slices.Contains(out, l) {
+				out = append(out, l)
+			}
+		}
+	}
+	if p.Proxy != nil && p.Proxy.HidesSensitive(p.At) {
+		for _, c := range sensitiveLabels {
+			add(actCode + "|" + c)
+		}
+		add(confidentiality+"|R", confidentiality+"|V")
+	}
+	if !part2Named(p) {
+		add(actCode + "|" + Part2)
+	}
+	if p.Policy != nil {
+		add(neverShared(p.Policy.Consents, Request{Actors: p.Actors(), Action: "access", Purpose: p.purpose(), Type: typ, At: p.At})...)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// part2Named reports whether any consent (not a caregiver's grant) could
+// let p see a Part 2 record: one with a permit naming one of p's actors.
+func part2Named(p Principal) bool {
+	if p.Policy == nil {
+		return false
+	}
+	actors := p.Actors()
+	for i := range p.Policy.Consents {
+		c := &p.Policy.Consents[i]
+		if !c.Delegation && namesActor(p.Policy.Consents[i:i+1], c.ID, actors) {
+			return true
+		}
+	}
+	return false
+}
+
+// neverShared gives the labels a caregiver grant's exceptions deny for
+// every resource of r.Type: a delegation in force whose base provision
+// matches r on its own (no codes or labels of its own), and an exception
+// conditioned on labels alone, with no exception of its own and no later
+// sibling that could permit. (A delegation's exception denies whatever
+// other consents say: EvaluateConsents.)
+func neverShared(cs []Consent, r Request) []string {
+	var out []string
+	for i := range cs {
+		c := &cs[i]
+		if !c.Delegation || (!c.From.IsZero() && r.At.Before(c.From)) || (!c.To.IsZero() && !r.At.Before(c.To)) || !c.Provision.matches(r) {
+			continue
+		}
+		kids := c.Provision.Provisions
+		for j := range kids {
+			d := &kids[j]
+			if d.Permit || len(d.Labels) == 0 || len(d.Codes) > 0 || len(d.Provisions) > 0 {
+				continue
+			}
+			withLabels := r
+			withLabels.Labels = d.Labels
+			if !d.matches(withLabels) {
+				continue
+			}
+			later := true
+			for k := j + 1; k < len(kids); k++ {
+				if kids[k].Permit || len(kids[k].Provisions) > 0 {
+					later = false
+				}
+			}
+			if later {
+				out = append(out, d.Labels...)
+			}
+		}
+	}
+	return out
+}

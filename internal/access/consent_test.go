@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -183,5 +184,78 @@ func TestGrantConsentIsADelegation(t *testing.T) {
 		if d := Decide(ctx, p, Read, tg); d.Permit != tc.permit || d.Reason != tc.reason {
 			t.Errorf("label %q: %v %s, want %v %s", tc.label, d.Permit, d.Reason, tc.permit, tc.reason)
 		}
+	}
+}
+
+// TestSearchHides: a permitted search names the labels that hide a
+// resource from the principal whatever else it holds, so the store can
+// leave those out before the search runs (and totals never count them).
+// Every label it names must be one a read of such a resource is refused
+// for; labels that only some resources are refused for are not named.
+func TestSearchHides(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	year := now.AddDate(1, 0, 0)
+	l := func(codes ...string) []string {
+		var out []string
+		for _, c := range codes {
+			if c == "R" || c == "V" {
+				out = append(out, confidentiality+"|"+c)
+			} else {
+				out = append(out, actCode+"|"+c)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	grant := func(labels ...string) Consent {
+		return Consent{ID: "grant-1", Date: now, Delegation: true, Provision: Provision{Permit: true, Actors: []string{"RelatedPerson/rp-1"},
+			Provisions: []Provision{{Permit: false, Labels: l(labels...)}}}}
+	}
+	caregiver := func(g Proxy, cs ...Consent) Principal {
+		g.Account, g.RelatedPerson = "Person/c", "RelatedPerson/rp-1"
+		return Principal{User: "Person/c", Patient: "p", Caregiver: true, Proxy: &g, At: now, Policy: &Policy{Consents: cs}}
+	}
+	dr := Principal{User: "Person/dr", Role: RoleClinician, Practitioner: "Practitioner/dr", Patient: "p", CareRelationship: true, At: now}
+	drNamed := dr
+	drNamed.Policy = &Policy{Consents: []Consent{{ID: "named", Date: now, Provision: Provision{Permit: true, Actors: []string{"Practitioner/dr"}}}}}
+	for _, tc := range []struct {
+		name string
+		p    Principal
+		want []string
+	}{
+		{"the patient", Principal{User: "Person/p", Patient: "p", At: now}, nil},
+		{"an adult's caregiver", caregiver(Proxy{Until: year}), l(Part2)},
+		{"a teenager's parent", caregiver(Proxy{Until: year, PatientBirth: now.AddDate(-15, 0, 0)}),
+			l("PSY", "ETH", "HIV", "SEX", "SDV", "STD", Part2, "R", "V")},
+		{"a child's parent", caregiver(Proxy{Until: year, PatientBirth: now.AddDate(-8, 0, 0)}), l(Part2)},
+		{"a grant that never shares mental health", caregiver(Proxy{Until: year}, grant("PSY")), l("PSY", Part2)},
+		{"another caregiver's grant hides nothing from this one", caregiver(Proxy{Until: year},
+			Consent{ID: "grant-2", Date: now, Delegation: true, Provision: Provision{Permit: true, Actors: []string{"RelatedPerson/rp-2"},
+				Provisions: []Provision{{Permit: false, Labels: l("HIV")}}}}), l(Part2)},
+		{"an exception that names codes too is decided per resource", caregiver(Proxy{Until: year},
+			Consent{ID: "grant-1", Date: now, Delegation: true, Provision: Provision{Permit: true, Actors: []string{"RelatedPerson/rp-1"},
+				Provisions: []Provision{{Permit: false, Labels: l("HIV"), Codes: []string{"http://loinc.org|1-8"}}}}}), l(Part2)},
+		{"an exception with a later permit is decided per resource", caregiver(Proxy{Until: year},
+			Consent{ID: "grant-1", Date: now, Delegation: true, Provision: Provision{Permit: true, Actors: []string{"RelatedPerson/rp-1"},
+				Provisions: []Provision{{Permit: false, Labels: l("HIV")}, {Permit: true, Classes: []string{"Observation"}}}}}), l(Part2)},
+		{"a grant not yet in force", caregiver(Proxy{Until: year}, func() Consent { c := grant("PSY"); c.From = year; return c }()), l(Part2)},
+		{"a clinician no Part 2 consent names", dr, l(Part2)},
+		{"a clinician a Part 2 consent names", drNamed, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Decide(ctx, tc.p, Search, Target{Type: "Observation"})
+			if !d.Permit {
+				t.Fatalf("search refused: %+v", d)
+			}
+			if !slices.Equal(d.Hide, tc.want) {
+				t.Errorf("Hide = %v, want %v", d.Hide, tc.want)
+			}
+			for _, label := range d.Hide {
+				if rd := Decide(ctx, tc.p, Read, Target{Type: "Observation", ID: "o", Patients: []string{"p"}, Labels: []string{label}}); rd.Permit {
+					t.Errorf("Hide names %s, but a record with it is shown (%s)", label, rd.Reason)
+				}
+			}
+		})
 	}
 }

@@ -236,6 +236,7 @@ func (g *Gateway) search(ctx context.Context, req Request, q *fhir.Query, out si
 	}
 	nq := *q
 	nq.Compartment = d.Compartment
+	nq.ExcludeLabels = d.Hide
 	if d.Compartment != "" {
 		rec.Patient = "Patient/" + d.Compartment
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -14,6 +15,7 @@ import (
 	"carefront/internal/audit/audittest"
 	"carefront/internal/clinical"
 	"carefront/internal/clinical/store"
+	"carefront/internal/consent"
 	"carefront/internal/fhir"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
@@ -231,6 +233,100 @@ func TestGatewaySearchIsAuditedOncePerPatientFound(t *testing.T) {
 			if strings.Contains(ev, "Observation/o") || !strings.Contains(ev, `"code":"24"`) || !strings.Contains(ev, `"query":"`) {
 				t.Errorf("a search record lists resources or lacks the query: %s", ev)
 			}
+		}
+	})
+}
+
+// TestTeenagersSensitiveRecordsAreLeftOutOfSearches: a parent's search
+// of a teenager's record leaves the sensitive records out before it runs
+// on the embedded store (labels derived from codes are indexed), so pages
+// are full and totals count only what the parent sees; where the index
+// does not have the labels (a store written before them), each record is
+// still decided and the total is withheld rather than wrong.
+func TestTeenagersSensitiveRecordsAreLeftOutOfSearches(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		labels, err := consent.LoadLabels()
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+		cond := func(id, code string) string {
+			return `{"resource":{"resourceType":"Condition","id":"` + id + `","code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"` + code + `"}]},` +
+				`"subject":{"reference":"Patient/teen"}},"request":{"method":"PUT","url":"Condition/` + id + `"}}`
+		}
+		b, err := fhir.ParseBundle(json.RawMessage(`{"resourceType":"Bundle","type":"transaction","entry":[
+			{"resource":{"resourceType":"Patient","id":"teen","birthDate":"2011-03-01"},"request":{"method":"PUT","url":"Patient/teen"}},` +
+			cond("anx", "F41.1") + "," + cond("asthma", "J45.909") + "," + cond("dep", "F32.9") + "," + cond("ear", "H66.90") + `]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, _ := audit.NewSigner(make([]byte, 32))
+		aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
+		defer aw.Close(ctx)
+		parent := clinical.Request{Principal: access.Principal{User: "Person/parent", Patient: "teen", At: now,
+			Proxy: &access.Proxy{Account: "Person/parent", Until: now.AddDate(1, 0, 0), PatientBirth: time.Date(2011, 3, 1, 0, 0, 0, 0, time.UTC)}}}
+		page := func(gw *clinical.Gateway, cursor string) *fhir.Page {
+			t.Helper()
+			q, err := fhir.ParseQuery("Condition", map[string][]string{"_count": {"1"}, "_total": {"accurate"}}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.Cursor = cursor
+			p, err := gw.Search(ctx, parent, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+
+		indexed := store.New(db)
+		indexed.Labels = labels
+		if _, err := indexed.Process(ctx, b, store.BundleOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		gw := &clinical.Gateway{Source: indexed, Audit: aw, Labeler: labels}
+		var seen []string
+		for cursor, n := "", 0; n < 5; n++ {
+			p := page(gw, cursor)
+			if p.Total == nil || *p.Total != 2 {
+				t.Fatalf("page %d: total %v, want 2 (the asthma and the ear infection)", n, p.Total)
+			}
+			if len(p.Matches) != 1 {
+				t.Fatalf("page %d has %d records, want a full page of 1", n, len(p.Matches))
+			}
+			seen = append(seen, p.Matches[0].ID)
+			if cursor = p.Next; cursor == "" {
+				break
+			}
+		}
+		if diff := cmp.Diff([]string{"asthma", "ear"}, seen); diff != "" {
+			t.Errorf("pages (-want +got):\n%s", diff)
+		}
+
+		// The same records as a store without the derived labels indexed
+		// returns them: the gateway still hides both diagnoses.
+		unindexed := &clinical.Gateway{Source: store.New(db), Audit: aw, Labeler: labels}
+		if err := db.Write(ctx, func(tx *sqldb.Tx) error {
+			_, err := tx.Exec(ctx, "DELETE FROM fhir_token WHERE param = '_security'")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var all []string
+		withheld := false
+		for cursor, n := "", 0; n < 5; n++ {
+			p := page(unindexed, cursor)
+			for _, r := range p.Matches {
+				all = append(all, r.ID)
+			}
+			withheld = withheld || p.Total == nil
+			if cursor = p.Next; cursor == "" {
+				break
+			}
+		}
+		if diff := cmp.Diff([]string{"asthma", "ear"}, all); diff != "" || !withheld {
+			t.Errorf("unindexed (-want +got):\n%s; total withheld on a page that hid one: %v", diff, withheld)
 		}
 	})
 }

@@ -106,6 +106,14 @@ func parseLabels(b []byte) (*Labeler, error) {
 // Version is the table's version.
 func (l *Labeler) Version() string { return l.version }
 
+// Fingerprint names what the labels depend on: the table's version and
+// the Part 2 sources. The store's label index follows it (store.Relabel).
+func (l *Labeler) Fingerprint() string {
+	src := slices.Clone(l.Part2Sources)
+	slices.Sort(src)
+	return l.version + " part2=" + strings.Join(src, " ")
+}
+
 // codedPaths are where a record's clinical meaning is coded.
 var codedPaths = []string{"code.coding", "valueCodeableConcept.coding", "reasonCode.coding", "type.coding",
 	"diagnosis.condition.concept.coding", "medicationCodeableConcept.coding", "category.coding"}

@@ -29,6 +29,12 @@ type Query struct {
 	// Compartment, when set, limits results to one patient's compartment.
 	// The access layer sets it; it is never read from a URL.
 	Compartment string
+	// ExcludeLabels, when set, leaves out resources with any of these
+	// security labels ("system|code"): the labels the reader may never
+	// see (access.Decision.Hide). The access layer sets it; a source that
+	// cannot narrow by them may ignore it, as the gateway decides each
+	// returned resource again.
+	ExcludeLabels []string
 	// raw keeps the URL parameters that shape results, for paging links.
 	raw url.Values
 }

@@ -95,6 +95,7 @@ func (s *Store) searchTx(ctx context.Context, tx *sqldb.Tx, q *fhir.Query) (*fhi
 	if q.Compartment != "" {
 		w.add("r.id IN (SELECT c.id FROM fhir_compartment c WHERE c.patient = ? AND c.type = ?)", q.Compartment, q.Type)
 	}
+	excludeLabelsSQL(&w, q.Type, q.ExcludeLabels)
 	for _, c := range q.Clauses {
 		clauseSQL(&w, q.Type, c)
 	}

@@ -25,6 +25,10 @@ type Store struct {
 	db *sqldb.DB
 	// NewID makes ids for created resources; nil means random UUIDs.
 	NewID func() string
+	// Labels, when set, gives the labels indexed as _security beside a
+	// resource's own (labels.go); every process writing to one database
+	// should have the same.
+	Labels Labeler
 }
 
 // New returns a store on db, whose migrations must have been applied.

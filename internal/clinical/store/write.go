@@ -236,6 +236,7 @@ func (s *Store) put(ctx context.Context, b *batch, r *fhir.Resource, id, ifMatch
 		return nil, err
 	}
 	ix := fhir.Extract(r.Type, id, tree) // meta.versionId and lastUpdated index nothing
+	s.addLabels(&ix, r.Type, tree)
 	if exists {
 		if _, queued := b.rows[k]; !queued {
 			b.drop[r.Type] = append(b.drop[r.Type], id) // rows from an earlier transaction
@@ -257,6 +258,12 @@ func (s *Store) put(ctx context.Context, b *batch, r *fhir.Resource, id, ifMatch
 
 // flush stores everything queued.
 func (b *batch) flush(ctx context.Context) error {
+	if len(b.order) == 0 {
+		return nil
+	}
+	if err := writeLock(ctx, b.tx); err != nil {
+		return err
+	}
 	for typ, ids := range b.drop {
 		for start := 0; start < len(ids); start += 500 {
 			part := anys(ids[start:min(start+500, len(ids))])
@@ -322,6 +329,9 @@ func (s *Store) del(ctx context.Context, tx *sqldb.Tx, typ, id string) (*Written
 		patients = fhir.Compartments(typ, id, tree)
 	}
 	now := s.now()
+	if err := writeLock(ctx, tx); err != nil {
+		return nil, err
+	}
 	if _, err := tx.Exec(ctx, "UPDATE fhir_resource SET version = ?, updated = ?, deleted = ? WHERE type = ? AND id = ?",
 		cur+1, now.UnixMicro(), true, typ, id); err != nil {
 		return nil, err
