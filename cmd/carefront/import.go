@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"carefront/internal/access"
 	"carefront/internal/audit"
 	"carefront/internal/clinical/importer"
 	"carefront/internal/clinical/store"
@@ -119,6 +120,11 @@ func newStore(cfg config.Config, db *sqldb.DB) (*store.Store, error) {
 	s := store.New(db)
 	s.Labels = labeler
 	return s, nil
+}
+
+// agePolicy is the clinic's age policy for parents' grants.
+func agePolicy(cfg config.Config) access.Ages {
+	return access.Ages{Teen: cfg.TeenAge, Adult: cfg.AdultAge}
 }
 
 func isTerminal(f *os.File) bool {

@@ -75,7 +75,8 @@ func runProxiesGrant(ctx context.Context, args []string, getenv func(string) str
 		aw.Close(ctx)
 		return err
 	}
-	grants := &consent.Grants{DB: db, Audit: aw, Mail: &identity.Auth{Keys: k, Jobs: queue}, AcceptURL: base + "/caregiver/accept?code=", Store: st}
+	grants := &consent.Grants{DB: db, Audit: aw, Mail: &identity.Auth{Keys: k, Jobs: queue}, AcceptURL: base + "/caregiver/accept?code=", Store: st,
+		Ages: agePolicy(cfg)}
 	g, err := grants.Grant(ctx, consent.NewGrant{Patient: id, Email: email, Preset: preset, Until: end,
 		PatientBirth: birth, PatientName: name, By: "carefront-cli"})
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
@@ -112,7 +113,7 @@ func runProxiesList(ctx context.Context, args []string, getenv func(string) stri
 	}
 	defer db.Close()
 	defer aw.Close(ctx)
-	gs, err := (&consent.Grants{DB: db, Audit: aw}).List(ctx, id)
+	gs, err := (&consent.Grants{DB: db, Audit: aw, Ages: agePolicy(cfg)}).List(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,11 @@ func runProxiesList(ctx context.Context, args []string, getenv func(string) stri
 		case !g.Active(now):
 			state = "ended"
 		}
-		fmt.Fprintf(stdout, "%s\t%s\t%s\tuntil %s\t%s\n", g.ID, g.Email, g.Preset, g.Until.Format("2006-01-02 15:04 MST"), state)
+		until := "until " + g.End().Format("2006-01-02 15:04 MST")
+		if g.End().Before(g.Until) {
+			until += " (the patient comes of age)"
+		}
+		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", g.ID, g.Email, g.Preset, until, state)
 	}
 	if len(gs) == 0 {
 		fmt.Fprintf(stdout, "no caregiver grants for %s\n", patient)
@@ -148,7 +153,7 @@ func runProxiesRevoke(ctx context.Context, args []string, getenv func(string) st
 		aw.Close(ctx)
 		return err
 	}
-	g, err := (&consent.Grants{DB: db, Audit: aw, Store: st}).Revoke(ctx, consent.Revocation{ID: fs.Arg(0), By: "carefront-cli"})
+	g, err := (&consent.Grants{DB: db, Audit: aw, Store: st, Ages: agePolicy(cfg)}).Revoke(ctx, consent.Revocation{ID: fs.Arg(0), By: "carefront-cli"})
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
 		err = cerr
 	}

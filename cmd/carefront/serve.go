@@ -145,7 +145,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			aw.Close(context.Background())
 			return fmt.Errorf("demo accounts: %w", err)
 		}
-		if err := demo.SeedGrants(ctx, fhirStore, &consent.Grants{DB: db, Audit: aw, Store: fhirStore}, db.Now()); err != nil {
+		if err := demo.SeedGrants(ctx, fhirStore, &consent.Grants{DB: db, Audit: aw, Store: fhirStore, Ages: agePolicy(cfg)}, db.Now()); err != nil {
 			aw.Close(context.Background())
 			return err
 		}
@@ -194,7 +194,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return ratelimit.New(perSecond, burst, 100_000)
 	}
 	auth := &identity.Auth{Store: ids, Hasher: hasher, Audit: aw, Mail: mail, Keys: k, WebAuthn: rp}
-	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs")}, auth.MailHandler())
+	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code=", Store: fhirStore,
+		Ages: agePolicy(cfg)}
+	comingOfAge, comingOfAgeEvery := grants.ComingOfAgeJob()
+	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs"), Periodic: []jobs.Periodic{comingOfAgeEvery}},
+		auth.MailHandler(), comingOfAge)
 	if err != nil {
 		closeListeners()
 		return err
@@ -218,7 +222,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return &config.Error{Setting: "CAREFRONT_RESULTS_DICTIONARY (--results-dictionary)", Problem: err.Error()}
 	}
 	labeler := fhirStore.Labels
-	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code=", Store: fhirStore}
 	policies := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
 	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler, CareMonths: cfg.CareMonths}
 	builder := &views.Builder{Gateway: gateway, Dict: dict, Sequential: mode == "embedded",

@@ -164,6 +164,26 @@ func (g *Proxy) Ended(at time.Time) bool {
 	return g.minor() && AgeAt(g.PatientBirth, at) >= g.Ages.adult()
 }
 
+// ComesOfAge returns when the age policy ends the grant (the start of the
+// patient's adult birthday), and false when it does not apply (a grant
+// an adult patient made, or no date of birth).
+func (g *Proxy) ComesOfAge() (time.Time, bool) {
+	if !g.minor() {
+		return time.Time{}, false
+	}
+	b := g.PatientBirth.UTC()
+	return time.Date(b.Year()+g.Ages.adult(), b.Month(), b.Day(), 0, 0, 0, 0, time.UTC), true // AgeAt's birthday
+}
+
+// EndsAt is when the grant stops giving access: its end, or the
+// patient's coming of age if that is sooner.
+func (g *Proxy) EndsAt() time.Time {
+	if adult, ok := g.ComesOfAge(); ok && adult.Before(g.Until) {
+		return adult
+	}
+	return g.Until
+}
+
 // HidesSensitive reports whether, at t, the grant hides records with a
 // sensitivity label (a parent of a teenager): such a caregiver is also
 // kept from anything that could reveal them, such as the access log.

@@ -114,3 +114,31 @@ func TestProxyDecisions(t *testing.T) {
 		t.Errorf("a caregiver sees a result the patient asked to wait for: %+v", d)
 	}
 }
+
+// TestComingOfAge: a parent's grant ends at the patient's adult
+// birthday when that comes before its own end; an adult's grant only at
+// its end.
+func TestComingOfAge(t *testing.T) {
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	birth := time.Date(2009, 2, 28, 0, 0, 0, 0, time.UTC)
+	g := Proxy{Until: now.AddDate(5, 0, 0), PatientBirth: birth}
+	adult, ok := g.ComesOfAge()
+	if want := time.Date(2027, 2, 28, 0, 0, 0, 0, time.UTC); !ok || !adult.Equal(want) || !g.EndsAt().Equal(want) {
+		t.Errorf("ComesOfAge = %v %v, EndsAt %v; want %v", adult, ok, g.EndsAt(), want)
+	}
+	if g.Ended(adult.Add(-time.Nanosecond)) || !g.Ended(adult) {
+		t.Error("Ended disagrees with ComesOfAge")
+	}
+	g.Ages = Ages{Adult: 19}
+	if adult, _ := g.ComesOfAge(); adult.Year() != 2028 {
+		t.Errorf("a clinic's adult age of 19: %v", adult)
+	}
+	short := Proxy{Until: now.AddDate(0, 1, 0), PatientBirth: birth}
+	if !short.EndsAt().Equal(short.Until) {
+		t.Errorf("a grant ending before the birthday ends at its end: %v", short.EndsAt())
+	}
+	grown := Proxy{Until: now.AddDate(1, 0, 0), PatientBirth: time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC), Granted: now}
+	if _, ok := grown.ComesOfAge(); ok || !grown.EndsAt().Equal(grown.Until) {
+		t.Error("an adult patient's grant has no coming of age")
+	}
+}

@@ -51,6 +51,7 @@ type Config struct {
 	ResultsDictionary       string         // path of a clinic's plain-language test dictionary (JSON); empty uses the built-in one
 	ClinicTimeZone          *time.Location // the clinic's time zone: dates the clinic gives (a grant's last day) are days there
 	CareMonths              int            // how far back a visit with a clinician makes a care relationship
+	TeenAge, AdultAge       int            // a parent's access: sensitive records hidden from TeenAge, ended at AdultAge
 	Part2Sources            []string       // record sources under 42 CFR Part 2
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
@@ -280,6 +281,26 @@ func Settings() []Setting {
 				c.CareMonths = n
 				return nil
 			}},
+		{Flag: "teen-age", Env: "CAREFRONT_TEEN_AGE", Default: "12",
+			Usage: "the age from which a child's records with a sensitivity label (mental health, substance use, HIV, sexual health) are hidden from the parents and guardians the clinic gave access",
+			parse: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 20 {
+					return errors.New("must be an age in years from 1 to 20")
+				}
+				c.TeenAge = n
+				return nil
+			}},
+		{Flag: "adult-age", Env: "CAREFRONT_ADULT_AGE", Default: "18",
+			Usage: "the age at which a parent's or guardian's access to a child's record ends by itself, whatever its end date (both are told 30 days before)",
+			parse: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 2 || n > 21 {
+					return errors.New("must be an age in years from 2 to 21")
+				}
+				c.AdultAge = n
+				return nil
+			}},
 		{Flag: "smtp-addr", Env: "CAREFRONT_SMTP_ADDR", Default: "",
 			Usage: "mail server host:port (STARTTLS, or TLS on 465) for sign-in codes and security notices; empty keeps mail in a development outbox",
 			parse: func(c *Config, v string) error {
@@ -439,6 +460,9 @@ func (l *Loader) Load(getenv func(string) string) (Config, error) {
 func (c Config) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return &Error{Setting: "CAREFRONT_TLS_CERT_FILE (--tls-cert)", Problem: "set both --tls-cert and --tls-key, or neither"}
+	}
+	if c.TeenAge >= c.AdultAge && c.AdultAge > 0 {
+		return &Error{Setting: "CAREFRONT_TEEN_AGE (--teen-age)", Problem: fmt.Sprintf("%d must be below the adult age (%d)", c.TeenAge, c.AdultAge)}
 	}
 	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
 		return &Error{Setting: "CAREFRONT_METRICS_ADDR (--metrics-addr)", Problem: "must differ from --addr; metrics are served on their own listener"}

@@ -83,6 +83,8 @@ func TestBadSettingsNameSettingAndFix(t *testing.T) {
 		{"tiny body", []string{"--max-body", "10"}, nil, "must be a size from 1KiB to 1GiB"},
 		{"duration", []string{"--shutdown-timeout", "forever"}, nil, "must be a duration"},
 		{"care look-back", []string{"--care-relationship-months", "0"}, nil, "CAREFRONT_CARE_RELATIONSHIP_MONTHS (--care-relationship-months) \"0\": must be a number of months from 1 to 120"},
+		{"teen age", []string{"--teen-age", "twelve"}, nil, "CAREFRONT_TEEN_AGE (--teen-age) \"twelve\": must be an age in years from 1 to 20"},
+		{"teen age not below adult age", []string{"--teen-age", "16", "--adult-age", "16"}, nil, "CAREFRONT_TEEN_AGE (--teen-age): 16 must be below the adult age (16)"},
 		{"part2 source not a URI", []string{"--part2-sources", "sud clinic"}, nil, "is not a URI"},
 		{"bool", []string{"--durable-commits=maybe"}, nil, "must be true or false"},
 		{"log level", []string{"--log-level", "loud"}, nil, "must be debug, info, warn or error"},

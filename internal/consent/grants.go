@@ -48,11 +48,17 @@ type Grant struct {
 	// InviteExpires is when an invitation not yet accepted stops working.
 	InviteExpires time.Time
 	Revoked       time.Time // zero while in force
+	// Ages is the clinic's age policy (Grants.Ages).
+	Ages access.Ages
 }
 
 // Active reports whether the grant has not been revoked and has not
-// reached its end at t (it may still wait for the caregiver to accept).
-func (g Grant) Active(t time.Time) bool { return g.Revoked.IsZero() && t.Before(g.Until) }
+// reached its end (End) at t (it may still wait for the caregiver to accept).
+func (g Grant) Active(t time.Time) bool { return g.Revoked.IsZero() && t.Before(g.End()) }
+
+// End is when the grant stops giving access: its last day, or the
+// patient's coming of age if a parent's grant reaches it first.
+func (g Grant) End() time.Time { return g.Proxy().EndsAt() }
 
 // Pending reports whether the grant waits for the caregiver to accept.
 func (g Grant) Pending() bool { return g.Accepted.IsZero() }
@@ -72,6 +78,9 @@ type Grants struct {
 	// Consent resource (and an accepted caregiver's RelatedPerson),
 	// written in the grant's transaction. Nil keeps the grant table only.
 	Store *store.Store
+	// Ages is the clinic's age policy for parents' grants; zero values
+	// are access's defaults (12 and 18).
+	Ages access.Ages
 }
 
 // write runs fn in a transaction that also writes the grant's Consent
@@ -121,10 +130,14 @@ type NewGrant struct {
 	SelfEmail string
 }
 
-// Mailer queues the invitation email in the grant's transaction (the
-// identity package's mail jobs).
+// Mailer queues the invitation email and notices in the transaction of
+// the change (the identity package's mail jobs).
 type Mailer interface {
 	QueueInvitation(ctx context.Context, tx *sqldb.Tx, to, link string) error
+	// QueueNotice writes to an account; QueuePatientNotice to the account
+	// of a patient's own record, if there is one.
+	QueueNotice(ctx context.Context, tx *sqldb.Tx, accountID, event string) error
+	QueuePatientNotice(ctx context.Context, tx *sqldb.Tx, patientID, event string) error
 }
 
 // Check validates a new grant at now and returns its address, lower-
@@ -193,7 +206,7 @@ func (s *Grants) Grant(ctx context.Context, n NewGrant) (*Grant, error) {
 	var b [12]byte
 	rand.Read(b[:])
 	g := &Grant{ID: "grant-" + hex.EncodeToString(b[:]), Patient: n.Patient, Email: email,
-		Preset: n.Preset, Kinds: kinds, Until: n.Until.UTC(), PatientBirth: n.PatientBirth, PatientName: n.PatientName, Created: now, CreatedBy: n.By}
+		Preset: n.Preset, Kinds: kinds, Until: n.Until.UTC(), PatientBirth: n.PatientBirth, PatientName: n.PatientName, Created: now, CreatedBy: n.By, Ages: s.Ages}
 	for _, name := range NeverNames {
 		if slices.Contains(n.Never, name) {
 			g.DenyLabels = append(g.DenyLabels, NeverKinds[name])
@@ -281,7 +294,7 @@ func (s *Grants) Invitation(ctx context.Context, secret string) (*Grant, error) 
 	var gs []Grant
 	err := s.DB.Read(ctx, func(tx *sqldb.Tx) error {
 		var err error
-		gs, err = scanGrants(ctx, tx, "WHERE invite_hash = ? AND accepted_at IS NULL AND revoked_at IS NULL AND invite_expires > ?",
+		gs, err = s.scan(ctx, tx, "WHERE invite_hash = ? AND accepted_at IS NULL AND revoked_at IS NULL AND invite_expires > ?",
 			inviteHashOf(secret), s.DB.Now().UnixMicro())
 		return err
 	})
@@ -351,7 +364,7 @@ func setActor(rec *audit.Record, by string) {
 
 // Proxy is the grant as the access decision applies it.
 func (g Grant) Proxy() *access.Proxy {
-	p := &access.Proxy{GrantID: g.ID, Kinds: g.Kinds, Until: g.Until, PatientBirth: g.PatientBirth, Granted: g.Created}
+	p := &access.Proxy{GrantID: g.ID, Kinds: g.Kinds, Until: g.Until, PatientBirth: g.PatientBirth, Granted: g.Created, Ages: g.Ages}
 	if g.Account != "" {
 		p.Account = "Person/" + g.Account
 	}
@@ -364,7 +377,7 @@ func (g Grant) Proxy() *access.Proxy {
 // LoadPolicy is the access.Loader of caregiver grants: it adds the
 // patient's grants not revoked and linked to an account to their policy.
 func (s *Grants) LoadPolicy(ctx context.Context, tx *sqldb.Tx, patient string, p *access.Policy) error {
-	gs, err := scanGrants(ctx, tx, "WHERE patient_id = ? AND revoked_at IS NULL AND caregiver_account IS NOT NULL AND accepted_at IS NOT NULL ORDER BY id", patient)
+	gs, err := s.scan(ctx, tx, "WHERE patient_id = ? AND revoked_at IS NULL AND caregiver_account IS NOT NULL AND accepted_at IS NOT NULL ORDER BY id", patient)
 	if err != nil {
 		return err
 	}
@@ -416,13 +429,14 @@ func (s *Grants) query(ctx context.Context, where string, args ...any) ([]Grant,
 	var out []Grant
 	err := s.DB.Read(ctx, func(tx *sqldb.Tx) error {
 		var err error
-		out, err = scanGrants(ctx, tx, where, args...)
+		out, err = s.scan(ctx, tx, where, args...)
 		return err
 	})
 	return out, err
 }
 
-func scanGrants(ctx context.Context, tx *sqldb.Tx, where string, args ...any) ([]Grant, error) {
+// scan reads grants, each with the clinic's age policy.
+func (s *Grants) scan(ctx context.Context, tx *sqldb.Tx, where string, args ...any) ([]Grant, error) {
 	var out []Grant
 	rows, err := tx.Query(ctx, `SELECT id, patient_id, patient_name, caregiver_email, caregiver_account, preset, kinds, deny_labels, until_at, patient_birth, created, created_by, revoked_at, accepted_at, invite_expires
 		FROM proxy_grant `+where, args...)
@@ -459,6 +473,7 @@ func scanGrants(ctx context.Context, tx *sqldb.Tx, where string, args ...any) ([
 		if expires.Valid {
 			g.InviteExpires = time.UnixMicro(expires.Int64).UTC()
 		}
+		g.Ages = s.Ages
 		out = append(out, g)
 	}
 	return out, rows.Err()
@@ -517,7 +532,7 @@ func (s *Grants) revoke(ctx context.Context, r Revocation) (*Grant, error) {
 	var before []Grant
 	if err := s.DB.Read(ctx, func(tx *sqldb.Tx) error {
 		var err error
-		before, err = scanGrants(ctx, tx, "WHERE id = ?", id)
+		before, err = s.scan(ctx, tx, "WHERE id = ?", id)
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("consent: revoke: %w", err)

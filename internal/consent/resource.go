@@ -49,7 +49,7 @@ func RelatedPerson(grantID string) string {
 // status is the Consent status for the grant at now.
 func (g Grant) status(now time.Time) string {
 	switch {
-	case !g.Revoked.IsZero() || !now.Before(g.Until):
+	case !g.Revoked.IsZero() || !now.Before(g.End()):
 		return "inactive"
 	case g.Pending():
 		return "proposed"
@@ -65,7 +65,7 @@ func (g Grant) ConsentResource(now time.Time) map[string]any {
 	}
 	prov := map[string]any{
 		"type":   "permit",
-		"period": map[string]any{"start": g.Created.UTC().Format(time.RFC3339), "end": g.Until.UTC().Format(time.RFC3339)},
+		"period": map[string]any{"start": g.Created.UTC().Format(time.RFC3339), "end": g.End().UTC().Format(time.RFC3339)},
 		"actor": []any{map[string]any{
 			"role":      map[string]any{"coding": []any{map[string]any{"system": sysRoleCode, "code": "DELEGATEE"}}},
 			"reference": actor,

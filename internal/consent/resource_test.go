@@ -127,6 +127,9 @@ func (f mailFunc) QueueInvitation(_ context.Context, _ *sqldb.Tx, _, link string
 	return nil
 }
 
+func (mailFunc) QueueNotice(context.Context, *sqldb.Tx, string, string) error        { return nil }
+func (mailFunc) QueuePatientNotice(context.Context, *sqldb.Tx, string, string) error { return nil }
+
 // TestImportedConsentApplies: a privacy Consent the clinic imports (here
 // a prohibited recipient) moves the patient's access version in the
 // import's transaction, so the compiled policy applies it at the next

@@ -97,6 +97,17 @@ type Options struct {
 	// (default 8: the pauses grow as attempt^4 seconds, about 80 minutes
 	// in all).
 	MaxAttempts int
+	// Periodic jobs are enqueued on a schedule, by one instance at a time
+	// (River's elected leader), and once when that instance starts; their
+	// handlers must be among the queue's.
+	Periodic []Periodic
+}
+
+// Periodic is a job enqueued every Every. The work it does must be safe
+// to run twice (a new leader enqueues it at once).
+type Periodic struct {
+	Every time.Duration
+	Args  func() Args
 }
 
 // Queue enqueues jobs and, once started, runs those it has handlers for.
@@ -151,6 +162,12 @@ func New(db *sqldb.DB, o Options, handlers ...Handler) (*Queue, error) {
 		}
 		cfg.Workers = w
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: o.Workers}}
+		for _, p := range o.Periodic {
+			args := p.Args
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(p.Every),
+				func() (river.JobArgs, *river.InsertOpts) { return enqueued{args()}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}))
+		}
 	}
 	var (
 		client *river.Client[*sql.Tx]

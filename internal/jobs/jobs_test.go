@@ -152,3 +152,22 @@ func TestUniqueJobsAreNotEnqueuedTwice(t *testing.T) {
 		}
 	})
 }
+
+// TestPeriodicJobsRunOnStartAndOnSchedule: a periodic job is enqueued
+// when the queue starts and again each period, and run by its handler.
+func TestPeriodicJobsRunOnStartAndOnSchedule(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		rec := &recorder{runs: map[string][]int{}}
+		q, err := jobs.New(db, jobs.Options{PollInterval: 20 * time.Millisecond,
+			Periodic: []jobs.Periodic{{Every: 300 * time.Millisecond, Args: func() jobs.Args { return pingArgs{Ref: "tick"} }}}}, rec.handler())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { q.Stop(context.Background()) })
+		waitFor(t, "the job at start and two more", func() bool { return len(rec.attempts("tick")) >= 3 })
+	})
+}
