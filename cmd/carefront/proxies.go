@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"carefront/internal/apperr"
@@ -16,13 +18,14 @@ import (
 )
 
 func runProxiesGrant(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	var patient, email, preset, until string
-	cfg, _, err := parseFlags("proxies grant", "Gives a parent, guardian or other caregiver access to a patient's record,\nas the clinic has established it, until the end of a day in the clinic's\ntime zone (--clinic-time-zone). Access also ends when the patient turns 18.\n\nUsage: carefront proxies grant --patient Patient/ID --caregiver-email E --preset full|medications-visits --until YYYY-MM-DD", args, getenv, stdout,
+	var patient, email, preset, until, never string
+	cfg, _, err := parseFlags("proxies grant", "Gives a parent, guardian or other caregiver access to a patient's record,\nas the clinic has established it, until the end of a day in the clinic's\ntime zone (--clinic-time-zone). Access also ends when the patient comes of\nage (--adult-age, 18). --never lists kinds of records never shown to the\ncaregiver, whatever else the grant covers.\n\nUsage: carefront proxies grant --patient Patient/ID --caregiver-email E --preset full|medications-visits --until YYYY-MM-DD [--never mental-health,substance-use,hiv,sexual-health]", args, getenv, stdout,
 		func(fs *flag.FlagSet) {
 			fs.StringVar(&patient, "patient", "", "the patient's record, as Patient/ID")
 			fs.StringVar(&email, "caregiver-email", "", "the caregiver's email address")
 			fs.StringVar(&preset, "preset", "full", "what the caregiver sees: full, or medications-visits")
 			fs.StringVar(&until, "until", "", "the last day of access, YYYY-MM-DD")
+			fs.StringVar(&never, "never", "", "kinds never shown to the caregiver, comma-separated: "+strings.Join(consent.NeverNames, ", "))
 		})
 	if err != nil {
 		return err
@@ -30,6 +33,16 @@ func runProxiesGrant(ctx context.Context, args []string, getenv func(string) str
 	id, err := patientArg("proxies grant", patient)
 	if err != nil {
 		return err
+	}
+	var neverKinds []string
+	for _, k := range strings.Split(never, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		if !slices.Contains(consent.NeverNames, k) {
+			return &usageError{fmt.Sprintf("proxies grant: --never %q is not one of %s", k, strings.Join(consent.NeverNames, ", "))}
+		}
+		neverKinds = append(neverKinds, k)
 	}
 	loc := cfg.ClinicTimeZone
 	if loc == nil {
@@ -77,7 +90,7 @@ func runProxiesGrant(ctx context.Context, args []string, getenv func(string) str
 	}
 	grants := &consent.Grants{DB: db, Audit: aw, Mail: &identity.Auth{Keys: k, Jobs: queue}, AcceptURL: base + "/caregiver/accept?code=", Store: st,
 		Ages: agePolicy(cfg)}
-	g, err := grants.Grant(ctx, consent.NewGrant{Patient: id, Email: email, Preset: preset, Until: end,
+	g, err := grants.Grant(ctx, consent.NewGrant{Patient: id, Email: email, Preset: preset, Until: end, Never: neverKinds,
 		PatientBirth: birth, PatientName: name, By: "carefront-cli"})
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
 		err = cerr
@@ -130,7 +143,13 @@ func runProxiesList(ctx context.Context, args []string, getenv func(string) stri
 		if g.End().Before(g.Until) {
 			until += " (the patient comes of age)"
 		}
-		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", g.ID, g.Email, g.Preset, until, state)
+		what := g.Preset
+		for _, name := range consent.NeverNames {
+			if slices.Contains(g.DenyLabels, consent.NeverKinds[name]) {
+				what += ", never " + name
+			}
+		}
+		fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", g.ID, g.Email, what, until, state)
 	}
 	if len(gs) == 0 {
 		fmt.Fprintf(stdout, "no caregiver grants for %s\n", patient)

@@ -43,6 +43,7 @@ func TestProxiesGrantListRevoke(t *testing.T) {
 				{[]string{"grant", "--patient", "Patient/sam", "--caregiver-email", "dana@example.com", "--until", "next year"}, "YYYY-MM-DD"},
 				{[]string{"grant", "--patient", "Patient/sam", "--caregiver-email", "dana@example.com", "--until", next, "--preset", "everything"}, "preset must be one of"},
 				{[]string{"grant", "--patient", "sam", "--caregiver-email", "dana@example.com", "--until", next}, "give --patient Patient/ID"},
+				{[]string{"grant", "--patient", "Patient/sam", "--caregiver-email", "dana@example.com", "--until", next, "--never", "mental-health,politics"}, `--never "politics" is not one of mental-health, substance-use, hiv, sexual-health`},
 				{[]string{"revoke", "grant-nope"}, `no grant in force has the id "grant-nope"`},
 			} {
 				_, err := cli(tc.args...)
@@ -79,6 +80,14 @@ func TestProxiesGrantListRevoke(t *testing.T) {
 			}
 			if out, _ := cli("list", "--patient", "Patient/sam"); !strings.Contains(out, "\trevoked ") {
 				t.Errorf("list after revoke: %q", out)
+			}
+			// A parent's grant past Sam's 18th birthday ends at it, and
+			// never shows what --never names.
+			if _, err := cli("grant", "--patient", "Patient/sam", "--caregiver-email", "rob@example.com", "--until", "2029-12-31", "--never", "mental-health, sexual-health"); err != nil {
+				t.Fatal(err)
+			}
+			if out, _ := cli("list", "--patient", "Patient/sam"); !strings.Contains(out, "\trob@example.com\tfull, never mental-health, never sexual-health\tuntil 2029-08-18 00:00 UTC (the patient comes of age)\tin force") {
+				t.Errorf("list of a grant past the 18th birthday: %q", out)
 			}
 			var vout bytes.Buffer
 			if err := run(ctx, []string{"carefront", "audit", "verify"}, envOf(env), &vout); err != nil {
