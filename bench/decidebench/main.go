@@ -4,9 +4,9 @@
 // request; and the policy read again right after an invalidation), a
 // caregiver's results view against the patient's own on the demo
 // population, a parent's search of a teenager's record narrowed by
-// indexed labels against one decided after it runs, and, with -pg, the time from a revocation through one
-// carefront instance to the first refused request at another on the same
-// PostgreSQL.
+// indexed labels against one decided after it runs, and, with -pg, the
+// time from a revocation through one carefront instance to the first
+// refused request at another on the same PostgreSQL.
 //
 //	go run ./bench/decidebench [-pg postgres://...]
 package main
