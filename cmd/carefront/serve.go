@@ -419,7 +419,7 @@ func relabel(ctx context.Context, log *slog.Logger, s *store.Store) {
 		}
 		return
 	}
-	log.Info("search index labelled", "labelling", s.Labels.Fingerprint(), "resources", n, "took", time.Since(start).Round(time.Millisecond))
+	log.Info("search index labelled", "labelling", s.Labels.Fingerprint(), "resources", n, "took_ms", time.Since(start).Milliseconds())
 }
 
 // reencrypt moves sealed columns to the primary key after a rotation.
