@@ -223,7 +223,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	labeler := fhirStore.Labels
 	policies := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
-	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler, CareMonths: cfg.CareMonths}
+	var decided clinical.Policies = policies
+	if mode != "embedded" {
+		// The EHR's privacy Consents bind the portal too.
+		decided = &consent.EHRConsents{Policies: policies, EHR: source}
+	}
+	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: decided, Labeler: labeler, CareMonths: cfg.CareMonths}
 	builder := &views.Builder{Gateway: gateway, Dict: dict, Sequential: mode == "embedded",
 		Cache: &views.Cache{TTL: views.DefaultCacheTTL}}
 	srv, err := web.New(web.Options{
