@@ -9,7 +9,6 @@ import (
 
 	"carefront/internal/access"
 	"carefront/internal/apperr"
-	"carefront/internal/clinical"
 	"carefront/internal/fhir"
 )
 
@@ -32,8 +31,13 @@ const maxEHRConsentPages = 5
 // one that cannot answer fails the request, as its data could not be
 // read either.
 type EHRConsents struct {
-	Policies clinical.Policies
-	EHR      clinical.Source
+	Policies interface {
+		Policy(ctx context.Context, patient string) (*access.Policy, error)
+	}
+	// EHR is the health system's FHIR API (clinical/upstream).
+	EHR interface {
+		Search(ctx context.Context, q *fhir.Query) (*fhir.Page, error)
+	}
 	// TTL is how long an answer is used; 0 is DefaultEHRConsentTTL.
 	TTL time.Duration
 	// Now is the clock; nil is time.Now.
