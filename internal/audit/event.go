@@ -77,6 +77,9 @@ var (
 	// SubtypePolicyChange is a change to who may see what of a patient's
 	// record (their release of results; later consent and proxy grants).
 	SubtypePolicyChange = Coding{sysCarefrontEvt, "policy-change", "Access Policy Change"}
+	// SubtypeClientRegistry is a change of the apps registered to connect
+	// through SMART on FHIR (added, disabled).
+	SubtypeClientRegistry = Coding{sysCarefrontEvt, "client-registry", "App Registration"}
 	// SubtypeView is a portal page or view of a patient's record: one
 	// record per request, naming the view (ViewCoding) and the kinds of
 	// data it showed (Record.DataTypes).
