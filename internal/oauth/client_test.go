@@ -61,7 +61,7 @@ func TestRegisterClients(t *testing.T) {
 		s := registry(t, db, true)
 		pub, secret, err := s.Add(ctx, oauth.NewClient{Name: "Health Diary", Kind: oauth.KindPublic, Reviewed: true, By: "carefront-cli",
 			RedirectURIs: []string{"https://diary.example/callback", "com.example.diary:/cb", "http://127.0.0.1:5173/cb"},
-			Origins: []string{"https://diary.example"}, LaunchURL: "https://diary.example/launch"})
+			Origins:      []string{"https://diary.example"}, LaunchURL: "https://diary.example/launch"})
 		if err != nil || secret != "" || len(pub.ID) != 32 {
 			t.Fatalf("public app: %+v %q %v", pub, secret, err)
 		}

@@ -28,7 +28,7 @@ func TestParseScope(t *testing.T) {
 		{in: "user/Patient.write", canon: "user/Patient.write", typ: "Patient", perms: Create | Update | Delete},
 		{in: "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory",
 			canon: "patient/Observation.rs?category=http%3A%2F%2Fterminology.hl7.org%2FCodeSystem%2Fobservation-category%7Claboratory",
-			typ: "Observation", perms: Read | Search, query: "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"},
+			typ:   "Observation", perms: Read | Search, query: "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"},
 		{in: "patient/Condition.rs?category=problem-list-item", canon: "patient/Condition.rs?category=problem-list-item", typ: "Condition", perms: Read | Search, query: "problem-list-item"},
 		{in: "", wantErr: "malformed"},
 		{in: "patient/Observation.sr", wantErr: "in that order"},
