@@ -184,9 +184,30 @@ func (s Scope) String() string {
 		}
 	}
 	if len(s.Query) > 0 {
-		b.WriteString("?" + s.Query.Encode())
+		b.WriteString("?" + encodeQuery(s.Query))
 	}
 	return b.String()
+}
+
+// readable undoes the escaping of characters a token's system|code
+// needs and a query does not: scopes come back as apps write them.
+var readable = strings.NewReplacer("%3A", ":", "%2F", "/", "%7C", "|")
+
+// encodeQuery is url.Values.Encode (keys sorted) with ':', '/' and '|'
+// left as they are.
+func encodeQuery(v url.Values) string {
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		for _, val := range v[k] {
+			parts = append(parts, url.QueryEscape(k)+"="+readable.Replace(url.QueryEscape(val)))
+		}
+	}
+	return strings.Join(parts, "&")
 }
 
 // Resource reports whether the scope is about resources.
