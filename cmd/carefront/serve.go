@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"carefront/internal/jobs"
 	"carefront/internal/locale"
 	"carefront/internal/notify"
+	"carefront/internal/oauth"
 	"carefront/internal/ratelimit"
 	"carefront/internal/seal"
 	"carefront/internal/session"
@@ -42,7 +44,7 @@ import (
 
 // sealedColumns lists every column holding sealed values, for background
 // re-encryption after "keys rotate". Features that seal a column add it here.
-var sealedColumns = identity.SealedColumns
+var sealedColumns = slices.Concat(identity.SealedColumns, shl.SealedColumns, oauth.SealedColumns)
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, _, err := parseFlags("serve", "Runs the portal until SIGTERM or SIGINT, then finishes in-flight requests and\ncommits pending audit records before it exits.", args, getenv, stdout, nil)

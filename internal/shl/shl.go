@@ -196,6 +196,16 @@ func (ls *Links) uri(l Link, key []byte) (string, error) {
 	return "shlink:/" + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
+// SealedColumns are the columns this package seals, for re-encryption
+// after a rotation of the encryption keyset. (An access's recipient is
+// bound to its link's id, which several rows share: a batch boundary
+// between them leaves the rest on their older key, which still opens
+// them while the keyset keeps it.)
+var SealedColumns = []seal.Column{
+	{Table: "shl_link", IDColumn: "id", Column: "key_sealed"},
+	{Table: "shl_access", IDColumn: "link_id", Column: "recipient_sealed"},
+}
+
 func keyBinding(id string) seal.Binding {
 	return seal.Binding{Table: "shl_link", Column: "key_sealed", Row: id}
 }
