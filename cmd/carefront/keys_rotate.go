@@ -10,20 +10,28 @@ import (
 
 	"carefront/internal/audit"
 	"carefront/internal/config"
+	"carefront/internal/oauth"
 	"carefront/internal/seal"
 )
 
 func runKeysRotate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	var auditKey bool
-	cfg, _, err := parseFlags("keys rotate", "Adds a new AES-256-GCM key to the encryption keyset and makes it primary.\nOld keys stay, so stored data remains readable; running instances re-encrypt\nit with the new key in the background after they restart with the new keyset.\nWith CAREFRONT_KEYSET set, the new keyset is printed for you to store;\notherwise keyset.json in the data dir is rewritten.\n\nWith --audit, adds a new audit signing key instead: it signs checkpoints and\nrecord MACs from the next start; older keys stay in the keyring so that what\nthey signed still verifies. Publish the new public key to your auditors.", args, getenv, stdout,
+	var auditKey, tokenKey bool
+	cfg, _, err := parseFlags("keys rotate", "Adds a new AES-256-GCM key to the encryption keyset and makes it primary.\nOld keys stay, so stored data remains readable; running instances re-encrypt\nit with the new key in the background after they restart with the new keyset.\nWith CAREFRONT_KEYSET set, the new keyset is printed for you to store;\notherwise keyset.json in the data dir is rewritten.\n\nWith --audit, adds a new audit signing key instead: it signs checkpoints and\nrecord MACs from the next start; older keys stay in the keyring so that what\nthey signed still verifies. Publish the new public key to your auditors.\n\nWith --tokens, makes a new key for signing the ID tokens apps get: every\ninstance signs with it within a minute, and the old key stays published in\nthe JWKS for a day, so tokens it signed still verify.", args, getenv, stdout,
 		func(fs *flag.FlagSet) {
 			fs.BoolVar(&auditKey, "audit", false, "rotate the audit signing key instead of the encryption key")
+			fs.BoolVar(&tokenKey, "tokens", false, "rotate the ID token signing key instead of the encryption key")
 		})
 	if err != nil {
 		return err
 	}
+	if auditKey && tokenKey {
+		return &usageError{"keys rotate: give --audit or --tokens, not both"}
+	}
 	if auditKey {
 		return rotateAuditKey(ctx, cfg, stdout)
+	}
+	if tokenKey {
+		return rotateTokenKey(ctx, cfg, stdout)
 	}
 	k, err := keys(cfg)
 	if err != nil {
@@ -61,6 +69,31 @@ func runKeysRotate(ctx context.Context, args []string, getenv func(string) strin
 	} else {
 		fmt.Fprintf(stdout, "wrote %s; restart carefront to encrypt with the new key\n", filepath.Join(cfg.DataDir, seal.KeysetFile))
 	}
+	return nil
+}
+
+// rotateTokenKey makes a new ID token signing key and audits it.
+func rotateTokenKey(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	k, err := keys(cfg)
+	if err != nil {
+		return err
+	}
+	db, aw, err := openWithAudit(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	id, err := (&oauth.Keys{DB: db, Seal: k}).Rotate(ctx)
+	if err != nil {
+		aw.Close(ctx)
+		return err
+	}
+	err = finishAudit(ctx, aw, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeKeyRotation},
+		Action: audit.Update, Outcome: audit.Success, Reason: "token-signing-key", Client: "carefront-cli"})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "new ID token signing key %s; instances sign with it within a minute, and the old key stays published for a day\n", id)
 	return nil
 }
 

@@ -20,7 +20,9 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
+	"carefront/internal/oauth"
 	"carefront/internal/seal"
+	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
 )
 
@@ -271,5 +273,39 @@ func TestKeysRotate(t *testing.T) {
 	out.Reset()
 	if err := run(context.Background(), []string{"carefront", "audit", "verify"}, envOf(env), &out); err != nil || !strings.Contains(out.String(), "1 records") {
 		t.Errorf("audit verify after rotate = %v, %q; want the rotation recorded", err, out.String())
+	}
+}
+
+// TestKeysRotateTokens: --tokens makes a new ID token signing key, keeps
+// the old one published, and is audited; with --audit too it is refused.
+func TestKeysRotateTokens(t *testing.T) {
+	dir := sqldbtest.DataDir(t)
+	env := map[string]string{"CAREFRONT_DATA_DIR": dir}
+	ctx := context.Background()
+	var out bytes.Buffer
+	for range 2 {
+		out.Reset()
+		if err := run(ctx, []string{"carefront", "keys", "rotate", "--tokens"}, envOf(env), &out); err != nil || !strings.Contains(out.String(), "new ID token signing key ") {
+			t.Fatalf("keys rotate --tokens = %v, %q", err, out.String())
+		}
+	}
+	if err := run(ctx, []string{"carefront", "keys", "rotate", "--tokens", "--audit"}, envOf(env), &out); exitCode(err) != 2 {
+		t.Errorf("--tokens with --audit: %v", err)
+	}
+	db, err := sqldb.Open(ctx, sqldb.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	k, err := seal.LoadOrCreate(filepath.Join(dir, seal.KeysetFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub, err := (&oauth.Keys{DB: db, Seal: k}).Published(ctx); err != nil || len(pub) != 2 || !pub[1].Retired.After(time.Time{}) {
+		t.Errorf("published after two rotations: %d keys, %v; want the new one and the retired one", len(pub), err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"carefront", "audit", "verify"}, envOf(env), &out); err != nil || !strings.Contains(out.String(), "2 records") {
+		t.Errorf("audit verify = %v, %q; want both rotations recorded", err, out.String())
 	}
 }
