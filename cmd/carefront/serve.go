@@ -225,12 +225,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	labeler := fhirStore.Labels
 	policies := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
-	var decided clinical.Policies = policies
+	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler, CareMonths: cfg.CareMonths}
 	if mode != "embedded" {
-		// The EHR's privacy Consents bind the portal too.
-		decided = &consent.EHRConsents{Policies: policies, EHR: source}
+		gateway.Consents = &consent.EHRConsents{EHR: source} // the EHR's privacy Consents bind the portal too
 	}
-	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: decided, Labeler: labeler, CareMonths: cfg.CareMonths}
 	builder := &views.Builder{Gateway: gateway, Dict: dict, Sequential: mode == "embedded",
 		Cache: &views.Cache{TTL: views.DefaultCacheTTL}}
 	srv, err := web.New(web.Options{
@@ -408,9 +406,26 @@ func observerName(host string) string {
 	return "carefront@" + host
 }
 
+// relabelEvery is how often serve checks that the search index follows
+// its labelling (another process, an older build during a rolling
+// upgrade, may have labelled it otherwise).
+const relabelEvery = 10 * time.Minute
+
 // relabel brings the search index's derived security labels in line with
-// this build's labelling (store.Relabel) when they follow another one.
+// this build's labelling (store.Relabel) when they follow another one, at
+// start and every relabelEvery.
 func relabel(ctx context.Context, log *slog.Logger, s *store.Store) {
+	for {
+		relabelOnce(ctx, log, s)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(relabelEvery):
+		}
+	}
+}
+
+func relabelOnce(ctx context.Context, log *slog.Logger, s *store.Store) {
 	st, err := s.LabelIndex(ctx)
 	if err != nil || st.Current {
 		if err != nil && ctx.Err() == nil {

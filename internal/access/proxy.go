@@ -216,8 +216,10 @@ func (g *Proxy) Covers(typ string) bool {
 var patientOnlyTypes = []string{"Consent", "RelatedPerson"}
 
 // ProxyFor returns the grant not revoked through which user
-// ("Person/ID") may act for the policy's patient, or nil. A grant past
-// its end is returned (Decide refuses it, naming why).
+// ("Person/ID") may act for the policy's patient, or nil: the one that
+// gives access longest (EndsAt), so a parent's grant ended by the
+// child's coming of age never shadows one the adult gave since. A grant
+// past its end is returned (Decide refuses it, naming why).
 func (p *Policy) ProxyFor(user string) *Proxy {
 	if p == nil || user == "" {
 		return nil
@@ -225,7 +227,7 @@ func (p *Policy) ProxyFor(user string) *Proxy {
 	var best *Proxy
 	for i := range p.Proxies {
 		g := &p.Proxies[i]
-		if g.Account == user && (best == nil || g.Until.After(best.Until)) {
+		if g.Account == user && (best == nil || g.EndsAt().After(best.EndsAt())) {
 			best = g
 		}
 	}

@@ -104,6 +104,15 @@ func TestProxyDecisions(t *testing.T) {
 	if g := pol.ProxyFor("Person/c"); g != nil {
 		t.Errorf("ProxyFor(Person/c) = %+v, want none", g)
 	}
+	// A parent's grant ended by the child's coming of age, with years
+	// left on it, does not shadow the grant the adult gave since.
+	grown := &Policy{Proxies: []Proxy{
+		{GrantID: "parent", Account: "Person/a", Until: now.AddDate(5, 0, 0), PatientBirth: born(18, -10), Granted: now.AddDate(-3, 0, 0)},
+		{GrantID: "adult", Account: "Person/a", Until: year, PatientBirth: born(18, -10), Granted: now.AddDate(0, 0, -1)},
+	}}
+	if g := grown.ProxyFor("Person/a"); g == nil || g.GrantID != "adult" {
+		t.Errorf("ProxyFor after coming of age = %+v, want the adult's own grant", g)
+	}
 
 	// The patient's release choice binds their caregiver.
 	p := Principal{User: "Person/parent", Patient: "kid", Proxy: &Proxy{Until: year}, At: now,

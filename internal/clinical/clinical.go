@@ -49,6 +49,16 @@ type Gateway struct {
 	// (consent.Labeler), beside those its source gave, wherever it is
 	// read, so upstream data is labelled too; nil adds none.
 	Labeler Labeler
+	// Consents adds the consents kept outside carefront's own store (an
+	// EHR's: consent.EHRConsents) to the policy of anyone acting on a
+	// patient's record but the patient, whom consents do not bind; nil
+	// adds none.
+	Consents Consents
+}
+
+// Consents merges consents kept elsewhere into a patient's policy.
+type Consents interface {
+	Merge(ctx context.Context, patient string, base *access.Policy) (*access.Policy, error)
 }
 
 // Labeler labels a decoded resource by its codes.
@@ -123,6 +133,14 @@ func (g *Gateway) withPolicy(ctx context.Context, req Request) (Request, error) 
 		pol, err := g.Policies.Policy(ctx, p.Patient)
 		if err != nil {
 			return req, apperr.Wrap(err, apperr.Internal, "the access policy could not be read")
+		}
+		p.Policy = pol
+	}
+	self := p.Role == "" && !p.Caregiver && p.Proxy == nil // the patient, or their own share link
+	if g.Consents != nil && p.Patient != "" && !self {
+		pol, err := g.Consents.Merge(ctx, p.Patient, p.Policy)
+		if err != nil {
+			return req, err
 		}
 		p.Policy = pol
 	}

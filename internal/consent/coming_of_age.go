@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"carefront/internal/access"
 	"carefront/internal/jobs"
 	"carefront/internal/sqldb"
 )
@@ -32,31 +33,46 @@ func (s *Grants) NoticeComingOfAge(ctx context.Context) (int, error) {
 	}
 	now := s.DB.Now().UTC()
 	horizon := now.AddDate(0, 0, AdultNoticeDays)
+	adultAge := s.Ages.Adult
+	if adultAge <= 0 {
+		adultAge = access.DefaultAdultAge
+	}
+	// Only patients born within the window (a day either side) can come
+	// of age in it: the scan reads those grants, not every parent's.
+	bornFrom, bornTo := now.AddDate(-adultAge, 0, -1), horizon.AddDate(-adultAge, 0, 1)
 	told := 0
 	err := s.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		told = 0
-		gs, err := s.scan(ctx, tx, "WHERE revoked_at IS NULL AND accepted_at IS NOT NULL AND caregiver_account IS NOT NULL AND patient_birth IS NOT NULL AND adult_notice_at IS NULL AND until_at > ?",
-			now.UnixMicro())
+		gs, err := s.scan(ctx, tx, `WHERE revoked_at IS NULL AND accepted_at IS NOT NULL AND caregiver_account IS NOT NULL AND adult_notice_at IS NULL
+			AND until_at > ? AND patient_birth >= ? AND patient_birth <= ? ORDER BY patient_id, id`,
+			now.UnixMicro(), bornFrom.UnixMicro(), bornTo.UnixMicro())
 		if err != nil {
 			return err
 		}
+		toldPatient := map[string]bool{} // a child with two parents gets one notice
 		for _, g := range gs {
 			adult, ok := g.Proxy().ComesOfAge()
 			if !ok || !adult.After(now) || adult.After(horizon) || !adult.Before(g.Until) {
 				continue
 			}
-			res, err := tx.Exec(ctx, "UPDATE proxy_grant SET adult_notice_at = ? WHERE id = ? AND adult_notice_at IS NULL", now.UnixMicro(), g.ID)
+			res, err := tx.Exec(ctx, "UPDATE proxy_grant SET adult_notice_at = ? WHERE id = ? AND adult_notice_at IS NULL AND revoked_at IS NULL", now.UnixMicro(), g.ID)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n != 1 {
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				if err != nil {
+					return err
+				}
 				continue
 			}
 			if err := s.Mail.QueueNotice(ctx, tx, g.Account, NoticeAdultCaregiver); err != nil {
 				return err
 			}
-			if err := s.Mail.QueuePatientNotice(ctx, tx, g.Patient, NoticeAdultPatient); err != nil {
-				return err
+			if !toldPatient[g.Patient] {
+				toldPatient[g.Patient] = true
+				if err := s.Mail.QueuePatientNotice(ctx, tx, g.Patient, NoticeAdultPatient); err != nil {
+					return err
+				}
 			}
 			told++
 		}
@@ -68,7 +84,7 @@ func (s *Grants) NoticeComingOfAge(ctx context.Context) (int, error) {
 	return told, nil
 }
 
-// ComingOfAgeArgs is the daily job that sends the coming-of-age notices.
+// ComingOfAgeArgs is the hourly job that sends the coming-of-age notices.
 type ComingOfAgeArgs struct{}
 
 // Kind names the job.

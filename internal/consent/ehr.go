@@ -12,28 +12,43 @@ import (
 	"carefront/internal/fhir"
 )
 
-// DefaultEHRConsentTTL is how long an EHR's answer about a patient's
-// consents is used before it is asked again.
-const DefaultEHRConsentTTL = time.Minute
+// EHR consent cache timings.
+const (
+	// DefaultEHRConsentTTL is how long an EHR's answer about a patient's
+	// consents is used before it is asked again.
+	DefaultEHRConsentTTL = time.Minute
+	// ehrConsentStale is how long a good answer stands in for one the
+	// EHR cannot give (it is down or slow); past it, requests that need
+	// the consents fail.
+	ehrConsentStale = 10 * time.Minute
+	// ehrConsentErrorTTL is how long a failure is remembered, so a down
+	// EHR is not asked again by every request.
+	ehrConsentErrorTTL = 5 * time.Second
+)
 
 // maxEHRConsentPages bounds how many pages of Consents one patient's
-// answer may take (100 each).
-const maxEHRConsentPages = 5
+// answer may take (100 each); an answer longer than that fails rather
+// than being cut short.
+const maxEHRConsentPages = 10
 
-// EHRConsents is the policy source in upstream mode: a patient's policy
-// as carefront compiled it from its own records (Policies: grants, the
-// Consents it keeps, release choices), with the active privacy Consents
-// the health system's EHR keeps for the patient merged in, so a consent
-// recorded at the clinic binds the portal too. The EHR is asked outside
-// any database transaction, at most once per TTL per patient; a consent
-// changed there applies within the TTL. An EHR that does not offer
-// Consent search (it answers the search as invalid or unknown) has none;
-// one that cannot answer fails the request, as its data could not be
-// read either.
+// maxEHRAnswers bounds the answers kept; past it the cache starts again.
+const maxEHRAnswers = 20000
+
+// ehrPrefix marks the ids of consents read from the EHR, so they never
+// share an id with carefront's own.
+const ehrPrefix = "ehr:"
+
+// EHRConsents is, in upstream mode, the privacy Consents a health
+// system's EHR keeps for a patient, merged into the policy carefront
+// compiles from its own records (clinical.Gateway.Consents), so a
+// consent recorded at the clinic binds the portal too. Consents bind
+// everyone but the patient, so the gateway asks only for others. The EHR
+// is asked outside any database transaction, at most once per TTL per
+// patient; a consent changed there applies within the TTL (and the 15 s
+// the home view is cached). An EHR with no Consent endpoint, or that
+// rejects the search, has none; one that cannot answer is replaced by
+// its last good answer for up to 10 minutes, then fails the request.
 type EHRConsents struct {
-	Policies interface {
-		Policy(ctx context.Context, patient string) (*access.Policy, error)
-	}
 	// EHR is the health system's FHIR API (clinical/upstream).
 	EHR interface {
 		Search(ctx context.Context, q *fhir.Query) (*fhir.Page, error)
@@ -48,23 +63,18 @@ type EHRConsents struct {
 }
 
 type ehrAnswer struct {
-	at       time.Time
+	at       time.Time // of the last good answer
 	consents []access.Consent
-	// base and merged: the last own policy merged, and the result, so
-	// a request whose own policy has not moved gets the same pointer.
+	failedAt time.Time // of the last failure, zero when the last try was good
+	err      error
+	// base and merged: the last policy merged and the result, so a
+	// request whose policy has not moved gets the same pointer.
 	base, merged *access.Policy
 }
 
-// maxEHRAnswers bounds the answers kept; past it the cache starts again.
-const maxEHRAnswers = 20000
-
-// Policy returns the patient's policy with the EHR's consents merged in.
-// The policy returned is shared: callers must not change it.
-func (e *EHRConsents) Policy(ctx context.Context, patient string) (*access.Policy, error) {
-	base, err := e.Policies.Policy(ctx, patient)
-	if err != nil {
-		return nil, err
-	}
+// Merge returns base with the EHR's consents for patient added. The
+// policy returned is shared: callers must not change it.
+func (e *EHRConsents) Merge(ctx context.Context, patient string, base *access.Policy) (*access.Policy, error) {
 	now := time.Now()
 	if e.Now != nil {
 		now = e.Now()
@@ -76,61 +86,82 @@ func (e *EHRConsents) Policy(ctx context.Context, patient string) (*access.Polic
 	e.mu.Lock()
 	a := e.answers[patient]
 	e.mu.Unlock()
-	if a == nil || now.Sub(a.at) >= ttl || now.Before(a.at) {
+	fresh := a != nil && a.err == nil && now.Sub(a.at) < ttl && !now.Before(a.at)
+	recentFailure := a != nil && a.err != nil && now.Sub(a.failedAt) < ehrConsentErrorTTL
+	if !fresh && !recentFailure {
 		cs, err := e.fetch(ctx, patient)
+		next := &ehrAnswer{at: now, consents: cs}
 		if err != nil {
-			return nil, err
+			next = &ehrAnswer{failedAt: now, err: err}
+			if a != nil && !a.at.IsZero() {
+				next.at, next.consents = a.at, a.consents // the last good answer, while it may stand
+			}
 		}
-		a = &ehrAnswer{at: now, consents: cs}
+		a = next
 	}
-	if a.base != base {
-		a = &ehrAnswer{at: a.at, consents: a.consents, base: base, merged: base}
+	if a.err != nil && (a.at.IsZero() || now.Sub(a.at) >= ehrConsentStale) {
+		e.store(patient, a)
+		return nil, a.err
+	}
+	if a.base != base || a.merged == nil {
+		a = &ehrAnswer{at: a.at, consents: a.consents, failedAt: a.failedAt, err: a.err, base: base, merged: base}
 		if len(a.consents) > 0 {
-			m := *base
-			m.Consents = append(slices.Clip(base.Consents), a.consents...)
+			m := access.Policy{}
+			if base != nil {
+				m = *base
+				m.Consents = slices.Clip(base.Consents)
+			}
+			m.Consents = append(m.Consents, a.consents...)
 			a.merged = &m
 		}
 	}
+	e.store(patient, a)
+	return a.merged, nil
+}
+
+func (e *EHRConsents) store(patient string, a *ehrAnswer) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.answers == nil || len(e.answers) >= maxEHRAnswers {
 		e.answers = map[string]*ehrAnswer{}
 	}
 	e.answers[patient] = a
-	e.mu.Unlock()
-	return a.merged, nil
 }
 
-// fetch reads the patient's active privacy Consents from the EHR.
+// fetch reads the patient's active privacy Consents from the EHR (the
+// search names the patient only, which every EHR with Consent search
+// supports; status and scope are checked here).
 func (e *EHRConsents) fetch(ctx context.Context, patient string) ([]access.Consent, error) {
-	q, err := fhir.ParseQuery("Consent", url.Values{"status": {"active"}, "_count": {"100"}}, false)
+	q, err := fhir.ParseQuery("Consent", url.Values{"_count": {"100"}}, false)
 	if err != nil {
 		return nil, err
 	}
 	q.Compartment = patient
 	var out []access.Consent
-	for range maxEHRConsentPages {
-		page, err := e.EHR.Search(ctx, q)
-		switch apperr.CodeOf(err) {
-		case apperr.Invalid, apperr.NotFound:
-			return nil, nil // the EHR keeps no Consents it will show
-		}
-		if err != nil {
+	for page := range maxEHRConsentPages {
+		res, err := e.EHR.Search(ctx, q)
+		switch code := apperr.CodeOf(err); {
+		case err == nil:
+		case page == 0 && (code == apperr.Invalid || code == apperr.NotFound):
+			return nil, nil // the EHR offers no Consent search
+		default:
 			return nil, apperr.Wrap(err, apperr.Unavailable, "the health system's consents could not be read")
 		}
-		for _, r := range page.Matches {
+		for _, r := range res.Matches {
 			t, err := r.Tree()
 			if err != nil {
-				continue
+				return nil, apperr.Wrap(err, apperr.Unavailable, "the health system sent a consent carefront cannot read")
 			}
 			if c, ok := ParseConsent(t); ok && slices.Contains(fhir.Compartments("Consent", r.ID, t), patient) {
+				c.ID = ehrPrefix + c.ID
 				c.Delegation = false // carefront's own grants live in its own store
 				out = append(out, c)
 			}
 		}
-		if page.Next == "" {
+		if res.Next == "" {
 			return out, nil
 		}
-		q.Cursor = page.Next
+		q.Cursor = res.Next
 	}
-	return out, nil
+	return nil, apperr.New(apperr.Unavailable, "the health system holds more consents for one patient than carefront reads (%d pages)", maxEHRConsentPages)
 }

@@ -85,7 +85,7 @@ func TestSharingNoticesReachTheirPeople(t *testing.T) {
 		for _, m := range msgs {
 			to[m.To] = m.Subject + "\n" + m.Text
 		}
-		if len(msgs) != 2 || !strings.Contains(to["maria.ortega@example.com"], "you come of age") || !strings.Contains(to["rosa@example.com"], "ends in 30 days") {
+		if len(msgs) != 2 || !strings.Contains(to["maria.ortega@example.com"], "you come of age") || !strings.Contains(to["rosa@example.com"], "ends within the next 30 days") {
 			t.Fatalf("notices: %v", to)
 		}
 		for addr, text := range to {

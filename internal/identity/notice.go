@@ -26,12 +26,12 @@ var notices = map[string][2]string{
 	"sharing-ended": {"Your access to a record in carefront has ended / Terminó su acceso a un expediente",
 		"Your access to a health record you helped with in carefront has ended. If you think this is a mistake, talk with the person or their clinic.\n\n" +
 			"Terminó su acceso a un expediente de salud con el que ayudaba en carefront. Si cree que es un error, hable con la persona o con su clínica."},
-	"sharing-ends-adult-caregiver": {"Your access to a record in carefront ends in 30 days / Su acceso a un expediente termina en 30 días",
-		"Your access to a health record you help with in carefront ends in 30 days, when the person it belongs to comes of age. From then on they decide who sees their record, and they can invite you again from their own Sharing page.\n\n" +
-			"Su acceso a un expediente de salud con el que ayuda en carefront termina en 30 días, cuando la persona a quien pertenece llegue a la mayoría de edad. Desde entonces esa persona decide quién ve su expediente y puede invitarle de nuevo desde su propia página Compartir."},
-	"sharing-ends-adult-patient": {"In 30 days, you decide who sees your carefront record / En 30 días, usted decide quién ve su expediente",
-		"In 30 days you come of age, and the access your parent or guardian has to your health record in carefront ends by itself. From then on only you decide who sees it: you can invite anyone you choose again from your Sharing page.\n\n" +
-			"En 30 días llega a la mayoría de edad y el acceso que su padre, madre o tutor tiene a su expediente de salud en carefront termina por sí solo. Desde entonces solo usted decide quién lo ve: puede volver a invitar a quien quiera desde su página Compartir."},
+	"sharing-ends-adult-caregiver": {"Your access to a record in carefront ends within 30 days / Su acceso a un expediente termina dentro de 30 días",
+		"Your access to a health record you help with in carefront ends within the next 30 days, when the person it belongs to comes of age. From then on they decide who sees their record, and they can invite you again from their own Sharing page.\n\n" +
+			"Su acceso a un expediente de salud con el que ayuda en carefront termina dentro de los próximos 30 días, cuando la persona a quien pertenece llegue a la mayoría de edad. Desde entonces esa persona decide quién ve su expediente y puede invitarle de nuevo desde su propia página Compartir."},
+	"sharing-ends-adult-patient": {"Soon you decide who sees your carefront record / Pronto usted decide quién ve su expediente",
+		"Within the next 30 days you come of age, and the access your parent or guardian has to your health record in carefront ends by itself. From then on only you decide who sees it: you can invite anyone you choose again from your Sharing page.\n\n" +
+			"Dentro de los próximos 30 días llega a la mayoría de edad y el acceso que su padre, madre o tutor tiene a su expediente de salud en carefront termina por sí solo. Desde entonces solo usted decide quién lo ve: puede volver a invitar a quien quiera desde su página Compartir."},
 	"locked": {"Your carefront account is locked for 15 minutes",
 		"Someone tried to sign in to your account with a wrong password or code many times, so it is locked for 15 minutes.\nIf this was not you, change your password after it unlocks.\n\n" +
 			"Su cuenta de carefront está bloqueada por 15 minutos: alguien intentó iniciar sesión muchas veces con una contraseña o un código incorrectos. Si no fue usted, cambie su contraseña cuando se desbloquee."},

@@ -231,18 +231,10 @@ func (s *Server) viewingFor(r *http.Request, u *signedIn, forID string) (*viewin
 	if v.Self {
 		return v, nil
 	}
-	// The policy access is decided by: the gateway's (with an EHR's
-	// consents merged in upstream mode), else the compiled one.
-	var policies clinical.Policies
-	switch {
-	case s.opts.Clinical != nil && s.opts.Clinical.Policies != nil:
-		policies = s.opts.Clinical.Policies
-	case s.opts.Policies != nil:
-		policies = s.opts.Policies
-	default:
+	if s.opts.Policies == nil {
 		return v, nil
 	}
-	pol, err := policies.Policy(ctx, forID)
+	pol, err := s.opts.Policies.Policy(ctx, forID)
 	if err != nil {
 		return nil, err
 	}

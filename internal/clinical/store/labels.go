@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"carefront/internal/fhir"
 	"carefront/internal/sqldb"
@@ -106,12 +107,20 @@ func (s *Store) Relabel(ctx context.Context) (int, error) {
 	want := s.Labels.Fingerprint()
 	var after struct{ typ, id string }
 	total := 0
+	wait := 20 * time.Millisecond
 	for {
-		done := false
+		done, busy := false, false
 		err := s.db.Write(ctx, func(tx *sqldb.Tx) error {
 			if tx.Dialect() == sqldb.Postgres {
-				if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(?)", int64(relabelLockID)); err != nil {
+				// Try, never queue: a waiting exclusive lock would hold
+				// back every write that comes after it.
+				var got bool
+				if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock(?)", int64(relabelLockID)).Scan(&got); err != nil {
 					return err
+				}
+				if !got {
+					busy = true
+					return nil
 				}
 			}
 			fp, err := labelFingerprint(ctx, tx)
@@ -144,14 +153,25 @@ func (s *Store) Relabel(ctx context.Context) (int, error) {
 		if done {
 			return total, nil
 		}
+		if busy { // writes under way: try again a little later
+			select {
+			case <-ctx.Done():
+				return total, ctx.Err()
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 2*time.Second)
+			continue
+		}
+		wait = 20 * time.Millisecond
 	}
 }
 
 // writeLock is taken by every transaction that writes resources before
 // it writes the first: on PostgreSQL, the relabelling lock shared, so
-// writes go on together and a relabelling batch (which takes it alone)
-// never interleaves with one. Both take it before any row lock, so they
-// cannot deadlock. On SQLite a write transaction is exclusive already.
+// writes go on together and a relabelling batch (which only tries for it
+// alone, and waits outside the queue when writes hold it) never
+// interleaves with one. Both take it before any row lock, so they cannot
+// deadlock. On SQLite a write transaction is exclusive already.
 func writeLock(ctx context.Context, tx *sqldb.Tx) error {
 	if tx.Dialect() != sqldb.Postgres {
 		return nil

@@ -45,8 +45,8 @@ func TestConsentsKeptByTheEHRBindThePortal(t *testing.T) {
 		var now atomic.Int64
 		now.Store(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC).UnixNano())
 		clock := func() time.Time { return time.Unix(0, now.Load()).UTC() }
-		policies := &consent.EHRConsents{Policies: &access.Store{DB: db}, EHR: c, Now: clock}
-		gw := &clinical.Gateway{Source: c, Audit: aw, Policies: policies, Now: clock}
+		gw := &clinical.Gateway{Source: c, Audit: aw, Policies: &access.Store{DB: db}, Now: clock,
+			Consents: &consent.EHRConsents{EHR: c, Now: clock}}
 		caregiver := clinical.Request{Principal: access.Principal{User: "Person/c", Patient: "pa",
 			Proxy: &access.Proxy{Account: "Person/c", Until: clock().AddDate(1, 0, 0)}}}
 		patient := clinical.Request{Principal: access.Principal{User: "Person/pa", Patient: "pa"}}
@@ -72,6 +72,10 @@ func TestConsentsKeptByTheEHRBindThePortal(t *testing.T) {
 		if outcome, _, ev := audittest.Last(t, db); outcome != string(audit.MinorFailure) || !strings.Contains(ev, access.ReasonConsentDenied) {
 			t.Errorf("refusal audited as %s %s", outcome, ev)
 		}
+		// The EHR's consent keeps an id of its own kind.
+		if pol, err := gw.Consents.Merge(ctx, "pa", nil); err != nil || len(pol.Consents) != 1 || !strings.HasPrefix(pol.Consents[0].ID, "ehr:") {
+			t.Errorf("merged policy: %+v, %v", pol, err)
+		}
 		if _, err := gw.Read(ctx, caregiver, "Patient", "pa"); err != nil {
 			t.Errorf("what the consent does not name: %v", err)
 		}
@@ -82,15 +86,21 @@ func TestConsentsKeptByTheEHRBindThePortal(t *testing.T) {
 }
 
 // TestEHRWithoutConsents: an EHR that does not offer Consent search has
-// none to apply; one that cannot answer fails the request rather than
-// deciding without them.
+// none to apply; one that cannot answer is replaced by its last good
+// answer for a while, then fails the request rather than deciding
+// without them; the patient's own record never asks.
 func TestEHRWithoutConsents(t *testing.T) {
 	db := sqldbtest.Open(t, sqldb.SQLite)
 	ctx := context.Background()
-	var status atomic.Int32
+	var status, calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/fhir/Consent") {
-			w.WriteHeader(int(status.Load()))
+			calls.Add(1)
+			if s := int(status.Load()); s != http.StatusOK {
+				w.WriteHeader(s)
+				return
+			}
+			w.Write([]byte(`{"resourceType":"Bundle","type":"searchset","entry":[]}`))
 			return
 		}
 		http.NotFound(w, r)
@@ -100,18 +110,54 @@ func TestEHRWithoutConsents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	base := &access.Policy{Version: 3}
 	for _, tc := range []struct {
 		status int
 		ok     bool
-	}{{http.StatusNotFound, true}, {http.StatusBadRequest, true}, {http.StatusInternalServerError, false}} {
+	}{{http.StatusNotFound, true}, {http.StatusBadRequest, true}, {http.StatusForbidden, false}, {http.StatusInternalServerError, false}} {
 		status.Store(int32(tc.status))
-		e := &consent.EHRConsents{Policies: &access.Store{DB: db}, EHR: c}
-		p, err := e.Policy(ctx, "pa")
-		if tc.ok && (err != nil || len(p.Consents) != 0) {
-			t.Errorf("EHR answering %d: %+v %v, want a policy with no consents", tc.status, p, err)
+		e := &consent.EHRConsents{EHR: c}
+		p, err := e.Merge(ctx, "pa", base)
+		if tc.ok && (err != nil || p != base) {
+			t.Errorf("EHR answering %d: %+v %v, want the policy as it was", tc.status, p, err)
 		}
 		if !tc.ok && (err == nil || !clinical.IsUnavailable(err)) {
 			t.Errorf("EHR answering %d: %v, want unavailable", tc.status, err)
 		}
+	}
+
+	// A good answer stands in for a failing EHR for ten minutes.
+	var now atomic.Int64
+	now.Store(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()).UTC() }
+	e := &consent.EHRConsents{EHR: c, Now: clock}
+	status.Store(http.StatusOK)
+	if _, err := e.Merge(ctx, "pa", base); err != nil {
+		t.Fatal(err)
+	}
+	status.Store(http.StatusServiceUnavailable)
+	now.Add(int64(2 * time.Minute))
+	if _, err := e.Merge(ctx, "pa", base); err != nil {
+		t.Errorf("two minutes after a good answer, with the EHR down: %v", err)
+	}
+	before := calls.Load()
+	if _, err := e.Merge(ctx, "pa", base); err != nil || calls.Load() != before {
+		t.Errorf("a failure just now is asked again at once (%d calls), %v", calls.Load()-before, err)
+	}
+	now.Add(int64(10 * time.Minute))
+	if _, err := e.Merge(ctx, "pa", base); err == nil {
+		t.Error("twelve minutes after the last good answer the EHR's consents are still taken as none")
+	}
+
+	// The patient's own record never asks the EHR for consents.
+	status.Store(http.StatusServiceUnavailable)
+	calls.Store(0)
+	sig, _ := audit.NewSigner(make([]byte, 32))
+	aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test"})
+	t.Cleanup(func() { aw.Close(ctx) })
+	gw := &clinical.Gateway{Source: c, Audit: aw, Policies: &access.Store{DB: db}, Consents: &consent.EHRConsents{EHR: c}}
+	_, err = gw.Read(ctx, clinical.Request{Principal: access.Principal{User: "Person/pa", Patient: "pa"}}, "Observation", "x")
+	if calls.Load() != 0 || apperr.CodeOf(err) != apperr.NotFound {
+		t.Errorf("the patient's own read asked the EHR's consents %d times (%v)", calls.Load(), err)
 	}
 }
