@@ -1,0 +1,657 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"carefront/internal/apperr"
+	"carefront/internal/audit"
+	"carefront/internal/sqldb"
+)
+
+// Lifetimes of the flow's artifacts.
+const (
+	// RequestTTL is how long a person has to sign in and approve.
+	RequestTTL = 10 * time.Minute
+	// CodeTTL is how long an authorization code works (once).
+	CodeTTL = time.Minute
+	// DefaultAccessTTL is an access token's life; 5 to 15 minutes may
+	// be configured.
+	DefaultAccessTTL = 10 * time.Minute
+	// DefaultRefreshTTL is how long after the grant refresh tokens work
+	// with offline_access (the absolute refresh lifetime).
+	DefaultRefreshTTL = 90 * 24 * time.Hour
+	// OnlineRefreshTTL is the same with online_access: no longer than a
+	// portal session.
+	OnlineRefreshTTL = 12 * time.Hour
+	// RefreshGrace is how long after a refresh token was used it may be
+	// used again (two requests refreshing the same token at once); past
+	// it, a second use is taken as theft and ends the whole family.
+	RefreshGrace = 5 * time.Second
+)
+
+// Errors of the flow, each the OAuth error the endpoint answers.
+var (
+	ErrNoRequest     = apperr.New(apperr.NotFound, "this sign-in request has expired or is unknown; go back to the app and start again")
+	ErrBadCode       = apperr.New(apperr.Invalid, "invalid_grant: the authorization code is unknown, expired or used")
+	ErrBadRefresh    = apperr.New(apperr.Invalid, "invalid_grant: the refresh token is unknown, expired or revoked")
+	ErrTokenInactive = apperr.New(apperr.Unauthorized, "the access token is unknown, expired or revoked")
+)
+
+// Request is an authorization request from the authorize endpoint to
+// the code exchange.
+type Request struct {
+	ID           string
+	ClientID     string
+	RedirectURI  string
+	Scopes       []Scope // requested; the approved ones once GrantID is set
+	State        string
+	Nonce        string
+	Challenge    string // PKCE S256 code challenge
+	ResponseMode string
+	Launch       string // an EHR launch's context id
+	GrantID      string // set when the person approved
+	AuthTime     time.Time
+	AMR          []string
+	Created      time.Time
+	Expires      time.Time
+}
+
+// Grant is a person's grant of an app to one record.
+type Grant struct {
+	ID        string
+	ClientID  string
+	Account   string // the person who granted it
+	Patient   string // whose record
+	Caregiver bool   // Account acts for Patient as a caregiver
+	Scopes    []Scope
+	Created   time.Time
+	Expires   time.Time // refresh tokens stop working then
+	LastUsed  time.Time
+	Revoked   time.Time
+}
+
+// Active reports whether the grant still lets its app in at t.
+func (g *Grant) Active(t time.Time) bool { return g.Revoked.IsZero() && t.Before(g.Expires) }
+
+// Tokens are what a code exchange or a refresh issues.
+type Tokens struct {
+	Access        string
+	AccessExpires time.Time
+	Refresh       string // empty without offline_access or online_access
+	Scopes        []Scope
+	Grant         *Grant
+}
+
+// TokenInfo is what an access token stands for.
+type TokenInfo struct {
+	Grant   *Grant
+	Scopes  []Scope
+	Expires time.Time
+	Family  string
+}
+
+// Flow keeps authorization requests, grants, codes and tokens.
+type Flow struct {
+	DB    *sqldb.DB
+	Audit *audit.Writer
+	// AccessTTL is an access token's life (DefaultAccessTTL when 0).
+	AccessTTL time.Duration
+	// RefreshTTL is the absolute refresh lifetime (DefaultRefreshTTL
+	// when 0).
+	RefreshTTL time.Duration
+}
+
+func (f *Flow) now() time.Time { return f.DB.Now().UTC() }
+
+func randomToken() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func randomID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func hashOf(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// CreateRequest keeps a new authorization request, valid RequestTTL.
+func (f *Flow) CreateRequest(ctx context.Context, r Request) (*Request, error) {
+	r.ID, r.Created = randomID(), f.now()
+	r.Expires = r.Created.Add(RequestTTL)
+	r.GrantID, r.AuthTime, r.AMR = "", time.Time{}, nil
+	err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO oauth_request (id, client_id, redirect_uri, scopes, state, nonce, challenge, response_mode, launch, created, expires)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.ClientID, r.RedirectURI, Format(r.Scopes), r.State, r.Nonce, r.Challenge,
+			r.ResponseMode, nullable(r.Launch), r.Created.UnixMicro(), r.Expires.UnixMicro())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("oauth: request: %w", err)
+	}
+	return &r, nil
+}
+
+const requestCols = "id, client_id, redirect_uri, scopes, state, nonce, challenge, response_mode, launch, grant_id, auth_time, amr, created, expires"
+
+func scanRequest(row interface{ Scan(...any) error }) (*Request, error) {
+	var (
+		r                Request
+		scopes           string
+		launch, grant    sql.NullString
+		amr              sql.NullString
+		authTime         sql.NullInt64
+		created, expires int64
+	)
+	if err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &scopes, &r.State, &r.Nonce, &r.Challenge, &r.ResponseMode, &launch, &grant, &authTime, &amr, &created, &expires); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.Scopes, err = ParseScopes(scopes); err != nil {
+		return nil, fmt.Errorf("oauth: request %s: stored scopes: %w", r.ID, err)
+	}
+	r.Launch, r.GrantID = launch.String, grant.String
+	if authTime.Valid {
+		r.AuthTime = time.UnixMicro(authTime.Int64).UTC()
+	}
+	if amr.String != "" {
+		r.AMR = strings.Split(amr.String, " ")
+	}
+	r.Created, r.Expires = time.UnixMicro(created).UTC(), time.UnixMicro(expires).UTC()
+	return &r, nil
+}
+
+// Request returns a request not yet expired; ErrNoRequest otherwise.
+func (f *Flow) Request(ctx context.Context, id string) (*Request, error) {
+	var r *Request
+	err := f.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		var err error
+		r, err = scanRequest(tx.QueryRow(ctx, "SELECT "+requestCols+" FROM oauth_request WHERE id = ? AND expires > ?", id, f.now().UnixMicro()))
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNoRequest
+	}
+	return r, err
+}
+
+// Approval is a person's answer to an authorization request.
+type Approval struct {
+	Account   string
+	Patient   string
+	Caregiver bool
+	// Scopes are those that stayed ticked: a subset of the requested.
+	Scopes   []Scope
+	AuthTime time.Time
+	AMR      []string
+	Address  string
+}
+
+// Approve records the person's grant for the request's app and ties it
+// to the request, in one transaction with its audit record. Scopes not
+// requested are refused (Invalid); an expired or approved request is
+// ErrNoRequest.
+func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Grant, error) {
+	r, err := f.Request(ctx, requestID)
+	if err != nil {
+		return nil, err
+	}
+	if r.GrantID != "" {
+		return nil, ErrNoRequest
+	}
+	asked := map[string]bool{}
+	for _, s := range r.Scopes {
+		asked[s.String()] = true
+	}
+	for _, s := range a.Scopes {
+		if !asked[s.String()] {
+			return nil, apperr.New(apperr.Invalid, "%s was not asked for", s)
+		}
+	}
+	now := f.now()
+	g := &Grant{ID: randomID(), ClientID: r.ClientID, Account: a.Account, Patient: a.Patient, Caregiver: a.Caregiver,
+		Scopes: a.Scopes, Created: now, Expires: now.Add(f.grantLife(a.Scopes))}
+	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
+		Action: audit.Create, Outcome: audit.Success, Reason: "app-authorized", User: "Person/" + a.Account,
+		Patient: "Patient/" + a.Patient, Client: r.ClientID, Address: a.Address,
+		Entities: []audit.Entity{{What: "Device/" + r.ClientID}}}
+	err = f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO oauth_grant (id, client_id, account_id, patient_id, caregiver, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			g.ID, g.ClientID, g.Account, g.Patient, g.Caregiver, Format(g.Scopes), g.Created.UnixMicro(), g.Expires.UnixMicro()); err != nil {
+			return err
+		}
+		res, err := tx.Exec(ctx, "UPDATE oauth_request SET grant_id = ?, scopes = ?, auth_time = ?, amr = ? WHERE id = ? AND grant_id IS NULL AND expires > ?",
+			g.ID, Format(a.Scopes), a.AuthTime.UnixMicro(), strings.Join(a.AMR, " "), r.ID, now.UnixMicro())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrNoRequest
+		}
+		return f.Audit.Stage(ctx, tx, rec)
+	})
+	if errors.Is(err, ErrNoRequest) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("oauth: approve: %w", err)
+	}
+	if err := f.Audit.Chain(ctx); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// grantLife is how long a grant's refresh tokens may be used.
+func (f *Flow) grantLife(scopes []Scope) time.Duration {
+	switch {
+	case slices.ContainsFunc(scopes, func(s Scope) bool { return s.Plain == ScopeOffline }):
+		if f.RefreshTTL > 0 {
+			return f.RefreshTTL
+		}
+		return DefaultRefreshTTL
+	case slices.ContainsFunc(scopes, func(s Scope) bool { return s.Plain == ScopeOnline }):
+		return OnlineRefreshTTL
+	}
+	return f.accessTTL()
+}
+
+func (f *Flow) accessTTL() time.Duration {
+	if f.AccessTTL > 0 {
+		return f.AccessTTL
+	}
+	return DefaultAccessTTL
+}
+
+// SaveCode keeps the code issued for an approved request (its hash),
+// valid CodeTTL.
+func (f *Flow) SaveCode(ctx context.Context, requestID, code string) error {
+	now := f.now()
+	var n int64
+	err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, "UPDATE oauth_request SET code_hash = ?, code_expires = ? WHERE id = ? AND grant_id IS NOT NULL AND code_hash IS NULL AND expires > ?",
+			hashOf(code), now.Add(CodeTTL).UnixMicro(), requestID, now.UnixMicro())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("oauth: save code: %w", err)
+	}
+	if n != 1 {
+		return ErrNoRequest
+	}
+	return nil
+}
+
+// RedeemCode exchanges a code once: it returns its request, approved,
+// and marks the code used. A code used before is a replay: every token
+// issued from it is revoked (RFC 6749 section 4.1.2), the attempt is
+// audited, and the answer is ErrBadCode, as for an unknown or expired
+// code.
+func (f *Flow) RedeemCode(ctx context.Context, code string) (*Request, error) {
+	now := f.now()
+	var (
+		r        *Request
+		replayed string
+	)
+	err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		var used sql.NullInt64
+		var expires int64
+		var id string
+		err := tx.QueryRow(ctx, "SELECT id, code_expires, code_used_at FROM oauth_request WHERE code_hash = ?", hashOf(code)).Scan(&id, &expires, &used)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrBadCode
+		}
+		if err != nil {
+			return err
+		}
+		if used.Valid {
+			replayed = id
+			_, err := tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", now.UnixMicro(), id)
+			return err
+		}
+		if expires <= now.UnixMicro() {
+			return ErrBadCode
+		}
+		res, err := tx.Exec(ctx, "UPDATE oauth_request SET code_used_at = ? WHERE id = ? AND code_used_at IS NULL", now.UnixMicro(), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrBadCode
+		}
+		r, err = scanRequest(tx.QueryRow(ctx, "SELECT "+requestCols+" FROM oauth_request WHERE id = ?", id))
+		return err
+	})
+	if replayed != "" {
+		rec := audit.Record{Type: audit.TypeSecurityAlert, Action: audit.Execute, Outcome: audit.SeriousFailure,
+			Reason: "authorization-code-replayed", Entities: []audit.Entity{{What: "Device/" + clientOf(ctx, f, replayed)}}}
+		if aerr := f.Audit.Append(ctx, rec); aerr != nil {
+			return nil, aerr
+		}
+		return nil, ErrBadCode
+	}
+	if errors.Is(err, ErrBadCode) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("oauth: redeem code: %w", err)
+	}
+	if r.GrantID == "" {
+		return nil, ErrBadCode
+	}
+	return r, nil
+}
+
+// clientOf names the app of a request, for an audit record.
+func clientOf(ctx context.Context, f *Flow, requestID string) string {
+	var c string
+	f.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT client_id FROM oauth_request WHERE id = ?", requestID).Scan(&c)
+	})
+	if c == "" {
+		return "unknown"
+	}
+	return c
+}
+
+// Issue makes the tokens of a redeemed request: an access token, and a
+// refresh token when the grant allows one.
+func (f *Flow) Issue(ctx context.Context, r *Request) (*Tokens, error) {
+	var t *Tokens
+	err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		g, err := grantIn(ctx, tx, r.GrantID)
+		if err != nil {
+			return err
+		}
+		t, err = f.issue(ctx, tx, g, r.ID, g.Scopes)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (f *Flow) issue(ctx context.Context, tx *sqldb.Tx, g *Grant, family string, scopes []Scope) (*Tokens, error) {
+	now := f.now()
+	if !g.Active(now) {
+		return nil, ErrBadRefresh
+	}
+	var disabled sql.NullInt64
+	if err := tx.QueryRow(ctx, "SELECT disabled_at FROM oauth_client WHERE id = ?", g.ClientID).Scan(&disabled); err != nil {
+		return nil, err
+	}
+	if disabled.Valid {
+		return nil, ErrBadRefresh // an app disabled gets nothing more
+	}
+	t := &Tokens{Access: randomToken(), AccessExpires: now.Add(f.accessTTL()), Scopes: scopes, Grant: g}
+	if t.AccessExpires.After(g.Expires) {
+		t.AccessExpires = g.Expires
+	}
+	rows := [][]any{{hashOf(t.Access), "access", g.ID, family, Format(scopes), now.UnixMicro(), t.AccessExpires.UnixMicro()}}
+	if slices.ContainsFunc(scopes, func(s Scope) bool { return s.Plain == ScopeOffline || s.Plain == ScopeOnline }) {
+		t.Refresh = randomToken()
+		rows = append(rows, []any{hashOf(t.Refresh), "refresh", g.ID, family, Format(scopes), now.UnixMicro(), g.Expires.UnixMicro()})
+	}
+	for _, row := range rows {
+		if _, err := tx.Exec(ctx, "INSERT INTO oauth_token (hash, kind, grant_id, family, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)", row...); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tx.Exec(ctx, "UPDATE oauth_grant SET last_used = ? WHERE id = ?", now.UnixMicro(), g.ID); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+const grantCols = "id, client_id, account_id, patient_id, caregiver, scopes, created, expires, last_used, revoked_at"
+
+func scanGrant(row interface{ Scan(...any) error }) (*Grant, error) {
+	var (
+		g                 Grant
+		scopes            string
+		created, expires  int64
+		lastUsed, revoked sql.NullInt64
+	)
+	if err := row.Scan(&g.ID, &g.ClientID, &g.Account, &g.Patient, &g.Caregiver, &scopes, &created, &expires, &lastUsed, &revoked); err != nil {
+		return nil, err
+	}
+	var err error
+	if g.Scopes, err = ParseScopes(scopes); err != nil {
+		return nil, fmt.Errorf("oauth: grant %s: stored scopes: %w", g.ID, err)
+	}
+	g.Created, g.Expires = time.UnixMicro(created).UTC(), time.UnixMicro(expires).UTC()
+	if lastUsed.Valid {
+		g.LastUsed = time.UnixMicro(lastUsed.Int64).UTC()
+	}
+	if revoked.Valid {
+		g.Revoked = time.UnixMicro(revoked.Int64).UTC()
+	}
+	return &g, nil
+}
+
+func grantIn(ctx context.Context, tx *sqldb.Tx, id string) (*Grant, error) {
+	return scanGrant(tx.QueryRow(ctx, "SELECT "+grantCols+" FROM oauth_grant WHERE id = ?", id))
+}
+
+// Refresh rotates a refresh token of clientID: it is marked used, and a
+// new access and refresh token of the same family are issued, with the
+// scopes asked (a subset of the grant's; all of them when none). A
+// token used within RefreshGrace is refreshed again (two requests at
+// once); used before that, it is a replay, and its whole family is
+// revoked. Every failure is ErrBadRefresh.
+func (f *Flow) Refresh(ctx context.Context, clientID, refresh string, scopes []Scope) (*Tokens, error) {
+	now := f.now()
+	var (
+		t      *Tokens
+		replay bool
+		grant  string
+	)
+	err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		var (
+			family, scopeList string
+			expires           int64
+			used, revoked     sql.NullInt64
+		)
+		err := tx.QueryRow(ctx, "SELECT grant_id, family, scopes, expires, used_at, revoked_at FROM oauth_token WHERE hash = ? AND kind = 'refresh'",
+			hashOf(refresh)).Scan(&grant, &family, &scopeList, &expires, &used, &revoked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrBadRefresh
+		}
+		if err != nil {
+			return err
+		}
+		g, err := grantIn(ctx, tx, grant)
+		if err != nil {
+			return err
+		}
+		if g.ClientID != clientID || revoked.Valid || expires <= now.UnixMicro() || !g.Active(now) {
+			return ErrBadRefresh
+		}
+		if used.Valid && now.Sub(time.UnixMicro(used.Int64)) > RefreshGrace {
+			replay = true
+			_, err := tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", now.UnixMicro(), family)
+			return err
+		}
+		have, err := ParseScopes(scopeList)
+		if err != nil {
+			return err
+		}
+		if len(scopes) == 0 {
+			scopes = have
+		}
+		for _, s := range scopes {
+			if !slices.ContainsFunc(have, func(h Scope) bool { return h.String() == s.String() }) {
+				return apperr.New(apperr.Invalid, "invalid_scope: %s was not granted", s)
+			}
+		}
+		if !used.Valid {
+			if _, err := tx.Exec(ctx, "UPDATE oauth_token SET used_at = ? WHERE hash = ?", now.UnixMicro(), hashOf(refresh)); err != nil {
+				return err
+			}
+		}
+		t, err = f.issue(ctx, tx, g, family, scopes)
+		return err
+	})
+	if replay {
+		rec := audit.Record{Type: audit.TypeSecurityAlert, Action: audit.Execute, Outcome: audit.SeriousFailure,
+			Reason: "refresh-token-reused", Client: clientID}
+		if aerr := f.Audit.Append(ctx, rec); aerr != nil {
+			return nil, aerr
+		}
+		return nil, ErrBadRefresh
+	}
+	if err != nil {
+		if apperr.CodeOf(err) == apperr.Invalid {
+			return nil, err
+		}
+		return nil, fmt.Errorf("oauth: refresh: %w", err)
+	}
+	return t, nil
+}
+
+// Lookup returns what an access token stands for, if it is in force: not
+// expired or revoked, its grant not revoked, its app not disabled.
+// Everything else is ErrTokenInactive.
+func (f *Flow) Lookup(ctx context.Context, access string) (*TokenInfo, error) {
+	now := f.now()
+	var info *TokenInfo
+	err := f.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		var (
+			grant, family, scopes string
+			expires               int64
+			revoked, disabled     sql.NullInt64
+		)
+		err := tx.QueryRow(ctx, `SELECT t.grant_id, t.family, t.scopes, t.expires, t.revoked_at, c.disabled_at
+			FROM oauth_token t JOIN oauth_grant g ON g.id = t.grant_id JOIN oauth_client c ON c.id = g.client_id
+			WHERE t.hash = ? AND t.kind = 'access'`, hashOf(access)).Scan(&grant, &family, &scopes, &expires, &revoked, &disabled)
+		if err != nil {
+			return err
+		}
+		if revoked.Valid || disabled.Valid || expires <= now.UnixMicro() {
+			return sql.ErrNoRows
+		}
+		g, err := grantIn(ctx, tx, grant)
+		if err != nil {
+			return err
+		}
+		if !g.Revoked.IsZero() {
+			return sql.ErrNoRows
+		}
+		ss, err := ParseScopes(scopes)
+		if err != nil {
+			return err
+		}
+		info = &TokenInfo{Grant: g, Scopes: ss, Expires: time.UnixMicro(expires).UTC(), Family: family}
+		return nil
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrTokenInactive
+	}
+	if err != nil {
+		return nil, fmt.Errorf("oauth: token lookup: %w", err)
+	}
+	return info, nil
+}
+
+// RevokeToken ends a token the app holds (RFC 7009): an access token
+// alone; a refresh token with its whole family. A token that is not the
+// app's, or unknown, changes nothing (and is no error, as the RFC asks).
+func (f *Flow) RevokeToken(ctx context.Context, clientID, token string) error {
+	now := f.now()
+	return f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		var kind, family, client string
+		err := tx.QueryRow(ctx, `SELECT t.kind, t.family, g.client_id FROM oauth_token t JOIN oauth_grant g ON g.id = t.grant_id WHERE t.hash = ?`,
+			hashOf(token)).Scan(&kind, &family, &client)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && client != clientID) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if kind == "refresh" {
+			_, err = tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", now.UnixMicro(), family)
+		} else {
+			_, err = tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL", now.UnixMicro(), hashOf(token))
+		}
+		return err
+	})
+}
+
+// RevokeGrant disconnects an app from a record: the grant and every
+// token issued under it stop working at their next use. Only the
+// account that granted it, or the patient whose record it is, may (the
+// caller says which it is); anything else is ErrNoGrant.
+func (f *Flow) RevokeGrant(ctx context.Context, grantID, patient, by string) error {
+	now := f.now()
+	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
+		Action: audit.Delete, Outcome: audit.Success, Reason: "app-disconnected", User: by, Patient: "Patient/" + patient}
+	err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		var client string
+		err := tx.QueryRow(ctx, "SELECT client_id FROM oauth_grant WHERE id = ? AND patient_id = ? AND revoked_at IS NULL", grantID, patient).Scan(&client)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNoGrant
+		}
+		if err != nil {
+			return err
+		}
+		rec.Client, rec.Entities = client, []audit.Entity{{What: "Device/" + client}}
+		if _, err := tx.Exec(ctx, "UPDATE oauth_grant SET revoked_at = ?, revoked_by = ? WHERE id = ?", now.UnixMicro(), by, grantID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL", now.UnixMicro(), grantID); err != nil {
+			return err
+		}
+		return f.Audit.Stage(ctx, tx, rec)
+	})
+	if errors.Is(err, ErrNoGrant) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("oauth: revoke grant: %w", err)
+	}
+	return f.Audit.Chain(ctx)
+}
+
+// ErrNoGrant means no grant in force has the id for that record.
+var ErrNoGrant = apperr.New(apperr.NotFound, "no app connection in force has that id")
+
+// Grants returns the grants of a patient's record, newest first.
+func (f *Flow) Grants(ctx context.Context, patient string) ([]Grant, error) {
+	var out []Grant
+	err := f.DB.Read(ctx, func(tx *sqldb.Tx) error {
+		rows, err := tx.Query(ctx, "SELECT "+grantCols+" FROM oauth_grant WHERE patient_id = ? ORDER BY created DESC, id", patient)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			g, err := scanGrant(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, *g)
+		}
+		return rows.Err()
+	})
+	return out, err
+}

@@ -1,0 +1,318 @@
+package oauth_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"carefront/internal/apperr"
+	"carefront/internal/audit"
+	"carefront/internal/audit/audittest"
+	"carefront/internal/oauth"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
+)
+
+type flowFixture struct {
+	db     *sqldb.DB
+	clock  *sqldbtest.Clock
+	flow   *oauth.Flow
+	client *oauth.Client
+	other  *oauth.Client
+	reg    *oauth.Clients
+}
+
+func newFlow(t *testing.T, db *sqldb.DB) *flowFixture {
+	t.Helper()
+	ctx := context.Background()
+	clock := sqldbtest.UseClock(db)
+	reg := registry(t, db, true)
+	c, _, err := reg.Add(ctx, oauth.NewClient{Name: "Health Diary", Kind: oauth.KindPublic, RedirectURIs: []string{"https://diary.example/cb"}, Reviewed: true, By: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _, err := reg.Add(ctx, oauth.NewClient{Name: "Other", Kind: oauth.KindPublic, RedirectURIs: []string{"https://other.example/cb"}, Reviewed: true, By: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Write(ctx, func(tx *sqldb.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO account (id, kind, email, patient_id, created) VALUES ('maria', 'person', 'maria@example.com', 'demo-maria', 0)")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return &flowFixture{db: db, clock: clock, flow: &oauth.Flow{DB: db, Audit: reg.Audit}, client: c, other: o, reg: reg}
+}
+
+func scopes(t *testing.T, s string) []oauth.Scope {
+	t.Helper()
+	ss, err := oauth.ParseScopes(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ss
+}
+
+// approved runs a request through approval and returns it with its code.
+func (f *flowFixture) approved(t *testing.T, asked, granted string) (*oauth.Request, string) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := f.flow.CreateRequest(ctx, oauth.Request{ClientID: f.client.ID, RedirectURI: "https://diary.example/cb", Scopes: scopes(t, asked),
+		State: "s", Nonce: "n", Challenge: "c", ResponseMode: "query"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, granted), AuthTime: f.clock.Now(), AMR: []string{"pwd", "otp"}}); err != nil {
+		t.Fatal(err)
+	}
+	code := strings.Repeat("c", 10) + r.ID
+	if err := f.flow.SaveCode(ctx, r.ID, code); err != nil {
+		t.Fatal(err)
+	}
+	return r, code
+}
+
+// TestAuthorizationCodeFlow: a request is approved with the scopes that
+// stayed ticked, its code works once within a minute, and a replayed
+// code revokes what it issued; codes and tokens are kept only hashed.
+func TestAuthorizationCodeFlow(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFlow(t, db)
+		asked := "openid fhirUser launch/patient offline_access patient/Observation.rs patient/Condition.rs"
+		r, err := f.flow.CreateRequest(ctx, oauth.Request{ClientID: f.client.ID, RedirectURI: "https://diary.example/cb", Scopes: scopes(t, asked),
+			State: "s", Nonce: "n", Challenge: "c", ResponseMode: "query"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.flow.SaveCode(ctx, r.ID, "code-before-approval"); err != oauth.ErrNoRequest {
+			t.Errorf("a code for a request not approved: %v", err)
+		}
+		if _, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, "openid patient/Patient.rs")}); apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("approving a scope not asked for: %v", err)
+		}
+		granted := "openid fhirUser launch/patient offline_access patient/Observation.rs"
+		g, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, granted), AuthTime: f.clock.Now()})
+		if err != nil || oauth.Format(g.Scopes) != granted || g.Expires.Sub(g.Created) != oauth.DefaultRefreshTTL {
+			t.Fatalf("Approve = %+v, %v", g, err)
+		}
+		if _, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, granted)}); err != oauth.ErrNoRequest {
+			t.Errorf("approving twice: %v", err)
+		}
+		if err := f.flow.SaveCode(ctx, r.ID, "the-code"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.flow.RedeemCode(ctx, "the-code")
+		if err != nil || got.ID != r.ID || oauth.Format(got.Scopes) != granted || got.Challenge != "c" {
+			t.Fatalf("RedeemCode = %+v, %v", got, err)
+		}
+		tok, err := f.flow.Issue(ctx, got)
+		if err != nil || tok.Access == "" || tok.Refresh == "" || !tok.AccessExpires.Equal(f.clock.Now().Add(oauth.DefaultAccessTTL)) {
+			t.Fatalf("Issue = %+v, %v", tok, err)
+		}
+		info, err := f.flow.Lookup(ctx, tok.Access)
+		if err != nil || info.Grant.Patient != "demo-maria" || info.Grant.ClientID != f.client.ID || oauth.Format(info.Scopes) != granted {
+			t.Fatalf("Lookup = %+v, %v", info, err)
+		}
+		if _, err := f.flow.Lookup(ctx, tok.Refresh); err != oauth.ErrTokenInactive {
+			t.Errorf("a refresh token used as an access token: %v", err)
+		}
+		// Replay: refused, and the tokens it issued stop working.
+		if _, err := f.flow.RedeemCode(ctx, "the-code"); err != oauth.ErrBadCode {
+			t.Errorf("a replayed code: %v", err)
+		}
+		if _, err := f.flow.Lookup(ctx, tok.Access); err != oauth.ErrTokenInactive {
+			t.Errorf("a token from a replayed code still works: %v", err)
+		}
+		if _, err := f.flow.Refresh(ctx, f.client.ID, tok.Refresh, nil); err != oauth.ErrBadRefresh {
+			t.Errorf("a refresh token from a replayed code still works: %v", err)
+		}
+		if outcome, _, ev := audittest.Last(t, db); outcome != string(audit.SeriousFailure) || !strings.Contains(ev, "authorization-code-replayed") {
+			t.Errorf("replay audited as %s %s", outcome, ev)
+		}
+		// An expired code, and one never issued.
+		_, code := f.approved(t, asked, granted)
+		f.clock.Add(oauth.CodeTTL + time.Second)
+		if _, err := f.flow.RedeemCode(ctx, code); err != oauth.ErrBadCode {
+			t.Errorf("an expired code: %v", err)
+		}
+		if _, err := f.flow.RedeemCode(ctx, "never-issued"); err != oauth.ErrBadCode {
+			t.Errorf("a made-up code: %v", err)
+		}
+		// An abandoned request expires.
+		f.clock.Add(oauth.RequestTTL)
+		if _, err := f.flow.Request(ctx, r.ID); err != oauth.ErrNoRequest {
+			t.Errorf("an expired request: %v", err)
+		}
+		// Nothing secret is stored as given.
+		var rows [][]byte
+		db.Read(ctx, func(tx *sqldb.Tx) error {
+			rs, err := tx.Query(ctx, "SELECT hash FROM oauth_token")
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
+			for rs.Next() {
+				var h []byte
+				rs.Scan(&h)
+				rows = append(rows, h)
+			}
+			return nil
+		})
+		for _, h := range rows {
+			if bytes.Contains(h, []byte(tok.Access)) || len(h) != 32 {
+				t.Errorf("a token is stored as given")
+			}
+		}
+	})
+}
+
+// TestRefreshRotation: every refresh rotates; the same token twice
+// within the grace window is two requests at once and both succeed;
+// later it is theft and ends the family; refresh stops at the grant's
+// absolute lifetime, for another app, and for scopes never granted.
+func TestRefreshRotation(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFlow(t, db)
+		granted := "openid offline_access patient/Observation.rs patient/Condition.rs"
+		r, code := f.approved(t, granted, granted)
+		r, err := f.flow.RedeemCode(ctx, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := f.flow.Issue(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.flow.Refresh(ctx, f.other.ID, first.Refresh, nil); err != oauth.ErrBadRefresh {
+			t.Errorf("another app's refresh: %v", err)
+		}
+		if _, err := f.flow.Refresh(ctx, f.client.ID, first.Refresh, scopes(t, "patient/Patient.rs")); apperr.CodeOf(err) != apperr.Invalid || !strings.Contains(err.Error(), "invalid_scope") {
+			t.Errorf("refresh for a scope never granted: %v", err)
+		}
+		// Two at once: both get tokens.
+		var wg sync.WaitGroup
+		got := make([]*oauth.Tokens, 2)
+		errs := make([]error, 2)
+		for i := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got[i], errs[i] = f.flow.Refresh(ctx, f.client.ID, first.Refresh, scopes(t, "offline_access patient/Observation.rs"))
+			}()
+		}
+		wg.Wait()
+		if errs[0] != nil || errs[1] != nil || got[0].Refresh == got[1].Refresh || oauth.Format(got[0].Scopes) != "offline_access patient/Observation.rs" {
+			t.Fatalf("concurrent refresh: %v %v", errs[0], errs[1])
+		}
+		second := got[0]
+		if _, err := f.flow.Lookup(ctx, second.Access); err != nil {
+			t.Errorf("the new access token: %v", err)
+		}
+		// The rotated token presented after the grace window: theft.
+		f.clock.Add(oauth.RefreshGrace + time.Second)
+		if _, err := f.flow.Refresh(ctx, f.client.ID, first.Refresh, nil); err != oauth.ErrBadRefresh {
+			t.Errorf("a used refresh token after the grace window: %v", err)
+		}
+		for _, tk := range []string{second.Access, got[1].Access} {
+			if _, err := f.flow.Lookup(ctx, tk); err != oauth.ErrTokenInactive {
+				t.Errorf("after reuse the family's access tokens still work: %v", err)
+			}
+		}
+		if _, err := f.flow.Refresh(ctx, f.client.ID, second.Refresh, nil); err != oauth.ErrBadRefresh {
+			t.Errorf("after reuse the family's refresh token still works: %v", err)
+		}
+		if outcome, _, ev := audittest.Last(t, db); outcome != string(audit.SeriousFailure) || !strings.Contains(ev, "refresh-token-reused") {
+			t.Errorf("reuse audited as %s %s", outcome, ev)
+		}
+
+		// A fresh family lives until the grant's absolute lifetime.
+		_, code = f.approved(t, granted, granted)
+		r, _ = f.flow.RedeemCode(ctx, code)
+		tok, err := f.flow.Issue(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Add(oauth.DefaultAccessTTL + time.Second)
+		if _, err := f.flow.Lookup(ctx, tok.Access); err != oauth.ErrTokenInactive {
+			t.Errorf("an expired access token: %v", err)
+		}
+		for range 3 {
+			if tok, err = f.flow.Refresh(ctx, f.client.ID, tok.Refresh, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.clock.Add(oauth.DefaultRefreshTTL)
+		if _, err := f.flow.Refresh(ctx, f.client.ID, tok.Refresh, nil); err != oauth.ErrBadRefresh {
+			t.Errorf("refresh past the grant's lifetime: %v", err)
+		}
+	})
+}
+
+// TestDisconnect: revoking a grant, revoking a token, or disabling the
+// app stops tokens at their next use; only the record's own grant can
+// be revoked through it.
+func TestDisconnect(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFlow(t, db)
+		granted := "offline_access patient/Observation.rs"
+		issue := func() *oauth.Tokens {
+			_, code := f.approved(t, granted, granted)
+			r, err := f.flow.RedeemCode(ctx, code)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := f.flow.Issue(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		a := issue()
+		if err := f.flow.RevokeGrant(ctx, a.Grant.ID, "someone-else", "Person/x"); err != oauth.ErrNoGrant {
+			t.Errorf("revoking a grant of another record: %v", err)
+		}
+		if err := f.flow.RevokeGrant(ctx, a.Grant.ID, "demo-maria", "Person/maria"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.flow.Lookup(ctx, a.Access); err != oauth.ErrTokenInactive {
+			t.Errorf("access after disconnect: %v", err)
+		}
+		if _, err := f.flow.Refresh(ctx, f.client.ID, a.Refresh, nil); err != oauth.ErrBadRefresh {
+			t.Errorf("refresh after disconnect: %v", err)
+		}
+		if gs, _ := f.flow.Grants(ctx, "demo-maria"); len(gs) != 1 || gs[0].Revoked.IsZero() {
+			t.Errorf("grants after disconnect: %+v", gs)
+		}
+
+		b := issue()
+		if err := f.flow.RevokeToken(ctx, f.other.ID, b.Refresh); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.flow.Lookup(ctx, b.Access); err != nil {
+			t.Errorf("another app's revocation ended the token: %v", err)
+		}
+		if err := f.flow.RevokeToken(ctx, f.client.ID, b.Refresh); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.flow.Lookup(ctx, b.Access); err != oauth.ErrTokenInactive {
+			t.Errorf("revoking the refresh token leaves its family's access token working: %v", err)
+		}
+
+		c := issue()
+		if err := f.reg.Disable(ctx, f.client.ID, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.flow.Lookup(ctx, c.Access); err != oauth.ErrTokenInactive {
+			t.Errorf("a disabled app's token: %v", err)
+		}
+		if _, err := f.flow.Refresh(ctx, f.client.ID, c.Refresh, nil); err != oauth.ErrBadRefresh {
+			t.Errorf("a disabled app's refresh: %v", err)
+		}
+	})
+}
