@@ -14,10 +14,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -108,6 +112,9 @@ type Clients struct {
 	// Production refuses plain http redirect, launch and JWKS URLs
 	// (loopback redirects excepted, as RFC 8252 allows native apps).
 	Production bool
+
+	mu   sync.Mutex
+	jwks map[string]cachedJWKS // fetched key sets, by URL
 }
 
 // ErrUnknownClient means no registered app has the id.
@@ -439,3 +446,92 @@ func (s *Clients) Disable(ctx context.Context, id, by string) error {
 }
 
 func nullable(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// jwksFetchTimeout and maxJWKSBytes bound fetching an app's JWKS URL;
+// jwksCacheFor is how long a fetched set is used.
+const (
+	jwksFetchTimeout = 5 * time.Second
+	maxJWKSBytes     = 64 << 10
+	jwksCacheFor     = 10 * time.Minute
+)
+
+type cachedJWKS struct {
+	at  time.Time
+	set *jose.JSONWebKeySet
+}
+
+// KeysOf returns an app's public keys: those registered with it, or
+// those at its JWKS URL, fetched over HTTPS in production (never from a
+// private or loopback address), within 5 seconds and 64 KiB, and cached
+// for 10 minutes.
+func (s *Clients) KeysOf(ctx context.Context, c *Client) (*jose.JSONWebKeySet, error) {
+	if c.JWKS != nil {
+		return c.JWKS, nil
+	}
+	if c.JWKSURL == "" {
+		return nil, errors.New("the app has no keys")
+	}
+	s.mu.Lock()
+	if e, ok := s.jwks[c.JWKSURL]; ok && time.Since(e.at) < jwksCacheFor {
+		s.mu.Unlock()
+		return e.set, nil
+	}
+	s.mu.Unlock()
+	if s.Production && !strings.HasPrefix(c.JWKSURL, "https://") {
+		return nil, errors.New("the JWKS URL is not https")
+	}
+	ctx, cancel := context.WithTimeout(ctx, jwksFetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.JWKSURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.httpClient().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching the JWKS: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching the JWKS: status %d", resp.StatusCode)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+	if err != nil || len(b) > maxJWKSBytes {
+		return nil, errors.New("the JWKS is unreadable or larger than 64 KiB")
+	}
+	set, err := ParseJWKS(b)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.jwks == nil || len(s.jwks) > 1000 {
+		s.jwks = map[string]cachedJWKS{}
+	}
+	s.jwks[c.JWKSURL] = cachedJWKS{at: time.Now(), set: set}
+	s.mu.Unlock()
+	return set, nil
+}
+
+// httpClient fetches JWKS URLs; in production its dialer refuses
+// private, loopback and link-local addresses whatever the name
+// resolves to, and it follows no redirects.
+func (s *Clients) httpClient() *http.Client {
+	d := &net.Dialer{Timeout: jwksFetchTimeout}
+	if s.Production {
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			if ip := net.ParseIP(host); ip == nil || !PublicIP(ip) {
+				return fmt.Errorf("%s is not a public address", host)
+			}
+			return nil
+		}
+	}
+	return &http.Client{
+		Timeout:       jwksFetchTimeout,
+		Transport:     &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: jwksFetchTimeout, ResponseHeaderTimeout: jwksFetchTimeout},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}

@@ -73,11 +73,14 @@ type Grant struct {
 	Account   string // the person who granted it
 	Patient   string // whose record
 	Caregiver bool   // Account acts for Patient as a caregiver
-	Scopes    []Scope
-	Created   time.Time
-	Expires   time.Time // refresh tokens stop working then
-	LastUsed  time.Time
-	Revoked   time.Time
+	// FHIRUser is the person's FHIR resource ("Patient/ID", or a
+	// caregiver's "RelatedPerson/ID"), the ID token's fhirUser.
+	FHIRUser string
+	Scopes   []Scope
+	Created  time.Time
+	Expires  time.Time // refresh tokens stop working then
+	LastUsed time.Time
+	Revoked  time.Time
 }
 
 // Active reports whether the grant still lets its app in at t.
@@ -195,6 +198,7 @@ type Approval struct {
 	Account   string
 	Patient   string
 	Caregiver bool
+	FHIRUser  string // "Patient/ID", or a caregiver's "RelatedPerson/ID"
 	// Scopes are those that stayed ticked: a subset of the requested.
 	Scopes   []Scope
 	AuthTime time.Time
@@ -224,15 +228,18 @@ func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Gran
 		}
 	}
 	now := f.now()
-	g := &Grant{ID: randomID(), ClientID: r.ClientID, Account: a.Account, Patient: a.Patient, Caregiver: a.Caregiver,
+	if a.FHIRUser == "" {
+		a.FHIRUser = "Patient/" + a.Patient
+	}
+	g := &Grant{ID: randomID(), ClientID: r.ClientID, Account: a.Account, Patient: a.Patient, Caregiver: a.Caregiver, FHIRUser: a.FHIRUser,
 		Scopes: a.Scopes, Created: now, Expires: now.Add(f.grantLife(a.Scopes))}
 	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
 		Action: audit.Create, Outcome: audit.Success, Reason: "app-authorized", User: "Person/" + a.Account,
 		Patient: "Patient/" + a.Patient, Client: r.ClientID, Address: a.Address,
 		Entities: []audit.Entity{{What: "Device/" + r.ClientID}}}
 	err = f.DB.Write(ctx, func(tx *sqldb.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO oauth_grant (id, client_id, account_id, patient_id, caregiver, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			g.ID, g.ClientID, g.Account, g.Patient, g.Caregiver, Format(g.Scopes), g.Created.UnixMicro(), g.Expires.UnixMicro()); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO oauth_grant (id, client_id, account_id, patient_id, caregiver, fhir_user, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			g.ID, g.ClientID, g.Account, g.Patient, g.Caregiver, g.FHIRUser, Format(g.Scopes), g.Created.UnixMicro(), g.Expires.UnixMicro()); err != nil {
 			return err
 		}
 		res, err := tx.Exec(ctx, "UPDATE oauth_request SET grant_id = ?, scopes = ?, auth_time = ?, amr = ? WHERE id = ? AND grant_id IS NULL AND expires > ?",
@@ -423,7 +430,7 @@ func (f *Flow) issue(ctx context.Context, tx *sqldb.Tx, g *Grant, family string,
 	return t, nil
 }
 
-const grantCols = "id, client_id, account_id, patient_id, caregiver, scopes, created, expires, last_used, revoked_at"
+const grantCols = "id, client_id, account_id, patient_id, caregiver, fhir_user, scopes, created, expires, last_used, revoked_at"
 
 func scanGrant(row interface{ Scan(...any) error }) (*Grant, error) {
 	var (
@@ -432,7 +439,7 @@ func scanGrant(row interface{ Scan(...any) error }) (*Grant, error) {
 		created, expires  int64
 		lastUsed, revoked sql.NullInt64
 	)
-	if err := row.Scan(&g.ID, &g.ClientID, &g.Account, &g.Patient, &g.Caregiver, &scopes, &created, &expires, &lastUsed, &revoked); err != nil {
+	if err := row.Scan(&g.ID, &g.ClientID, &g.Account, &g.Patient, &g.Caregiver, &g.FHIRUser, &scopes, &created, &expires, &lastUsed, &revoked); err != nil {
 		return nil, err
 	}
 	var err error

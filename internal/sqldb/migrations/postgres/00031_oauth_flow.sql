@@ -21,6 +21,7 @@ CREATE TABLE oauth_grant (
     account_id  TEXT   NOT NULL REFERENCES account (id) ON DELETE CASCADE,
     patient_id  TEXT   NOT NULL,
     caregiver   BOOLEAN NOT NULL,
+    fhir_user   TEXT   NOT NULL,
     scopes      TEXT   NOT NULL,
     created     BIGINT NOT NULL,
     expires     BIGINT NOT NULL,
