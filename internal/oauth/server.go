@@ -179,7 +179,7 @@ func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE with code_challenge_method=S256 is required")
 	}
 	if aud := r.Form.Get("aud"); aud != s.FHIRBase() {
-		return nil, oidc.ErrInvalidRequest().WithDescription("%s", "aud must be this server's FHIR base URL, " + s.FHIRBase())
+		return nil, oidc.ErrInvalidRequest().WithDescription("%s", "aud must be this server's FHIR base URL, "+s.FHIRBase())
 	}
 	scopes, err := ParseScopes(r.Form.Get("scope"))
 	if err != nil || len(scopes) == 0 {
@@ -194,7 +194,7 @@ func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 			return nil, oidc.ErrInvalidScope().WithDescription("launch from the portal is not offered yet; use launch/patient")
 		}
 		if sc.Resource() && sc.Context == "system" {
-			return nil, oidc.ErrInvalidScope().WithDescription("%s", sc.String() + ": system scopes are not offered to apps acting for a person")
+			return nil, oidc.ErrInvalidScope().WithDescription("%s", sc.String()+": system scopes are not offered to apps acting for a person")
 		}
 	}
 	if len(d.State) > 1024 || len(d.Nonce) > 1024 {

@@ -283,7 +283,11 @@ func TestBadTokenRequests(t *testing.T) {
 			{"another app", func(f url.Values) { f.Set("client_id", a.other.ID) }, 400, "invalid_grant"},
 			{"unknown app", func(f url.Values) { f.Set("client_id", "nope") }, 400, "invalid_client"},
 			{"made-up code", func(f url.Values) { f.Set("code", "made-up") }, 400, "invalid_grant"},
-			{"password grant", func(f url.Values) { f.Set("grant_type", "password"); f.Set("username", "maria"); f.Set("password", "x") }, 400, "unsupported_grant_type"},
+			{"password grant", func(f url.Values) {
+				f.Set("grant_type", "password")
+				f.Set("username", "maria")
+				f.Set("password", "x")
+			}, 400, "unsupported_grant_type"},
 			{"client credentials", func(f url.Values) { f.Set("grant_type", "client_credentials") }, 400, "unauthorized_client"},
 			{"a secret for a public app", func(f url.Values) { f.Set("client_secret", "guess") }, 400, "invalid_client"},
 		} {
