@@ -207,16 +207,18 @@ type Approval struct {
 }
 
 // Approve records the person's grant for the request's app and ties it
-// to the request, in one transaction with its audit record. Scopes not
-// requested are refused (Invalid); an expired or approved request is
-// ErrNoRequest.
-func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Grant, error) {
+// to the request, in one transaction with its audit record. It returns
+// the grant and a one-time ticket that only the approving browser gets:
+// the code is issued to whoever presents it (UseTicket), never to
+// someone who merely knows the request's id. Scopes not requested are
+// refused (Invalid); an expired or approved request is ErrNoRequest.
+func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Grant, string, error) {
 	r, err := f.Request(ctx, requestID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if r.GrantID != "" {
-		return nil, ErrNoRequest
+		return nil, "", ErrNoRequest
 	}
 	asked := map[string]bool{}
 	for _, s := range r.Scopes {
@@ -224,9 +226,10 @@ func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Gran
 	}
 	for _, s := range a.Scopes {
 		if !asked[s.String()] {
-			return nil, apperr.New(apperr.Invalid, "%s was not asked for", s)
+			return nil, "", apperr.New(apperr.Invalid, "%s was not asked for", s)
 		}
 	}
+	ticket := randomToken()
 	now := f.now()
 	if a.FHIRUser == "" {
 		a.FHIRUser = "Patient/" + a.Patient
@@ -242,8 +245,8 @@ func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Gran
 			g.ID, g.ClientID, g.Account, g.Patient, g.Caregiver, g.FHIRUser, Format(g.Scopes), g.Created.UnixMicro(), g.Expires.UnixMicro()); err != nil {
 			return err
 		}
-		res, err := tx.Exec(ctx, "UPDATE oauth_request SET grant_id = ?, scopes = ?, auth_time = ?, amr = ? WHERE id = ? AND grant_id IS NULL AND expires > ?",
-			g.ID, Format(a.Scopes), a.AuthTime.UnixMicro(), strings.Join(a.AMR, " "), r.ID, now.UnixMicro())
+		res, err := tx.Exec(ctx, "UPDATE oauth_request SET grant_id = ?, scopes = ?, auth_time = ?, amr = ?, ticket_hash = ? WHERE id = ? AND grant_id IS NULL AND expires > ?",
+			g.ID, Format(a.Scopes), a.AuthTime.UnixMicro(), strings.Join(a.AMR, " "), hashOf(ticket), r.ID, now.UnixMicro())
 		if err != nil {
 			return err
 		}
@@ -253,15 +256,37 @@ func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Gran
 		return f.Audit.Stage(ctx, tx, rec)
 	})
 	if errors.Is(err, ErrNoRequest) {
-		return nil, err
+		return nil, "", err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("oauth: approve: %w", err)
+		return nil, "", fmt.Errorf("oauth: approve: %w", err)
 	}
 	if err := f.Audit.Chain(ctx); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return g, nil
+	return g, ticket, nil
+}
+
+// UseTicket spends the approving browser's ticket for a request: it
+// reports whether ticket is the request's, once.
+func (f *Flow) UseTicket(ctx context.Context, requestID, ticket string) (bool, error) {
+	if ticket == "" {
+		return false, nil
+	}
+	var n int64
+	err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, "UPDATE oauth_request SET ticket_hash = NULL WHERE id = ? AND ticket_hash = ? AND grant_id IS NOT NULL AND expires > ?",
+			requestID, hashOf(ticket), f.now().UnixMicro())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("oauth: ticket: %w", err)
+	}
+	return n == 1, nil
 }
 
 // grantLife is how long a grant's refresh tokens may be used.
@@ -308,97 +333,96 @@ func (f *Flow) SaveCode(ctx context.Context, requestID, code string) error {
 	return nil
 }
 
-// RedeemCode exchanges a code once: it returns its request, approved,
-// and marks the code used. A code used before is a replay: every token
-// issued from it is revoked (RFC 6749 section 4.1.2), the attempt is
-// audited, and the answer is ErrBadCode, as for an unknown or expired
-// code.
-func (f *Flow) RedeemCode(ctx context.Context, code string) (*Request, error) {
+// Exchange redeems a code and issues its tokens in one transaction:
+// check (the app, its redirect URI, the PKCE verifier) runs on the
+// approved request before the code is marked used, so a caller who only
+// holds the code cannot burn it. A code used before is a replay: every
+// token issued from it is revoked (RFC 6749 section 4.1.2), the attempt
+// is audited, and the answer is ErrBadCode, as for an unknown or expired
+// code. A failed check is its own error, and changes nothing.
+func (f *Flow) Exchange(ctx context.Context, code string, check func(*Request) error) (*Request, *Tokens, error) {
 	now := f.now()
 	var (
 		r        *Request
-		replayed string
+		t        *Tokens
+		replayed *Request
+		refused  error
 	)
 	err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		var used sql.NullInt64
 		var expires int64
 		var id string
-		err := tx.QueryRow(ctx, "SELECT id, code_expires, code_used_at FROM oauth_request WHERE code_hash = ?", hashOf(code)).Scan(&id, &expires, &used)
+		q := "SELECT id, code_expires, code_used_at FROM oauth_request WHERE code_hash = ?"
+		if tx.Dialect() == sqldb.Postgres {
+			q += " FOR UPDATE" // two exchanges of one code take turns
+		}
+		err := tx.QueryRow(ctx, q, hashOf(code)).Scan(&id, &expires, &used)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrBadCode
 		}
 		if err != nil {
 			return err
 		}
+		if r, err = scanRequest(tx.QueryRow(ctx, "SELECT "+requestCols+" FROM oauth_request WHERE id = ?", id)); err != nil {
+			return err
+		}
 		if used.Valid {
-			replayed = id
+			replayed = r
 			_, err := tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", now.UnixMicro(), id)
 			return err
 		}
-		if expires <= now.UnixMicro() {
+		if expires <= now.UnixMicro() || r.GrantID == "" {
 			return ErrBadCode
 		}
-		res, err := tx.Exec(ctx, "UPDATE oauth_request SET code_used_at = ? WHERE id = ? AND code_used_at IS NULL", now.UnixMicro(), id)
-		if err != nil {
+		if refused = check(r); refused != nil {
+			return refused
+		}
+		if _, err := tx.Exec(ctx, "UPDATE oauth_request SET code_used_at = ? WHERE id = ?", now.UnixMicro(), id); err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return ErrBadCode
-		}
-		r, err = scanRequest(tx.QueryRow(ctx, "SELECT "+requestCols+" FROM oauth_request WHERE id = ?", id))
-		return err
-	})
-	if replayed != "" {
-		rec := audit.Record{Type: audit.TypeSecurityAlert, Action: audit.Execute, Outcome: audit.SeriousFailure,
-			Reason: "authorization-code-replayed", Entities: []audit.Entity{{What: "Device/" + clientOf(ctx, f, replayed)}}}
-		if aerr := f.Audit.Append(ctx, rec); aerr != nil {
-			return nil, aerr
-		}
-		return nil, ErrBadCode
-	}
-	if errors.Is(err, ErrBadCode) {
-		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("oauth: redeem code: %w", err)
-	}
-	if r.GrantID == "" {
-		return nil, ErrBadCode
-	}
-	return r, nil
-}
-
-// clientOf names the app of a request, for an audit record.
-func clientOf(ctx context.Context, f *Flow, requestID string) string {
-	var c string
-	f.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
-		return tx.QueryRow(ctx, "SELECT client_id FROM oauth_request WHERE id = ?", requestID).Scan(&c)
-	})
-	if c == "" {
-		return "unknown"
-	}
-	return c
-}
-
-// Issue makes the tokens of a redeemed request: an access token, and a
-// refresh token when the grant allows one.
-func (f *Flow) Issue(ctx context.Context, r *Request) (*Tokens, error) {
-	var t *Tokens
-	err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		g, err := grantIn(ctx, tx, r.GrantID)
 		if err != nil {
 			return err
 		}
-		t, err = f.issue(ctx, tx, g, r.ID, g.Scopes)
+		t, err = f.issue(ctx, tx, g, r.ID, g.Scopes, g.Scopes)
 		return err
 	})
-	if err != nil {
-		return nil, err
+	if replayed != nil {
+		rec := audit.Record{Type: audit.TypeSecurityAlert, Action: audit.Execute, Outcome: audit.SeriousFailure,
+			Reason: "authorization-code-replayed", Client: replayed.ClientID, Entities: []audit.Entity{{What: "Device/" + replayed.ClientID}}}
+		if p := patientOf(ctx, f, replayed.GrantID); p != "" {
+			rec.Patient = "Patient/" + p
+		}
+		if aerr := f.Audit.Append(ctx, rec); aerr != nil {
+			return nil, nil, aerr
+		}
+		return nil, nil, ErrBadCode
 	}
-	return t, nil
+	if refused != nil {
+		return nil, nil, refused
+	}
+	if err != nil {
+		if errors.Is(err, ErrBadCode) || errors.Is(err, ErrBadRefresh) || apperr.CodeOf(err) == apperr.Invalid {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("oauth: exchange: %w", err)
+	}
+	return r, t, nil
 }
 
-func (f *Flow) issue(ctx context.Context, tx *sqldb.Tx, g *Grant, family string, scopes []Scope) (*Tokens, error) {
+// patientOf names the record of a grant, for an audit record.
+func patientOf(ctx context.Context, f *Flow, grantID string) string {
+	var p string
+	f.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT patient_id FROM oauth_grant WHERE id = ?", grantID).Scan(&p)
+	})
+	return p
+}
+
+// issue makes an access token with scopes and, when keep holds
+// offline_access or online_access, a refresh token that keeps them (a
+// narrower access token never narrows what the family may refresh to).
+func (f *Flow) issue(ctx context.Context, tx *sqldb.Tx, g *Grant, family string, scopes, keep []Scope) (*Tokens, error) {
 	now := f.now()
 	if !g.Active(now) {
 		return nil, ErrBadRefresh
@@ -415,9 +439,9 @@ func (f *Flow) issue(ctx context.Context, tx *sqldb.Tx, g *Grant, family string,
 		t.AccessExpires = g.Expires
 	}
 	rows := [][]any{{hashOf(t.Access), "access", g.ID, family, Format(scopes), now.UnixMicro(), t.AccessExpires.UnixMicro()}}
-	if slices.ContainsFunc(scopes, func(s Scope) bool { return s.Plain == ScopeOffline || s.Plain == ScopeOnline }) {
+	if slices.ContainsFunc(keep, func(s Scope) bool { return s.Plain == ScopeOffline || s.Plain == ScopeOnline }) {
 		t.Refresh = randomToken()
-		rows = append(rows, []any{hashOf(t.Refresh), "refresh", g.ID, family, Format(scopes), now.UnixMicro(), g.Expires.UnixMicro()})
+		rows = append(rows, []any{hashOf(t.Refresh), "refresh", g.ID, family, Format(keep), now.UnixMicro(), g.Expires.UnixMicro()})
 	}
 	for _, row := range rows {
 		if _, err := tx.Exec(ctx, "INSERT INTO oauth_token (hash, kind, grant_id, family, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)", row...); err != nil {
@@ -461,11 +485,13 @@ func grantIn(ctx context.Context, tx *sqldb.Tx, id string) (*Grant, error) {
 }
 
 // Refresh rotates a refresh token of clientID: it is marked used, and a
-// new access and refresh token of the same family are issued, with the
-// scopes asked (a subset of the grant's; all of them when none). A
-// token used within RefreshGrace is refreshed again (two requests at
-// once); used before that, it is a replay, and its whole family is
-// revoked. Every failure is ErrBadRefresh.
+// new access token (with the scopes asked: a subset of the family's, all
+// of them when none) and a new refresh token (with all of the family's)
+// are issued. A token used within RefreshGrace is refreshed again (two
+// requests at once), and the refresh token its first use issued is
+// superseded, so a family has one live refresh token; a token used
+// before that, or a superseded one presented again, is a replay, and its
+// whole family is revoked. Every failure is ErrBadRefresh.
 func (f *Flow) Refresh(ctx context.Context, clientID, refresh string, scopes []Scope) (*Tokens, error) {
 	now := f.now()
 	var (
@@ -479,8 +505,11 @@ func (f *Flow) Refresh(ctx context.Context, clientID, refresh string, scopes []S
 			expires           int64
 			used, revoked     sql.NullInt64
 		)
-		err := tx.QueryRow(ctx, "SELECT grant_id, family, scopes, expires, used_at, revoked_at FROM oauth_token WHERE hash = ? AND kind = 'refresh'",
-			hashOf(refresh)).Scan(&grant, &family, &scopeList, &expires, &used, &revoked)
+		q := "SELECT grant_id, family, scopes, expires, used_at, revoked_at FROM oauth_token WHERE hash = ? AND kind = 'refresh'"
+		if tx.Dialect() == sqldb.Postgres {
+			q += " FOR UPDATE" // two refreshes of one token take turns
+		}
+		err := tx.QueryRow(ctx, q, hashOf(refresh)).Scan(&grant, &family, &scopeList, &expires, &used, &revoked)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrBadRefresh
 		}
@@ -491,13 +520,17 @@ func (f *Flow) Refresh(ctx context.Context, clientID, refresh string, scopes []S
 		if err != nil {
 			return err
 		}
-		if g.ClientID != clientID || revoked.Valid || expires <= now.UnixMicro() || !g.Active(now) {
+		if g.ClientID != clientID || expires <= now.UnixMicro() || !g.Active(now) {
 			return ErrBadRefresh
 		}
-		if used.Valid && now.Sub(time.UnixMicro(used.Int64)) > RefreshGrace {
+		theft := used.Valid && (revoked.Valid || now.Sub(time.UnixMicro(used.Int64)) > RefreshGrace)
+		if theft {
 			replay = true
 			_, err := tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", now.UnixMicro(), family)
 			return err
+		}
+		if revoked.Valid {
+			return ErrBadRefresh
 		}
 		have, err := ParseScopes(scopeList)
 		if err != nil {
@@ -511,24 +544,33 @@ func (f *Flow) Refresh(ctx context.Context, clientID, refresh string, scopes []S
 				return apperr.New(apperr.Invalid, "invalid_scope: %s was not granted", s)
 			}
 		}
-		if !used.Valid {
-			if _, err := tx.Exec(ctx, "UPDATE oauth_token SET used_at = ? WHERE hash = ?", now.UnixMicro(), hashOf(refresh)); err != nil {
+		if used.Valid {
+			// Within the grace window: the refresh token the first use
+			// issued is superseded (marked used and revoked, so it counts
+			// as a replay if it comes back).
+			if _, err := tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ?, used_at = COALESCE(used_at, ?) WHERE family = ? AND kind = 'refresh' AND revoked_at IS NULL AND used_at IS NULL AND created >= ? AND hash <> ?",
+				now.UnixMicro(), now.UnixMicro(), family, used.Int64, hashOf(refresh)); err != nil {
 				return err
 			}
+		} else if _, err := tx.Exec(ctx, "UPDATE oauth_token SET used_at = ? WHERE hash = ?", now.UnixMicro(), hashOf(refresh)); err != nil {
+			return err
 		}
-		t, err = f.issue(ctx, tx, g, family, scopes)
+		t, err = f.issue(ctx, tx, g, family, scopes, have)
 		return err
 	})
 	if replay {
 		rec := audit.Record{Type: audit.TypeSecurityAlert, Action: audit.Execute, Outcome: audit.SeriousFailure,
-			Reason: "refresh-token-reused", Client: clientID}
+			Reason: "refresh-token-reused", Client: clientID, Entities: []audit.Entity{{What: "Device/" + clientID}}}
+		if p := patientOf(ctx, f, grant); p != "" {
+			rec.Patient = "Patient/" + p
+		}
 		if aerr := f.Audit.Append(ctx, rec); aerr != nil {
 			return nil, aerr
 		}
 		return nil, ErrBadRefresh
 	}
 	if err != nil {
-		if apperr.CodeOf(err) == apperr.Invalid {
+		if errors.Is(err, ErrBadRefresh) || apperr.CodeOf(err) == apperr.Invalid {
 			return nil, err
 		}
 		return nil, fmt.Errorf("oauth: refresh: %w", err)

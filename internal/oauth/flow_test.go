@@ -3,6 +3,9 @@ package oauth_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -65,7 +68,7 @@ func (f *flowFixture) approved(t *testing.T, asked, granted string) (*oauth.Requ
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, granted), AuthTime: f.clock.Now(), AMR: []string{"pwd", "otp"}}); err != nil {
+	if _, _, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, granted), AuthTime: f.clock.Now(), AMR: []string{"pwd", "otp"}}); err != nil {
 		t.Fatal(err)
 	}
 	code := strings.Repeat("c", 10) + r.ID
@@ -91,27 +94,38 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		if err := f.flow.SaveCode(ctx, r.ID, "code-before-approval"); err != oauth.ErrNoRequest {
 			t.Errorf("a code for a request not approved: %v", err)
 		}
-		if _, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, "openid patient/Patient.rs")}); apperr.CodeOf(err) != apperr.Invalid {
+		if _, _, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, "openid patient/Patient.rs")}); apperr.CodeOf(err) != apperr.Invalid {
 			t.Errorf("approving a scope not asked for: %v", err)
 		}
 		granted := "openid fhirUser launch/patient offline_access patient/Observation.rs"
-		g, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, granted), AuthTime: f.clock.Now()})
-		if err != nil || oauth.Format(g.Scopes) != granted || g.Expires.Sub(g.Created) != oauth.DefaultRefreshTTL {
+		g, ticket, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, granted), AuthTime: f.clock.Now()})
+		if err != nil || oauth.Format(g.Scopes) != granted || g.Expires.Sub(g.Created) != oauth.DefaultRefreshTTL || ticket == "" {
 			t.Fatalf("Approve = %+v, %v", g, err)
 		}
-		if _, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, granted)}); err != oauth.ErrNoRequest {
+		if _, _, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, granted)}); err != oauth.ErrNoRequest {
 			t.Errorf("approving twice: %v", err)
+		}
+		for _, tc := range []struct {
+			ticket string
+			want   bool
+		}{{"", false}, {"guess", false}, {ticket, true}, {ticket, false}} {
+			if ok, err := f.flow.UseTicket(ctx, r.ID, tc.ticket); ok != tc.want || err != nil {
+				t.Errorf("UseTicket(%q) = %v, %v; want %v", tc.ticket, ok, err, tc.want)
+			}
 		}
 		if err := f.flow.SaveCode(ctx, r.ID, "the-code"); err != nil {
 			t.Fatal(err)
 		}
-		got, err := f.flow.RedeemCode(ctx, "the-code")
-		if err != nil || got.ID != r.ID || oauth.Format(got.Scopes) != granted || got.Challenge != "c" {
-			t.Fatalf("RedeemCode = %+v, %v", got, err)
+		refuse := errors.New("the verifier does not match")
+		if _, _, err := f.flow.Exchange(ctx, "the-code", func(*oauth.Request) error { return refuse }); err != refuse {
+			t.Fatalf("a failed check: %v", err)
 		}
-		tok, err := f.flow.Issue(ctx, got)
-		if err != nil || tok.Access == "" || tok.Refresh == "" || !tok.AccessExpires.Equal(f.clock.Now().Add(oauth.DefaultAccessTTL)) {
-			t.Fatalf("Issue = %+v, %v", tok, err)
+		got, tok, err := f.flow.Exchange(ctx, "the-code", func(*oauth.Request) error { return nil })
+		if err != nil || got.ID != r.ID || oauth.Format(got.Scopes) != granted || got.Challenge != "c" {
+			t.Fatalf("Exchange after a failed check (which burns nothing) = %+v, %v", got, err)
+		}
+		if tok.Access == "" || tok.Refresh == "" || !tok.AccessExpires.Equal(f.clock.Now().Add(oauth.DefaultAccessTTL)) {
+			t.Fatalf("tokens = %+v", tok)
 		}
 		info, err := f.flow.Lookup(ctx, tok.Access)
 		if err != nil || info.Grant.Patient != "demo-maria" || info.Grant.ClientID != f.client.ID || oauth.Format(info.Scopes) != granted {
@@ -121,7 +135,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 			t.Errorf("a refresh token used as an access token: %v", err)
 		}
 		// Replay: refused, and the tokens it issued stop working.
-		if _, err := f.flow.RedeemCode(ctx, "the-code"); err != oauth.ErrBadCode {
+		if _, _, err := f.flow.Exchange(ctx, "the-code", func(*oauth.Request) error { return nil }); err != oauth.ErrBadCode {
 			t.Errorf("a replayed code: %v", err)
 		}
 		if _, err := f.flow.Lookup(ctx, tok.Access); err != oauth.ErrTokenInactive {
@@ -136,10 +150,10 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		// An expired code, and one never issued.
 		_, code := f.approved(t, asked, granted)
 		f.clock.Add(oauth.CodeTTL + time.Second)
-		if _, err := f.flow.RedeemCode(ctx, code); err != oauth.ErrBadCode {
+		if _, _, err := f.flow.Exchange(ctx, code, func(*oauth.Request) error { return nil }); err != oauth.ErrBadCode {
 			t.Errorf("an expired code: %v", err)
 		}
-		if _, err := f.flow.RedeemCode(ctx, "never-issued"); err != oauth.ErrBadCode {
+		if _, _, err := f.flow.Exchange(ctx, "never-issued", func(*oauth.Request) error { return nil }); err != oauth.ErrBadCode {
 			t.Errorf("a made-up code: %v", err)
 		}
 		// An abandoned request expires.
@@ -179,12 +193,8 @@ func TestRefreshRotation(t *testing.T) {
 		ctx := context.Background()
 		f := newFlow(t, db)
 		granted := "openid offline_access patient/Observation.rs patient/Condition.rs"
-		r, code := f.approved(t, granted, granted)
-		r, err := f.flow.RedeemCode(ctx, code)
-		if err != nil {
-			t.Fatal(err)
-		}
-		first, err := f.flow.Issue(ctx, r)
+		_, code := f.approved(t, granted, granted)
+		_, first, err := f.flow.Exchange(ctx, code, func(*oauth.Request) error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,16 +219,34 @@ func TestRefreshRotation(t *testing.T) {
 		if errs[0] != nil || errs[1] != nil || got[0].Refresh == got[1].Refresh || oauth.Format(got[0].Scopes) != "offline_access patient/Observation.rs" {
 			t.Fatalf("concurrent refresh: %v %v", errs[0], errs[1])
 		}
-		second := got[0]
-		if _, err := f.flow.Lookup(ctx, second.Access); err != nil {
-			t.Errorf("the new access token: %v", err)
+		// One live refresh token in the family: the later of the two.
+		live := 0
+		var second *oauth.Tokens
+		for _, g := range got {
+			if _, err := f.flow.Lookup(ctx, g.Access); err != nil {
+				t.Errorf("a new access token: %v", err)
+			}
+			var revoked bool
+			db.Read(ctx, func(tx *sqldb.Tx) error {
+				var r sql.NullInt64
+				err := tx.QueryRow(ctx, "SELECT revoked_at FROM oauth_token WHERE hash = ?", sha(g.Refresh)).Scan(&r)
+				revoked = r.Valid
+				return err
+			})
+			if !revoked {
+				live++
+				second = g
+			}
+		}
+		if live != 1 || oauth.Format(second.Scopes) != "offline_access patient/Observation.rs" {
+			t.Fatalf("%d live refresh tokens after two refreshes at once, want 1", live)
 		}
 		// The rotated token presented after the grace window: theft.
 		f.clock.Add(oauth.RefreshGrace + time.Second)
 		if _, err := f.flow.Refresh(ctx, f.client.ID, first.Refresh, nil); err != oauth.ErrBadRefresh {
 			t.Errorf("a used refresh token after the grace window: %v", err)
 		}
-		for _, tk := range []string{second.Access, got[1].Access} {
+		for _, tk := range []string{got[0].Access, got[1].Access} {
 			if _, err := f.flow.Lookup(ctx, tk); err != oauth.ErrTokenInactive {
 				t.Errorf("after reuse the family's access tokens still work: %v", err)
 			}
@@ -230,10 +258,24 @@ func TestRefreshRotation(t *testing.T) {
 			t.Errorf("reuse audited as %s %s", outcome, ev)
 		}
 
+		// A refresh narrowed to fewer scopes narrows the access token
+		// only: the next refresh may ask for all the family had.
+		_, code = f.approved(t, granted, granted)
+		_, nt, err := f.flow.Exchange(ctx, code, func(*oauth.Request) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		narrow, err := f.flow.Refresh(ctx, f.client.ID, nt.Refresh, scopes(t, "patient/Observation.rs"))
+		if err != nil || oauth.Format(narrow.Scopes) != "patient/Observation.rs" || narrow.Refresh == "" {
+			t.Fatalf("narrowed refresh: %+v, %v", narrow, err)
+		}
+		if wide, err := f.flow.Refresh(ctx, f.client.ID, narrow.Refresh, nil); err != nil || oauth.Format(wide.Scopes) != granted {
+			t.Errorf("after a narrowed refresh, the family's scopes: %+v, %v", wide, err)
+		}
+
 		// A fresh family lives until the grant's absolute lifetime.
 		_, code = f.approved(t, granted, granted)
-		r, _ = f.flow.RedeemCode(ctx, code)
-		tok, err := f.flow.Issue(ctx, r)
+		_, tok, err := f.flow.Exchange(ctx, code, func(*oauth.Request) error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,11 +305,7 @@ func TestDisconnect(t *testing.T) {
 		granted := "offline_access patient/Observation.rs"
 		issue := func() *oauth.Tokens {
 			_, code := f.approved(t, granted, granted)
-			r, err := f.flow.RedeemCode(ctx, code)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok, err := f.flow.Issue(ctx, r)
+			_, tok, err := f.flow.Exchange(ctx, code, func(*oauth.Request) error { return nil })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -315,4 +353,9 @@ func TestDisconnect(t *testing.T) {
 			t.Errorf("a disabled app's refresh: %v", err)
 		}
 	})
+}
+
+func sha(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
 }

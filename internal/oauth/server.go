@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -84,7 +85,7 @@ func New(o Options) (*Server, http.Handler, error) {
 		JwksURI:       op.NewEndpoint(PathJWKS),
 	}
 	s := &Server{LegacyServer: op.NewLegacyServer(p, endpoints), o: o, storage: st}
-	inner := op.RegisterLegacyServer(s, op.AuthorizeCallbackHandler(p), op.WithServerCORSOptions(nil))
+	inner := op.RegisterLegacyServer(s, s.callback(p), op.WithServerCORSOptions(nil))
 	mux := http.NewServeMux()
 	mux.Handle("/", inner)
 	mux.HandleFunc("POST "+PathIntrospect, s.introspect)
@@ -102,9 +103,23 @@ func noStore(h http.Handler) http.Handler {
 }
 
 // AuthCallback is where the portal sends the person once they have
-// answered request id (the code is issued there).
-func (s *Server) AuthCallback(id string) string {
-	return strings.TrimSuffix(s.o.Issuer, "/") + PathAuthorize + "/callback?id=" + id
+// approved request id, with the ticket Approve gave (the code is issued
+// there, to that browser only).
+func (s *Server) AuthCallback(id, ticket string) string {
+	return strings.TrimSuffix(s.o.Issuer, "/") + PathAuthorize + "/callback?" + url.Values{"id": {id}, "ticket": {ticket}}.Encode()
+}
+
+// callback issues the code of an approved request to the browser that
+// holds its ticket (spent on use); anyone else gets an error page.
+func (s *Server) callback(p *op.Provider) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ok, err := s.o.Flow.UseTicket(r.Context(), r.FormValue("id"), r.FormValue("ticket"))
+		if err != nil || !ok {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "this sign-in is no longer valid; go back to the app and start again")
+			return
+		}
+		op.AuthorizeCallback(w, r, p)
+	}
 }
 
 // FHIRBase is the FHIR API's URL, the audience apps must name.
@@ -185,7 +200,7 @@ func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 	if err != nil || len(scopes) == 0 {
 		desc := "scope is missing"
 		if err != nil {
-			desc = err.Error()
+			desc = strings.NewReplacer(`"`, "'", `\`, "").Replace(err.Error()) // error_description allows no " or \
 		}
 		return nil, oidc.ErrInvalidScope().WithDescription("%s", desc)
 	}
@@ -273,21 +288,29 @@ func (s *Server) respond(t *Tokens, idToken string) *op.Response {
 // redirect URI and the PKCE verifier (for every app), and issues the
 // tokens, with an ID token when openid was granted.
 func (s *Server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
-	req, err := s.o.Flow.RedeemCode(ctx, r.Data.Code)
-	if err != nil {
-		return nil, oidc.ErrInvalidGrant().WithDescription("the code is unknown, expired or used")
-	}
+	var mismatch *oidc.Error
+	req, t, err := s.o.Flow.Exchange(ctx, r.Data.Code, func(req *Request) error {
+		switch {
+		case req.ClientID != r.Client.GetID():
+			mismatch = oidc.ErrInvalidGrant().WithDescription("the code was issued to another app")
+		case req.RedirectURI != r.Data.RedirectURI:
+			mismatch = oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
+		case r.Data.CodeVerifier == "" || !verifyS256(r.Data.CodeVerifier, req.Challenge):
+			mismatch = oidc.ErrInvalidGrant().WithDescription("code_verifier does not match the code_challenge")
+		default:
+			return nil
+		}
+		return ErrBadCode
+	})
 	switch {
-	case req.ClientID != r.Client.GetID():
-		return nil, oidc.ErrInvalidGrant().WithDescription("the code was issued to another app")
-	case req.RedirectURI != r.Data.RedirectURI:
-		return nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
-	case r.Data.CodeVerifier == "" || !verifyS256(r.Data.CodeVerifier, req.Challenge):
-		return nil, oidc.ErrInvalidGrant().WithDescription("code_verifier does not match the code_challenge")
-	}
-	t, err := s.o.Flow.Issue(ctx, req)
-	if err != nil {
+	case mismatch != nil:
+		return nil, mismatch
+	case errors.Is(err, ErrBadCode):
+		return nil, oidc.ErrInvalidGrant().WithDescription("the code is unknown, expired or used")
+	case errors.Is(err, ErrBadRefresh):
 		return nil, oidc.ErrInvalidGrant().WithDescription("the app's access has ended")
+	case err != nil:
+		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	var idToken string
 	if slices.ContainsFunc(t.Scopes, func(sc Scope) bool { return sc.Plain == ScopeOpenID }) {

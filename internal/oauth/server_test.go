@@ -103,10 +103,22 @@ func (a *asFixture) code(t *testing.T, granted string) string {
 		t.Fatalf("authorize: %d to %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	id := loc.Query().Get("request")
-	if _, err := a.flow.Approve(context.Background(), id, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, granted), AuthTime: a.clock.Now(), AMR: []string{"pwd", "otp"}}); err != nil {
+	_, ticket, err := a.flow.Approve(context.Background(), id, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, granted), AuthTime: a.clock.Now(), AMR: []string{"pwd", "otp"}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	cb, err := a.http.Get(a.server.AuthCallback(id))
+	// Knowing the request's id is not enough to collect its code.
+	for _, bad := range []string{a.server.AuthCallback(id, ""), a.server.AuthCallback(id, "guess")} {
+		resp, err := a.http.Get(bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+			t.Fatalf("callback without the ticket: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	cb, err := a.http.Get(a.server.AuthCallback(id, ticket))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,6 +126,14 @@ func (a *asFixture) code(t *testing.T, granted string) string {
 	back, _ := url.Parse(cb.Header.Get("Location"))
 	if cb.StatusCode != http.StatusFound || back.Host != "diary.example" || back.Query().Get("state") != "st-1" || back.Query().Get("code") == "" {
 		t.Fatalf("callback: %d to %s", cb.StatusCode, cb.Header.Get("Location"))
+	}
+	again, err := a.http.Get(a.server.AuthCallback(id, ticket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Body.Close()
+	if again.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the ticket worked twice: %d", again.StatusCode)
 	}
 	return back.Query().Get("code")
 }
@@ -298,6 +318,14 @@ func TestBadTokenRequests(t *testing.T) {
 					t.Fatalf("answered %d %v, want %d %s", status, out, tc.status, tc.error)
 				}
 			})
+		}
+		// Someone with the code but not the verifier cannot burn it.
+		code := a.code(t, granted)
+		if status, _, _ := a.post(t, "/oauth/token", form(code, func(f url.Values) { f.Set("code_verifier", strings.Repeat("y", 50)) })); status != 400 {
+			t.Fatalf("a stolen code with a guessed verifier: %d", status)
+		}
+		if status, out, _ := a.post(t, "/oauth/token", form(code, nil)); status != http.StatusOK || out["access_token"] == nil {
+			t.Errorf("the app's own exchange after a failed one: %d %v", status, out)
 		}
 		// A refresh token replayed after rotation.
 		_, tok, _ := a.post(t, "/oauth/token", form(a.code(t, granted), nil))

@@ -7,8 +7,9 @@
 -- tokens may be used; revoking it ends every token issued under it.
 -- oauth_request: an authorization request from the authorize endpoint to
 -- the code exchange: what the app asked, the grant it was approved
--- with, and its code (one minute, single use; code_used_at records the
--- exchange, so a replayed code revokes what it issued).
+-- with, the ticket only the approving browser holds (the code is issued
+-- to it alone), and its code (one minute, single use; code_used_at
+-- records the exchange, so a replayed code revokes what it issued).
 -- oauth_token: access and refresh tokens; family is the request whose
 -- code began them. A refresh token rotates on every use (used_at); a
 -- used one presented again after the grace window revokes the family.
@@ -45,6 +46,7 @@ CREATE TABLE oauth_request (
     grant_id      TEXT   REFERENCES oauth_grant (id),
     auth_time     BIGINT,
     amr           TEXT,
+    ticket_hash   BLOB,
     code_hash     BLOB  UNIQUE,
     code_expires  BIGINT,
     code_used_at  BIGINT,
