@@ -16,7 +16,7 @@ import (
 
 func runKeysRotate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	var auditKey, tokenKey bool
-	cfg, _, err := parseFlags("keys rotate", "Adds a new AES-256-GCM key to the encryption keyset and makes it primary.\nOld keys stay, so stored data remains readable; running instances re-encrypt\nit with the new key in the background after they restart with the new keyset.\nWith CAREFRONT_KEYSET set, the new keyset is printed for you to store;\notherwise keyset.json in the data dir is rewritten.\n\nWith --audit, adds a new audit signing key instead: it signs checkpoints and\nrecord MACs from the next start; older keys stay in the keyring so that what\nthey signed still verifies. Publish the new public key to your auditors.\n\nWith --tokens, makes a new key for signing the ID tokens apps get: every\ninstance signs with it within a minute, and the old key stays published in\nthe JWKS for a day, so tokens it signed still verify.", args, getenv, stdout,
+	cfg, _, err := parseFlags("keys rotate", "Adds a new AES-256-GCM key to the encryption keyset and makes it primary.\nOld keys stay, so stored data remains readable; running instances re-encrypt\nit with the new key in the background after they restart with the new keyset.\nWith CAREFRONT_KEYSET set, the new keyset is printed for you to store;\notherwise keyset.json in the data dir is rewritten.\n\nWith --audit, adds a new audit signing key instead: it signs checkpoints and\nrecord MACs from the next start; older keys stay in the keyring so that what\nthey signed still verifies. Publish the new public key to your auditors.\n\nWith --tokens, makes a new key for signing the ID tokens apps get: it is\npublished in the JWKS at once and signs two minutes later, and the key it\nreplaces stays published for a day, so tokens it signed still verify.", args, getenv, stdout,
 		func(fs *flag.FlagSet) {
 			fs.BoolVar(&auditKey, "audit", false, "rotate the audit signing key instead of the encryption key")
 			fs.BoolVar(&tokenKey, "tokens", false, "rotate the ID token signing key instead of the encryption key")
@@ -93,7 +93,7 @@ func rotateTokenKey(ctx context.Context, cfg config.Config, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "new ID token signing key %s; instances sign with it within a minute, and the old key stays published for a day\n", id)
+	fmt.Fprintf(stdout, "new ID token signing key %s: published now, signing in two minutes; the key it replaces stays published for a day\n", id)
 	return nil
 }
 

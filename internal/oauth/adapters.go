@@ -330,18 +330,30 @@ func (s *Server) verifyAssertion(ctx context.Context, typ, assertion, clientID s
 	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: c.ID, Subject: c.ID, AnyAudience: jwt.Audience{tokenURL}, Time: now}, 30*time.Second); err != nil {
 		return nil, fmt.Errorf("the client assertion is not valid here: %v", err)
 	}
-	if claims.Expiry == nil || claims.Expiry.Time().After(now.Add(maxAssertionLife)) || claims.ID == "" {
-		return nil, errors.New("the client assertion needs exp within 5 minutes and a jti")
+	if claims.Expiry == nil || claims.Expiry.Time().After(now.Add(maxAssertionLife)) || claims.ID == "" || len(claims.ID) > 256 {
+		return nil, errors.New("the client assertion needs exp within 5 minutes and a jti of at most 256 characters")
 	}
+	seen := false
 	err = s.o.Flow.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM oauth_jti WHERE expires < ?", now.UnixMicro()); err != nil {
 			return err
 		}
+		var n int
+		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM oauth_jti WHERE client_id = ? AND jti = ?", c.ID, claims.ID).Scan(&n); err != nil {
+			return err
+		}
+		if seen = n > 0; seen {
+			return nil
+		}
 		_, err := tx.Exec(ctx, "INSERT INTO oauth_jti (client_id, jti, expires) VALUES (?, ?, ?)", c.ID, claims.ID, claims.Expiry.Time().Add(30*time.Second).UnixMicro())
 		return err
 	})
-	if err != nil {
+	switch {
+	case seen:
 		return nil, errors.New("the client assertion's jti was used before")
+	case err != nil:
+		// Two uses of one jti at once: the second insert collides.
+		return nil, errors.New("the client assertion could not be checked; try again with a new jti")
 	}
 	return c, nil
 }

@@ -184,7 +184,7 @@ func (s *Clients) check(n NewClient) (*Client, error) {
 		return nil, apperr.New(apperr.Invalid, "give at least one redirect URI")
 	}
 	for _, u := range n.RedirectURIs {
-		if err := s.checkURL("redirect URI", u, true); err != nil {
+		if err := s.checkURL("redirect URI", u, n.Kind == KindPublic); err != nil {
 			return nil, err
 		}
 		if !slices.Contains(c.RedirectURIs, u) {
@@ -239,9 +239,10 @@ func (s *Clients) check(n NewClient) (*Client, error) {
 
 // checkURL checks an absolute URL the registry keeps: https, or plain
 // http to a loopback address (a native app's redirect, RFC 8252) or
-// anywhere outside production; a redirect URI may also use an app's
-// private scheme ("com.example.app:/callback"). No fragment.
-func (s *Clients) checkURL(what, raw string, redirect bool) error {
+// anywhere outside production; a public (native) app's redirect URI may
+// also use its private scheme ("com.example.app:/callback"). No
+// fragment.
+func (s *Clients) checkURL(what, raw string, privateScheme bool) error {
 	u, err := url.Parse(raw)
 	bad := func(why string) error {
 		return apperr.New(apperr.Invalid, "%s %q %s", what, clip(raw), why)
@@ -264,7 +265,7 @@ func (s *Clients) checkURL(what, raw string, redirect bool) error {
 		if s.Production && !loopback(u.Hostname()) {
 			return bad("must use https (plain http only to 127.0.0.1, [::1] or localhost)")
 		}
-	case redirect && strings.Contains(u.Scheme, "."):
+	case privateScheme && strings.Contains(u.Scheme, "."):
 		// A native app's private-use scheme, reverse-domain style.
 	default:
 		return bad("must use https")

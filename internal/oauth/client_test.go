@@ -145,6 +145,7 @@ func TestBadRegistrations(t *testing.T) {
 			{"user in redirect", oauth.NewClient{Name: "A", Kind: oauth.KindPublic, RedirectURIs: []string{"https://u:p@app.example/cb"}}, "user name"},
 			{"origin with path", oauth.NewClient{Name: "A", Kind: oauth.KindPublic, RedirectURIs: ok, Origins: []string{"https://app.example/"}}, "scheme://host"},
 			{"unknown kind", oauth.NewClient{Name: "A", Kind: "password", RedirectURIs: ok}, "is none of them"},
+			{"private scheme for a confidential app", oauth.NewClient{Name: "A", Kind: oauth.KindSecret, RedirectURIs: []string{"com.example.app:/cb"}}, "must use https"},
 			{"public app with keys", oauth.NewClient{Name: "A", Kind: oauth.KindPublic, RedirectURIs: ok, JWKSURL: "https://app.example/jwks"}, "no key set"},
 			{"keys both ways", oauth.NewClient{Name: "A", Kind: oauth.KindJWKS, RedirectURIs: ok, JWKSURL: "https://app.example/jwks", JWKS: jwks(t, &p256.PublicKey)}, "one of them"},
 			{"no keys", oauth.NewClient{Name: "A", Kind: oauth.KindJWKS, RedirectURIs: ok}, "one of them"},

@@ -5,9 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -37,12 +37,17 @@ const keysRefresh = time.Minute
 // after a rotation of the encryption keyset.
 var SealedColumns = []seal.Column{{Table: "oauth_signing_key", IDColumn: "id", Column: "private_sealed"}}
 
+// keyActivation is how long after it is made a new key starts signing:
+// long enough for every instance to publish it (keysRefresh) first.
+const keyActivation = 2 * keysRefresh
+
 // SigningKey is one of carefront's token signing keys.
 type SigningKey struct {
-	ID      string
-	Private *rsa.PrivateKey
-	Created time.Time
-	Retired time.Time // zero for the key in use
+	ID         string
+	Private    *rsa.PrivateKey
+	Created    time.Time
+	ActiveFrom time.Time // when it starts signing
+	Retired    time.Time // when a newer key took over; zero while in use or not yet active
 }
 
 // Public is the key as the JWKS publishes it.
@@ -58,30 +63,43 @@ type Keys struct {
 	Seal *seal.Keys
 
 	mu     sync.Mutex
+	make   sync.Mutex // one first key per process
 	loaded time.Time
-	keys   []*SigningKey // newest first
+	keys   []*SigningKey // by active_from, newest first
 }
 
-// Current returns the key to sign with, making the first one when there
-// is none.
+// Current returns the key to sign with: the newest active one. With no
+// key at all it makes the first, active at once.
 func (k *Keys) Current(ctx context.Context) (*SigningKey, error) {
-	ks, err := k.all(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, key := range ks {
-		if key.Retired.IsZero() {
-			return key, nil
+	for range 2 {
+		ks, err := k.all(ctx)
+		if err != nil {
+			return nil, err
 		}
+		now := k.DB.Now()
+		for _, key := range ks {
+			if !key.ActiveFrom.After(now) {
+				return key, nil
+			}
+		}
+		if len(ks) > 0 { // only keys not active yet: cannot happen unless the clock went back
+			return ks[len(ks)-1], nil
+		}
+		k.make.Lock()
+		if ks, err := k.reload(ctx); err == nil && len(ks) == 0 {
+			_, err = k.rotate(ctx, 0)
+			if err != nil {
+				k.make.Unlock()
+				return nil, err
+			}
+		}
+		k.make.Unlock()
 	}
-	if _, err := k.Rotate(ctx); err != nil {
-		return nil, err
-	}
-	return k.Current(ctx)
+	return nil, errors.New("oauth: no signing key")
 }
 
-// Published returns the keys the JWKS lists: the one in use and those
-// retired within KeyPublishedFor.
+// Published returns the keys the JWKS lists: those not active yet, the
+// one in use, and those it replaced within KeyPublishedFor.
 func (k *Keys) Published(ctx context.Context) ([]*SigningKey, error) {
 	ks, err := k.all(ctx)
 	if err != nil {
@@ -97,10 +115,12 @@ func (k *Keys) Published(ctx context.Context) ([]*SigningKey, error) {
 	return out, nil
 }
 
-// Rotate makes a new signing key the one in use and retires the others;
-// they stay published for KeyPublishedFor. Every instance follows within
-// a minute; until then it signs with the older key, which stays valid.
-func (k *Keys) Rotate(ctx context.Context) (string, error) {
+// Rotate makes a new signing key: published at once, signing two
+// minutes later (once every instance lists it), after which the key it
+// replaces stays published for KeyPublishedFor.
+func (k *Keys) Rotate(ctx context.Context) (string, error) { return k.rotate(ctx, keyActivation) }
+
+func (k *Keys) rotate(ctx context.Context, after time.Duration) (string, error) {
 	priv, err := rsa.GenerateKey(rand.Reader, signingKeyBits)
 	if err != nil {
 		return "", err
@@ -116,13 +136,10 @@ func (k *Keys) Rotate(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	now := k.DB.Now().UTC().UnixMicro()
+	now := k.DB.Now().UTC()
 	err = k.DB.Write(ctx, func(tx *sqldb.Tx) error {
-		if _, err := tx.Exec(ctx, "UPDATE oauth_signing_key SET retired_at = ? WHERE retired_at IS NULL", now); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, "INSERT INTO oauth_signing_key (id, alg, private_sealed, public_jwk, created) VALUES (?, ?, ?, ?, ?)",
-			id, string(SigningAlg), sealed, string(pub), now)
+		_, err := tx.Exec(ctx, "INSERT INTO oauth_signing_key (id, alg, private_sealed, public_jwk, created, active_from) VALUES (?, ?, ?, ?, ?, ?)",
+			id, string(SigningAlg), sealed, string(pub), now.UnixMicro(), now.Add(after).UnixMicro())
 		return err
 	})
 	if err != nil {
@@ -134,28 +151,35 @@ func (k *Keys) Rotate(ctx context.Context) (string, error) {
 	return id, nil
 }
 
-// all returns the keys, newest first, read again at most once a minute.
+// all returns the keys, read again at most once a minute.
 func (k *Keys) all(ctx context.Context) ([]*SigningKey, error) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if !k.loaded.IsZero() && time.Since(k.loaded) < keysRefresh {
-		return k.keys, nil
+		ks := k.keys
+		k.mu.Unlock()
+		return ks, nil
 	}
+	k.mu.Unlock()
+	return k.reload(ctx)
+}
+
+// reload reads the keys, newest active_from first, and works out when
+// each was replaced (the next newer key's activation, once it is due).
+func (k *Keys) reload(ctx context.Context) ([]*SigningKey, error) {
 	var out []*SigningKey
 	err := k.DB.Read(ctx, func(tx *sqldb.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT id, private_sealed, created, retired_at FROM oauth_signing_key WHERE alg = ? ORDER BY created DESC, id", string(SigningAlg))
+		rows, err := tx.Query(ctx, "SELECT id, private_sealed, created, active_from FROM oauth_signing_key WHERE alg = ? ORDER BY active_from DESC, id", string(SigningAlg))
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				key     SigningKey
-				sealed  []byte
-				created int64
-				retired sql.NullInt64
+				key             SigningKey
+				sealed          []byte
+				created, active int64
 			)
-			if err := rows.Scan(&key.ID, &sealed, &created, &retired); err != nil {
+			if err := rows.Scan(&key.ID, &sealed, &created, &active); err != nil {
 				return err
 			}
 			der, err := k.Seal.Open(sealed, seal.Binding{Table: "oauth_signing_key", Column: "private_sealed", Row: key.ID})
@@ -165,10 +189,7 @@ func (k *Keys) all(ctx context.Context) ([]*SigningKey, error) {
 			if key.Private, err = x509.ParsePKCS1PrivateKey(der); err != nil {
 				return fmt.Errorf("signing key %s: %w", key.ID, err)
 			}
-			key.Created = time.UnixMicro(created).UTC()
-			if retired.Valid {
-				key.Retired = time.UnixMicro(retired.Int64).UTC()
-			}
+			key.Created, key.ActiveFrom = time.UnixMicro(created).UTC(), time.UnixMicro(active).UTC()
 			out = append(out, &key)
 		}
 		return rows.Err()
@@ -176,6 +197,18 @@ func (k *Keys) all(ctx context.Context) ([]*SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauth: signing keys: %w", err)
 	}
+	now := k.DB.Now()
+	for i := 1; i < len(out); i++ {
+		// Retired when the newest active key newer than it took over.
+		for j := i - 1; j >= 0; j-- {
+			if !out[j].ActiveFrom.After(now) {
+				out[i].Retired = out[j].ActiveFrom
+				break
+			}
+		}
+	}
+	k.mu.Lock()
 	k.keys, k.loaded = out, time.Now()
+	k.mu.Unlock()
 	return out, nil
 }

@@ -38,8 +38,9 @@ func TestSigningKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if k, _ := a.Current(ctx); k.ID != id {
-			t.Errorf("after a rotation the instance signs with %s, want %s", k.ID, id)
+		// Published at once, signing only once every instance lists it.
+		if k, _ := a.Current(ctx); k.ID != first.ID {
+			t.Errorf("right after a rotation the instance signs with %s, want the old %s", k.ID, first.ID)
 		}
 		pub, err := a.Published(ctx)
 		if err != nil || len(pub) != 2 {
@@ -51,7 +52,15 @@ func TestSigningKeys(t *testing.T) {
 				t.Errorf("published key %s: %s", k.ID, j)
 			}
 		}
-		clock.Add(oauth.KeyPublishedFor + time.Minute)
+		clock.Add(3 * time.Minute)
+		b2 := &oauth.Keys{DB: db, Seal: sk}
+		if k, _ := b2.Current(ctx); k.ID != id {
+			t.Errorf("three minutes after a rotation an instance signs with %s, want %s", k.ID, id)
+		}
+		if pub, _ := b2.Published(ctx); len(pub) != 2 {
+			t.Errorf("the replaced key is no longer published (%d keys)", len(pub))
+		}
+		clock.Add(oauth.KeyPublishedFor)
 		fresh := &oauth.Keys{DB: db, Seal: sk}
 		if pub, _ := fresh.Published(ctx); len(pub) != 1 || pub[0].ID != id {
 			t.Errorf("a day after the rotation %d keys are published, want the new one only", len(pub))

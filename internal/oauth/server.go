@@ -32,6 +32,12 @@ const (
 // IDTokenTTL is how long an ID token is valid.
 const IDTokenTTL = time.Hour
 
+// Bounds of an authorization request's scope list.
+const (
+	maxScopes     = 60
+	maxScopeChars = 4096
+)
+
 // Options configure the authorization server.
 type Options struct {
 	// Issuer is carefront's base URL ("https://portal.example"); the
@@ -196,7 +202,11 @@ func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 	if aud := r.Form.Get("aud"); aud != s.FHIRBase() {
 		return nil, oidc.ErrInvalidRequest().WithDescription("%s", "aud must be this server's FHIR base URL, "+s.FHIRBase())
 	}
-	scopes, err := ParseScopes(r.Form.Get("scope"))
+	raw := r.Form.Get("scope")
+	if len(raw) > maxScopeChars || len(strings.Fields(raw)) > maxScopes {
+		return nil, oidc.ErrInvalidScope().WithDescription("too many scopes")
+	}
+	scopes, err := ParseScopes(raw)
 	if err != nil || len(scopes) == 0 {
 		desc := "scope is missing"
 		if err != nil {
@@ -212,12 +222,16 @@ func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 			return nil, oidc.ErrInvalidScope().WithDescription("%s", sc.String()+": system scopes are not offered to apps acting for a person")
 		}
 	}
-	if len(d.State) > 1024 || len(d.Nonce) > 1024 {
-		return nil, oidc.ErrInvalidRequest().WithDescription("state or nonce too long")
+	if d.State == "" || len(d.State) > 1024 || len(d.Nonce) > 1024 {
+		return nil, oidc.ErrInvalidRequest().WithDescription("state is required (SMART), and state and nonce are at most 1024 characters")
 	}
 	mode := string(d.ResponseMode)
-	if mode == "" {
+	switch mode {
+	case "":
 		mode = string(oidc.ResponseModeQuery)
+	case string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost):
+	default:
+		return nil, oidc.ErrInvalidRequest().WithDescription("response_mode must be query or form_post")
 	}
 	req, err := s.o.Flow.CreateRequest(ctx, Request{ClientID: d.ClientID, RedirectURI: d.RedirectURI, Scopes: scopes,
 		State: d.State, Nonce: d.Nonce, Challenge: d.CodeChallenge, ResponseMode: mode})
@@ -357,8 +371,8 @@ func (s *Server) Revocation(ctx context.Context, r *op.ClientRequest[oidc.Revoca
 // fhirUser, their FHIR resource.
 func (s *Server) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {
 	info, err := s.o.Flow.Lookup(ctx, r.Data.AccessToken)
-	if err != nil {
-		return nil, op.NewStatusError(oidc.ErrInvalidRequest().WithDescription("the access token is not active"), http.StatusUnauthorized)
+	if err != nil || !slices.ContainsFunc(info.Scopes, func(sc Scope) bool { return sc.Plain == ScopeOpenID }) {
+		return nil, op.NewStatusError(&oidc.Error{ErrorType: "invalid_token", Description: "the access token is not active, or was not granted openid"}, http.StatusUnauthorized)
 	}
 	out := map[string]any{"sub": info.Grant.Account}
 	if slices.ContainsFunc(info.Scopes, func(sc Scope) bool { return sc.Plain == ScopeFHIRUser }) {

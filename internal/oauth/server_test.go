@@ -203,6 +203,23 @@ func TestStandaloneLaunch(t *testing.T) {
 		if status, out, _ := a.post(t, "/oauth/introspect", url.Values{"token": {access}}); status != http.StatusUnauthorized || out["error"] != "invalid_client" {
 			t.Errorf("introspection without credentials: %d %v", status, out)
 		}
+		// Userinfo names the person for a token with openid.
+		req, _ := http.NewRequest(http.MethodGet, a.srv.URL+"/oauth/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+access)
+		ui, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var who map[string]any
+		json.NewDecoder(ui.Body).Decode(&who)
+		ui.Body.Close()
+		if ui.StatusCode != http.StatusOK || who["sub"] != "maria" || who["fhirUser"] != a.server.FHIRBase()+"/Patient/demo-maria" {
+			t.Errorf("userinfo: %d %v", ui.StatusCode, who)
+		}
+		req.Header.Set("Authorization", "Bearer not-a-token")
+		if ui, _ := http.DefaultClient.Do(req); ui.StatusCode != http.StatusUnauthorized {
+			t.Errorf("userinfo with a made-up token: %d", ui.StatusCode)
+		}
 		status, ref, _ := a.post(t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {a.client.ID}})
 		if status != http.StatusOK || ref["id_token"] != nil || ref["refresh_token"] == tok["refresh_token"] || ref["access_token"] == nil || ref["patient"] != "demo-maria" {
 			t.Fatalf("refresh: %d %v", status, ref)
@@ -252,6 +269,8 @@ func TestBadAuthorizeRequests(t *testing.T) {
 			{"malformed scope", func(q url.Values) { q.Set("scope", "openid patient/Observation.sr") }, "invalid_scope"},
 			{"system scope", func(q url.Values) { q.Set("scope", "system/Observation.rs") }, "invalid_scope"},
 			{"implicit flow", func(q url.Values) { q.Set("response_type", "token") }, "unauthorized_client"},
+			{"fragment response mode", func(q url.Values) { q.Set("response_mode", "fragment") }, "invalid_request"},
+			{"too many scopes", func(q url.Values) { q.Set("scope", strings.Repeat("patient/Observation.rs ", 70)) }, "invalid_scope"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				resp := a.authorize(t, tc.change)
@@ -262,10 +281,18 @@ func TestBadAuthorizeRequests(t *testing.T) {
 					}
 					return
 				}
-				if resp.StatusCode != http.StatusFound || loc.Host != "diary.example" || loc.Query().Get("error") != tc.error || loc.Query().Get("state") != "st-1" {
+				got := loc.Query()
+				if loc.Fragment != "" { // the error comes back in the mode the app asked for
+					got, _ = url.ParseQuery(loc.Fragment)
+				}
+				if resp.StatusCode != http.StatusFound || loc.Host != "diary.example" || got.Get("error") != tc.error || got.Get("state") != "st-1" {
 					t.Fatalf("answered %d to %s, want the app's redirect with %s", resp.StatusCode, resp.Header.Get("Location"), tc.error)
 				}
 			})
+		}
+		resp := a.authorize(t, func(q url.Values) { q.Del("state") })
+		if loc, _ := url.Parse(resp.Header.Get("Location")); resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "invalid_request" {
+			t.Errorf("no state: %d to %s", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		var n int
 		db.Read(context.Background(), func(tx *sqldb.Tx) error {

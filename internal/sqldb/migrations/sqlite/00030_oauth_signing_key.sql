@@ -1,7 +1,8 @@
 -- The authorization server's token signing keys: the private key sealed
--- at rest (AAD: table, column, id); the newest not retired signs;
--- retired keys stay published in the JWKS for a day. Times are
--- microseconds since 1970 UTC.
+-- at rest (AAD: table, column, id). A new key is published at once and
+-- signs from active_from (two minutes later, once every instance's JWKS
+-- lists it); the newest active key signs, and the keys it replaced stay
+-- published for a day. Times are microseconds since 1970 UTC.
 
 -- +goose Up
 CREATE TABLE oauth_signing_key (
@@ -10,7 +11,7 @@ CREATE TABLE oauth_signing_key (
     private_sealed BLOB  NOT NULL,
     public_jwk     TEXT   NOT NULL,
     created        BIGINT NOT NULL,
-    retired_at     BIGINT
+    active_from    BIGINT NOT NULL
 );
 
 -- +goose Down

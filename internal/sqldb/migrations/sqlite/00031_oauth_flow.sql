@@ -19,7 +19,7 @@
 CREATE TABLE oauth_grant (
     id          TEXT   PRIMARY KEY,
     client_id   TEXT   NOT NULL REFERENCES oauth_client (id),
-    account_id  TEXT   NOT NULL REFERENCES account (id) ON DELETE CASCADE,
+    account_id  TEXT   NOT NULL REFERENCES account (id),
     patient_id  TEXT   NOT NULL,
     caregiver   BOOLEAN NOT NULL,
     fhir_user   TEXT   NOT NULL,
