@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 
@@ -176,4 +177,17 @@ func TestBadRegistrations(t *testing.T) {
 			t.Errorf("development http redirect: %v", err)
 		}
 	})
+}
+
+// TestPublicIP: the addresses a JWKS URL may reach in production.
+func TestPublicIP(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"8.8.8.8": true, "2606:4700::1111": true,
+		"10.0.0.5": false, "127.0.0.1": false, "169.254.169.254": false, "100.64.1.1": false, "192.0.0.8": false,
+		"198.18.0.1": false, "240.0.0.1": false, "::1": false, "fd00::1": false, "64:ff9b::a00:1": false, "::ffff:10.0.0.1": false, "0.0.0.0": false,
+	} {
+		if got := oauth.PublicIP(net.ParseIP(addr)); got != want {
+			t.Errorf("PublicIP(%s) = %v, want %v", addr, got, want)
+		}
+	}
 }
