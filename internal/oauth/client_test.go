@@ -8,7 +8,10 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -189,5 +192,54 @@ func TestPublicIP(t *testing.T) {
 		if got := oauth.PublicIP(net.ParseIP(addr)); got != want {
 			t.Errorf("PublicIP(%s) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// TestJWKSURL: an app's keys are fetched from its JWKS URL and cached;
+// in production a URL that resolves to a private or loopback address is
+// never fetched, whatever it was registered as.
+func TestJWKSURL(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	ctx := context.Background()
+	key, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write(jwks(t, &key.PublicKey))
+	}))
+	t.Cleanup(srv.Close)
+	s := registry(t, db, false)
+	c, _, err := s.Add(ctx, oauth.NewClient{Name: "Dev app", Kind: oauth.KindJWKS, RedirectURIs: []string{"http://127.0.0.1:9/cb"}, JWKSURL: srv.URL + "/jwks", By: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		set, err := s.KeysOf(ctx, c)
+		if err != nil || len(set.Keys) != 1 {
+			t.Fatalf("KeysOf = %v, %v", set, err)
+		}
+	}
+	if hits.Load() != 1 {
+		t.Errorf("the JWKS was fetched %d times, want once (cached)", hits.Load())
+	}
+	// In production: an https JWKS on a loopback address is never
+	// reached (the dialer refuses the address, before TLS).
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Write(jwks(t, &key.PublicKey))
+	}))
+	t.Cleanup(tlsSrv.Close)
+	c2, _, err := s.Add(ctx, oauth.NewClient{Name: "Dev app 2", Kind: oauth.KindJWKS, RedirectURIs: []string{"http://127.0.0.1:9/cb"}, JWKSURL: tlsSrv.URL + "/jwks", By: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := registry(t, db, true)
+	for _, app := range []*oauth.Client{c, c2} {
+		if _, err := prod.KeysOf(ctx, app); err == nil {
+			t.Errorf("in production the JWKS at %s was fetched", app.JWKSURL)
+		}
+	}
+	if hits.Load() != 1 {
+		t.Errorf("a production fetch reached a loopback server (%d hits)", hits.Load())
 	}
 }
