@@ -234,10 +234,11 @@ func TestJWKSURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	prod := registry(t, db, true)
-	for _, app := range []*oauth.Client{c, c2} {
-		if _, err := prod.KeysOf(ctx, app); err == nil {
-			t.Errorf("in production the JWKS at %s was fetched", app.JWKSURL)
-		}
+	if _, err := prod.KeysOf(ctx, c); err == nil || !strings.Contains(err.Error(), "not https") {
+		t.Errorf("in production a plain http JWKS: %v", err)
+	}
+	if _, err := prod.KeysOf(ctx, c2); err == nil || !strings.Contains(err.Error(), "is not a public address") {
+		t.Errorf("in production an https JWKS at a loopback address: %v, want the dialer's refusal", err)
 	}
 	if hits.Load() != 1 {
 		t.Errorf("a production fetch reached a loopback server (%d hits)", hits.Load())
