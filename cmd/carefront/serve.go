@@ -199,8 +199,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code=", Store: fhirStore,
 		Ages: agePolicy(cfg)}
 	comingOfAge, comingOfAgeEvery := grants.ComingOfAgeJob()
-	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs"), Periodic: []jobs.Periodic{comingOfAgeEvery}},
-		auth.MailHandler(), comingOfAge)
+	oauthFlow := &oauth.Flow{DB: db, Audit: aw}
+	purge, purgeEvery := oauthFlow.PurgeJob()
+	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs"), Periodic: []jobs.Periodic{comingOfAgeEvery, purgeEvery}},
+		auth.MailHandler(), comingOfAge, purge)
 	if err != nil {
 		closeListeners()
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
+	"carefront/internal/jobs"
 	"carefront/internal/sqldb"
 )
 
@@ -703,4 +704,52 @@ func (f *Flow) Grants(ctx context.Context, patient string) ([]Grant, error) {
 		return rows.Err()
 	})
 	return out, err
+}
+
+// PurgeAfter is how long expired requests, tokens and assertion ids are
+// kept before Purge removes them.
+const PurgeAfter = 24 * time.Hour
+
+// Purge removes authorization requests, tokens and client assertion ids
+// that expired more than PurgeAfter ago (grants stay: they are the
+// history the patient's Sharing page shows). It returns how many rows
+// went.
+func (f *Flow) Purge(ctx context.Context) (int64, error) {
+	cut := f.now().Add(-PurgeAfter).UnixMicro()
+	var n int64
+	err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		n = 0
+		for _, q := range []string{
+			"DELETE FROM oauth_token WHERE expires < ?",
+			"DELETE FROM oauth_request WHERE expires < ?",
+			"DELETE FROM oauth_jti WHERE expires < ?",
+		} {
+			res, err := tx.Exec(ctx, q, cut)
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			n += k
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("oauth: purge: %w", err)
+	}
+	return n, nil
+}
+
+// PurgeArgs is the hourly job that runs Purge.
+type PurgeArgs struct{}
+
+// Kind names the job.
+func (PurgeArgs) Kind() string { return "oauth-purge" }
+
+// PurgeJob is the job queue's handler and its schedule: every hour, and
+// once at start.
+func (f *Flow) PurgeJob() (jobs.Handler, jobs.Periodic) {
+	return jobs.Handle(func(ctx context.Context, _ jobs.Job, _ PurgeArgs) error {
+		_, err := f.Purge(ctx)
+		return err
+	}), jobs.Periodic{Every: time.Hour, Args: func() jobs.Args { return PurgeArgs{} }}
 }

@@ -359,3 +359,41 @@ func sha(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
 }
+
+// TestPurge: expired requests, tokens and assertion ids go a day after
+// they expire; grants stay, and tokens in force are untouched.
+func TestPurge(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFlow(t, db)
+		granted := "offline_access patient/Observation.rs"
+		_, code := f.approved(t, granted, granted)
+		_, old, err := f.flow.Exchange(ctx, code, func(*oauth.Request) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Write(ctx, func(tx *sqldb.Tx) error {
+			_, err := tx.Exec(ctx, "INSERT INTO oauth_jti (client_id, jti, expires) VALUES ('c', 'j', ?)", f.clock.Now().UnixMicro())
+			return err
+		})
+		f.clock.Add(oauth.DefaultAccessTTL + oauth.PurgeAfter + time.Minute)
+		_, code = f.approved(t, granted, granted)
+		_, fresh, err := f.flow.Exchange(ctx, code, func(*oauth.Request) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := f.flow.Purge(ctx)
+		if err != nil || n != 3 { // the old access token, the first request, the jti
+			t.Errorf("Purge = %d, %v; want 3 rows", n, err)
+		}
+		if _, err := f.flow.Lookup(ctx, fresh.Access); err != nil {
+			t.Errorf("a token in force after the purge: %v", err)
+		}
+		if _, err := f.flow.Refresh(ctx, f.client.ID, old.Refresh, nil); err != nil {
+			t.Errorf("the old family's refresh token (still in force) after the purge: %v", err)
+		}
+		if gs, _ := f.flow.Grants(ctx, "demo-maria"); len(gs) != 2 {
+			t.Errorf("grants after the purge: %d, want both", len(gs))
+		}
+	})
+}
