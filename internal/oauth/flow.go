@@ -628,7 +628,10 @@ func (f *Flow) Lookup(ctx context.Context, access string) (*TokenInfo, error) {
 // app's, or unknown, changes nothing (and is no error, as the RFC asks).
 func (f *Flow) RevokeToken(ctx context.Context, clientID, token string) error {
 	now := f.now()
-	return f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange}, Action: audit.Delete,
+		Outcome: audit.Success, Reason: "token-revoked-by-app", Client: clientID, Entities: []audit.Entity{{What: "Device/" + clientID}}}
+	revoked := false
+	err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		var kind, family, client string
 		err := tx.QueryRow(ctx, `SELECT t.kind, t.family, g.client_id FROM oauth_token t JOIN oauth_grant g ON g.id = t.grant_id WHERE t.hash = ?`,
 			hashOf(token)).Scan(&kind, &family, &client)
@@ -643,8 +646,16 @@ func (f *Flow) RevokeToken(ctx context.Context, clientID, token string) error {
 		} else {
 			_, err = tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL", now.UnixMicro(), hashOf(token))
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		revoked = true
+		return f.Audit.Stage(ctx, tx, rec)
 	})
+	if err != nil || !revoked {
+		return err
+	}
+	return f.Audit.Chain(ctx)
 }
 
 // RevokeGrant disconnects an app from a record: the grant and every

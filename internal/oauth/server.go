@@ -16,6 +16,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"carefront/internal/apperr"
+	"carefront/internal/audit"
 )
 
 // Paths of the authorization server's endpoints.
@@ -131,6 +132,17 @@ func (s *Server) callback(p *op.Provider) http.HandlerFunc {
 // FHIRBase is the FHIR API's URL, the audience apps must name.
 func (s *Server) FHIRBase() string { return strings.TrimSuffix(s.o.Issuer, "/") + PathFHIR }
 
+// refused writes an app's refused attempt to the audit trail (a failed
+// client authentication, a code exchange that does not match); a trail
+// that cannot be written fails the request.
+func (s *Server) refused(ctx context.Context, reason, clientID string) error {
+	if clientID == "" || len(clientID) > 100 {
+		clientID = "unknown"
+	}
+	return s.o.Flow.Audit.Append(ctx, audit.Record{Type: audit.TypeUserAuthentication, Action: audit.Execute, Outcome: audit.MinorFailure,
+		Reason: reason, Client: clientID, Entities: []audit.Entity{{What: "Device/" + clientID}}})
+}
+
 // randomCodes makes authorization codes: 256 random bits each, kept
 // only as a hash (Flow.SaveCode); nothing is decrypted from them.
 type randomCodes struct{}
@@ -245,6 +257,16 @@ func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 // endpoints: a public app by its id (PKCE binds the code to it), a
 // confidential one by its secret or its signed assertion.
 func (s *Server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
+	c, err := s.verifyClient(ctx, r)
+	if err != nil {
+		if aerr := s.refused(ctx, "client-authentication-failed", r.Data.ClientID); aerr != nil {
+			return nil, oidc.ErrServerError().WithParent(aerr)
+		}
+	}
+	return c, err
+}
+
+func (s *Server) verifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
 	cc := r.Data
 	if cc.ClientAssertionType != "" || cc.ClientAssertion != "" {
 		c, err := s.verifyAssertion(ctx, cc.ClientAssertionType, cc.ClientAssertion, cc.ClientID)
@@ -318,6 +340,9 @@ func (s *Server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 	})
 	switch {
 	case mismatch != nil:
+		if aerr := s.refused(ctx, "code-exchange-refused", r.Client.GetID()); aerr != nil {
+			return nil, oidc.ErrServerError().WithParent(aerr)
+		}
 		return nil, mismatch
 	case errors.Is(err, ErrBadCode):
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code is unknown, expired or used")

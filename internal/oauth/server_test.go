@@ -21,6 +21,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"carefront/internal/audit/audittest"
 	"carefront/internal/oauth"
 	"carefront/internal/seal"
 	"carefront/internal/sqldb"
@@ -227,6 +228,9 @@ func TestStandaloneLaunch(t *testing.T) {
 		if status, _, _ := a.post(t, "/oauth/revoke", url.Values{"token": {ref["refresh_token"].(string)}, "client_id": {a.client.ID}}); status != http.StatusOK {
 			t.Errorf("revoke: %d", status)
 		}
+		if _, _, ev := audittest.Last(t, db); !strings.Contains(ev, "token-revoked-by-app") {
+			t.Errorf("revocation by the app not audited: %s", ev)
+		}
 		if _, out, _ := a.post(t, "/oauth/introspect", url.Values{"token": {ref["access_token"].(string)}}, "Authorization", "Bearer "+ref["access_token"].(string)); out["active"] != false {
 			t.Errorf("after revoking the refresh token its access token: %v", out)
 		}
@@ -343,6 +347,15 @@ func TestBadTokenRequests(t *testing.T) {
 				status, out, _ := a.post(t, "/oauth/token", form(code, tc.change))
 				if status != tc.status || out["error"] != tc.error || out["access_token"] != nil {
 					t.Fatalf("answered %d %v, want %d %s", status, out, tc.status, tc.error)
+				}
+				want := map[string]string{"invalid_client": "client-authentication-failed", "invalid_grant": ""}[tc.error]
+				if tc.name == "wrong verifier" || tc.name == "no verifier" || tc.name == "another redirect URI" || tc.name == "another app" {
+					want = "code-exchange-refused"
+				}
+				if want != "" {
+					if _, _, ev := audittest.Last(t, db); !strings.Contains(ev, want) {
+						t.Errorf("not audited as %s: %s", want, ev)
+					}
 				}
 			})
 		}
