@@ -180,4 +180,3 @@ func writeOutcome(w http.ResponseWriter, err error) {
 	w.WriteHeader(status)
 	w.Write(body)
 }
-
