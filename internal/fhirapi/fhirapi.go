@@ -21,11 +21,21 @@ import (
 	"carefront/internal/oauth"
 )
 
+// Types are the resource types apps may read and search: the patient-
+// facing subset of US Core 6.1.0.
+var Types = []string{
+	"AllergyIntolerance", "CarePlan", "CareTeam", "Condition", "Coverage", "Device", "DiagnosticReport", "DocumentReference",
+	"Encounter", "Goal", "Immunization", "Location", "Medication", "MedicationDispense", "MedicationRequest", "Observation",
+	"Organization", "Patient", "Practitioner", "PractitionerRole", "Procedure", "Provenance", "QuestionnaireResponse",
+	"RelatedPerson", "ServiceRequest", "Specimen",
+}
+
 // Handler serves the FHIR API under Base's path.
 type Handler struct {
 	Flow    *oauth.Flow
 	Gateway *clinical.Gateway
-	// Base is the API's absolute URL, e.g. https://portal.example/fhir/R4.
+	// Base is the API's absolute URL, e.g. https://portal.example/fhir/R4;
+	// the authorization server's endpoints are at its origin.
 	Base string
 }
 
@@ -46,6 +56,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeOutcome(w, apperr.New(apperr.NotFound, "no such FHIR endpoint"))
 		return
 	}
+	switch rest {
+	case "metadata":
+		h.metadata(w)
+		return
+	case ".well-known/smart-configuration":
+		h.smartConfiguration(w)
+		return
+	}
 	info, err := h.token(r)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="carefront", error="invalid_token"`)
@@ -56,9 +74,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Client: info.Grant.ClientID, Caregiver: info.Grant.Caregiver}, RequestID: r.Header.Get("X-Request-Id")}
 	parts := strings.Split(rest, "/")
 	switch {
-	case len(parts) == 1 && fhir.KnownType(parts[0]):
+	case len(parts) == 1 && slices.Contains(Types, parts[0]):
 		h.search(w, r, req, info, parts[0])
-	case len(parts) == 2 && fhir.KnownType(parts[0]) && fhir.ValidID(parts[1]):
+	case len(parts) == 2 && slices.Contains(Types, parts[0]) && fhir.ValidID(parts[1]):
 		h.read(w, r, req, info, parts[0], parts[1])
 	default:
 		writeOutcome(w, apperr.New(apperr.NotFound, "no such FHIR endpoint"))
@@ -179,4 +197,70 @@ func writeOutcome(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/fhir+json")
 	w.WriteHeader(status)
 	w.Write(body)
+}
+
+// origin is the portal's base URL, where the authorization server is.
+func (h *Handler) origin() string {
+	return strings.TrimSuffix(strings.TrimSuffix(h.Base, "/"), oauth.PathFHIR)
+}
+
+// smartConfiguration is SMART App Launch's discovery document: only what
+// is offered.
+func (h *Handler) smartConfiguration(w http.ResponseWriter) {
+	o := h.origin()
+	writeJSON(w, "application/json", map[string]any{
+		"issuer":                                o,
+		"jwks_uri":                              o + oauth.PathJWKS,
+		"authorization_endpoint":                o + oauth.PathAuthorize,
+		"token_endpoint":                        o + oauth.PathToken,
+		"introspection_endpoint":                o + oauth.PathIntrospect,
+		"revocation_endpoint":                   o + oauth.PathRevoke,
+		"userinfo_endpoint":                     o + oauth.PathUserinfo,
+		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
+		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported": []string{"RS384", "ES384"},
+		"scopes_supported":                 []string{"openid", "fhirUser", "launch/patient", "offline_access", "online_access", "patient/*.rs", "patient/*.read"},
+		"response_types_supported":         []string{"code"},
+		"code_challenge_methods_supported": []string{"S256"},
+		"capabilities": []string{"launch-standalone", "client-public", "client-confidential-symmetric", "client-confidential-asymmetric",
+			"sso-openid-connect", "context-standalone-patient", "permission-offline", "permission-online", "permission-patient",
+			"permission-v1", "permission-v2", "authorize-post"},
+	})
+}
+
+// kindNames are FHIR's names of the search parameter kinds.
+var kindNames = map[fhir.Kind]string{fhir.Token: "token", fhir.Reference: "reference", fhir.Date: "date"}
+
+// metadata is the CapabilityStatement: the types apps may read and
+// search, with the search parameters carefront indexes for each.
+func (h *Handler) metadata(w http.ResponseWriter) {
+	o := h.origin()
+	var resources []any
+	for _, typ := range Types {
+		var params []any
+		for _, name := range fhir.ParamNames(typ) {
+			p := fhir.Params(typ)[name]
+			params = append(params, map[string]any{"name": name, "type": kindNames[p.Kind]})
+		}
+		resources = append(resources, map[string]any{"type": typ, "interaction": []any{map[string]any{"code": "read"}, map[string]any{"code": "search-type"}},
+			"searchParam": params})
+	}
+	writeJSON(w, "application/fhir+json", map[string]any{
+		"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1", "format": []string{"json"},
+		"date": "2026-11-29", "implementation": map[string]any{"description": "carefront patient access API", "url": h.Base},
+		"rest": []any{map[string]any{"mode": "server", "resource": resources, "security": map[string]any{
+			"service": []any{map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"}}}},
+			"extension": []any{map[string]any{"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris", "extension": []any{
+				map[string]any{"url": "authorize", "valueUri": o + oauth.PathAuthorize},
+				map[string]any{"url": "token", "valueUri": o + oauth.PathToken},
+				map[string]any{"url": "revoke", "valueUri": o + oauth.PathRevoke},
+				map[string]any{"url": "introspect", "valueUri": o + oauth.PathIntrospect},
+			}}},
+		}}},
+	})
+}
+
+func writeJSON(w http.ResponseWriter, contentType string, v any) {
+	w.Header().Set("Content-Type", contentType)
+	json.NewEncoder(w).Encode(v)
 }

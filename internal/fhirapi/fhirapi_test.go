@@ -207,3 +207,33 @@ func TestGranularCategory(t *testing.T) {
 		}
 	})
 }
+
+// TestDiscovery: the CapabilityStatement and the SMART configuration
+// need no token and say only what is offered.
+func TestDiscovery(t *testing.T) {
+	f := setup(t, sqldbtest.Open(t, sqldb.SQLite))
+	status, cs, _ := f.get(t, "", "metadata")
+	if status != 200 || cs["resourceType"] != "CapabilityStatement" || cs["fhirVersion"] != "4.0.1" {
+		t.Fatalf("metadata: %d %v", status, cs)
+	}
+	b, _ := json.Marshal(cs)
+	for _, want := range []string{`"type":"Observation"`, `{"name":"category","type":"token"}`, `{"name":"patient","type":"reference"}`, `"code":"SMART-on-FHIR"`, f.srv.URL + "/oauth/token"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metadata lacks %s", want)
+		}
+	}
+	if strings.Contains(string(b), `"type":"AuditEvent"`) || strings.Contains(string(b), `"code":"create"`) {
+		t.Errorf("metadata offers what is not served: %s", b)
+	}
+	status, sc, hdr := f.get(t, "", ".well-known/smart-configuration")
+	caps, _ := json.Marshal(sc["capabilities"])
+	if status != 200 || hdr.Get("Content-Type") != "application/json" || sc["token_endpoint"] != f.srv.URL+"/oauth/token" ||
+		!strings.Contains(string(caps), `"permission-v2"`) || strings.Contains(string(caps), "launch-ehr") {
+		t.Errorf("smart-configuration: %d %v", status, sc)
+	}
+	// Types outside the API answer as unknown.
+	tok, _ := f.token(t, "patient/*.rs")
+	if status, _, _ := f.get(t, tok, "AuditEvent"); status != 404 {
+		t.Errorf("AuditEvent through the API: %d", status)
+	}
+}
