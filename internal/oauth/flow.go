@@ -200,7 +200,8 @@ type Approval struct {
 	Patient   string
 	Caregiver bool
 	FHIRUser  string // "Patient/ID", or a caregiver's "RelatedPerson/ID"
-	// Scopes are those that stayed ticked: a subset of the requested.
+	// Scopes are those that stayed ticked: each within one requested
+	// (Scope.Within), e.g. patient/Observation.rs for patient/*.rs.
 	Scopes   []Scope
 	AuthTime time.Time
 	AMR      []string
@@ -221,12 +222,8 @@ func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Gran
 	if r.GrantID != "" {
 		return nil, "", ErrNoRequest
 	}
-	asked := map[string]bool{}
-	for _, s := range r.Scopes {
-		asked[s.String()] = true
-	}
 	for _, s := range a.Scopes {
-		if !asked[s.String()] {
+		if !slices.ContainsFunc(r.Scopes, s.Within) {
 			return nil, "", apperr.New(apperr.Invalid, "%s was not asked for", s)
 		}
 	}

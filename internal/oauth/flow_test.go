@@ -94,6 +94,9 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		if err := f.flow.SaveCode(ctx, r.ID, "code-before-approval"); err != oauth.ErrNoRequest {
 			t.Errorf("a code for a request not approved: %v", err)
 		}
+		if _, _, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, "openid patient/Observation.cruds")}); apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("approving more than was asked for: %v", err)
+		}
 		if _, _, err := f.flow.Approve(ctx, r.ID, oauth.Approval{Account: "maria", Patient: "demo-maria", Scopes: scopes(t, "openid patient/Patient.rs")}); apperr.CodeOf(err) != apperr.Invalid {
 			t.Errorf("approving a scope not asked for: %v", err)
 		}

@@ -220,6 +220,22 @@ func (s Scope) Covers(typ string, p Perm) bool {
 	return s.Resource() && (s.Type == "*" || s.Type == typ) && s.Perms&p == p
 }
 
+// Within reports whether s asks for no more than asked does: the same
+// plain scope, or a resource scope of the same context whose type is
+// asked's (or asked is a wildcard), whose permissions are among asked's,
+// and whose query is asked's, or narrower when asked has none. (A person
+// approving "patient/*.rs" for some kinds of data only grants
+// "patient/Observation.rs" and the like.)
+func (s Scope) Within(asked Scope) bool {
+	if s.Plain != "" || asked.Plain != "" {
+		return s.Plain == asked.Plain
+	}
+	if s.Context != asked.Context || (asked.Type != "*" && asked.Type != s.Type) || s.Perms&^asked.Perms != 0 {
+		return false
+	}
+	return len(asked.Query) == 0 || encodeQuery(asked.Query) == encodeQuery(s.Query)
+}
+
 // Format is the canonical space-separated list of scopes.
 func Format(scopes []Scope) string {
 	out := make([]string, len(scopes))

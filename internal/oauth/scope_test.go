@@ -117,3 +117,36 @@ func FuzzParseScope(f *testing.F) {
 		}
 	})
 }
+
+// TestWithin: what a person may approve of what an app asked.
+func TestWithin(t *testing.T) {
+	p := func(s string) Scope {
+		sc, err := ParseScope(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sc
+	}
+	for _, tc := range []struct {
+		granted, asked string
+		want           bool
+	}{
+		{"patient/Observation.rs", "patient/*.rs", true},
+		{"patient/Observation.r", "patient/Observation.rs", true},
+		{"patient/Observation.rs", "patient/Observation.read", true},
+		{"patient/Observation.rs?category=laboratory", "patient/Observation.rs", true},
+		{"patient/Observation.rs?category=laboratory", "patient/Observation.rs?category=laboratory", true},
+		{"openid", "openid", true},
+		{"patient/Observation.rs", "patient/Condition.rs", false},
+		{"patient/Observation.cruds", "patient/Observation.rs", false},
+		{"user/Observation.rs", "patient/*.rs", false},
+		{"patient/Observation.rs", "patient/Observation.rs?category=laboratory", false},
+		{"patient/Observation.rs?category=vital-signs", "patient/Observation.rs?category=laboratory", false},
+		{"offline_access", "openid", false},
+		{"patient/*.rs", "patient/Observation.rs", false},
+	} {
+		if got := p(tc.granted).Within(p(tc.asked)); got != tc.want {
+			t.Errorf("%s within %s = %v, want %v", tc.granted, tc.asked, got, tc.want)
+		}
+	}
+}
