@@ -34,6 +34,9 @@ var Types = []string{
 type Handler struct {
 	Flow    *oauth.Flow
 	Gateway *clinical.Gateway
+	// Clients answers which browser origins apps registered (CORS); nil
+	// allows none.
+	Clients *oauth.Clients
 	// Base is the API's absolute URL, e.g. https://portal.example/fhir/R4;
 	// the authorization server's endpoints are at its origin.
 	Base string
@@ -42,6 +45,31 @@ type Handler struct {
 // ServeHTTP answers GET TYPE/ID and GET TYPE?params.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	if origin := r.Header.Get("Origin"); origin != "" && h.Clients != nil {
+		// CORS for the browser apps registered at that origin: bearer
+		// tokens only, never cookies, so no credentials are allowed.
+		w.Header().Add("Vary", "Origin")
+		ok, err := h.Clients.OriginRegistered(r.Context(), origin)
+		if err != nil {
+			writeOutcome(w, apperr.Wrap(err, apperr.Internal, "the request cannot be checked"))
+			return
+		}
+		if ok {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate, Location")
+		}
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			if !ok {
+				w.WriteHeader(http.StatusForbidden)
+				return
+			}
+			w.Header().Set("Access-Control-Allow-Methods", "GET")
+			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Accept, Content-Type, Prefer")
+			w.Header().Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
 	if r.Method != http.MethodGet {
 		body, _ := fhir.OutcomeJSON(apperr.New(apperr.Forbidden, "apps may read and search only"))
 		w.Header().Set("Allow", "GET")

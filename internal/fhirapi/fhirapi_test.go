@@ -54,7 +54,8 @@ func setup(t *testing.T, db *sqldb.DB) *fixture {
 	aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test"})
 	t.Cleanup(func() { aw.Close(ctx) })
 	reg := &oauth.Clients{DB: db, Audit: aw}
-	c, _, err := reg.Add(ctx, oauth.NewClient{Name: "Health Diary", Kind: oauth.KindPublic, RedirectURIs: []string{"https://diary.example/cb"}, Reviewed: true, By: "test"})
+	c, _, err := reg.Add(ctx, oauth.NewClient{Name: "Health Diary", Kind: oauth.KindPublic, RedirectURIs: []string{"https://diary.example/cb"},
+		Origins: []string{"https://diary.example"}, Reviewed: true, By: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func setup(t *testing.T, db *sqldb.DB) *fixture {
 	t.Cleanup(srv.Close)
 	gw := &clinical.Gateway{Source: st, Audit: aw, Policies: &access.Store{DB: db, Audit: aw}}
 	mux := http.NewServeMux()
-	mux.Handle("/fhir/R4/", &fhirapi.Handler{Flow: flow, Gateway: gw, Base: srv.URL + "/fhir/R4"})
+	mux.Handle("/fhir/R4/", &fhirapi.Handler{Flow: flow, Gateway: gw, Clients: reg, Base: srv.URL + "/fhir/R4"})
 	srv.Config.Handler = mux
 	return &fixture{db: db, srv: srv, flow: flow, client: c}
 }
@@ -235,5 +236,44 @@ func TestDiscovery(t *testing.T) {
 	tok, _ := f.token(t, "patient/*.rs")
 	if status, _, _ := f.get(t, tok, "AuditEvent"); status != 404 {
 		t.Errorf("AuditEvent through the API: %d", status)
+	}
+}
+
+// TestCORS: a browser app at a registered origin may call the API (no
+// credentials: bearer tokens only); any other origin gets no CORS
+// headers, and its preflight is refused.
+func TestCORS(t *testing.T) {
+	f := setup(t, sqldbtest.Open(t, sqldb.SQLite))
+	tok, _ := f.token(t, "patient/Observation.rs")
+	do := func(method, origin, path string, hdr ...string) *http.Response {
+		req, _ := http.NewRequest(method, f.srv.URL+"/fhir/R4/"+path, nil)
+		req.Header.Set("Origin", origin)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	pre := do(http.MethodOptions, "https://diary.example", "Observation", "Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "authorization")
+	if pre.StatusCode != 204 || pre.Header.Get("Access-Control-Allow-Origin") != "https://diary.example" ||
+		!strings.Contains(pre.Header.Get("Access-Control-Allow-Headers"), "Authorization") || pre.Header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("preflight from the app's origin: %d %v", pre.StatusCode, pre.Header)
+	}
+	if r := do(http.MethodOptions, "https://evil.example", "Observation", "Access-Control-Request-Method", "GET"); r.StatusCode != 403 || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight from another origin: %d %v", r.StatusCode, r.Header)
+	}
+	for _, tc := range []struct {
+		origin, token string
+		status        int
+		allowed       bool
+	}{{"https://diary.example", tok, 200, true}, {"https://diary.example", "", 401, true}, {"https://evil.example", tok, 200, false}} {
+		r := do(http.MethodGet, tc.origin, "Observation", "Authorization", "Bearer "+tc.token)
+		if r.StatusCode != tc.status || (r.Header.Get("Access-Control-Allow-Origin") == tc.origin) != tc.allowed {
+			t.Errorf("GET from %s: %d, allow-origin %q", tc.origin, r.StatusCode, r.Header.Get("Access-Control-Allow-Origin"))
+		}
 	}
 }

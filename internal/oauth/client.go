@@ -114,8 +114,10 @@ type Clients struct {
 	// (loopback redirects excepted, as RFC 8252 allows native apps).
 	Production bool
 
-	mu   sync.Mutex
-	jwks map[string]cachedJWKS // fetched key sets, by URL
+	mu        sync.Mutex
+	jwks      map[string]cachedJWKS // fetched key sets, by URL
+	origins   map[string]bool       // origins of active apps, read at originsAt
+	originsAt time.Time
 }
 
 // ErrUnknownClient means no registered app has the id.
@@ -559,4 +561,49 @@ func (s *Clients) httpClient() *http.Client {
 		Transport:     &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: jwksFetchTimeout, ResponseHeaderTimeout: jwksFetchTimeout},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// originsFor is how long the set of registered origins is used before it
+// is read again.
+const originsFor = time.Minute
+
+// OriginRegistered reports whether an active app registered origin (a
+// browser app's scheme://host[:port]), for CORS on the endpoints apps
+// call; the set is read at most once a minute.
+func (s *Clients) OriginRegistered(ctx context.Context, origin string) (bool, error) {
+	if origin == "" {
+		return false, nil
+	}
+	s.mu.Lock()
+	if s.origins != nil && time.Since(s.originsAt) < originsFor {
+		ok := s.origins[origin]
+		s.mu.Unlock()
+		return ok, nil
+	}
+	s.mu.Unlock()
+	set := map[string]bool{}
+	err := s.DB.Read(ctx, func(tx *sqldb.Tx) error {
+		rows, err := tx.Query(ctx, "SELECT origins FROM oauth_client WHERE disabled_at IS NULL AND origins <> ''")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var list string
+			if err := rows.Scan(&list); err != nil {
+				return err
+			}
+			for _, o := range strings.Split(list, "\n") {
+				set[o] = true
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return false, fmt.Errorf("oauth: origins: %w", err)
+	}
+	s.mu.Lock()
+	s.origins, s.originsAt = set, time.Now()
+	s.mu.Unlock()
+	return set[origin], nil
 }
