@@ -29,15 +29,11 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	db, aw, err := openWithAudit(ctx, cfg)
+	db, aw, st, err := openWithStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	st, err := newStore(cfg, db)
-	if err != nil {
-		return err
-	}
 	im := &importer.Importer{Store: st, Audit: aw}
 	if isTerminal(os.Stderr) {
 		im.Progress = os.Stderr
@@ -120,6 +116,22 @@ func newStore(cfg config.Config, db *sqldb.DB) (*store.Store, error) {
 	s := store.New(db)
 	s.Labels = labeler
 	return s, nil
+}
+
+// openWithStore is openWithAudit with the embedded FHIR store
+// (newStore) for commands that write clinical records.
+func openWithStore(ctx context.Context, cfg config.Config) (*sqldb.DB, *audit.Writer, *store.Store, error) {
+	db, aw, err := openWithAudit(ctx, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := newStore(cfg, db)
+	if err != nil {
+		aw.Close(ctx)
+		db.Close()
+		return nil, nil, nil, err
+	}
+	return db, aw, st, nil
 }
 
 // agePolicy is the clinic's age policy for parents' grants.

@@ -53,7 +53,7 @@ func runProxiesGrant(ctx context.Context, args []string, getenv func(string) str
 		return &usageError{"proxies grant: give --until as the last day of access, YYYY-MM-DD"}
 	}
 	end := day.AddDate(0, 0, 1) // access ends at the end of that day
-	db, aw, err := openWithAudit(ctx, cfg)
+	db, aw, st, err := openWithStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -82,11 +82,6 @@ func runProxiesGrant(ctx context.Context, args []string, getenv func(string) str
 	base := cfg.BaseURL
 	if base == "" {
 		base = "http://" + cfg.Addr
-	}
-	st, err := newStore(cfg, db)
-	if err != nil {
-		aw.Close(ctx)
-		return err
 	}
 	grants := &consent.Grants{DB: db, Audit: aw, Mail: &identity.Auth{Keys: k, Jobs: queue}, AcceptURL: base + "/caregiver/accept?code=", Store: st,
 		Ages: agePolicy(cfg)}
@@ -162,16 +157,11 @@ func runProxiesRevoke(ctx context.Context, args []string, getenv func(string) st
 	if err != nil {
 		return err
 	}
-	db, aw, err := openWithAudit(ctx, cfg)
+	db, aw, st, err := openWithStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	st, err := newStore(cfg, db)
-	if err != nil {
-		aw.Close(ctx)
-		return err
-	}
 	g, err := (&consent.Grants{DB: db, Audit: aw, Store: st, Ages: agePolicy(cfg)}).Revoke(ctx, consent.Revocation{ID: fs.Arg(0), By: "carefront-cli"})
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
 		err = cerr

@@ -75,16 +75,11 @@ func runResearchAdd(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	db, aw, err := openWithAudit(ctx, cfg)
+	db, aw, st, err := openWithStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	st, err := newStore(cfg, db)
-	if err != nil {
-		aw.Close(ctx)
-		return err
-	}
 	s, err := (&consent.Research{DB: db, Audit: aw, Store: st}).Add(ctx, title, desc, "carefront-cli")
 	if cerr := aw.Close(ctx); err == nil && cerr != nil {
 		err = cerr

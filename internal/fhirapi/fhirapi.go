@@ -19,6 +19,7 @@ import (
 	"carefront/internal/clinical"
 	"carefront/internal/fhir"
 	"carefront/internal/oauth"
+	"carefront/internal/telemetry"
 )
 
 // Types are the resource types apps may read and search: the patient-
@@ -99,7 +100,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := clinical.Request{Principal: access.Principal{User: "Person/" + info.Grant.Account, Patient: info.Grant.Patient,
-		Client: info.Grant.ClientID, Caregiver: info.Grant.Caregiver}, RequestID: r.Header.Get("X-Request-Id")}
+		Client: info.Grant.ClientID, Caregiver: info.Grant.Caregiver}, RequestID: telemetry.RequestID(r.Context())}
 	parts := strings.Split(rest, "/")
 	switch {
 	case len(parts) == 1 && slices.Contains(Types, parts[0]):

@@ -366,8 +366,7 @@ func (f *Flow) Exchange(ctx context.Context, code string, check func(*Request) e
 		}
 		if used.Valid {
 			replayed = r
-			_, err := tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", now.UnixMicro(), id)
-			return err
+			return f.revokeFamily(ctx, tx, id, r.GrantID, r.ClientID, "authorization-code-replayed")
 		}
 		if expires <= now.UnixMicro() || r.GrantID == "" {
 			return ErrBadCode
@@ -386,13 +385,11 @@ func (f *Flow) Exchange(ctx context.Context, code string, check func(*Request) e
 		return err
 	})
 	if replayed != nil {
-		rec := audit.Record{Type: audit.TypeSecurityAlert, Action: audit.Execute, Outcome: audit.SeriousFailure,
-			Reason: "authorization-code-replayed", Client: replayed.ClientID, Entities: []audit.Entity{{What: "Device/" + replayed.ClientID}}}
-		if p := patientOf(ctx, f, replayed.GrantID); p != "" {
-			rec.Patient = "Patient/" + p
+		if err != nil {
+			return nil, nil, fmt.Errorf("oauth: exchange: %w", err)
 		}
-		if aerr := f.Audit.Append(ctx, rec); aerr != nil {
-			return nil, nil, aerr
+		if err := f.Audit.Chain(ctx); err != nil {
+			return nil, nil, err
 		}
 		return nil, nil, ErrBadCode
 	}
@@ -408,13 +405,20 @@ func (f *Flow) Exchange(ctx context.Context, code string, check func(*Request) e
 	return r, t, nil
 }
 
-// patientOf names the record of a grant, for an audit record.
-func patientOf(ctx context.Context, f *Flow, grantID string) string {
-	var p string
-	f.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
-		return tx.QueryRow(ctx, "SELECT patient_id FROM oauth_grant WHERE id = ?", grantID).Scan(&p)
-	})
-	return p
+// revokeFamily ends every token of a family taken to be stolen (a code
+// or refresh token used again), and stages the security alert in the
+// same transaction, naming the app and the patient.
+func (f *Flow) revokeFamily(ctx context.Context, tx *sqldb.Tx, family, grantID, clientID, reason string) error {
+	if _, err := tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", f.now().UnixMicro(), family); err != nil {
+		return err
+	}
+	rec := audit.Record{Type: audit.TypeSecurityAlert, Action: audit.Execute, Outcome: audit.SeriousFailure,
+		Reason: reason, Client: clientID, Entities: []audit.Entity{{What: "Device/" + clientID}}}
+	var patient string
+	if err := tx.QueryRow(ctx, "SELECT patient_id FROM oauth_grant WHERE id = ?", grantID).Scan(&patient); err == nil {
+		rec.Patient = "Patient/" + patient
+	}
+	return f.Audit.Stage(ctx, tx, rec)
 }
 
 // issue makes an access token with scopes and, when keep holds
@@ -524,8 +528,7 @@ func (f *Flow) Refresh(ctx context.Context, clientID, refresh string, scopes []S
 		theft := used.Valid && (revoked.Valid || now.Sub(time.UnixMicro(used.Int64)) > RefreshGrace)
 		if theft {
 			replay = true
-			_, err := tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL", now.UnixMicro(), family)
-			return err
+			return f.revokeFamily(ctx, tx, family, grant, clientID, "refresh-token-reused")
 		}
 		if revoked.Valid {
 			return ErrBadRefresh
@@ -556,14 +559,9 @@ func (f *Flow) Refresh(ctx context.Context, clientID, refresh string, scopes []S
 		t, err = f.issue(ctx, tx, g, family, scopes, have)
 		return err
 	})
-	if replay {
-		rec := audit.Record{Type: audit.TypeSecurityAlert, Action: audit.Execute, Outcome: audit.SeriousFailure,
-			Reason: "refresh-token-reused", Client: clientID, Entities: []audit.Entity{{What: "Device/" + clientID}}}
-		if p := patientOf(ctx, f, grant); p != "" {
-			rec.Patient = "Patient/" + p
-		}
-		if aerr := f.Audit.Append(ctx, rec); aerr != nil {
-			return nil, aerr
+	if replay && err == nil {
+		if err := f.Audit.Chain(ctx); err != nil {
+			return nil, err
 		}
 		return nil, ErrBadRefresh
 	}
