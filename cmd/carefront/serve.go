@@ -31,6 +31,7 @@ import (
 	"carefront/internal/jobs"
 	"carefront/internal/locale"
 	"carefront/internal/notify"
+	"carefront/internal/fhirapi"
 	"carefront/internal/oauth"
 	"carefront/internal/ratelimit"
 	"carefront/internal/seal"
@@ -199,7 +200,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code=", Store: fhirStore,
 		Ages: agePolicy(cfg)}
 	comingOfAge, comingOfAgeEvery := grants.ComingOfAgeJob()
-	oauthFlow := &oauth.Flow{DB: db, Audit: aw}
+	oauthFlow := &oauth.Flow{DB: db, Audit: aw, Store: fhirStore, Notices: auth, AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL}
 	purge, purgeEvery := oauthFlow.PurgeJob()
 	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs"), Periodic: []jobs.Periodic{comingOfAgeEvery, purgeEvery}},
 		auth.MailHandler(), comingOfAge, purge)
@@ -233,6 +234,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	builder := &views.Builder{Gateway: gateway, Dict: dict, Sequential: mode == "embedded",
 		Cache: &views.Cache{TTL: views.DefaultCacheTTL}}
+	// SMART on FHIR: the authorization server and the FHIR API for apps.
+	// zitadel/oidc logs through slog's default logger: carefront's own,
+	// which is JSON and carries no request data beyond what it is given.
+	slog.SetDefault(log.With("component", "oauth"))
+	appClients := &oauth.Clients{DB: db, Audit: aw, Production: cfg.Production()}
+	appServer, appHandler, err := oauth.New(oauth.Options{Issuer: base, Flow: oauthFlow, Clients: appClients,
+		Keys: &oauth.Keys{DB: db, Seal: k}, LoginPath: oauth.PathConsent, Production: cfg.Production()})
+	if err != nil {
+		closeListeners()
+		return err
+	}
+	apps := &web.Apps{OAuth: appHandler, Flow: oauthFlow, Clients: appClients, Callback: appServer.AuthCallback,
+		TokenLimiter: limiter("oauth-token", 5, 50), // per app and address: 50 at once, then 5 a second
+		FHIR: &fhirapi.Handler{Flow: oauthFlow, Gateway: gateway, Clients: appClients, Base: appServer.FHIRBase(),
+			// Per app and record connection, in each instance's memory: a
+			// shared budget would add a database write to every read.
+			Limiter: ratelimit.New(20, 200, 100_000)}}
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
@@ -251,7 +269,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Grants:          grants,
 		Terms:           &consent.TermsBook{DB: db, Audit: aw},
 		Research:        &consent.Research{DB: db, Audit: aw, Store: fhirStore},
-		AccessLog:       &accesslog.Log{DB: db, Accounts: ids, Grants: grants},
+		AccessLog:       &accesslog.Log{DB: db, Accounts: ids, Grants: grants, AppName: appClients.Name},
+		Apps:            apps,
 		Sanitizer:       views.DocumentPolicy(),
 		DownloadLimiter: limiter("download", 3.0/3600, 3), // per account: 3 an hour
 		Auth:            auth,

@@ -41,7 +41,7 @@ const (
 type Row struct {
 	When time.Time `json:"when"`
 	// Who is you, caregiver, clinic or app; Name names them (a caregiver's
-	// address, a staff member's role, an app's id) when not you.
+	// address, a staff member's role, an app's name) when not you.
 	Who  string `json:"who"`
 	Name string `json:"name,omitempty"`
 	Way  string `json:"way"`
@@ -91,6 +91,9 @@ type Log struct {
 	DB       *sqldb.DB
 	Accounts Accounts
 	Grants   *consent.Grants
+	// AppName names a registered app by its client id ("" when unknown);
+	// nil names apps by their client id.
+	AppName func(ctx context.Context, clientID string) string
 }
 
 // Read returns a page of the patient's log.
@@ -131,6 +134,20 @@ func (l *Log) Read(ctx context.Context, q Query) (*Page, error) {
 		names[user] = r
 		return r
 	}
+	apps := map[string]string{}
+	app := func(id string) string {
+		name, ok := apps[id]
+		if !ok {
+			if l.AppName != nil {
+				name = l.AppName(ctx, id)
+			}
+			if name == "" {
+				name = id
+			}
+			apps[id] = name
+		}
+		return name
+	}
 	out := &Page{}
 	before, scanned := q.Before, 0
 	for len(out.Rows) < PageSize && scanned < scanLimit {
@@ -141,7 +158,7 @@ func (l *Log) Read(ctx context.Context, q Query) (*Page, error) {
 		for _, e := range entries {
 			scanned++
 			before = e.Seq
-			r, ok := row(e, who)
+			r, ok := row(e, who, app)
 			if !ok || (q.Who != "" && r.Who != q.Who) {
 				continue
 			}
@@ -161,7 +178,7 @@ func (l *Log) Read(ctx context.Context, q Query) (*Page, error) {
 
 // row turns a trail entry into a row; false for records a patient's log
 // does not show (sign-in steps and other account housekeeping).
-func row(e audit.Entry, who func(string) Row) (Row, bool) {
+func row(e audit.Entry, who func(string) Row, app func(string) string) (Row, bool) {
 	r := Row{When: e.Recorded, Refused: e.Outcome != audit.Success, View: e.View, Way: WayPortal}
 	switch {
 	case e.User != "":
@@ -177,8 +194,10 @@ func row(e audit.Entry, who func(string) Row) (Row, bool) {
 		r.Who, r.Name, r.Way = WhoLink, "", WayLink // a share link, read by whoever holds it
 	case e.Client != "" && strings.HasPrefix(e.Client, "carefront"):
 		r.Who, r.Name, r.Way = WhoClinic, "", WayClinic // the clinic's own tools and imports
+	case e.Client != "" && strings.HasPrefix(e.Reason, "app-"):
+		r.Way = WayPortal // a person connecting or disconnecting an app, named as they are
 	case e.Client != "":
-		r.Way = WayApp
+		r.Who, r.Name, r.Way = WhoApp, app(e.Client), WayApp // an app's read, named as the app
 	case r.Who == WhoClinic:
 		r.Way = WayClinic
 	}
@@ -194,7 +213,7 @@ func row(e audit.Entry, who func(string) Row) (Row, bool) {
 		r.What = "looked-up"
 	case sub("policy-change"):
 		r.What = "settings"
-		if strings.HasPrefix(e.Reason, "proxy-") || e.Reason == "caregiver-not-permitted" {
+		if strings.HasPrefix(e.Reason, "proxy-") || strings.HasPrefix(e.Reason, "app-") || e.Reason == "caregiver-not-permitted" {
 			r.What = "sharing"
 		}
 	case sub("account-activation") || sub("account-create") || sub("account-invite"):

@@ -47,6 +47,8 @@ type Config struct {
 	AuditVerifyInterval     time.Duration
 	SessionIdle             time.Duration  // a person's session ends after this long without a request
 	StepUpAge               time.Duration  // sensitive changes need a second factor this recent
+	AccessTokenTTL          time.Duration  // an app's access token lasts this long (5-15 minutes)
+	RefreshTokenTTL         time.Duration  // an app's refresh tokens stop working this long after it was connected
 	GeoIPDB                 string         // path of a MaxMind-format City or Country database; empty shows no places
 	ResultsDictionary       string         // path of a clinic's plain-language test dictionary (JSON); empty uses the built-in one
 	ClinicTimeZone          *time.Location // the clinic's time zone: dates the clinic gives (a grant's last day) are days there
@@ -216,6 +218,26 @@ func Settings() []Setting {
 					return errors.New("must be a duration between 10s and 30m, like 5m")
 				}
 				c.StepUpAge = d
+				return nil
+			}},
+		{Flag: "access-token-ttl", Env: "CAREFRONT_ACCESS_TOKEN_TTL", Default: "10m",
+			Usage: "how long an access token issued to a SMART app lasts",
+			parse: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 5*time.Minute || d > 15*time.Minute {
+					return errors.New("must be a duration between 5m and 15m, like 10m")
+				}
+				c.AccessTokenTTL = d
+				return nil
+			}},
+		{Flag: "refresh-token-ttl", Env: "CAREFRONT_REFRESH_TOKEN_TTL", Default: "2160h",
+			Usage: "how long after a person connects an app (with offline_access) its refresh tokens work; then the app must ask again (2160h is 90 days)",
+			parse: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < time.Hour || d > 366*24*time.Hour {
+					return errors.New("must be a duration between 1h and 8784h (366 days), like 2160h")
+				}
+				c.RefreshTokenTTL = d
 				return nil
 			}},
 		{Flag: "trusted-proxies", Env: "CAREFRONT_TRUSTED_PROXIES", Default: "",

@@ -101,6 +101,10 @@ func (g Grant) ConsentResource(now time.Time) map[string]any {
 	}
 }
 
+// AppConsentPrefix begins the ids of the Consents that record an app's
+// grant (oauth.ConsentPrefix).
+const AppConsentPrefix = "app-"
+
 // ParseConsent reads a Consent resource into the decision's terms: only
 // an active privacy consent (scope patient-privacy) with a provision
 // applies.
@@ -109,6 +113,12 @@ func ParseConsent(tree map[string]any) (c access.Consent, ok bool) {
 		return access.Consent{}, false
 	}
 	c.ID, _ = tree["id"].(string)
+	if strings.HasPrefix(c.ID, AppConsentPrefix) {
+		// An app's grant, recorded as a Consent: the token's scopes and the
+		// grant enforce it, and its permit must never outrank another
+		// consent (nor stand as a Part 2 consent).
+		return access.Consent{}, false
+	}
 	c.Date = parseTime(str(tree["dateTime"]))
 	p, _ := tree["provision"].(map[string]any)
 	if p == nil {

@@ -8,11 +8,14 @@
 package fhirapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"carefront/internal/access"
 	"carefront/internal/apperr"
@@ -23,13 +26,9 @@ import (
 )
 
 // Types are the resource types apps may read and search: the patient-
-// facing subset of US Core 6.1.0.
-var Types = []string{
-	"AllergyIntolerance", "CarePlan", "CareTeam", "Condition", "Coverage", "Device", "DiagnosticReport", "DocumentReference",
-	"Encounter", "Goal", "Immunization", "Location", "Medication", "MedicationDispense", "MedicationRequest", "Observation",
-	"Organization", "Patient", "Practitioner", "PractitionerRole", "Procedure", "Provenance", "QuestionnaireResponse",
-	"RelatedPerson", "ServiceRequest", "Specimen",
-}
+// facing subset of US Core 6.1.0, as the authorization screen groups
+// them (oauth.Kinds).
+var Types = oauth.APITypes()
 
 // Handler serves the FHIR API under Base's path.
 type Handler struct {
@@ -41,36 +40,21 @@ type Handler struct {
 	// Base is the API's absolute URL, e.g. https://portal.example/fhir/R4;
 	// the authorization server's endpoints are at its origin.
 	Base string
+	// Limiter bounds each app's requests for each record connection
+	// (keyed by client and grant); nil bounds none.
+	Limiter interface {
+		Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration)
+	}
 }
 
-// ServeHTTP answers GET TYPE/ID and GET TYPE?params.
+// ServeHTTP answers GET TYPE/ID and GET TYPE?params, with CORS for the
+// origins apps registered.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.Clients.CORS("GET", http.HandlerFunc(h.serve)).ServeHTTP(w, r)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	if origin := r.Header.Get("Origin"); origin != "" && h.Clients != nil {
-		// CORS for the browser apps registered at that origin: bearer
-		// tokens only, never cookies, so no credentials are allowed.
-		w.Header().Add("Vary", "Origin")
-		ok, err := h.Clients.OriginRegistered(r.Context(), origin)
-		if err != nil {
-			writeOutcome(w, apperr.Wrap(err, apperr.Internal, "the request cannot be checked"))
-			return
-		}
-		if ok {
-			w.Header().Set("Access-Control-Allow-Origin", origin)
-			w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate, Location")
-		}
-		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			if !ok {
-				w.WriteHeader(http.StatusForbidden)
-				return
-			}
-			w.Header().Set("Access-Control-Allow-Methods", "GET")
-			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Accept, Content-Type, Prefer")
-			w.Header().Set("Access-Control-Max-Age", "600")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-	}
 	if r.Method != http.MethodGet {
 		body, _ := fhir.OutcomeJSON(apperr.New(apperr.Forbidden, "apps may read and search only"))
 		w.Header().Set("Allow", "GET")
@@ -98,6 +82,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="carefront", error="invalid_token"`)
 		writeOutcome(w, apperr.New(apperr.Unauthorized, "a valid access token is required"))
 		return
+	}
+	if h.Limiter != nil {
+		if ok, wait := h.Limiter.Allow(r.Context(), info.Grant.ClientID+"|"+info.Grant.ID); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Seconds()+0.999))))
+			writeOutcome(w, apperr.New(apperr.RateLimited, "too many requests from this app; try again shortly"))
+			return
+		}
 	}
 	req := clinical.Request{Principal: access.Principal{User: "Person/" + info.Grant.Account, Patient: info.Grant.Patient,
 		Client: info.Grant.ClientID, Caregiver: info.Grant.Caregiver}, RequestID: telemetry.RequestID(r.Context())}

@@ -32,6 +32,15 @@ var notices = map[string][2]string{
 	"sharing-ends-adult-patient": {"Soon you decide who sees your carefront record / Pronto usted decide quién ve su expediente",
 		"Within the next 30 days you come of age, and the access your parent or guardian has to your health record in carefront ends by itself. From then on only you decide who sees it: you can invite anyone you choose again from your Sharing page.\n\n" +
 			"Dentro de los próximos 30 días llega a la mayoría de edad y el acceso que su padre, madre o tutor tiene a su expediente de salud en carefront termina por sí solo. Desde entonces solo usted decide quién lo ve: puede volver a invitar a quien quiera desde su página Compartir."},
+	"app-connected": {"An app was connected to your carefront record / Se conectó una aplicación a su expediente",
+		"An app was given access to part of your health record in carefront, by you or by someone you share your record with. Your Connected apps page shows each app, what it can see, and lets you disconnect it.\nIf you do not know this app, disconnect it there and change your password.\n\n" +
+			"Se dio a una aplicación acceso a parte de su expediente de salud en carefront, por usted o por alguien con quien comparte su expediente. Su página Aplicaciones conectadas muestra cada aplicación, lo que puede ver, y le permite desconectarla. Si no conoce esta aplicación, desconéctela allí y cambie su contraseña."},
+	"app-disconnected": {"An app was disconnected from your carefront record / Se desconectó una aplicación de su expediente",
+		"An app can no longer see your health record in carefront: its access was stopped. Nothing else changed. Your Connected apps page shows the apps that still have access.\n\n" +
+			"Una aplicación ya no puede ver su expediente de salud en carefront: se detuvo su acceso. Nada más cambió. Su página Aplicaciones conectadas muestra las aplicaciones que aún tienen acceso."},
+	"app-access-ends": {"An app's access to your carefront record ends within 7 days / El acceso de una aplicación termina dentro de 7 días",
+		"An app connected to your health record in carefront loses its access within the next 7 days. If you still use it, open the app and connect it again when it asks; otherwise you need not do anything. Your Connected apps page shows when each app's access ends.\n\n" +
+			"Una aplicación conectada a su expediente de salud en carefront pierde su acceso dentro de los próximos 7 días. Si todavía la usa, ábrala y conéctela de nuevo cuando se lo pida; si no, no tiene que hacer nada. Su página Aplicaciones conectadas muestra cuándo termina el acceso de cada aplicación."},
 	"locked": {"Your carefront account is locked for 15 minutes",
 		"Someone tried to sign in to your account with a wrong password or code many times, so it is locked for 15 minutes.\nIf this was not you, change your password after it unlocks.\n\n" +
 			"Su cuenta de carefront está bloqueada por 15 minutos: alguien intentó iniciar sesión muchas veces con una contraseña o un código incorrectos. Si no fue usted, cambie su contraseña cuando se desbloquee."},

@@ -424,6 +424,16 @@ func (s *Clients) Get(ctx context.Context, id string) (*Client, error) {
 	return c, err
 }
 
+// Name is a registered app's name, "" when it is unknown or cannot be
+// read (the access log names apps with it).
+func (s *Clients) Name(ctx context.Context, id string) string {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return ""
+	}
+	return c.Name
+}
+
 // List returns every registered app, newest first.
 func (s *Clients) List(ctx context.Context) ([]Client, error) {
 	var out []Client

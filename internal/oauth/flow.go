@@ -15,6 +15,7 @@ import (
 
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
+	"carefront/internal/clinical/store"
 	"carefront/internal/jobs"
 	"carefront/internal/sqldb"
 )
@@ -113,6 +114,55 @@ type Flow struct {
 	// RefreshTTL is the absolute refresh lifetime (DefaultRefreshTTL
 	// when 0).
 	RefreshTTL time.Duration
+	// Store is carefront's own FHIR store, which keeps each grant as a
+	// Consent in the patient's record (ConsentResource), written in the
+	// grant's transaction. Nil keeps the grant table only.
+	Store *store.Store
+	// Notices queues PHI-free notices in the change's transaction (an
+	// app connected, disconnected, its access about to end); nil sends
+	// none.
+	Notices Notifier
+}
+
+// Notifier queues a notice in tx: to an account, or to the account of
+// a patient's own record if there is one (identity.Auth).
+type Notifier interface {
+	QueueNotice(ctx context.Context, tx *sqldb.Tx, accountID, event string) error
+	QueuePatientNotice(ctx context.Context, tx *sqldb.Tx, patientID, event string) error
+}
+
+// Notices the flow sends (identity's catalogue of notices).
+const (
+	NoticeConnected    = "app-connected"
+	NoticeDisconnected = "app-disconnected"
+	NoticeEnding       = "app-access-ends"
+)
+
+// notify queues event to the patient whose record it is and, when a
+// caregiver granted it, to the caregiver too.
+func (f *Flow) notify(ctx context.Context, tx *sqldb.Tx, g *Grant, event string) error {
+	if f.Notices == nil {
+		return nil
+	}
+	if err := f.Notices.QueuePatientNotice(ctx, tx, g.Patient, event); err != nil {
+		return err
+	}
+	if g.Caregiver {
+		return f.Notices.QueueNotice(ctx, tx, g.Account, event)
+	}
+	return nil
+}
+
+// appName is a registered app's name ("" when it has none).
+func (f *Flow) appName(ctx context.Context, clientID string) (string, error) {
+	var name string
+	err := f.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT name FROM oauth_client WHERE id = ?", clientID).Scan(&name)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return name, err
 }
 
 func (f *Flow) now() time.Time { return f.DB.Now().UTC() }
@@ -237,8 +287,12 @@ func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Gran
 	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
 		Action: audit.Create, Outcome: audit.Success, Reason: "app-authorized", User: "Person/" + a.Account,
 		Patient: "Patient/" + a.Patient, Client: r.ClientID, Address: a.Address,
-		Entities: []audit.Entity{{What: "Device/" + r.ClientID}}}
-	err = f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		Entities: []audit.Entity{{What: "Device/" + r.ClientID}, {What: "Consent/" + ConsentID(g.ID)}}}
+	name, err := f.appName(ctx, r.ClientID)
+	if err != nil {
+		return nil, "", fmt.Errorf("oauth: approve: %w", err)
+	}
+	err = f.writeConsent(ctx, g, name, now, func(tx *sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO oauth_grant (id, client_id, account_id, patient_id, caregiver, fhir_user, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			g.ID, g.ClientID, g.Account, g.Patient, g.Caregiver, g.FHIRUser, Format(g.Scopes), g.Created.UnixMicro(), g.Expires.UnixMicro()); err != nil {
 			return err
@@ -250,6 +304,9 @@ func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Gran
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrNoRequest
+		}
+		if err := f.notify(ctx, tx, g, NoticeConnected); err != nil {
+			return err
 		}
 		return f.Audit.Stage(ctx, tx, rec)
 	})
@@ -263,6 +320,41 @@ func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Gran
 		return nil, "", err
 	}
 	return g, ticket, nil
+}
+
+// Deny ends a request the person refused, with its audit record, and
+// returns it (the app is told access_denied at its redirect URI). An
+// expired or answered request is ErrNoRequest.
+func (f *Flow) Deny(ctx context.Context, requestID, account, patient, address string) (*Request, error) {
+	r, err := f.Request(ctx, requestID)
+	if err != nil {
+		return nil, err
+	}
+	now := f.now()
+	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
+		Action: audit.Execute, Outcome: audit.Success, Reason: "app-authorization-denied", User: "Person/" + account,
+		Client: r.ClientID, Address: address, Entities: []audit.Entity{{What: "Device/" + r.ClientID}}}
+	if patient != "" {
+		rec.Patient = "Patient/" + patient
+	}
+	err = f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, "UPDATE oauth_request SET expires = ? WHERE id = ? AND grant_id IS NULL AND expires > ?",
+			now.UnixMicro(), r.ID, now.UnixMicro())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrNoRequest
+		}
+		return f.Audit.Stage(ctx, tx, rec)
+	})
+	if errors.Is(err, ErrNoRequest) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("oauth: deny: %w", err)
+	}
+	return r, f.Audit.Chain(ctx)
 }
 
 // UseTicket spends the approving browser's ticket for a request: it
@@ -615,7 +707,82 @@ func (f *Flow) Lookup(ctx context.Context, access string) (*TokenInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oauth: token lookup: %w", err)
 	}
+	if now.Sub(info.Grant.LastUsed) > LastUsedEvery {
+		// The connected apps page's "last used", written at most once a
+		// minute per grant. It is bookkeeping (every request is in the
+		// audit trail), so a failure here does not refuse the request.
+		f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+			_, err := tx.Exec(ctx, "UPDATE oauth_grant SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)",
+				now.UnixMicro(), info.Grant.ID, now.Add(-LastUsedEvery).UnixMicro())
+			return err
+		})
+	}
 	return info, nil
+}
+
+// LastUsedEvery is how often a grant's last use is written.
+const LastUsedEvery = time.Minute
+
+// Ending notices: the people of a grant that lasts longer than
+// endingMinLife are told once, endingNotice before it ends, that the
+// app's access is about to end (and that they can connect it again).
+const (
+	endingNotice  = 7 * 24 * time.Hour
+	endingMinLife = 14 * 24 * time.Hour
+)
+
+// NoticeEnding tells the people of every long-lived grant in force that
+// ends within a week, once per grant; it returns how many were told.
+// Several instances may run it at once: each grant is claimed in the
+// transaction that queues its notice.
+func (f *Flow) NoticeEnding(ctx context.Context) (int, error) {
+	now := f.now()
+	var due []Grant
+	err := f.DB.Read(ctx, func(tx *sqldb.Tx) error {
+		rows, err := tx.Query(ctx, "SELECT "+grantCols+` FROM oauth_grant WHERE revoked_at IS NULL AND end_notice_at IS NULL
+			AND expires > ? AND expires <= ? AND expires - created > ?`,
+			now.UnixMicro(), now.Add(endingNotice).UnixMicro(), endingMinLife.Microseconds())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			g, err := scanGrant(rows)
+			if err != nil {
+				return err
+			}
+			due = append(due, *g)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("oauth: ending notices: %w", err)
+	}
+	told := 0
+	for i := range due {
+		g := &due[i]
+		claimed := false
+		err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
+			claimed = false
+			res, err := tx.Exec(ctx, "UPDATE oauth_grant SET end_notice_at = ? WHERE id = ? AND end_notice_at IS NULL AND revoked_at IS NULL",
+				now.UnixMicro(), g.ID)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return nil // told by another instance, or disconnected
+			}
+			claimed = true
+			return f.notify(ctx, tx, g, NoticeEnding)
+		})
+		if err != nil {
+			return told, fmt.Errorf("oauth: ending notices: %w", err)
+		}
+		if claimed {
+			told++
+		}
+	}
+	return told, nil
 }
 
 // RevokeToken ends a token the app holds (RFC 7009): an access token
@@ -659,22 +826,40 @@ func (f *Flow) RevokeToken(ctx context.Context, clientID, token string) error {
 // caller says which it is); anything else is ErrNoGrant.
 func (f *Flow) RevokeGrant(ctx context.Context, grantID, patient, by string) error {
 	now := f.now()
+	var g *Grant
+	err := f.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		var err error
+		g, err = grantIn(ctx, tx, grantID)
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (g.Patient != patient || !g.Revoked.IsZero())) {
+		return ErrNoGrant
+	}
+	if err != nil {
+		return fmt.Errorf("oauth: revoke grant: %w", err)
+	}
+	name, err := f.appName(ctx, g.ClientID)
+	if err != nil {
+		return fmt.Errorf("oauth: revoke grant: %w", err)
+	}
 	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
-		Action: audit.Delete, Outcome: audit.Success, Reason: "app-disconnected", User: by, Patient: "Patient/" + patient}
-	err := f.DB.Write(ctx, func(tx *sqldb.Tx) error {
-		var client string
-		err := tx.QueryRow(ctx, "SELECT client_id FROM oauth_grant WHERE id = ? AND patient_id = ? AND revoked_at IS NULL", grantID, patient).Scan(&client)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNoGrant
-		}
+		Action: audit.Delete, Outcome: audit.Success, Reason: "app-disconnected", User: by, Patient: "Patient/" + patient,
+		Client: g.ClientID, Entities: []audit.Entity{{What: "Device/" + g.ClientID}, {What: "Consent/" + ConsentID(g.ID)}}}
+	ended := *g
+	ended.Revoked = now
+	err = f.writeConsent(ctx, &ended, name, now, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, "UPDATE oauth_grant SET revoked_at = ?, revoked_by = ? WHERE id = ? AND patient_id = ? AND revoked_at IS NULL",
+			now.UnixMicro(), by, grantID, patient)
 		if err != nil {
 			return err
 		}
-		rec.Client, rec.Entities = client, []audit.Entity{{What: "Device/" + client}}
-		if _, err := tx.Exec(ctx, "UPDATE oauth_grant SET revoked_at = ?, revoked_by = ? WHERE id = ?", now.UnixMicro(), by, grantID); err != nil {
-			return err
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrNoGrant // disconnected at the same moment elsewhere
 		}
 		if _, err := tx.Exec(ctx, "UPDATE oauth_token SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL", now.UnixMicro(), grantID); err != nil {
+			return err
+		}
+		if err := f.notify(ctx, tx, g, NoticeDisconnected); err != nil {
 			return err
 		}
 		return f.Audit.Stage(ctx, tx, rec)
@@ -745,7 +930,7 @@ func (f *Flow) Purge(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// PurgeArgs is the hourly job that runs Purge.
+// PurgeArgs is the hourly job that runs NoticeEnding and Purge.
 type PurgeArgs struct{}
 
 // Kind names the job.
@@ -755,6 +940,9 @@ func (PurgeArgs) Kind() string { return "oauth-purge" }
 // once at start.
 func (f *Flow) PurgeJob() (jobs.Handler, jobs.Periodic) {
 	return jobs.Handle(func(ctx context.Context, _ jobs.Job, _ PurgeArgs) error {
+		if _, err := f.NoticeEnding(ctx); err != nil {
+			return err
+		}
 		_, err := f.Purge(ctx)
 		return err
 	}), jobs.Periodic{Every: time.Hour, Args: func() jobs.Args { return PurgeArgs{} }}

@@ -28,6 +28,8 @@ const (
 	PathUserinfo   = "/oauth/userinfo"
 	PathJWKS       = "/oauth/jwks"
 	PathFHIR       = "/fhir/R4"
+	// PathConsent is the portal's authorization screen (LoginPath).
+	PathConsent = "/oauth/consent"
 )
 
 // IDTokenTTL is how long an ID token is valid.

@@ -247,7 +247,7 @@ func (s *Server) passkeySignIn(w http.ResponseWriter, r *http.Request) error {
 		if err := s.startSession(w, r, res.Account, session.LevelMFA); err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, jsonReply{Next: "/"})
+		return writeJSON(w, http.StatusOK, jsonReply{Next: localPath(a.Return)})
 	}
 	tok, err := s.renew(r, u, "passkey")
 	if err != nil {

@@ -153,6 +153,19 @@ func (p page) Date(t time.Time) string {
 	return t.Format("January 2, 2006")
 }
 
+// Category names a granular scope's category ("system|code") in the
+// page's language: a US Core category it knows, else the code itself.
+func (p page) Category(c string) string {
+	if i := strings.LastIndexByte(c, '|'); i >= 0 {
+		c = c[i+1:]
+	}
+	id := "apps.category." + c
+	if s := p.T(id); s != id {
+		return s
+	}
+	return c
+}
+
 // ShortDate is a compact date for tables and charts.
 func (p page) ShortDate(t time.Time) string {
 	if t.IsZero() {

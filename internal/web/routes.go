@@ -1,6 +1,10 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+
+	"carefront/internal/oauth"
+)
 
 // routes lists every route of the portal.
 func (s *Server) routes() http.Handler {
@@ -95,6 +99,17 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /api/views/profile", s.handle(s.apiProfile))
 		mux.HandleFunc("/api/", s.handle(s.showNotFound))
 	}
+	if a := s.opts.Apps; a != nil && s.opts.Auth != nil && s.opts.Views != nil {
+		mux.Handle("/oauth/", a.Clients.CORS("GET, POST", a.OAuth))
+		mux.Handle(oauth.PathToken, s.limitTokens(a.OAuth))
+		mux.Handle("GET /.well-known/openid-configuration", a.Clients.CORS("GET", a.OAuth))
+		mux.Handle("OPTIONS /.well-known/openid-configuration", a.Clients.CORS("GET", a.OAuth))
+		mux.Handle(oauth.PathFHIR+"/", a.FHIR)
+		mux.HandleFunc("GET "+oauth.PathConsent, s.handle(s.showAuthorize))
+		mux.HandleFunc("POST "+oauth.PathConsent, s.handle(s.submitAuthorize))
+		mux.HandleFunc("GET /sharing/apps", s.handle(s.showApps))
+		mux.HandleFunc("POST /sharing/apps/disconnect", s.handle(s.submitDisconnect))
+	}
 	if s.opts.Demo && s.opts.Outbox != nil {
 		mux.HandleFunc("GET /dev/outbox", s.handle(s.showOutbox))
 	}
@@ -104,5 +119,12 @@ func (s *Server) routes() http.Handler {
 	// and read no cookie: a recipient's viewer may live anywhere.
 	cop := http.NewCrossOriginProtection()
 	cop.AddInsecureBypassPattern("POST /shl/{id}")
+	// Apps post to the authorization server from their own pages and
+	// servers; none of its endpoints reads the portal's session cookie
+	// (the code is issued only to the browser holding the ticket the
+	// portal's own form gave it).
+	for _, p := range []string{oauth.PathAuthorize, oauth.PathToken, oauth.PathRevoke, oauth.PathIntrospect, oauth.PathUserinfo} {
+		cop.AddInsecureBypassPattern("POST " + p)
+	}
 	return cop.Handler(recordRoute(mux))
 }

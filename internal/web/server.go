@@ -99,6 +99,10 @@ type Options struct {
 	// StepUpAge is how recent a second-factor check must be for sensitive
 	// changes (default 5 minutes).
 	StepUpAge time.Duration
+	// Apps serves SMART on FHIR: the authorization server, the FHIR API,
+	// the authorization screen and the connected apps page. Nil serves
+	// none of it.
+	Apps *Apps
 	// Outbox, in demo mode, is shown at /dev/outbox: the emails carefront
 	// would have sent.
 	Outbox *notify.Outbox

@@ -34,8 +34,12 @@ type sharingPage struct {
 	Earlier    []grantCard // ended and revoked ones: the history
 	Held       []grantCard // records others shared with the person
 	Notice     string      // catalogue id of what just happened
-	Studies    []consent.Study
-	Terms      []consent.Acceptance
+	// Apps says apps can connect; AppCount is how many are connected to
+	// the person's own record now.
+	Apps     bool
+	AppCount int
+	Studies  []consent.Study
+	Terms    []consent.Acceptance
 }
 
 // showSharing shows who can see the person's information, and the
@@ -70,6 +74,18 @@ func (s *Server) showSharing(w http.ResponseWriter, r *http.Request) error {
 				d.Caregivers = append(d.Caregivers, c)
 			} else {
 				d.Earlier = append(d.Earlier, c)
+			}
+		}
+	}
+	if s.opts.Apps != nil && d.Own {
+		d.Apps = true
+		gs, err := s.opts.Apps.Flow.Grants(ctx, u.account.PatientID)
+		if err != nil {
+			return err
+		}
+		for _, g := range gs {
+			if g.Active(now) {
+				d.AppCount++
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"carefront/internal/apperr"
@@ -13,8 +14,12 @@ import (
 // Sign-in with email and password (the first step), and the notice of a
 // sign-in from a new browser.
 
+// A sign-in may carry where to go once both steps are done (return, a
+// local path: an app's authorization screen).
 func (s *Server) showSignIn(w http.ResponseWriter, r *http.Request) error {
-	return s.showForm(w, r, "signin", "signin.title", newForm(), http.StatusOK)
+	f := newForm()
+	f.Extra["Return"] = returnParam(r)
+	return s.showForm(w, r, "signin", "signin.title", f, http.StatusOK)
 }
 
 func (s *Server) submitSignIn(w http.ResponseWriter, r *http.Request) error {
@@ -22,6 +27,7 @@ func (s *Server) submitSignIn(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	f := newForm()
+	f.Extra["Return"] = returnParam(r)
 	f.Values["email"] = strings.TrimSpace(r.PostFormValue("email"))
 	acct, err := s.opts.Auth.Password(r.Context(), f.Values["email"], r.PostFormValue("password"), clientAddr(r))
 	var te *identity.ThrottledError
@@ -53,6 +59,9 @@ func (s *Server) submitSignIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !has {
 		return redirect(w, r, "/mfa/setup") // no second factor yet: enrol one before anything else
+	}
+	if back := returnParam(r); back != "" {
+		return redirect(w, r, "/signin/verify?"+url.Values{"return": {back}}.Encode())
 	}
 	return redirect(w, r, "/signin/verify")
 }

@@ -115,7 +115,7 @@
       const ctl = new AbortController();
       if (mediation === 'conditional') autofill = ctl;
       try {
-        const f = await get('/signin/passkey/options', {}, mediation, ctl.signal);
+        const f = await get('/signin/passkey/options', signin.dataset.return ? { return: signin.dataset.return } : {}, mediation, ctl.signal);
         if (f.ok) { window.location.assign(f.data.next); return; }
         say(root, f.data.message);
       } catch (err) {
