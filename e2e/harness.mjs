@@ -12,10 +12,15 @@ import { AxeBuilder } from '@axe-core/playwright';
 export const CHROMIUM = process.env.CAREFRONT_CHROMIUM || '/usr/bin/chromium';
 const BIN = process.env.CAREFRONT_BIN || new URL('../bin/carefront', import.meta.url).pathname;
 
-// startServer runs `carefront serve` and resolves once it logs its URL.
-export async function startServer(extraArgs = []) {
+// newDataDir makes a fresh data dir for a server to start in.
+export function newDataDir() {
+  return mkdtempSync(join(tmpdir(), 'carefront-e2e-'));
+}
+
+// startServer runs `carefront serve` and resolves once it logs its URL;
+// dataDir, when given, is one prepared before (apps registered in it).
+export async function startServer(extraArgs = [], dataDir = newDataDir()) {
   if (!existsSync(BIN)) throw new Error(`carefront binary not found at ${BIN}; run "make build" first`);
-  const dataDir = mkdtempSync(join(tmpdir(), 'carefront-e2e-'));
   const proc = spawn(BIN, ['serve', '--addr', '127.0.0.1:0', '--metrics-addr', 'off', '--data-dir', dataDir, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CAREFRONT_DATABASE_URL: '' },
@@ -93,6 +98,17 @@ export function invite(server, patient) {
   const m = /activation code for [^:]+: ([A-Z2-7-]+)/.exec(out);
   if (!m) throw new Error(`no activation code in:\n${out}`);
   return m[1];
+}
+
+// addClient runs `carefront clients add` in a data dir and returns the
+// client id and, for --secret, the secret it printed once.
+export function addClient(dataDir, args) {
+  const out = execFileSync(BIN, ['clients', 'add', '--data-dir', dataDir, ...args],
+    { env: { ...process.env, CAREFRONT_DATABASE_URL: '' } }).toString();
+  const id = /client id: (\S+)/.exec(out);
+  if (!id) throw new Error(`no client id in:\n${out}`);
+  const secret = /secret: (\S+)/.exec(out);
+  return { id: id[1], secret: secret?.[1] };
 }
 
 // newMail opens the development outbox in page and returns the text of the

@@ -236,6 +236,7 @@ func (h *Handler) smartConfiguration(w http.ResponseWriter) {
 		"introspection_endpoint":                o + oauth.PathIntrospect,
 		"revocation_endpoint":                   o + oauth.PathRevoke,
 		"userinfo_endpoint":                     o + oauth.PathUserinfo,
+		"management_endpoint":                   o + "/sharing/apps",
 		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
 		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS384", "ES384"},
