@@ -142,6 +142,10 @@ type Record struct {
 	// address, never the typed text.
 	UserHash string
 	Client   string // OAuth client id of the app acting, if any
+	// Token is the id of the access token an app acted with (never the
+	// token), kept as the user agent's policy (BALP's OAuth pattern); the
+	// app is then also an agent of its own (110150 Application).
+	Token    string
 	Address  string // network address the request came from (the client's)
 	OnBehalf string // reference to whom the user acts for, when not themself
 	Patient  string // reference to the patient whose data it is
@@ -201,6 +205,7 @@ type agent struct {
 	Who       reference `json:"who"`
 	Requestor bool      `json:"requestor"`
 	Network   *network  `json:"network,omitempty"`
+	Policy    []string  `json:"policy,omitempty"`
 }
 
 // sysStaffRole names carefront's staff roles in an agent's role.
@@ -235,6 +240,7 @@ var (
 	// displayPattern admits the fixed displays of standard codes only.
 	displayPattern = regexp.MustCompile(`^[A-Za-z ]{0,64}$`)
 	clientPattern  = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,128}$`)
+	tokenPattern   = regexp.MustCompile(`^[a-f0-9]{16,64}$`)
 	reqIDPattern   = regexp.MustCompile(`^[A-Za-z0-9._\-]{1,64}$`)
 	sessionPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	queryType      = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
@@ -345,6 +351,9 @@ func shape(r Record, recorded time.Time, observer string) (event, error) {
 			return event{}, fmt.Errorf("audit: %s must be a reference like Patient/123", name)
 		}
 	}
+	if r.Token != "" && !tokenPattern.MatchString(r.Token) {
+		return event{}, fmt.Errorf("audit: token must be a token id")
+	}
 	if r.Client != "" && !clientPattern.MatchString(r.Client) {
 		return event{}, fmt.Errorf("audit: client must be a client id")
 	}
@@ -389,6 +398,9 @@ func shape(r Record, recorded time.Time, observer string) (event, error) {
 			}
 			a.Role = []concept{{[]Coding{{System: sysStaffRole, Code: r.UserRole}}}}
 		}
+		if r.Token != "" {
+			a.Policy = []string{"urn:carefront:access-token:" + r.Token}
+		}
 		ev.Agent = append(ev.Agent, a)
 	case r.UserHash != "":
 		ev.Agent = append(ev.Agent, agent{Type: concept{[]Coding{userRole}},
@@ -400,6 +412,11 @@ func shape(r Record, recorded time.Time, observer string) (event, error) {
 			who = reference{Identifier: &identifier{System: "urn:carefront:client", Value: r.Client}}
 		}
 		ev.Agent = append(ev.Agent, agent{Type: concept{[]Coding{clientRole}}, Who: who, Requestor: !hasUser, Network: addr})
+	}
+	if r.Client != "" && r.Token != "" {
+		// BALP (OAuth): the app the token was issued to, as an agent.
+		ev.Agent = append(ev.Agent, agent{Type: concept{[]Coding{roleApplication}},
+			Who: reference{Identifier: &identifier{System: "urn:carefront:client", Value: r.Client}}})
 	}
 	ev.Agent = append(ev.Agent, agent{
 		Type:      concept{[]Coding{serverRole}},

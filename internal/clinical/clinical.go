@@ -75,6 +75,9 @@ type Policies interface {
 type Request struct {
 	Principal access.Principal
 	RequestID string
+	// Token is the id of the access token an app's request came with
+	// (oauth.TokenInfo.ID), for the audit record; "" otherwise.
+	Token string
 }
 
 // HeldError is returned for a result the patient chose to see only after
@@ -176,13 +179,26 @@ func (g *Gateway) read(ctx context.Context, req Request, typ, id string, out sin
 	if err != nil {
 		return nil, g.fail(ctx, rec, err, out)
 	}
+	if err := g.judge(ctx, req, r, &rec, out); err != nil {
+		return nil, err
+	}
+	if err := out(ctx, rec); err != nil {
+		return nil, auditFailed(err)
+	}
+	return r, nil
+}
+
+// judge decides whether req may see r, filling rec (the patient, the
+// reason). A refusal is audited through out and answered as a missing
+// resource; a result held for review is audited and a *HeldError.
+func (g *Gateway) judge(ctx context.Context, req Request, r *fhir.Resource, rec *audit.Record, out sink) error {
 	t, err := g.target(r)
 	if err != nil {
-		return nil, g.fail(ctx, rec, err, out)
+		return g.fail(ctx, *rec, err, out)
 	}
 	if r.Type == "Binary" {
 		if t.Patients, err = g.binaryPatients(ctx, r); err != nil {
-			return nil, g.fail(ctx, rec, err, out)
+			return g.fail(ctx, *rec, err, out)
 		}
 	}
 	d := access.Decide(ctx, req.Principal, access.Read, t)
@@ -195,16 +211,16 @@ func (g *Gateway) read(ctx context.Context, req Request, typ, id string, out sin
 	}
 	if !d.Permit {
 		rec.Outcome, rec.Reason = audit.MinorFailure, d.Reason
-		if err := out(ctx, rec); err != nil {
-			return nil, auditFailed(err)
+		if err := out(ctx, *rec); err != nil {
+			return auditFailed(err)
 		}
-		return nil, apperr.New(apperr.NotFound, "%s/%s is not known", typ, id)
+		return apperr.New(apperr.NotFound, "%s/%s is not known", r.Type, r.ID)
 	}
 	held := d.Obligation.Holds(g.now())
 	if r.Type == "Observation" && waits(req.Principal) {
 		reports, err := g.reportHolds(ctx, req, []*fhir.Resource{r}, g.now())
 		if err != nil {
-			return nil, g.fail(ctx, rec, err, out)
+			return g.fail(ctx, *rec, err, out)
 		}
 		if h, ok := reports[r.Ref()]; ok {
 			held = h // released with its report
@@ -212,15 +228,55 @@ func (g *Gateway) read(ctx context.Context, req Request, typ, id string, out sin
 	}
 	if held {
 		rec.Reason = "held-for-review"
-		if err := out(ctx, rec); err != nil {
-			return nil, auditFailed(err)
+		if err := out(ctx, *rec); err != nil {
+			return auditFailed(err)
 		}
-		return nil, &HeldError{Ref: r.Ref(), Until: d.Obligation.HoldUntil}
+		return &HeldError{Ref: r.Ref(), Until: d.Obligation.HoldUntil}
 	}
-	if err := out(ctx, rec); err != nil {
+	return nil
+}
+
+// VersionReader is a Source that keeps earlier versions of resources
+// (carefront's own store).
+type VersionReader interface {
+	VRead(ctx context.Context, typ, id, version string) (*fhir.Resource, error)
+}
+
+// VRead returns one version of a resource if the principal may see it:
+// the resource as it is now and the version asked for are both decided,
+// so an earlier version never shows to someone the resource is hidden
+// from now, nor a version that was hidden when it was written. From a
+// source without versions only the current version can be read. It is
+// audited once, as a vread.
+func (g *Gateway) VRead(ctx context.Context, req Request, typ, id, version string) (*fhir.Resource, error) {
+	req, err := g.withPolicy(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	rec := g.record(req, audit.SubtypeVRead, audit.Read)
+	rec.Entities = []audit.Entity{{What: typ + "/" + id}}
+	cur, err := g.Source.Read(ctx, typ, id)
+	if err != nil {
+		return nil, g.fail(ctx, rec, err, g.appendNow)
+	}
+	if err := g.judge(ctx, req, cur, &rec, g.appendNow); err != nil {
+		return nil, err
+	}
+	old := cur
+	if vr, ok := g.Source.(VersionReader); ok {
+		if old, err = vr.VRead(ctx, typ, id, version); err != nil {
+			return nil, g.fail(ctx, rec, err, g.appendNow)
+		}
+		if err := g.judge(ctx, req, old, &rec, g.appendNow); err != nil {
+			return nil, err
+		}
+	} else if cur.VersionID != version {
+		return nil, g.fail(ctx, rec, apperr.New(apperr.NotFound, "%s/%s/_history/%s is not known", typ, id, version), g.appendNow)
+	}
+	if err := g.appendNow(ctx, rec); err != nil {
 		return nil, auditFailed(err)
 	}
-	return r, nil
+	return old, nil
 }
 
 // Search runs q limited to what the principal may see: the decision
@@ -359,7 +415,7 @@ func (g *Gateway) search(ctx context.Context, req Request, q *fhir.Query, out si
 func (g *Gateway) record(req Request, sub audit.Coding, action audit.Action) audit.Record {
 	p := req.Principal
 	rec := audit.Record{Type: audit.TypeRESTful, Subtype: []audit.Coding{sub}, Action: action, Outcome: audit.Success,
-		User: p.User, Client: p.Client, Address: p.Address, RequestID: req.RequestID}
+		User: p.User, Client: p.Client, Token: req.Token, Address: p.Address, RequestID: req.RequestID}
 	switch p.Role {
 	case access.RoleClinician, access.RoleSupport, access.RoleSecurityOfficer, access.RoleAdmin:
 		rec.UserName, rec.UserRole = p.Name, p.Role // staff: every read names them and their role

@@ -91,13 +91,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	req := clinical.Request{Principal: access.Principal{User: "Person/" + info.Grant.Account, Patient: info.Grant.Patient,
-		Client: info.Grant.ClientID, Caregiver: info.Grant.Caregiver}, RequestID: telemetry.RequestID(r.Context())}
+		Client: info.Grant.ClientID, Caregiver: info.Grant.Caregiver, Address: telemetry.ClientAddr(r.Context())}, RequestID: telemetry.RequestID(r.Context()), Token: info.ID}
 	parts := strings.Split(rest, "/")
 	switch {
 	case len(parts) == 1 && slices.Contains(Types, parts[0]):
 		h.search(w, r, req, info, parts[0])
 	case len(parts) == 2 && slices.Contains(Types, parts[0]) && fhir.ValidID(parts[1]):
-		h.read(w, r, req, info, parts[0], parts[1])
+		h.read(w, r, req, info, parts[0], parts[1], "")
+	case len(parts) == 4 && slices.Contains(Types, parts[0]) && fhir.ValidID(parts[1]) && parts[2] == "_history" && fhir.ValidID(parts[3]):
+		h.read(w, r, req, info, parts[0], parts[1], parts[3])
+	case len(parts) == 3 && parts[0] == "Patient" && fhir.ValidID(parts[1]) && parts[2] == "$everything":
+		h.everything(w, r, req, info, parts[1])
 	default:
 		writeOutcome(w, apperr.New(apperr.NotFound, "no such FHIR endpoint"))
 	}
@@ -127,13 +131,20 @@ func granted(info *oauth.TokenInfo, typ string, perm oauth.Perm) (categories []s
 	return categories, ok
 }
 
-func (h *Handler) read(w http.ResponseWriter, r *http.Request, req clinical.Request, info *oauth.TokenInfo, typ, id string) {
+// read answers a read, or with version a vread.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request, req clinical.Request, info *oauth.TokenInfo, typ, id, version string) {
 	cats, ok := granted(info, typ, oauth.Read)
 	if !ok {
 		writeOutcome(w, apperr.New(apperr.Forbidden, "this app was not granted %s records", typ))
 		return
 	}
-	res, err := h.Gateway.Read(r.Context(), req, typ, id)
+	var res *fhir.Resource
+	var err error
+	if version != "" {
+		res, err = h.Gateway.VRead(r.Context(), req, typ, id, version)
+	} else {
+		res, err = h.Gateway.Read(r.Context(), req, typ, id)
+	}
 	if err != nil {
 		writeOutcome(w, err)
 		return
@@ -153,7 +164,18 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, req clinical.Re
 		writeOutcome(w, apperr.New(apperr.Forbidden, "this app was not granted %s records", typ))
 		return
 	}
-	q, err := fhir.ParseQuery(typ, r.URL.Query(), r.Header.Get("Prefer") == "handling=lenient")
+	params := r.URL.Query()
+	revProvenance := false
+	if rev, ok := params["_revinclude"]; ok {
+		// US Core asks for Provenance of the results, and only that.
+		if len(rev) != 1 || rev[0] != "Provenance:target" {
+			writeOutcome(w, apperr.New(apperr.Invalid, "_revinclude supports Provenance:target only"))
+			return
+		}
+		revProvenance = true
+		delete(params, "_revinclude")
+	}
+	q, err := fhir.ParseQuery(typ, params, r.Header.Get("Prefer") == "handling=lenient")
 	if err != nil {
 		writeOutcome(w, err)
 		return
@@ -174,8 +196,117 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, req clinical.Re
 		return
 	}
 	page.Held = nil // results the patient waits to see are never sent to apps
+	page.Included = h.grantedOnly(info, page.Included)
+	if revProvenance {
+		if err := h.provenance(r, req, info, page); err != nil {
+			writeOutcome(w, err)
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "application/fhir+json")
 	json.NewEncoder(w).Encode(fhir.SearchBundle(h.Base, q, page))
+}
+
+// grantedOnly keeps the included resources the token may read: an
+// _include never reaches a type (or category) the app was not granted.
+func (h *Handler) grantedOnly(info *oauth.TokenInfo, rs []*fhir.Resource) []*fhir.Resource {
+	var out []*fhir.Resource
+	for _, r := range rs {
+		if cats, ok := granted(info, r.Type, oauth.Read); ok && (cats == nil || inCategories(r, cats)) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// provenance adds the Provenance of the page's matches (their
+// _revinclude=Provenance:target), each decided like any read; none when
+// the token does not grant Provenance.
+func (h *Handler) provenance(r *http.Request, req clinical.Request, info *oauth.TokenInfo, page *fhir.Page) error {
+	if _, ok := granted(info, "Provenance", oauth.Search); !ok || len(page.Matches) == 0 {
+		return nil
+	}
+	var targets []string
+	for _, m := range page.Matches {
+		targets = append(targets, m.Ref())
+	}
+	for len(targets) > 0 {
+		n := min(len(targets), 50)
+		q, err := fhir.ParseQuery("Provenance", url.Values{"target": {strings.Join(targets[:n], ",")}, "_count": {strconv.Itoa(fhir.MaxCount)}}, false)
+		if err != nil {
+			return err
+		}
+		targets = targets[n:]
+		prov, err := h.Gateway.Search(r.Context(), req, q)
+		if err != nil {
+			return err
+		}
+		page.Included = append(page.Included, prov.Matches...)
+	}
+	return nil
+}
+
+// everythingCap bounds how many resources of one type $everything returns.
+const everythingCap = 5000
+
+// everything answers Patient/ID/$everything for the token's own patient:
+// the Patient and every resource of the patient's compartment the token
+// may search, type by type, each decided as a search is. Another
+// patient's id is 404, as a read of it would be.
+func (h *Handler) everything(w http.ResponseWriter, r *http.Request, req clinical.Request, info *oauth.TokenInfo, id string) {
+	if id != info.Grant.Patient {
+		writeOutcome(w, apperr.New(apperr.NotFound, "Patient/%s is not known", id))
+		return
+	}
+	if _, ok := granted(info, "Patient", oauth.Read); !ok {
+		writeOutcome(w, apperr.New(apperr.Forbidden, "this app was not granted Patient records"))
+		return
+	}
+	me, err := h.Gateway.Read(r.Context(), req, "Patient", id)
+	if err != nil {
+		writeOutcome(w, err)
+		return
+	}
+	b := &fhir.Bundle{ResourceType: "Bundle", Type: "searchset"}
+	b.Link = append(b.Link, fhir.Link{Relation: "self", URL: h.Base + "/Patient/" + id + "/$everything"})
+	add := func(res *fhir.Resource) {
+		b.Entry = append(b.Entry, &fhir.Entry{FullURL: h.Base + "/" + res.Ref(), Resource: res.Raw, Search: &fhir.EntrySearch{Mode: "match"}})
+	}
+	add(me)
+	for _, typ := range Types {
+		cats, ok := granted(info, typ, oauth.Search)
+		if _, hasPatient := fhir.LookupParam(typ, "patient"); !ok || typ == "Patient" || !hasPatient {
+			continue
+		}
+		vals := url.Values{"patient": {id}, "_count": {strconv.Itoa(fhir.MaxCount)}}
+		if cats != nil {
+			vals.Set("category", strings.Join(escapeAll(cats), ","))
+		}
+		q, err := fhir.ParseQuery(typ, vals, false)
+		if err != nil {
+			writeOutcome(w, err)
+			return
+		}
+		for n := 0; n < everythingCap; {
+			page, err := h.Gateway.Search(r.Context(), req, q)
+			if err != nil {
+				writeOutcome(w, err)
+				return
+			}
+			for _, m := range page.Matches {
+				add(m)
+			}
+			n += len(page.Matches)
+			if page.Next == "" {
+				break
+			}
+			q.Cursor = page.Next
+		}
+	}
+	total := len(b.Entry)
+	b.Total = &total
+	w.Header().Set("Content-Type", "application/fhir+json")
+	json.NewEncoder(w).Encode(b)
 }
 
 // inCategories reports whether a resource has one of the categories
@@ -263,8 +394,21 @@ func (h *Handler) metadata(w http.ResponseWriter) {
 			p := fhir.Params(typ)[name]
 			params = append(params, map[string]any{"name": name, "type": kindNames[p.Kind]})
 		}
-		resources = append(resources, map[string]any{"type": typ, "interaction": []any{map[string]any{"code": "read"}, map[string]any{"code": "search-type"}},
-			"searchParam": params})
+		res := map[string]any{"type": typ, "interaction": []any{map[string]any{"code": "read"}, map[string]any{"code": "vread"}, map[string]any{"code": "search-type"}},
+			"searchParam": params, "searchRevInclude": []string{"Provenance:target"}}
+		var inc []string
+		for _, name := range fhir.ParamNames(typ) {
+			if fhir.Params(typ)[name].Kind == fhir.Reference {
+				inc = append(inc, typ+":"+name)
+			}
+		}
+		if len(inc) > 0 {
+			res["searchInclude"] = inc
+		}
+		if typ == "Patient" {
+			res["operation"] = []any{map[string]any{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}}
+		}
+		resources = append(resources, res)
 	}
 	writeJSON(w, "application/fhir+json", map[string]any{
 		"resourceType": "CapabilityStatement", "status": "active", "kind": "instance", "fhirVersion": "4.0.1", "format": []string{"json"},

@@ -130,11 +130,11 @@ func ids(bundle map[string]any) []string {
 	return out
 }
 
-// TestTokenScopesAndTheDecision: every request needs an active token;
+// TestG10LimitedAccess: every request needs an active token;
 // a type the token does not grant is 403 with an OperationOutcome;
 // another patient's record answers as missing; the audit record names
 // the app.
-func TestTokenScopesAndTheDecision(t *testing.T) {
+func TestG10LimitedAccess(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		f := setup(t, db)
 		if status, out, hdr := f.get(t, "", "Observation"); status != 401 || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") || out["resourceType"] != "OperationOutcome" {
@@ -182,9 +182,9 @@ func TestTokenScopesAndTheDecision(t *testing.T) {
 	})
 }
 
-// TestGranularCategory: a category grant narrows searches before they
+// TestSTU2GranularScopes: a category grant narrows searches before they
 // run and refuses reading a resource outside it by id.
-func TestGranularCategory(t *testing.T) {
+func TestSTU2GranularScopes(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		f := setup(t, db)
 		tok, _ := f.token(t, "patient/Observation.rs?category="+category+"|laboratory")
@@ -209,9 +209,9 @@ func TestGranularCategory(t *testing.T) {
 	})
 }
 
-// TestDiscovery: the CapabilityStatement and the SMART configuration
+// TestSTU2Discovery: the CapabilityStatement and the SMART configuration
 // need no token and say only what is offered.
-func TestDiscovery(t *testing.T) {
+func TestSTU2Discovery(t *testing.T) {
 	f := setup(t, sqldbtest.Open(t, sqldb.SQLite))
 	status, cs, _ := f.get(t, "", "metadata")
 	if status != 200 || cs["resourceType"] != "CapabilityStatement" || cs["fhirVersion"] != "4.0.1" {

@@ -99,6 +99,9 @@ type Tokens struct {
 
 // TokenInfo is what an access token stands for.
 type TokenInfo struct {
+	// ID names the token in audit records: the first half of its hash in
+	// hex (the token itself is never written anywhere).
+	ID      string
 	Grant   *Grant
 	Scopes  []Scope
 	Expires time.Time
@@ -698,7 +701,7 @@ func (f *Flow) Lookup(ctx context.Context, access string) (*TokenInfo, error) {
 		if err != nil {
 			return err
 		}
-		info = &TokenInfo{Grant: g, Scopes: ss, Expires: time.UnixMicro(expires).UTC(), Family: family}
+		info = &TokenInfo{ID: hex.EncodeToString(hashOf(access)[:16]), Grant: g, Scopes: ss, Expires: time.UnixMicro(expires).UTC(), Family: family}
 		return nil
 	})
 	if errors.Is(err, sql.ErrNoRows) {

@@ -187,11 +187,11 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 	})
 }
 
-// TestRefreshRotation: every refresh rotates; the same token twice
+// TestSTU2TokenRefresh: every refresh rotates; the same token twice
 // within the grace window is two requests at once and both succeed;
 // later it is theft and ends the family; refresh stops at the grant's
 // absolute lifetime, for another app, and for scopes never granted.
-func TestRefreshRotation(t *testing.T) {
+func TestSTU2TokenRefresh(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		f := newFlow(t, db)
@@ -298,10 +298,10 @@ func TestRefreshRotation(t *testing.T) {
 	})
 }
 
-// TestDisconnect: revoking a grant, revoking a token, or disabling the
+// TestSTU2TokenRevocation: revoking a grant, revoking a token, or disabling the
 // app stops tokens at their next use; only the record's own grant can
 // be revoked through it.
-func TestDisconnect(t *testing.T) {
+func TestSTU2TokenRevocation(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		f := newFlow(t, db)

@@ -139,12 +139,12 @@ func (a *asFixture) code(t *testing.T, granted string) string {
 	return back.Query().Get("code")
 }
 
-// TestStandaloneLaunch: the code flow end to end over HTTP: PKCE S256,
+// TestSTU2StandaloneLaunch: the code flow end to end over HTTP: PKCE S256,
 // the SMART token response (patient, scope, no-store), an ID token
 // signed with a published key carrying nonce and fhirUser, a code that
 // works once, introspection with the token as Bearer, a refresh that
 // rotates and mints no ID token, and revocation.
-func TestStandaloneLaunch(t *testing.T) {
+func TestSTU2StandaloneLaunch(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		a := newAS(t, db)
 		granted := "openid fhirUser launch/patient offline_access patient/Observation.rs"
@@ -250,10 +250,10 @@ func TestStandaloneLaunch(t *testing.T) {
 	})
 }
 
-// TestBadAuthorizeRequests: an unknown app or an unregistered redirect
+// TestSTU2InvalidAuthorizationRequest: an unknown app or an unregistered redirect
 // URI gets an error page and no redirect; everything else is sent back
 // to the app with the OAuth error, and nothing is kept.
-func TestBadAuthorizeRequests(t *testing.T) {
+func TestSTU2InvalidAuthorizationRequest(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		a := newAS(t, db)
 		for _, tc := range []struct {
@@ -308,9 +308,9 @@ func TestBadAuthorizeRequests(t *testing.T) {
 	})
 }
 
-// TestBadTokenRequests: the token endpoint's refusals, each the OAuth
+// TestSTU2InvalidTokenRequest: the token endpoint's refusals, each the OAuth
 // error SMART names, and nothing issued.
-func TestBadTokenRequests(t *testing.T) {
+func TestSTU2InvalidTokenRequest(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		a := newAS(t, db)
 		granted := "openid offline_access patient/Observation.rs"

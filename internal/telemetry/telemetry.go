@@ -14,11 +14,26 @@ import (
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const (
+	requestIDKey ctxKey = iota
+	clientAddrKey
+)
 
 // WithRequestID returns ctx carrying the request id.
 func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey, id)
+}
+
+// WithClientAddr records the address of the client that made the
+// request (the web layer works it out, believing only trusted proxies).
+func WithClientAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey, addr)
+}
+
+// ClientAddr is the request's client address, "" when none was recorded.
+func ClientAddr(ctx context.Context) string {
+	a, _ := ctx.Value(clientAddrKey).(string)
+	return a
 }
 
 // RequestID reports the request id in ctx, or "".

@@ -1,22 +1,20 @@
 package web
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
-)
 
-// clientAddrKey holds the client address observe worked out.
-type clientAddrKey struct{}
+	"carefront/internal/telemetry"
+)
 
 // clientAddr is the address of the client that made the request: the TCP
 // peer, or, when the peer is one of the trusted proxies, the address the
 // proxies say they were asked by. It is the one address used for rate
 // limits, audit records and the session list.
 func clientAddr(r *http.Request) string {
-	if a, ok := r.Context().Value(clientAddrKey{}).(string); ok {
+	if a := telemetry.ClientAddr(r.Context()); a != "" {
 		return a
 	}
 	return peerAddr(r)
@@ -33,7 +31,7 @@ func peerAddr(r *http.Request) string {
 // withClientAddr records the request's client address in its context.
 func (s *Server) withClientAddr(r *http.Request) *http.Request {
 	a := resolveClient(peerAddr(r), r.Header.Values("X-Forwarded-For"), s.opts.TrustedProxies)
-	return r.WithContext(context.WithValue(r.Context(), clientAddrKey{}, a))
+	return r.WithContext(telemetry.WithClientAddr(r.Context(), a))
 }
 
 // resolveClient applies --trusted-proxies: X-Forwarded-For is read only
