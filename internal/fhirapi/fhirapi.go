@@ -371,10 +371,10 @@ func (h *Handler) smartConfiguration(w http.ResponseWriter) {
 		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
 		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS384", "ES384"},
-		"scopes_supported":                 []string{"openid", "fhirUser", "launch/patient", "offline_access", "online_access", "patient/*.rs", "patient/*.read"},
+		"scopes_supported":                 []string{"openid", "fhirUser", "profile", "launch", "launch/patient", "offline_access", "online_access", "patient/*.rs", "patient/*.read"},
 		"response_types_supported":         []string{"code"},
 		"code_challenge_methods_supported": []string{"S256"},
-		"capabilities": []string{"launch-standalone", "client-public", "client-confidential-symmetric", "client-confidential-asymmetric",
+		"capabilities": []string{"launch-standalone", "launch-ehr", "context-ehr-patient", "client-public", "client-confidential-symmetric", "client-confidential-asymmetric",
 			"sso-openid-connect", "context-standalone-patient", "permission-offline", "permission-online", "permission-patient",
 			"permission-v1", "permission-v2", "authorize-post"},
 	})

@@ -229,7 +229,8 @@ func TestSTU2Discovery(t *testing.T) {
 	status, sc, hdr := f.get(t, "", ".well-known/smart-configuration")
 	caps, _ := json.Marshal(sc["capabilities"])
 	if status != 200 || hdr.Get("Content-Type") != "application/json" || sc["token_endpoint"] != f.srv.URL+"/oauth/token" ||
-		!strings.Contains(string(caps), `"permission-v2"`) || strings.Contains(string(caps), "launch-ehr") {
+		!strings.Contains(string(caps), `"permission-v2"`) || !strings.Contains(string(caps), `"launch-ehr"`) || strings.Contains(string(caps), "context-ehr-encounter") ||
+		sc["management_endpoint"] != f.srv.URL+"/sharing/apps" {
 		t.Errorf("smart-configuration: %d %v", status, sc)
 	}
 	// Types outside the API answer as unknown.

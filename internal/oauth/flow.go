@@ -280,6 +280,17 @@ func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Gran
 			return nil, "", apperr.New(apperr.Invalid, "%s was not asked for", s)
 		}
 	}
+	if r.Launch != "" {
+		// Opened from the portal: only the person who opened it, for the
+		// record they opened it for.
+		l, err := f.launchOf(ctx, r.ClientID, r.Launch)
+		if err != nil {
+			return nil, "", err
+		}
+		if l.Account != a.Account || l.Patient != a.Patient {
+			return nil, "", apperr.New(apperr.Forbidden, "this app was opened for another record or by someone else")
+		}
+	}
 	ticket := randomToken()
 	now := f.now()
 	if a.FHIRUser == "" {
@@ -307,6 +318,11 @@ func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Gran
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return ErrNoRequest
+		}
+		if r.Launch != "" {
+			if _, err := tx.Exec(ctx, "DELETE FROM oauth_launch WHERE hash = ?", hashOf(r.Launch)); err != nil {
+				return err
+			}
 		}
 		if err := f.notify(ctx, tx, g, NoticeConnected); err != nil {
 			return err

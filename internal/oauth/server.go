@@ -168,7 +168,7 @@ func (s *Server) Discovery(ctx context.Context, _ *op.Request[struct{}]) (*op.Re
 		"jwks_uri":                                         base + PathJWKS,
 		"scopes_supported":                                 plainScopes,
 		"response_types_supported":                         []string{"code"},
-		"response_modes_supported":                         []string{"query", "form_post"},
+		"response_modes_supported":                         []string{"query"},
 		"grant_types_supported":                            []string{"authorization_code", "refresh_token"},
 		"subject_types_supported":                          []string{"public"},
 		"id_token_signing_alg_values_supported":            []string{string(SigningAlg)},
@@ -228,9 +228,15 @@ func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 		}
 		return nil, oidc.ErrInvalidScope().WithDescription("%s", desc)
 	}
+	launch := ""
 	for _, sc := range scopes {
 		if sc.Plain == ScopeLaunch {
-			return nil, oidc.ErrInvalidScope().WithDescription("launch from the portal is not offered yet; use launch/patient")
+			// An app opened from the portal: the launch value names the
+			// record (and who opened it).
+			launch = r.Form.Get("launch")
+			if _, err := s.o.Flow.launchOf(ctx, d.ClientID, launch); err != nil {
+				return nil, oidc.ErrInvalidRequest().WithDescription("the launch is unknown or expired; open the app again from the portal")
+			}
 		}
 		if sc.Resource() && sc.Context == "system" {
 			return nil, oidc.ErrInvalidScope().WithDescription("%s", sc.String()+": system scopes are not offered to apps acting for a person")
@@ -243,12 +249,14 @@ func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 	switch mode {
 	case "":
 		mode = string(oidc.ResponseModeQuery)
-	case string(oidc.ResponseModeQuery), string(oidc.ResponseModeFormPost):
+	case string(oidc.ResponseModeQuery):
 	default:
-		return nil, oidc.ErrInvalidRequest().WithDescription("response_mode must be query or form_post")
+		// form_post would need a page that posts to the app, which the
+		// portal's content security policy forbids; SMART asks only query.
+		return nil, oidc.ErrInvalidRequest().WithDescription("response_mode must be query")
 	}
 	req, err := s.o.Flow.CreateRequest(ctx, Request{ClientID: d.ClientID, RedirectURI: d.RedirectURI, Scopes: scopes,
-		State: d.State, Nonce: d.Nonce, Challenge: d.CodeChallenge, ResponseMode: mode})
+		State: d.State, Nonce: d.Nonce, Challenge: d.CodeChallenge, ResponseMode: mode, Launch: launch})
 	if err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
 	}

@@ -31,6 +31,8 @@ type Apps struct {
 	Callback func(requestID, ticket string) string
 	// TokenLimiter bounds token requests per app and client address.
 	TokenLimiter Limiter
+	// FHIRBase is the FHIR API's URL, the iss of a launch.
+	FHIRBase string
 }
 
 // authorizeChoice is one kind of data on the authorization screen.
@@ -155,6 +157,18 @@ func (s *Server) showAuthorize(w http.ResponseWriter, r *http.Request) error {
 	}
 	d := authorizePage{Request: req, App: app, Host: redirectHost(req.RedirectURI)}
 	forID := r.FormValue("for")
+	launch, err := s.opts.Apps.Flow.RequestLaunch(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	if launch != nil {
+		// Opened from the portal: the record it was opened for, by the
+		// person who opened it.
+		if launch.Account != u.account.ID {
+			return apperr.New(apperr.Forbidden, "This app was opened by someone else. Open it again from your own account.")
+		}
+		forID = launch.Patient
+	}
 	if forID == "" {
 		recs, err := s.appRecords(r, u)
 		if err != nil {
@@ -301,6 +315,9 @@ type appCard struct {
 type appsPage struct {
 	Active, Earlier []appCard
 	Notice          string
+	// Offered are the apps the clinic registered to be opened from the
+	// portal (they have a launch URL).
+	Offered []oauth.Client
 }
 
 // showApps lists the apps connected to the person's own record.
@@ -350,9 +367,54 @@ func (s *Server) showApps(w http.ResponseWriter, r *http.Request) error {
 			d.Earlier = append(d.Earlier, card)
 		}
 	}
+	all, err := s.opts.Apps.Clients.List(ctx)
+	if err != nil {
+		return err
+	}
+	var origins []string
+	for _, c := range all {
+		if c.LaunchURL != "" && c.Active() && c.Reviewed {
+			d.Offered = append(d.Offered, c)
+			if o := formOrigin(c.LaunchURL); o != "" && !slices.Contains(origins, o) {
+				origins = append(origins, o)
+			}
+		}
+	}
+	if len(origins) > 0 {
+		// Open goes on to the app's launch URL.
+		h := w.Header()
+		h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"), "form-action 'self'", "form-action 'self' "+strings.Join(origins, " "), 1))
+	}
 	p := s.newPage(w, r, "apps.title")
 	p.Data = d
 	return s.render(w, r, "apps", p)
+}
+
+// submitLaunch opens an app the clinic offers for the person's own
+// record: the browser goes to the app's launch URL with a launch value
+// that names the record for the app's authorization request.
+func (s *Server) submitLaunch(w http.ResponseWriter, r *http.Request) error {
+	u := s.requireMFA(w, r)
+	if u == nil {
+		return nil
+	}
+	if u.account.PatientID == "" || r.FormValue("for") != "" {
+		return apperr.New(apperr.Forbidden, "Apps open from here for your own record only.")
+	}
+	ctx := r.Context()
+	c, err := s.opts.Apps.Clients.Get(ctx, r.PostFormValue("client"))
+	if err != nil {
+		return err
+	}
+	if !c.Reviewed {
+		return apperr.New(apperr.NotFound, "this app cannot be opened from the portal")
+	}
+	to, err := s.opts.Apps.Flow.CreateLaunch(ctx, c, u.account.ID, u.account.PatientID, s.opts.Apps.FHIRBase)
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
 }
 
 // grantedKinds names the kinds of data scopes grant, in the screen's order.

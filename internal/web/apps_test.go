@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -28,9 +29,10 @@ import (
 // registered (a public one, as a phone app would be).
 type appFixture struct {
 	*authHarness
-	app    *oauth.Client
-	server *oauth.Server
-	flow   *oauth.Flow
+	app     *oauth.Client
+	server  *oauth.Server
+	flow    *oauth.Flow
+	clients *oauth.Clients
 }
 
 const (
@@ -52,7 +54,7 @@ func withApps(t *testing.T, db *sqldb.DB, fx *appFixture) func(*Options) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.Apps = &Apps{OAuth: h, Flow: flow, Clients: clients, Callback: s.AuthCallback,
+		o.Apps = &Apps{OAuth: h, Flow: flow, Clients: clients, Callback: s.AuthCallback, FHIRBase: s.FHIRBase(),
 			FHIR: &fhirapi.Handler{Flow: flow, Gateway: o.Clinical, Clients: clients, Base: s.FHIRBase()}}
 		o.AccessLog.AppName = clients.Name
 		app, _, err := clients.Add(context.Background(), oauth.NewClient{Name: "Health Diary", Kind: oauth.KindPublic,
@@ -60,7 +62,7 @@ func withApps(t *testing.T, db *sqldb.DB, fx *appFixture) func(*Options) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fx.app, fx.server, fx.flow = app, s, flow
+		fx.app, fx.server, fx.flow, fx.clients = app, s, flow, clients
 	}
 }
 
@@ -350,4 +352,93 @@ func TestCaregiverConnectsAnAppWithinTheirGrant(t *testing.T) {
 			t.Errorf("connected notice to %s", m.To)
 		}
 	})
+}
+
+// TestSTU2EHRLaunch: an app the clinic offers opens from the connected
+// apps page: the browser goes to its launch URL with iss and a launch
+// value; the app's request with the launch scope and that value skips
+// "whose record" and connects the record it was opened for. A launch
+// value for another app, a made-up one, or one opened by someone else
+// is refused; a used one does not work again.
+func TestSTU2EHRLaunch(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		fx := appHarness(t, db)
+		ctx := context.Background()
+		launcher, _, err := fx.clients.Add(ctx, oauth.NewClient{Name: "Med Tracker", Kind: oauth.KindPublic,
+			RedirectURIs: []string{appRedirect}, LaunchURL: "https://tracker.example/launch", Reviewed: true, By: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx.account(t, "walter@example.com", identity.Person, demo.Walter, "")
+		fx.signIn(t, "maria@example.com")
+		res, page := fx.get(t, "/sharing/apps")
+		if !strings.Contains(page, "Apps your clinic offers") || !strings.Contains(page, "Med Tracker") ||
+			!strings.Contains(res.Header.Get("Content-Security-Policy"), "form-action 'self' https://tracker.example;") {
+			t.Fatal("the connected apps page does not offer the app")
+		}
+		res, _ = fx.post(t, "/sharing/apps/launch", url.Values{"client": {launcher.ID}})
+		to, _ := url.Parse(res.Header.Get("Location"))
+		launch := to.Query().Get("launch")
+		if res.StatusCode != 303 || to.Host != "tracker.example" || to.Query().Get("iss") != fx.server.FHIRBase() || launch == "" {
+			t.Fatalf("open: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		if res, _ := fx.post(t, "/sharing/apps/launch", url.Values{"client": {fx.app.ID}}); res.StatusCode != 404 {
+			t.Errorf("opening an app with no launch URL: %d, want 404", res.StatusCode)
+		}
+
+		start := func(client, value string) *http.Response {
+			h := sha256.Sum256([]byte(appVerifier))
+			q := url.Values{"response_type": {"code"}, "client_id": {client}, "redirect_uri": {appRedirect}, "scope": {"launch openid fhirUser patient/*.rs"},
+				"state": {"st-1"}, "aud": {fx.server.FHIRBase()}, "launch": {value},
+				"code_challenge": {base64.RawURLEncoding.EncodeToString(h[:])}, "code_challenge_method": {"S256"}}
+			res, _ := fx.get(t, "/oauth/authorize?"+q.Encode())
+			return res
+		}
+		for name, res := range map[string]*http.Response{"another app's launch": start(fx.app.ID, launch), "a made-up launch": start(launcher.ID, "made-up")} {
+			back, _ := url.Parse(res.Header.Get("Location"))
+			if res.StatusCode != http.StatusFound || back.Query().Get("error") != "invalid_request" {
+				t.Errorf("%s: %d to %q", name, res.StatusCode, res.Header.Get("Location"))
+			}
+		}
+		res = start(launcher.ID, launch)
+		loc, _ := url.Parse(res.Header.Get("Location"))
+		if res.StatusCode != http.StatusFound || loc.Path != oauth.PathConsent {
+			t.Fatalf("authorize with the launch: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		res, page = fx.get(t, loc.RequestURI())
+		if res.StatusCode != 200 || !strings.Contains(page, "Med Tracker wants to see your health record") || strings.Contains(page, "Whose record") {
+			t.Fatalf("the screen for a launch: %d", res.StatusCode)
+		}
+		// Walter cannot answer Maria's launch.
+		walter := appHarnessClient(t, fx)
+		fx.client, walter = walter, fx.client
+		fx.signIn(t, "walter@example.com")
+		if res, _ := fx.get(t, loc.RequestURI()); res.StatusCode != 403 {
+			t.Errorf("Walter on Maria's launch: %d, want 403", res.StatusCode)
+		}
+		fx.client = walter
+		res, _ = fx.post(t, loc.RequestURI(), url.Values{"for": {demo.Walter}, "kind": {"results"}, "decision": {"allow"}})
+		if res.StatusCode != 403 {
+			t.Errorf("Maria approving her launch for Walter's record: %d, want 403", res.StatusCode)
+		}
+		res, _ = fx.post(t, loc.RequestURI(), url.Values{"for": {demo.Maria}, "kind": {"results", "profile"}, "decision": {"allow"}})
+		fx.app = launcher // the code is the launched app's
+		tok := fx.exchange(t, res)
+		if tok["patient"] != demo.Maria {
+			t.Errorf("patient = %v", tok["patient"])
+		}
+		if res := start(launcher.ID, launch); res.StatusCode != http.StatusFound || !strings.Contains(res.Header.Get("Location"), "error=invalid_request") {
+			t.Errorf("a used launch: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
+}
+
+// appHarnessClient is a second browser (its own cookies) on fx's server.
+func appHarnessClient(t *testing.T, fx *appFixture) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	cl := *fx.srv.Client()
+	cl.Jar = jar
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &cl
 }

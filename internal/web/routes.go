@@ -109,6 +109,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("POST "+oauth.PathConsent, s.handle(s.submitAuthorize))
 		mux.HandleFunc("GET /sharing/apps", s.handle(s.showApps))
 		mux.HandleFunc("POST /sharing/apps/disconnect", s.handle(s.submitDisconnect))
+		mux.HandleFunc("POST /sharing/apps/launch", s.handle(s.submitLaunch))
 	}
 	if s.opts.Demo && s.opts.Outbox != nil {
 		mux.HandleFunc("GET /dev/outbox", s.handle(s.showOutbox))
