@@ -245,7 +245,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		closeListeners()
 		return err
 	}
-	apps := &web.Apps{OAuth: appHandler, Flow: oauthFlow, Clients: appClients, Callback: appServer.AuthCallback, FHIRBase: appServer.FHIRBase(),
+	apps := &web.Apps{OAuth: appHandler, Flow: oauthFlow, Clients: appClients, Callback: appServer.AuthCallback, FHIRBase: appServer.FHIRBase(), Server: appServer,
 		TokenLimiter: limiter("oauth-token", 5, 50), // per app and address: 50 at once, then 5 a second
 		FHIR: &fhirapi.Handler{Flow: oauthFlow, Gateway: gateway, Clients: appClients, Base: appServer.FHIRBase(),
 			// Per app and record connection, in each instance's memory: a

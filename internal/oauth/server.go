@@ -166,6 +166,7 @@ func (s *Server) Discovery(ctx context.Context, _ *op.Request[struct{}]) (*op.Re
 		"revocation_endpoint":                              base + PathRevoke,
 		"introspection_endpoint":                           base + PathIntrospect,
 		"jwks_uri":                                         base + PathJWKS,
+		"end_session_endpoint":                             base + PathLogout,
 		"scopes_supported":                                 plainScopes,
 		"response_types_supported":                         []string{"code"},
 		"response_modes_supported":                         []string{"query"},

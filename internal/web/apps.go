@@ -33,6 +33,8 @@ type Apps struct {
 	TokenLimiter Limiter
 	// FHIRBase is the FHIR API's URL, the iss of a launch.
 	FHIRBase string
+	// Server checks RP-initiated logout requests.
+	Server *oauth.Server
 }
 
 // authorizeChoice is one kind of data on the authorization screen.
@@ -441,6 +443,63 @@ func (s *Server) submitDisconnect(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	return redirect(w, r, "/sharing/apps?done=disconnected")
+}
+
+// logoutPage is the confirmation an app's logout request shows.
+type logoutPage struct {
+	App      string
+	Form     url.Values
+	Redirect string
+}
+
+// showLogout answers an app's RP-initiated logout: signed out, the
+// person goes straight on; signed in, they confirm (a page another site
+// links to must not end a session by itself).
+func (s *Server) showLogout(w http.ResponseWriter, r *http.Request) error {
+	lo, err := s.opts.Apps.Server.ParseLogout(r.Context(), r.URL.Query())
+	if err != nil {
+		return err
+	}
+	if currentUser(r.Context()) == nil {
+		return redirectOut(w, r, lo.Redirect)
+	}
+	d := logoutPage{Form: url.Values{}, Redirect: lo.Redirect}
+	for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"} {
+		if v := r.URL.Query().Get(k); v != "" {
+			d.Form.Set(k, v)
+		}
+	}
+	if lo.ClientID != "" {
+		d.App = s.opts.Apps.Clients.Name(r.Context(), lo.ClientID)
+	}
+	if o := formOrigin(lo.Redirect); o != "" {
+		h := w.Header()
+		h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"), "form-action 'self'", "form-action 'self' "+o, 1))
+	}
+	p := s.newPage(w, r, "logout.title")
+	p.Data = d
+	return s.render(w, r, "logout", p)
+}
+
+// submitLogout ends the session and goes on where the app asked.
+func (s *Server) submitLogout(w http.ResponseWriter, r *http.Request) error {
+	lo, err := s.opts.Apps.Server.ParseLogout(r.Context(), r.PostForm)
+	if err != nil {
+		return err
+	}
+	if err := s.endSession(w, r); err != nil {
+		return err
+	}
+	return redirectOut(w, r, lo.Redirect)
+}
+
+// redirectOut sends the browser to an app's validated address, or home.
+func redirectOut(w http.ResponseWriter, r *http.Request, to string) error {
+	if to == "" {
+		to = "/"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
 }
 
 // limitTokens bounds token requests per app and client address: a

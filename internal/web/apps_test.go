@@ -54,7 +54,7 @@ func withApps(t *testing.T, db *sqldb.DB, fx *appFixture) func(*Options) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.Apps = &Apps{OAuth: h, Flow: flow, Clients: clients, Callback: s.AuthCallback, FHIRBase: s.FHIRBase(),
+		o.Apps = &Apps{OAuth: h, Flow: flow, Clients: clients, Callback: s.AuthCallback, FHIRBase: s.FHIRBase(), Server: s,
 			FHIR: &fhirapi.Handler{Flow: flow, Gateway: o.Clinical, Clients: clients, Base: s.FHIRBase()}}
 		o.AccessLog.AppName = clients.Name
 		app, _, err := clients.Add(context.Background(), oauth.NewClient{Name: "Health Diary", Kind: oauth.KindPublic,
@@ -441,4 +441,50 @@ func appHarnessClient(t *testing.T, fx *appFixture) *http.Client {
 	cl.Jar = jar
 	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &cl
+}
+
+// TestRPInitiatedLogout: an app sends the person to /oauth/logout with
+// the ID token it got; signed in, they confirm, and are signed out and
+// sent to the app's registered address with its state. An address the
+// app did not register, or a hint carefront did not sign, is an error
+// page; signed out, the person goes straight on.
+func TestRPInitiatedLogout(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		fx := appHarness(t, db)
+		fx.signIn(t, "maria@example.com")
+		loc := fx.authorize(t, "openid fhirUser launch/patient patient/Observation.rs")
+		res, _ := fx.post(t, loc.RequestURI(), url.Values{"for": {demo.Maria}, "kind": {"results"}, "decision": {"allow"}})
+		tok := fx.exchange(t, res)
+		hint, _ := tok["id_token"].(string)
+		if hint == "" {
+			t.Fatal("no ID token")
+		}
+		q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {appRedirect}, "state": {"bye"}}
+		for name, bad := range map[string]url.Values{
+			"an address the app did not register": {"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://evil.example/"}},
+			"a forged hint":                       {"id_token_hint": {hint[:len(hint)-4] + "AAAA"}, "post_logout_redirect_uri": {appRedirect}},
+			"another app's client_id":             {"id_token_hint": {hint}, "client_id": {"someone-else"}},
+		} {
+			if res, _ := fx.get(t, oauth.PathLogout+"?"+bad.Encode()); res.StatusCode != 400 || res.Header.Get("Location") != "" {
+				t.Errorf("%s: %d to %q", name, res.StatusCode, res.Header.Get("Location"))
+			}
+		}
+		res, page := fx.get(t, oauth.PathLogout+"?"+q.Encode())
+		if res.StatusCode != 200 || !strings.Contains(page, "Health Diary asked to sign you out of carefront as well.") {
+			t.Fatalf("confirmation: %d", res.StatusCode)
+		}
+		if res, _ := fx.get(t, "/sharing"); res.StatusCode != 200 {
+			t.Fatalf("showing the confirmation signed her out: %d", res.StatusCode)
+		}
+		res, _ = fx.post(t, oauth.PathLogout, q)
+		if res.StatusCode != 303 || res.Header.Get("Location") != appRedirect+"?state=bye" {
+			t.Fatalf("logout: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		if res, _ := fx.get(t, "/sharing"); res.StatusCode != 303 {
+			t.Errorf("after logout /sharing answered %d", res.StatusCode)
+		}
+		if res, _ := fx.get(t, oauth.PathLogout+"?"+q.Encode()); res.StatusCode != 303 || res.Header.Get("Location") != appRedirect+"?state=bye" {
+			t.Errorf("signed out: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
 }

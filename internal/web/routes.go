@@ -110,6 +110,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /sharing/apps", s.handle(s.showApps))
 		mux.HandleFunc("POST /sharing/apps/disconnect", s.handle(s.submitDisconnect))
 		mux.HandleFunc("POST /sharing/apps/launch", s.handle(s.submitLaunch))
+		mux.HandleFunc("GET "+oauth.PathLogout, s.handle(s.showLogout))
+		mux.HandleFunc("POST "+oauth.PathLogout, s.handle(s.submitLogout))
 	}
 	if s.opts.Demo && s.opts.Outbox != nil {
 		mux.HandleFunc("GET /dev/outbox", s.handle(s.showOutbox))

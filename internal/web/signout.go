@@ -6,6 +6,14 @@ import (
 )
 
 func (s *Server) submitSignOut(w http.ResponseWriter, r *http.Request) error {
+	if err := s.endSession(w, r); err != nil {
+		return err
+	}
+	return redirect(w, r, "/")
+}
+
+// endSession ends the browser's session, if any, and clears its cookie.
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
 	if u := currentUser(r.Context()); u != nil {
 		if err := s.opts.Sessions.End(r.Context(), u.token); err != nil {
 			return err
@@ -15,5 +23,5 @@ func (s *Server) submitSignOut(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	http.SetCookie(w, s.opts.Sessions.ClearCookie())
-	return redirect(w, r, "/")
+	return nil
 }
