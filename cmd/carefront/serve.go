@@ -240,14 +240,15 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	slog.SetDefault(log.With("component", "oauth"))
 	appClients := &oauth.Clients{DB: db, Audit: aw, Production: cfg.Production()}
 	appServer, appHandler, err := oauth.New(oauth.Options{Issuer: base, Flow: oauthFlow, Clients: appClients,
-		Keys: &oauth.Keys{DB: db, Seal: k}, LoginPath: oauth.PathConsent, Production: cfg.Production()})
+		Keys: &oauth.Keys{DB: db, Seal: k}, LoginPath: oauth.PathConsent, Production: cfg.Production(), DynamicRegistration: cfg.DynamicRegistration})
 	if err != nil {
 		closeListeners()
 		return err
 	}
 	apps := &web.Apps{OAuth: appHandler, Flow: oauthFlow, Clients: appClients, Callback: appServer.AuthCallback, FHIRBase: appServer.FHIRBase(), Server: appServer,
-		TokenLimiter: limiter("oauth-token", 5, 50), // per app and address: 50 at once, then 5 a second
-		FHIR: &fhirapi.Handler{Flow: oauthFlow, Gateway: gateway, Clients: appClients, Base: appServer.FHIRBase(),
+		TokenLimiter: limiter("oauth-token", 5, 50),                                                   // per app and address: 50 at once, then 5 a second
+		Registration: cfg.DynamicRegistration, RegisterLimiter: limiter("oauth-register", 1.0/60, 10), // per address: 10, then one a minute
+		FHIR: &fhirapi.Handler{Flow: oauthFlow, Gateway: gateway, Clients: appClients, Base: appServer.FHIRBase(), Registration: cfg.DynamicRegistration,
 			// Per app and record connection, in each instance's memory: a
 			// shared budget would add a database write to every read.
 			Limiter: ratelimit.New(20, 200, 100_000)}}

@@ -49,6 +49,7 @@ type Config struct {
 	StepUpAge               time.Duration  // sensitive changes need a second factor this recent
 	AccessTokenTTL          time.Duration  // an app's access token lasts this long (5-15 minutes)
 	RefreshTokenTTL         time.Duration  // an app's refresh tokens stop working this long after it was connected
+	DynamicRegistration     bool           // apps may register themselves (RFC 7591), shown as not reviewed
 	GeoIPDB                 string         // path of a MaxMind-format City or Country database; empty shows no places
 	ResultsDictionary       string         // path of a clinic's plain-language test dictionary (JSON); empty uses the built-in one
 	ClinicTimeZone          *time.Location // the clinic's time zone: dates the clinic gives (a grant's last day) are days there
@@ -240,6 +241,9 @@ func Settings() []Setting {
 				c.RefreshTokenTTL = d
 				return nil
 			}},
+		{Flag: "dynamic-client-registration", Env: "CAREFRONT_DYNAMIC_CLIENT_REGISTRATION", Default: "false",
+			Usage: "let apps register themselves at /oauth/register (RFC 7591); patients see them as not reviewed by the clinic",
+			parse: func(c *Config, v string) (err error) { c.DynamicRegistration, err = parseBool(v); return err }},
 		{Flag: "trusted-proxies", Env: "CAREFRONT_TRUSTED_PROXIES", Default: "",
 			Usage: "load balancers and proxies in front of carefront, as addresses or CIDR ranges separated by commas (e.g. 10.0.0.0/8); the client address is the rightmost X-Forwarded-For hop that is not one of them, for rate limits, audit records and the session list; empty believes no X-Forwarded-For",
 			parse: func(c *Config, v string) error {

@@ -40,6 +40,9 @@ type Handler struct {
 	// Base is the API's absolute URL, e.g. https://portal.example/fhir/R4;
 	// the authorization server's endpoints are at its origin.
 	Base string
+	// Registration says apps may register themselves (RFC 7591): the
+	// SMART configuration names the endpoint.
+	Registration bool
 	// Limiter bounds each app's requests for each record connection
 	// (keyed by client and grant); nil bounds none.
 	Limiter interface {
@@ -359,7 +362,7 @@ func (h *Handler) origin() string {
 // is offered.
 func (h *Handler) smartConfiguration(w http.ResponseWriter) {
 	o := h.origin()
-	writeJSON(w, "application/json", map[string]any{
+	doc := map[string]any{
 		"issuer":                                o,
 		"jwks_uri":                              o + oauth.PathJWKS,
 		"authorization_endpoint":                o + oauth.PathAuthorize,
@@ -377,7 +380,11 @@ func (h *Handler) smartConfiguration(w http.ResponseWriter) {
 		"capabilities": []string{"launch-standalone", "launch-ehr", "context-ehr-patient", "client-public", "client-confidential-symmetric", "client-confidential-asymmetric",
 			"sso-openid-connect", "context-standalone-patient", "permission-offline", "permission-online", "permission-patient",
 			"permission-v1", "permission-v2", "authorize-post"},
-	})
+	}
+	if h.Registration {
+		doc["registration_endpoint"] = o + oauth.PathRegister
+	}
+	writeJSON(w, "application/json", doc)
 }
 
 // kindNames are FHIR's names of the search parameter kinds.

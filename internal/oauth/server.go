@@ -54,6 +54,9 @@ type Options struct {
 	LoginPath string
 	// Production refuses plain http redirect URIs outside loopback.
 	Production bool
+	// DynamicRegistration offers RFC 7591 registration (Register) in the
+	// discovery document.
+	DynamicRegistration bool
 }
 
 // Server is carefront's OpenID Connect provider and SMART authorization
@@ -158,7 +161,7 @@ func (randomCodes) Decrypt(string) (string, error) {
 // (zitadel's own lists flows carefront refuses).
 func (s *Server) Discovery(ctx context.Context, _ *op.Request[struct{}]) (*op.Response, error) {
 	base := strings.TrimSuffix(s.o.Issuer, "/")
-	return op.NewResponse(map[string]any{
+	doc := map[string]any{
 		"issuer":                                           base,
 		"authorization_endpoint":                           base + PathAuthorize,
 		"token_endpoint":                                   base + PathToken,
@@ -179,7 +182,11 @@ func (s *Server) Discovery(ctx context.Context, _ *op.Request[struct{}]) (*op.Re
 		"claims_supported":                                 []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "fhirUser"},
 		"request_parameter_supported":                      false,
 		"request_uri_parameter_supported":                  false,
-	}), nil
+	}
+	if s.o.DynamicRegistration {
+		doc["registration_endpoint"] = base + PathRegister
+	}
+	return op.NewResponse(doc), nil
 }
 
 // VerifyAuthRequest finds the app and holds its redirect URI to an

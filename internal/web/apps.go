@@ -33,8 +33,13 @@ type Apps struct {
 	TokenLimiter Limiter
 	// FHIRBase is the FHIR API's URL, the iss of a launch.
 	FHIRBase string
-	// Server checks RP-initiated logout requests.
+	// Server checks RP-initiated logout requests and answers
+	// registrations.
 	Server *oauth.Server
+	// Registration serves dynamic client registration (RFC 7591) at
+	// oauth.PathRegister, each address limited by RegisterLimiter.
+	Registration    bool
+	RegisterLimiter Limiter
 }
 
 // authorizeChoice is one kind of data on the authorization screen.
@@ -500,6 +505,22 @@ func redirectOut(w http.ResponseWriter, r *http.Request, to string) error {
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
+}
+
+// limitRegister bounds dynamic registrations per client address.
+func (s *Server) limitRegister(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l := s.opts.Apps.RegisterLimiter; l != nil {
+			if ok, wait := l.Allow(r.Context(), clientAddr(r)); !ok {
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Seconds()+0.999))))
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusTooManyRequests)
+				w.Write([]byte(`{"error":"slow_down","error_description":"too many registrations from this address; try again later"}`))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // limitTokens bounds token requests per app and client address: a

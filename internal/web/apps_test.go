@@ -66,10 +66,10 @@ func withApps(t *testing.T, db *sqldb.DB, fx *appFixture) func(*Options) {
 	}
 }
 
-func appHarness(t *testing.T, db *sqldb.DB) *appFixture {
+func appHarness(t *testing.T, db *sqldb.DB, mods ...func(*Options)) *appFixture {
 	t.Helper()
 	fx := &appFixture{}
-	fx.authHarness = newAuthHarness(t, db, withRecords(t, db), withApps(t, db, fx))
+	fx.authHarness = newAuthHarness(t, db, append([]func(*Options){withRecords(t, db), withApps(t, db, fx)}, mods...)...)
 	fx.account(t, "maria@example.com", identity.Person, demo.Maria, "")
 	return fx
 }
@@ -485,6 +485,75 @@ func TestRPInitiatedLogout(t *testing.T) {
 		}
 		if res, _ := fx.get(t, oauth.PathLogout+"?"+q.Encode()); res.StatusCode != 303 || res.Header.Get("Location") != appRedirect+"?state=bye" {
 			t.Errorf("signed out: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
+}
+
+// TestDynamicClientRegistration: off by default (404); on, an app
+// registers itself (201, its id, a secret once for a confidential one),
+// and the authorization screen says it is not reviewed; bad metadata
+// gets RFC 7591's errors and registers nothing.
+func TestDynamicClientRegistration(t *testing.T) {
+	reg := func(fx *appFixture, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, fx.srv.URL+oauth.PathRegister, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := fx.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out
+	}
+	good := `{"client_name":"Self Registered","redirect_uris":["https://diary.example/cb"],"token_endpoint_auth_method":"none"}`
+	t.Run("off", func(t *testing.T) {
+		sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+			if status, _ := reg(appHarness(t, db), good); status != 404 {
+				t.Errorf("registration while off: %d, want 404", status)
+			}
+		})
+	})
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		fx := appHarness(t, db, func(o *Options) { o.Apps.Registration = true })
+		before, _ := fx.clients.List(context.Background())
+		for name, body := range map[string]string{
+			"not JSON":              `client_name=x`,
+			"no redirect URI":       `{"client_name":"x","token_endpoint_auth_method":"none"}`,
+			"a script redirect URI": `{"client_name":"x","redirect_uris":["javascript:alert(1)"],"token_endpoint_auth_method":"none"}`,
+			"a password grant":      `{"client_name":"x","redirect_uris":["https://x.example/cb"],"grant_types":["password"]}`,
+			"an implicit flow":      `{"client_name":"x","redirect_uris":["https://x.example/cb"],"response_types":["token"]}`,
+			"an unknown method":     `{"client_name":"x","redirect_uris":["https://x.example/cb"],"token_endpoint_auth_method":"tls_client_auth"}`,
+			"no name":               `{"redirect_uris":["https://x.example/cb"],"token_endpoint_auth_method":"none"}`,
+		} {
+			status, out := reg(fx, body)
+			if status != 400 || (out["error"] != "invalid_client_metadata" && out["error"] != "invalid_redirect_uri") {
+				t.Errorf("%s: %d %v", name, status, out)
+			}
+		}
+		if status, out := reg(fx, `{"client_name":"x","redirect_uris":["javascript:alert(1)"],"token_endpoint_auth_method":"none"}`); out["error"] != "invalid_redirect_uri" {
+			t.Errorf("a script redirect URI: %d %v, want invalid_redirect_uri", status, out)
+		}
+		if after, _ := fx.clients.List(context.Background()); len(after) != len(before) {
+			t.Fatalf("bad registrations registered %d apps", len(after)-len(before))
+		}
+		status, out := reg(fx, `{"client_name":"Self Registered","redirect_uris":["https://diary.example/cb"]}`)
+		if status != 201 || out["client_id"] == nil || out["client_secret"] == nil || out["token_endpoint_auth_method"] != "client_secret_basic" {
+			t.Fatalf("a confidential registration: %d %v", status, out)
+		}
+		status, out = reg(fx, good)
+		if status != 201 || out["client_id"] == nil || out["client_secret"] != nil {
+			t.Fatalf("a public registration: %d %v", status, out)
+		}
+		c, err := fx.clients.Get(context.Background(), out["client_id"].(string))
+		if err != nil || c.Reviewed || c.CreatedBy != "dynamic-registration" {
+			t.Fatalf("registered: %v %+v", err, c)
+		}
+		fx.app = c
+		fx.signIn(t, "maria@example.com")
+		loc := fx.authorize(t, "openid fhirUser launch/patient patient/Observation.rs")
+		if _, page := fx.get(t, loc.RequestURI()); !strings.Contains(page, "Not reviewed by your clinic") || !strings.Contains(page, "Connect it only if you trust") {
+			t.Error("the screen does not say the app is not reviewed")
 		}
 	})
 }

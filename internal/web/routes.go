@@ -110,6 +110,9 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /sharing/apps", s.handle(s.showApps))
 		mux.HandleFunc("POST /sharing/apps/disconnect", s.handle(s.submitDisconnect))
 		mux.HandleFunc("POST /sharing/apps/launch", s.handle(s.submitLaunch))
+		if a.Registration {
+			mux.Handle("POST "+oauth.PathRegister, s.limitRegister(a.Clients.CORS("POST", http.HandlerFunc(a.Server.Register))))
+		}
 		mux.HandleFunc("GET "+oauth.PathLogout, s.handle(s.showLogout))
 		mux.HandleFunc("POST "+oauth.PathLogout, s.handle(s.submitLogout))
 	}
@@ -126,7 +129,7 @@ func (s *Server) routes() http.Handler {
 	// servers; none of its endpoints reads the portal's session cookie
 	// (the code is issued only to the browser holding the ticket the
 	// portal's own form gave it).
-	for _, p := range []string{oauth.PathAuthorize, oauth.PathToken, oauth.PathRevoke, oauth.PathIntrospect, oauth.PathUserinfo} {
+	for _, p := range []string{oauth.PathAuthorize, oauth.PathToken, oauth.PathRevoke, oauth.PathIntrospect, oauth.PathUserinfo, oauth.PathRegister} {
 		cop.AddInsecureBypassPattern("POST " + p)
 	}
 	return cop.Handler(recordRoute(mux))
