@@ -25,7 +25,6 @@ import (
 	"carefront/internal/access"
 	"carefront/internal/audit"
 	"carefront/internal/clinical"
-	"carefront/internal/clinical/importer"
 	"carefront/internal/clinical/store"
 	"carefront/internal/fhir"
 	"carefront/internal/sqldb"
@@ -82,27 +81,9 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// load imports the fixtures into db and returns how many resources and
-// how long it took.
+// load imports the fixtures into db (benchdb.Import).
 func load(ctx context.Context, db *sqldb.DB, dir string) (int, time.Duration, error) {
-	sig, _ := audit.NewSigner(make([]byte, 32))
-	aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "fhirbench", CheckpointEvery: 1000})
-	defer aw.Close(ctx)
-	im := &importer.Importer{Store: store.New(db), Audit: aw}
-	start := time.Now()
-	sum, err := im.Run(ctx, []string{dir})
-	took := time.Since(start)
-	if err != nil {
-		return 0, 0, err
-	}
-	if len(sum.Failed) > 0 {
-		return 0, 0, fmt.Errorf("import failed: %v", sum.Failed[0])
-	}
-	n := 0
-	for _, c := range sum.ByType {
-		n += c.Total()
-	}
-	return n, took, nil
+	return benchdb.Import(ctx, db, dir)
 }
 
 func benchImport(ctx context.Context, d sqldb.Dialect, pg, dir string, rounds int) error {
@@ -155,36 +136,9 @@ func benchQueries(ctx context.Context, d sqldb.Dialect, pg, dir string, clients 
 	gw := &clinical.Gateway{Source: st, Audit: aw}
 
 	// The patient with the most A1c results, and their observations.
-	q, _ := fhir.ParseQuery("Observation", url.Values{"code": {"http://loinc.org|4548-4"}, "_count": {"1000"}}, false)
-	page, err := st.Search(ctx, q)
+	patient, most, ids, err := benchdb.MostA1c(ctx, st)
 	if err != nil {
 		return err
-	}
-	perPatient := map[string]int{}
-	for _, m := range page.Matches {
-		tree, _ := fhir.Decode(m.Raw)
-		for _, p := range fhir.Compartments(m.Type, m.ID, tree) {
-			perPatient[p]++
-		}
-	}
-	patient, most := "", 0
-	for p, n := range perPatient {
-		if n > most || (n == most && p < patient) {
-			patient, most = p, n
-		}
-	}
-	if patient == "" {
-		return fmt.Errorf("no patient with A1c results in the fixtures")
-	}
-	q, _ = fhir.ParseQuery("Observation", url.Values{"_count": {"1000"}}, false)
-	q.Compartment = patient
-	obs, err := st.Search(ctx, q)
-	if err != nil {
-		return err
-	}
-	var ids []string
-	for _, m := range obs.Matches {
-		ids = append(ids, m.ID)
 	}
 	req := clinical.Request{Principal: access.Principal{User: "Patient/" + patient, Patient: patient}, RequestID: "fhirbench"}
 	trend, _ := fhir.ParseQuery("Observation", url.Values{"patient": {patient}, "code": {"http://loinc.org|4548-4"}, "_sort": {"date"}}, false)

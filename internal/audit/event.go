@@ -80,6 +80,9 @@ var (
 	// SubtypeClientRegistry is a change of the apps registered to connect
 	// through SMART on FHIR (added, disabled).
 	SubtypeClientRegistry = Coding{sysCarefrontEvt, "client-registry", "App Registration"}
+	// SubtypeTokenIssue is tokens issued to an app (a code exchanged, a
+	// refresh token rotated).
+	SubtypeTokenIssue = Coding{sysCarefrontEvt, "token-issue", "Token Issue"}
 	// SubtypeView is a portal page or view of a patient's record: one
 	// record per request, naming the view (ViewCoding) and the kinds of
 	// data it showed (Record.DataTypes).

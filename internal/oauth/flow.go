@@ -492,7 +492,7 @@ func (f *Flow) Exchange(ctx context.Context, code string, check func(*Request) e
 		if err != nil {
 			return err
 		}
-		t, err = f.issue(ctx, tx, g, r.ID, g.Scopes, g.Scopes)
+		t, err = f.issue(ctx, tx, g, r.ID, g.Scopes, g.Scopes, "token-issued")
 		return err
 	})
 	if replayed != nil {
@@ -535,7 +535,11 @@ func (f *Flow) revokeFamily(ctx context.Context, tx *sqldb.Tx, family, grantID, 
 // issue makes an access token with scopes and, when keep holds
 // offline_access or online_access, a refresh token that keeps them (a
 // narrower access token never narrows what the family may refresh to).
-func (f *Flow) issue(ctx context.Context, tx *sqldb.Tx, g *Grant, family string, scopes, keep []Scope) (*Tokens, error) {
+// issue writes new tokens under g in tx, with their audit record
+// (reason token-issued or token-refreshed), staged in tx: durable with
+// the tokens, and chained by the audit writer's own pass (within half
+// its checkpoint interval) rather than a second commit the app waits for.
+func (f *Flow) issue(ctx context.Context, tx *sqldb.Tx, g *Grant, family string, scopes, keep []Scope, reason string) (*Tokens, error) {
 	now := f.now()
 	if !g.Active(now) {
 		return nil, ErrBadRefresh
@@ -562,6 +566,15 @@ func (f *Flow) issue(ctx context.Context, tx *sqldb.Tx, g *Grant, family string,
 		}
 	}
 	if _, err := tx.Exec(ctx, "UPDATE oauth_grant SET last_used = ? WHERE id = ?", now.UnixMicro(), g.ID); err != nil {
+		return nil, err
+	}
+	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeTokenIssue}, Action: audit.Execute,
+		Outcome: audit.Success, Reason: reason, User: "Person/" + g.Account, Patient: "Patient/" + g.Patient, Client: g.ClientID,
+		Token: hex.EncodeToString(hashOf(t.Access)[:16]), Entities: []audit.Entity{{What: "Device/" + g.ClientID}}}
+	if g.Caregiver {
+		rec.OnBehalf = "Patient/" + g.Patient
+	}
+	if err := f.Audit.Stage(ctx, tx, rec); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -667,7 +680,7 @@ func (f *Flow) Refresh(ctx context.Context, clientID, refresh string, scopes []S
 		} else if _, err := tx.Exec(ctx, "UPDATE oauth_token SET used_at = ? WHERE hash = ?", now.UnixMicro(), hashOf(refresh)); err != nil {
 			return err
 		}
-		t, err = f.issue(ctx, tx, g, family, scopes, have)
+		t, err = f.issue(ctx, tx, g, family, scopes, have, "token-refreshed")
 		return err
 	})
 	if replay && err == nil {

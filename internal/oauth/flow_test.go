@@ -400,3 +400,43 @@ func TestPurge(t *testing.T) {
 		}
 	})
 }
+
+// TestTokensAreAudited: a code exchange and each refresh write an audit
+// record in the tokens' own transaction (staged, then chained by the
+// writer), naming the person, the patient, the app and the new access
+// token's id, never a token.
+func TestTokensAreAudited(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFlow(t, db)
+		ctx := context.Background()
+		_, code := f.approved(t, "launch/patient offline_access patient/Observation.rs", "launch/patient offline_access patient/Observation.rs")
+		_, tok, err := f.flow.Exchange(ctx, code, func(*oauth.Request) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := f.flow.Refresh(ctx, f.client.ID, tok.Refresh, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.reg.Audit.Chain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ reason, access string }{{"token-issued", tok.Access}, {"token-refreshed", next.Access}} {
+			info, err := f.flow.Lookup(ctx, c.access)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, e := range audittest.Events(t, db) {
+				if strings.Contains(e, tok.Access) || strings.Contains(e, tok.Refresh) || strings.Contains(e, next.Refresh) {
+					t.Fatal("a token is in the audit trail")
+				}
+				found = found || strings.Contains(e, c.reason) && strings.Contains(e, "access-token:"+info.ID) && strings.Contains(e, "Patient/demo-maria") &&
+					strings.Contains(e, f.client.ID) && strings.Contains(e, "Person/maria")
+			}
+			if !found {
+				t.Errorf("no audit record %s naming the token, the patient, the app and the person", c.reason)
+			}
+		}
+	})
+}

@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -79,10 +80,14 @@ type DB struct {
 	lockPath string
 
 	// flushMu serializes flushes; walFile is the open WAL, reopened when
-	// SQLite replaces the file. Both are guarded by flushMu.
-	flushMu sync.Mutex
-	walFile *os.File
-	flushID int
+	// SQLite replaces the file. Both are guarded by flushMu, as is
+	// flushCovered: the last ticket a finished sync covered. flushTickets
+	// counts the Flush calls made, each after its caller's commits.
+	flushMu      sync.Mutex
+	walFile      *os.File
+	flushID      int
+	flushTickets atomic.Uint64
+	flushCovered uint64
 
 	// reads, on SQLite, caches the reader pool's prepared statements.
 	reads *stmtCache
@@ -386,8 +391,15 @@ func (db *DB) Flush(ctx context.Context) error {
 		}
 		return nil
 	}
+	// Group flush: a sync that began after this call covers it, so the
+	// callers that queue while one sync runs share the next.
+	ticket := db.flushTickets.Add(1)
 	db.flushMu.Lock()
 	defer db.flushMu.Unlock()
+	if db.flushCovered >= ticket {
+		return nil
+	}
+	cover := db.flushTickets.Load() // every call so far came after its commits
 	f, err := db.wal()
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
@@ -395,6 +407,7 @@ func (db *DB) Flush(ctx context.Context) error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("flush: sync %s: %w", db.walPath, err)
 	}
+	db.flushCovered = cover
 	return nil
 }
 
