@@ -335,7 +335,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 
 	url := base + "/"
-	attrs := []any{"url", url, "version", ver, "database", string(db.Dialect)}
+	attrs := []any{"url", url, "listen", ln.Addr().String(), "version", ver, "database", string(db.Dialect)}
 	if mln != nil {
 		attrs = append(attrs, "metrics", "http://"+mln.Addr().String()+"/metrics")
 	}

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -153,3 +157,108 @@ func TestTwoInstancesRevokeCaregiver(t *testing.T) {
 		t.Errorf("Linda's own session ended: %d", s)
 	}
 }
+
+// TestTwoInstancesShareApps: behind a load balancer (one base URL, two
+// instances on one PostgreSQL), an app authorized through one instance
+// trades its code and reads through the other; Maria disconnects it at
+// the first and the app's very next request at the second fails, as
+// does its refresh.
+func TestTwoInstancesShareApps(t *testing.T) {
+	const base = "http://portal.test"
+	env := dialectEnv(t, "postgres", "CAREFRONT_BASE_URL", base)
+	// Each instance's own address, as the load balancer reaches it.
+	addr := func(out *syncBuffer) string {
+		m := regexp.MustCompile(`"listen":"([^"]+)"`).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("no listen address in:\n%s", out)
+		}
+		return "http://" + m[1] + "/"
+	}
+	_, outOne, _ := serve(t, []string{"--demo"}, env)
+	_, outTwo, _ := serve(t, []string{"--demo"}, env)
+	one, two := addr(outOne), addr(outTwo)
+	var out strings.Builder
+	if err := run(context.Background(), []string{"carefront", "clients", "add", "--name", "Health Diary", "--public", "--redirect-uri", "https://diary.example/cb"}, envOf(env), &out); err != nil {
+		t.Fatal(err)
+	}
+	clientID := strings.TrimSpace(strings.TrimPrefix(strings.Split(out.String(), "\n")[0], "client id:"))
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	at := func(inst, u string) string { return inst + strings.TrimPrefix(strings.TrimPrefix(u, base), "/") } // the load balancer
+	do := func(req *http.Request) (*http.Response, string) {
+		t.Helper()
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	get := func(u string) (*http.Response, string) { req, _ := http.NewRequest("GET", u, nil); return do(req) }
+	post := func(u string, form url.Values) (*http.Response, string) {
+		req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return do(req)
+	}
+	if res, _ := post(one+"signin", url.Values{"email": {"maria@demo.carefront.example"}, "password": {demo.DemoPassword}}); res.StatusCode != 303 {
+		t.Fatalf("sign-in: %d", res.StatusCode)
+	}
+	code, _ := totp.GenerateCode(demo.DemoTOTPSecret, time.Now())
+	if res, _ := post(one+"signin/verify", url.Values{"code": {code}}); res.StatusCode != 303 {
+		t.Fatalf("second step: %d", res.StatusCode)
+	}
+	h := sha256.Sum256([]byte(appVerifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {"https://diary.example/cb"}, "state": {"s"},
+		"scope": {"launch/patient offline_access patient/*.rs"}, "aud": {base + "/fhir/R4"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(h[:])}, "code_challenge_method": {"S256"}}
+	res, _ := get(two + "oauth/authorize?" + q.Encode())
+	screen := res.Header.Get("Location")
+	if res.StatusCode != 302 || !strings.HasPrefix(screen, "/oauth/consent?request=") {
+		t.Fatalf("authorize at two: %d to %q", res.StatusCode, screen)
+	}
+	res, _ = post(at(one, screen), url.Values{"for": {demo.Maria}, "kind": {"results", "profile"}, "decision": {"allow"}})
+	if res.StatusCode != 303 {
+		t.Fatalf("allow at one: %d", res.StatusCode)
+	}
+	res, _ = get(at(two, res.Header.Get("Location")))
+	back, _ := url.Parse(res.Header.Get("Location"))
+	if back.Query().Get("code") == "" {
+		t.Fatalf("callback at two: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	res, body := post(one+"oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {"https://diary.example/cb"},
+		"client_id": {clientID}, "code_verifier": {appVerifier}})
+	var tok map[string]any
+	if res.StatusCode != 200 || json.Unmarshal([]byte(body), &tok) != nil {
+		t.Fatalf("token at one: %d %s", res.StatusCode, body)
+	}
+	read := func(inst string) int {
+		req, _ := http.NewRequest("GET", inst+"fhir/R4/Observation?patient="+demo.Maria, nil)
+		req.Header.Set("Authorization", "Bearer "+tok["access_token"].(string))
+		res, _ := do(req)
+		return res.StatusCode
+	}
+	if s := read(two); s != 200 {
+		t.Fatalf("read at two: %d", s)
+	}
+	_, page := get(one + "sharing/apps")
+	i := strings.Index(page, `name="grant" value="`)
+	if i < 0 {
+		t.Fatal("no app on Maria's connected apps page")
+	}
+	id := page[i+len(`name="grant" value="`):]
+	id = id[:strings.IndexByte(id, '"')]
+	start := time.Now()
+	if res, _ := post(one+"sharing/apps/disconnect", url.Values{"grant": {id}}); res.StatusCode != 303 {
+		t.Fatalf("disconnect at one: %d", res.StatusCode)
+	}
+	if s := read(two); s != 401 {
+		t.Errorf("the app's next read at two after disconnecting at one: %d, want 401", s)
+	}
+	t.Logf("disconnected at one, refused at two's next request %v later", time.Since(start))
+	if res, body := post(two+"oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}, "client_id": {clientID}}); res.StatusCode != 400 || !strings.Contains(body, "invalid_grant") {
+		t.Errorf("refresh at two after disconnecting: %d %s", res.StatusCode, body)
+	}
+}
+
+const appVerifier = "a-pkce-verifier-of-more-than-forty-three-characters-0123456789"

@@ -250,6 +250,10 @@ func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 			return nil, oidc.ErrInvalidScope().WithDescription("%s", sc.String()+": system scopes are not offered to apps acting for a person")
 		}
 	}
+	if slices.Contains(d.Prompt, oidc.PromptNone) {
+		// Every grant is made on the authorization screen, by a person.
+		return nil, oidc.ErrInteractionRequired().WithDescription("carefront always asks the person; prompt=none cannot be honoured")
+	}
 	if d.State == "" || len(d.State) > 1024 || len(d.Nonce) > 1024 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("state is required (SMART), and state and nonce are at most 1024 characters")
 	}

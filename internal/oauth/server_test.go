@@ -274,6 +274,9 @@ func TestSTU2InvalidAuthorizationRequest(t *testing.T) {
 			{"system scope", func(q url.Values) { q.Set("scope", "system/Observation.rs") }, "invalid_scope"},
 			{"implicit flow", func(q url.Values) { q.Set("response_type", "token") }, "unauthorized_client"},
 			{"fragment response mode", func(q url.Values) { q.Set("response_mode", "fragment") }, "invalid_request"},
+			{"form_post response mode", func(q url.Values) { q.Set("response_mode", "form_post") }, "invalid_request"},
+			{"prompt=none", func(q url.Values) { q.Set("prompt", "none") }, "interaction_required"},
+			{"launch scope without a launch", func(q url.Values) { q.Set("scope", "launch openid patient/Observation.rs") }, "invalid_request"},
 			{"too many scopes", func(q url.Values) { q.Set("scope", strings.Repeat("patient/Observation.rs ", 70)) }, "invalid_scope"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
