@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -437,6 +438,80 @@ func TestTokensAreAudited(t *testing.T) {
 			if !found {
 				t.Errorf("no audit record %s naming the token, the patient, the app and the person", c.reason)
 			}
+		}
+	})
+}
+
+// notices records the notices a flow queues.
+type notices struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (n *notices) QueueNotice(_ context.Context, _ *sqldb.Tx, account, event string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sent = append(n.sent, "account "+account+" "+event)
+	return nil
+}
+
+func (n *notices) QueuePatientNotice(_ context.Context, _ *sqldb.Tx, patient, event string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sent = append(n.sent, "patient "+patient+" "+event)
+	return nil
+}
+
+// TestNoticesOfConnectionsAndTheirEnd: connecting and disconnecting an
+// app are told to the patient; a week before a long-lived grant ends
+// (offline_access, 90 days) the patient is told once, however many
+// instances look at once; a short-lived one (online_access) and a
+// disconnected one are not.
+func TestNoticesOfConnectionsAndTheirEnd(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFlow(t, db)
+		n := &notices{}
+		f.flow.Notices = n
+		ctx := context.Background()
+		f.approved(t, "launch/patient offline_access patient/Observation.rs", "launch/patient offline_access patient/Observation.rs")
+		f.approved(t, "launch/patient online_access patient/Observation.rs", "launch/patient online_access patient/Observation.rs")
+		r3, _ := f.approved(t, "launch/patient offline_access patient/Condition.rs", "launch/patient offline_access patient/Condition.rs")
+		if got := strings.Count(strings.Join(n.sent, "\n"), "patient demo-maria app-connected"); got != 3 {
+			t.Fatalf("connected notices: %v", n.sent)
+		}
+		req, _ := f.flow.Request(ctx, r3.ID)
+		if err := f.flow.RevokeGrant(ctx, req.GrantID, "demo-maria", "Person/maria"); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(n.sent, "patient demo-maria app-disconnected") {
+			t.Errorf("no disconnected notice: %v", n.sent)
+		}
+		if told, err := f.flow.NoticeEnding(ctx); err != nil || told != 0 {
+			t.Fatalf("a day in: told %d, %v", told, err)
+		}
+		f.clock.Add(oauth.DefaultRefreshTTL - 6*24*time.Hour)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total := 0
+		for range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				told, err := f.flow.NoticeEnding(ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				total += told
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if total != 1 || strings.Count(strings.Join(n.sent, "\n"), "app-access-ends") != 1 {
+			t.Errorf("six days before the end: told %d, %v", total, n.sent)
+		}
+		if told, _ := f.flow.NoticeEnding(ctx); told != 0 {
+			t.Errorf("told again: %d", told)
 		}
 	})
 }
