@@ -44,7 +44,11 @@ type Row struct {
 	// address, a staff member's role, an app's name) when not you.
 	Who  string `json:"who"`
 	Name string `json:"name,omitempty"`
-	Way  string `json:"way"`
+	// By and ByName, for an app's read, are who connected the app (you or
+	// a caregiver, with the name the log gives them).
+	By     string `json:"by,omitempty"`
+	ByName string `json:"byName,omitempty"`
+	Way    string `json:"way"`
 	// What is the kind of event: viewed, downloaded, looked-up, sharing,
 	// settings, records-added, account.
 	What string `json:"what"`
@@ -197,7 +201,9 @@ func row(e audit.Entry, who func(string) Row, app func(string) string) (Row, boo
 	case e.Client != "" && strings.HasPrefix(e.Reason, "app-"):
 		r.Way = WayPortal // a person connecting or disconnecting an app, named as they are
 	case e.Client != "":
-		r.Who, r.Name, r.Way = WhoApp, app(e.Client), WayApp // an app's read, named as the app
+		// An app's read, named as the app, with who connected it.
+		r.By, r.ByName = r.Who, r.Name
+		r.Who, r.Name, r.Way = WhoApp, app(e.Client), WayApp
 	case r.Who == WhoClinic:
 		r.Way = WayClinic
 	}

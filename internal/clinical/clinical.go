@@ -247,36 +247,38 @@ type VersionReader interface {
 // so an earlier version never shows to someone the resource is hidden
 // from now, nor a version that was hidden when it was written. From a
 // source without versions only the current version can be read. It is
-// audited once, as a vread.
-func (g *Gateway) VRead(ctx context.Context, req Request, typ, id, version string) (*fhir.Resource, error) {
-	req, err := g.withPolicy(ctx, req)
+// audited once, as a vread. It returns the version asked for and the
+// resource as it is now (for checks of the caller's own, such as an
+// app's granted categories, which must hold for both).
+func (g *Gateway) VRead(ctx context.Context, req Request, typ, id, version string) (old, cur *fhir.Resource, err error) {
+	req, err = g.withPolicy(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rec := g.record(req, audit.SubtypeVRead, audit.Read)
 	rec.Entities = []audit.Entity{{What: typ + "/" + id}}
-	cur, err := g.Source.Read(ctx, typ, id)
+	cur, err = g.Source.Read(ctx, typ, id)
 	if err != nil {
-		return nil, g.fail(ctx, rec, err, g.appendNow)
+		return nil, nil, g.fail(ctx, rec, err, g.appendNow)
 	}
 	if err := g.judge(ctx, req, cur, &rec, g.appendNow); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	old := cur
+	old = cur
 	if vr, ok := g.Source.(VersionReader); ok {
 		if old, err = vr.VRead(ctx, typ, id, version); err != nil {
-			return nil, g.fail(ctx, rec, err, g.appendNow)
+			return nil, nil, g.fail(ctx, rec, err, g.appendNow)
 		}
 		if err := g.judge(ctx, req, old, &rec, g.appendNow); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else if cur.VersionID != version {
-		return nil, g.fail(ctx, rec, apperr.New(apperr.NotFound, "%s/%s/_history/%s is not known", typ, id, version), g.appendNow)
+		return nil, nil, g.fail(ctx, rec, apperr.New(apperr.NotFound, "%s/%s/_history/%s is not known", typ, id, version), g.appendNow)
 	}
 	if err := g.appendNow(ctx, rec); err != nil {
-		return nil, auditFailed(err)
+		return nil, nil, auditFailed(err)
 	}
-	return old, nil
+	return old, cur, nil
 }
 
 // Search runs q limited to what the principal may see: the decision

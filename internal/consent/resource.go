@@ -101,9 +101,40 @@ func (g Grant) ConsentResource(now time.Time) map[string]any {
 	}
 }
 
-// AppConsentPrefix begins the ids of the Consents that record an app's
-// grant (oauth.ConsentPrefix).
-const AppConsentPrefix = "app-"
+// The marks of a Consent that records an app's grant (oauth.ConsentPrefix
+// and oauth.ConsentTag).
+const (
+	appConsentPrefix    = "app-"
+	appConsentTagSystem = "urn:carefront:consent-kind"
+	appConsentTagCode   = "app-grant"
+)
+
+// appGrant reports whether a Consent records an app's grant and nothing
+// more: the id and tag carefront gives them, a permit with no
+// exceptions, and apps (Device) as its only actors. Skipping such a
+// Consent can only narrow what anyone sees; a Consent that denies, or
+// names anyone else, is never skipped whatever its id or tag.
+func appGrant(tree map[string]any) bool {
+	id, _ := tree["id"].(string)
+	meta, _ := tree["meta"].(map[string]any)
+	p, _ := tree["provision"].(map[string]any)
+	if !strings.HasPrefix(id, appConsentPrefix) || p == nil || p["type"] != "permit" || len(list(p["provision"])) > 0 ||
+		!slices.ContainsFunc(list(meta["tag"]), func(t any) bool {
+			m, _ := t.(map[string]any)
+			return str(m["system"]) == appConsentTagSystem && str(m["code"]) == appConsentTagCode
+		}) {
+		return false
+	}
+	actors := list(p["actor"])
+	for _, a := range actors {
+		m, _ := a.(map[string]any)
+		ref, _ := m["reference"].(map[string]any)
+		if !strings.HasPrefix(str(ref["reference"]), "Device/") {
+			return false
+		}
+	}
+	return len(actors) > 0
+}
 
 // ParseConsent reads a Consent resource into the decision's terms: only
 // an active privacy consent (scope patient-privacy) with a provision
@@ -113,7 +144,7 @@ func ParseConsent(tree map[string]any) (c access.Consent, ok bool) {
 		return access.Consent{}, false
 	}
 	c.ID, _ = tree["id"].(string)
-	if strings.HasPrefix(c.ID, AppConsentPrefix) {
+	if appGrant(tree) {
 		// An app's grant, recorded as a Consent: the token's scopes and the
 		// grant enforce it, and its permit must never outrank another
 		// consent (nor stand as a Part 2 consent).

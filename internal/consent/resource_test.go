@@ -14,6 +14,7 @@ import (
 	"carefront/internal/audit/audittest"
 	"carefront/internal/clinical/importer"
 	"carefront/internal/clinical/store"
+	"carefront/internal/oauth"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
 )
@@ -165,5 +166,42 @@ func TestImportedConsentApplies(t *testing.T) {
 		Policy: after, At: time.Now()}
 	if d := access.Decide(ctx, y, access.Read, access.Target{Type: "Condition", Patients: []string{"walter"}}); d.Permit || d.Consent != "clinic-1" {
 		t.Errorf("the prohibited clinician: %+v", d)
+	}
+}
+
+// TestAppGrantConsentsAreRecordsOnly: the Consent that records an app's
+// grant (oauth.Grant.ConsentResource) is not compiled as a rule; a
+// Consent that only looks like one (the id prefix without the tag, a
+// deny, an exception, anyone but an app as actor) is, whoever wrote it.
+func TestAppGrantConsentsAreRecordsOnly(t *testing.T) {
+	now := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	g := &oauth.Grant{ID: "g1", ClientID: "c1", Patient: "p1", FHIRUser: "Patient/p1", Created: now, Expires: now.AddDate(0, 0, 90),
+		Scopes: []oauth.Scope{{Context: "patient", Type: "Observation", Perms: oauth.Read | oauth.Search}}}
+	tree := func(change func(map[string]any)) map[string]any {
+		raw, _ := json.Marshal(g.ConsentResource("Health Diary", now))
+		var m map[string]any
+		json.Unmarshal(raw, &m)
+		if change != nil {
+			change(m)
+		}
+		return m
+	}
+	if _, ok := ParseConsent(tree(nil)); ok {
+		t.Error("an app grant's Consent was compiled as a rule")
+	}
+	for name, change := range map[string]func(map[string]any){
+		"a deny": func(m map[string]any) { m["provision"].(map[string]any)["type"] = "deny" },
+		"no tag": func(m map[string]any) { delete(m, "meta") },
+		"a caregiver actor": func(m map[string]any) {
+			m["provision"].(map[string]any)["actor"] = []any{map[string]any{"reference": map[string]any{"reference": "RelatedPerson/rp-1"}}}
+		},
+		"an exception": func(m map[string]any) {
+			m["provision"].(map[string]any)["provision"] = []any{map[string]any{"type": "deny", "securityLabel": []any{map[string]any{"system": sysActCode, "code": "HIV"}}}}
+		},
+		"another id": func(m map[string]any) { m["id"] = "clinic-1" },
+	} {
+		if _, ok := ParseConsent(tree(change)); !ok {
+			t.Errorf("%s: skipped", name)
+		}
 	}
 }

@@ -121,6 +121,9 @@ func (h *Handler) token(r *http.Request) (*oauth.TokenInfo, error) {
 // granted returns the categories a token limits typ to for perm: nil
 // when a scope grants the type whole; ok false when no scope grants it.
 func granted(info *oauth.TokenInfo, typ string, perm oauth.Perm) (categories []string, ok bool) {
+	if !slices.Contains(Types, typ) {
+		return nil, false // a wildcard scope reaches the API's types only
+	}
 	for _, s := range info.Scopes {
 		if !s.Covers(typ, perm) || s.Context == "system" {
 			continue
@@ -141,18 +144,19 @@ func (h *Handler) read(w http.ResponseWriter, r *http.Request, req clinical.Requ
 		writeOutcome(w, apperr.New(apperr.Forbidden, "this app was not granted %s records", typ))
 		return
 	}
-	var res *fhir.Resource
+	var res, cur *fhir.Resource
 	var err error
 	if version != "" {
-		res, err = h.Gateway.VRead(r.Context(), req, typ, id, version)
+		res, cur, err = h.Gateway.VRead(r.Context(), req, typ, id, version)
 	} else {
 		res, err = h.Gateway.Read(r.Context(), req, typ, id)
+		cur = res
 	}
 	if err != nil {
 		writeOutcome(w, err)
 		return
 	}
-	if cats != nil && !inCategories(res, cats) {
+	if cats != nil && (!inCategories(res, cats) || !inCategories(cur, cats)) {
 		// Outside the categories granted: as if it were not there.
 		writeOutcome(w, apperr.New(apperr.NotFound, "%s/%s is not known", typ, id))
 		return

@@ -201,6 +201,16 @@ func TestSTU2GranularScopes(t *testing.T) {
 		if status, _, _ := f.get(t, tok, "Observation/pa-lab"); status != 200 {
 			t.Errorf("reading inside the category: %d", status)
 		}
+		// Recategorized since: its earlier version, in the category, is
+		// not read through a vread either.
+		b, _ := fhir.ParseBundle(json.RawMessage(`{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Observation","id":"pa-lab","status":"final",
+			"category":[{"coding":[{"system":"` + category + `","code":"social-history"}]}],"code":{"text":"x"},"subject":{"reference":"Patient/pa"}},"request":{"method":"PUT","url":"Observation/pa-lab"}}]}`))
+		if _, err := store.New(db).Process(context.Background(), b, store.BundleOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if status, _, _ := f.get(t, tok, "Observation/pa-lab/_history/1"); status != 404 {
+			t.Errorf("vread of a version in the category, now outside it: %d", status)
+		}
 		// A code-only category matches any system.
 		tok2, _ := f.token(t, "patient/Observation.rs?category=vital-signs")
 		if _, b, _ := f.get(t, tok2, "Observation"); strings.Join(ids(b), ",") != "pa-vital" {

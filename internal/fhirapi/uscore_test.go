@@ -38,7 +38,9 @@ func demoFixture(t *testing.T, db *sqldb.DB) *fixture {
 		t.Fatal(err)
 	}
 	prov, err := fhir.ParseBundle(json.RawMessage(`{"resourceType":"Bundle","type":"transaction","entry":[
-		{"resource":{"resourceType":"Provenance","id":"prov-a1c","target":[{"reference":"Observation/demo-maria-a1c-01"},{"reference":"Patient/demo-maria"}],"recorded":"2026-01-01T00:00:00Z",
+		{"resource":{"resourceType":"Claim","id":"claim-m","status":"active","type":{"text":"x"},"use":"claim","patient":{"reference":"Patient/demo-maria"},
+		  "created":"2026-01-01","provider":{"display":"x"},"priority":{"text":"normal"},"insurance":[{"sequence":1,"focal":true,"coverage":{"display":"x"}}]},"request":{"method":"PUT","url":"Claim/claim-m"}},
+		{"resource":{"resourceType":"Provenance","id":"prov-a1c","target":[{"reference":"Observation/demo-maria-a1c-01"},{"reference":"Patient/demo-maria"},{"reference":"Claim/claim-m"}],"recorded":"2026-01-01T00:00:00Z",
 		  "agent":[{"who":{"reference":"Organization/demo-clinic"}}]},"request":{"method":"PUT","url":"Provenance/prov-a1c"}},
 		{"resource":{"resourceType":"Provenance","id":"prov-walter","target":[{"reference":"Patient/demo-walter"}],"recorded":"2026-01-01T00:00:00Z",
 		  "agent":[{"who":{"reference":"Organization/demo-clinic"}}]},"request":{"method":"PUT","url":"Provenance/prov-walter"}}]}`))
@@ -199,6 +201,11 @@ func TestG10SinglePatientAPI(t *testing.T) {
 		_, withProv, _ := f.get(t, tok, "Observation?patient="+m+"&code=4548-4&_revinclude=Provenance:target")
 		if got := strings.Join(ids(withProv), ","); !strings.Contains(got, "prov-a1c") || strings.Contains(got, "prov-walter") {
 			t.Errorf("_revinclude: %s", got)
+		}
+		// A wildcard scope reaches the API's types only, through _include too.
+		if status, b, _ := f.get(t, tok, "Provenance?patient="+m+"&_include=Provenance:target"); status != 200 ||
+			!strings.Contains(strings.Join(ids(b), ","), "demo-maria-a1c-01") || strings.Contains(strings.Join(ids(b), ","), "claim-m") {
+			t.Errorf("_include of a Claim through patient/*.rs: %d %v", status, ids(b))
 		}
 		if status, _, _ := f.get(t, tok, "Observation?patient="+m+"&_revinclude=AuditEvent:entity"); status != 400 {
 			t.Errorf("another _revinclude: %d, want 400", status)

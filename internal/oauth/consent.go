@@ -24,6 +24,11 @@ import (
 // ConsentPrefix begins the id of every app grant's Consent.
 const ConsentPrefix = "app-"
 
+// ConsentTag marks an app grant's Consent (meta.tag, "system|code"):
+// with the id prefix, a permit and the app as its only actor, it tells
+// the policy this Consent records a grant (consent.ParseConsent).
+const ConsentTag = "urn:carefront:consent-kind|app-grant"
+
 // ConsentID is the id of the Consent that records grant id.
 func ConsentID(grantID string) string { return ConsentPrefix + grantID }
 
@@ -64,8 +69,10 @@ func (g *Grant) ConsentResource(appName string, now time.Time) map[string]any {
 	for _, s := range g.Scopes {
 		scopes = append(scopes, s.String())
 	}
+	tagSystem, tagCode, _ := strings.Cut(ConsentTag, "|")
 	return map[string]any{
 		"resourceType": "Consent", "id": ConsentID(g.ID), "status": status,
+		"meta":       map[string]any{"tag": []any{map[string]any{"system": tagSystem, "code": tagCode}}},
 		"scope":      map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}}},
 		"category":   []any{map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}}}},
 		"patient":    map[string]any{"reference": "Patient/" + g.Patient},

@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"net/http"
+
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // CORS lets the browser apps registered at a request's origin call next
@@ -39,4 +41,19 @@ func (s *Clients) CORS(methods string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// AssertionIssuer is the client id a client assertion claims (its iss),
+// unverified: for keying rate limits before the token endpoint checks
+// it; "" when it is not a JWT.
+func AssertionIssuer(assertion string) string {
+	tok, err := jwt.ParseSigned(assertion, AssertionAlgs)
+	if err != nil {
+		return ""
+	}
+	var c jwt.Claims
+	if tok.UnsafeClaimsWithoutVerification(&c) != nil {
+		return ""
+	}
+	return c.Issuer
 }

@@ -60,7 +60,7 @@ type Request struct {
 	Nonce        string
 	Challenge    string // PKCE S256 code challenge
 	ResponseMode string
-	Launch       string // an EHR launch's context id
+	Launch       string // an EHR launch's key (launchKey: its value's hash)
 	GrantID      string // set when the person approved
 	AuthTime     time.Time
 	AMR          []string
@@ -320,8 +320,14 @@ func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Gran
 			return ErrNoRequest
 		}
 		if r.Launch != "" {
-			if _, err := tx.Exec(ctx, "DELETE FROM oauth_launch WHERE hash = ?", hashOf(r.Launch)); err != nil {
+			// A launch starts one connection: spent here, once.
+			h, _ := hex.DecodeString(r.Launch)
+			res, err := tx.Exec(ctx, "DELETE FROM oauth_launch WHERE hash = ? AND expires > ?", h, now.UnixMicro())
+			if err != nil {
 				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return ErrNoLaunch
 			}
 		}
 		if err := f.notify(ctx, tx, g, NoticeConnected); err != nil {
@@ -329,7 +335,7 @@ func (f *Flow) Approve(ctx context.Context, requestID string, a Approval) (*Gran
 		}
 		return f.Audit.Stage(ctx, tx, rec)
 	})
-	if errors.Is(err, ErrNoRequest) {
+	if errors.Is(err, ErrNoRequest) || errors.Is(err, ErrNoLaunch) {
 		return nil, "", err
 	}
 	if err != nil {
@@ -962,7 +968,77 @@ func (f *Flow) Purge(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// PurgeArgs is the hourly job that runs NoticeEnding and Purge.
+// errClosedElsewhere rolls back a Consent another instance closed first.
+var errClosedElsewhere = errors.New("oauth: consent closed by another instance")
+
+// CloseEnded writes, once, the Consent of every grant that ended without
+// being disconnected (its refresh lifetime over, or its app disabled) as
+// inactive, so the patient's record says the app no longer has access.
+// It returns how many it closed.
+func (f *Flow) CloseEnded(ctx context.Context) (int, error) {
+	now := f.now()
+	var ended []Grant
+	err := f.DB.Read(ctx, func(tx *sqldb.Tx) error {
+		rows, err := tx.Query(ctx, "SELECT "+prefixed("g.", grantCols)+` FROM oauth_grant g JOIN oauth_client c ON c.id = g.client_id
+			WHERE g.revoked_at IS NULL AND g.consent_closed_at IS NULL AND (g.expires <= ? OR c.disabled_at IS NOT NULL)`, now.UnixMicro())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			g, err := scanGrant(rows)
+			if err != nil {
+				return err
+			}
+			ended = append(ended, *g)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("oauth: close ended grants: %w", err)
+	}
+	closed := 0
+	for i := range ended {
+		g := &ended[i]
+		name, err := f.appName(ctx, g.ClientID)
+		if err != nil {
+			return closed, err
+		}
+		if g.Expires.After(now) {
+			g.Expires = now // its app was disabled: the grant ends now
+		}
+		err = f.writeConsent(ctx, g, name, now, func(tx *sqldb.Tx) error {
+			res, err := tx.Exec(ctx, "UPDATE oauth_grant SET consent_closed_at = ? WHERE id = ? AND consent_closed_at IS NULL", now.UnixMicro(), g.ID)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return errClosedElsewhere
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, errClosedElsewhere):
+		case err != nil:
+			return closed, fmt.Errorf("oauth: close ended grants: %w", err)
+		default:
+			closed++
+		}
+	}
+	return closed, nil
+}
+
+// prefixed qualifies each of a comma-separated column list.
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = p + parts[i]
+	}
+	return strings.Join(parts, ", ")
+}
+
+// PurgeArgs is the hourly job that runs NoticeEnding, CloseEnded and
+// Purge.
 type PurgeArgs struct{}
 
 // Kind names the job.
@@ -973,6 +1049,9 @@ func (PurgeArgs) Kind() string { return "oauth-purge" }
 func (f *Flow) PurgeJob() (jobs.Handler, jobs.Periodic) {
 	return jobs.Handle(func(ctx context.Context, _ jobs.Job, _ PurgeArgs) error {
 		if _, err := f.NoticeEnding(ctx); err != nil {
+			return err
+		}
+		if _, err := f.CloseEnded(ctx); err != nil {
 			return err
 		}
 		_, err := f.Purge(ctx)

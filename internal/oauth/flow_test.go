@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
 	"carefront/internal/audit/audittest"
+	"carefront/internal/clinical/store"
 	"carefront/internal/oauth"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
@@ -512,6 +514,53 @@ func TestNoticesOfConnectionsAndTheirEnd(t *testing.T) {
 		}
 		if told, _ := f.flow.NoticeEnding(ctx); told != 0 {
 			t.Errorf("told again: %d", told)
+		}
+	})
+}
+
+// TestEndedGrantsCloseTheirConsents: a grant whose lifetime is over, or
+// whose app the clinic disabled, has its Consent written as inactive
+// once; a grant in force keeps an active one.
+func TestEndedGrantsCloseTheirConsents(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFlow(t, db)
+		st := store.New(db)
+		f.flow.Store = st
+		ctx := context.Background()
+		grantOf := func(r *oauth.Request) string {
+			req, _ := f.flow.Request(ctx, r.ID)
+			return req.GrantID
+		}
+		rOnline, _ := f.approved(t, "launch/patient online_access patient/Observation.rs", "launch/patient online_access patient/Observation.rs")
+		rOffline, _ := f.approved(t, "launch/patient offline_access patient/Observation.rs", "launch/patient offline_access patient/Observation.rs")
+		status := func(grant string) string {
+			res, err := st.Read(ctx, "Consent", oauth.ConsentID(grant))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c struct{ Status string }
+			json.Unmarshal(res.Raw, &c)
+			return c.Status
+		}
+		online, offline := grantOf(rOnline), grantOf(rOffline)
+		if status(online) != "active" || status(offline) != "active" {
+			t.Fatal("new grants' Consents are not active")
+		}
+		f.clock.Add(13 * time.Hour)
+		if n, err := f.flow.CloseEnded(ctx); err != nil || n != 1 {
+			t.Fatalf("after 13 hours: closed %d, %v", n, err)
+		}
+		if status(online) != "inactive" || status(offline) != "active" {
+			t.Errorf("after 13 hours: online %s, offline %s", status(online), status(offline))
+		}
+		if err := f.reg.Disable(ctx, f.client.ID, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.flow.CloseEnded(ctx); err != nil || n != 1 || status(offline) != "inactive" {
+			t.Errorf("after disabling the app: closed %d, %v, %s", n, err, status(offline))
+		}
+		if n, _ := f.flow.CloseEnded(ctx); n != 0 {
+			t.Errorf("closed again: %d", n)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -65,16 +66,21 @@ func (f *Flow) CreateLaunch(ctx context.Context, c *Client, account, patient, fh
 	return u.String(), nil
 }
 
-// launchOf returns the launch a value stands for, if it is in force for
-// clientID.
-func (f *Flow) launchOf(ctx context.Context, clientID, value string) (*Launch, error) {
-	if value == "" || len(value) > 100 {
+// launchKey is how a request keeps its launch value: the hex of its
+// hash (the value itself is never stored).
+func launchKey(value string) string { return hex.EncodeToString(hashOf(value)) }
+
+// launchOf returns the launch a request's launch key stands for, if it
+// is in force for clientID.
+func (f *Flow) launchOf(ctx context.Context, clientID, key string) (*Launch, error) {
+	h, err := hex.DecodeString(key)
+	if err != nil || len(h) != 32 {
 		return nil, ErrNoLaunch
 	}
 	var l Launch
-	err := f.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
+	err = f.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
 		return tx.QueryRow(ctx, "SELECT client_id, account_id, patient_id FROM oauth_launch WHERE hash = ? AND expires > ?",
-			hashOf(value), f.now().UnixMicro()).Scan(&l.ClientID, &l.Account, &l.Patient)
+			h, f.now().UnixMicro()).Scan(&l.ClientID, &l.Account, &l.Patient)
 	})
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && l.ClientID != clientID) {
 		return nil, ErrNoLaunch

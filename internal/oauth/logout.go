@@ -25,7 +25,8 @@ type Logout struct {
 	Subject string
 	// Redirect is where to send the person afterwards, state added: a
 	// post_logout_redirect_uri the app registered as a redirect URI
-	// (exactly), or "" to stay on carefront.
+	// (exactly), of an app the clinic reviewed; or "" to stay on
+	// carefront.
 	Redirect string
 }
 
@@ -57,6 +58,11 @@ func (s *Server) ParseLogout(ctx context.Context, form url.Values) (*Logout, err
 	if err != nil || !c.Active() || !c.RedirectAllowed(to) {
 		return nil, apperr.New(apperr.Invalid, "post_logout_redirect_uri is not one the app registered")
 	}
+	if !c.Reviewed {
+		// An app that registered itself could name any site: carefront
+		// would lend it its address. The person stays on carefront.
+		return out, nil
+	}
 	if st := form.Get("state"); st != "" {
 		sep := "?"
 		if strings.Contains(to, "?") {
@@ -85,7 +91,7 @@ func (s *Server) verifyHint(ctx context.Context, hint string) (sub, aud string, 
 		return "", "", bad
 	}
 	var c jwt.Claims
-	if err := tok.Claims(&keys[i].Private.PublicKey, &c); err != nil || c.Issuer != s.o.Issuer || len(c.Audience) == 0 {
+	if err := tok.Claims(&keys[i].Private.PublicKey, &c); err != nil || c.Issuer != strings.TrimSuffix(s.o.Issuer, "/") || len(c.Audience) == 0 {
 		return "", "", bad
 	}
 	return c.Subject, c.Audience[0], nil

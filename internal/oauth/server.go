@@ -241,7 +241,11 @@ func (s *Server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 		if sc.Plain == ScopeLaunch {
 			// An app opened from the portal: the launch value names the
 			// record (and who opened it).
-			launch = r.Form.Get("launch")
+			value := r.Form.Get("launch")
+			if value == "" || len(value) > 100 {
+				return nil, oidc.ErrInvalidRequest().WithDescription("the launch is unknown or expired; open the app again from the portal")
+			}
+			launch = launchKey(value)
 			if _, err := s.o.Flow.launchOf(ctx, d.ClientID, launch); err != nil {
 				return nil, oidc.ErrInvalidRequest().WithDescription("the launch is unknown or expired; open the app again from the portal")
 			}

@@ -88,6 +88,10 @@ type DB struct {
 	flushID      int
 	flushTickets atomic.Uint64
 	flushCovered uint64
+	// flushErr is the first failed sync: after one, Linux may have
+	// dropped the pages it could not write and a later sync would
+	// succeed without them, so every later Flush fails too.
+	flushErr error
 
 	// reads, on SQLite, caches the reader pool's prepared statements.
 	reads *stmtCache
@@ -396,6 +400,9 @@ func (db *DB) Flush(ctx context.Context) error {
 	ticket := db.flushTickets.Add(1)
 	db.flushMu.Lock()
 	defer db.flushMu.Unlock()
+	if db.flushErr != nil {
+		return db.flushErr
+	}
 	if db.flushCovered >= ticket {
 		return nil
 	}
@@ -405,7 +412,8 @@ func (db *DB) Flush(ctx context.Context) error {
 		return fmt.Errorf("flush: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("flush: sync %s: %w", db.walPath, err)
+		db.flushErr = fmt.Errorf("flush: sync %s: %w (writes may be lost; restart carefront)", db.walPath, err)
+		return db.flushErr
 	}
 	db.flushCovered = cover
 	return nil

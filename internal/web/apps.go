@@ -107,6 +107,11 @@ func (s *Server) authorizeRequest(w http.ResponseWriter, r *http.Request) (*sign
 		s.renderError(w, r, err)
 		return nil, nil, nil
 	}
+	// The answer sends the browser on to the app: the page's form-action
+	// (this page's, or a step-up form's in its place) names the app's
+	// redirect origin, which browsers check along the redirects that
+	// follow the form.
+	allowFormTarget(w, req.RedirectURI)
 	back := r.URL.Path + "?" + url.Values{"request": {req.ID}}.Encode()
 	switch u := currentUser(ctx); {
 	case u == nil:
@@ -222,13 +227,6 @@ func (s *Server) renderAuthorize(w http.ResponseWriter, r *http.Request, d autho
 	if d.AccessMin == 0 {
 		d.AccessMin = int(oauth.DefaultAccessTTL.Minutes())
 	}
-	// The answer sends the browser on to the app: the page's form-action
-	// names the app's redirect origin, which browsers check along the
-	// redirects that follow the form.
-	if o := formOrigin(d.Request.RedirectURI); o != "" {
-		h := w.Header()
-		h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"), "form-action 'self'", "form-action 'self' "+o, 1))
-	}
 	p := s.newPage(w, r, "authorize.title")
 	p.Status = status
 	p.Data = d
@@ -288,6 +286,16 @@ func redirectHost(uri string) string {
 		return u.Hostname()
 	}
 	return u.Scheme
+}
+
+// allowFormTarget lets this response's forms lead on to uri's origin
+// (the content security policy's form-action); nothing when uri is
+// empty or cannot be written as a source safely.
+func allowFormTarget(w http.ResponseWriter, uri string) {
+	if o := formOrigin(uri); o != "" {
+		h := w.Header()
+		h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"), "form-action 'self'", "form-action 'self' "+o, 1))
+	}
 }
 
 // formOrigin is the CSP source of a redirect URI's origin ("https://app.example",
@@ -477,10 +485,7 @@ func (s *Server) showLogout(w http.ResponseWriter, r *http.Request) error {
 	if lo.ClientID != "" {
 		d.App = s.opts.Apps.Clients.Name(r.Context(), lo.ClientID)
 	}
-	if o := formOrigin(lo.Redirect); o != "" {
-		h := w.Header()
-		h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"), "form-action 'self'", "form-action 'self' "+o, 1))
-	}
+	allowFormTarget(w, lo.Redirect)
 	p := s.newPage(w, r, "logout.title")
 	p.Data = d
 	return s.render(w, r, "logout", p)
@@ -529,12 +534,20 @@ func (s *Server) limitRegister(next http.Handler) http.Handler {
 func (s *Server) limitTokens(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if l := s.opts.Apps.TokenLimiter; l != nil && r.Method == http.MethodPost {
+			// The app the request says it is, as the token endpoint will
+			// read it; any id that is not a registered app's shares one
+			// budget per address, so made-up ids buy no fresh budget.
 			client := r.PostFormValue("client_id")
 			if id, _, ok := r.BasicAuth(); ok {
-				client = id
+				if u, err := url.QueryUnescape(id); err == nil {
+					client = u
+				}
 			}
-			if len(client) > 100 {
-				client = client[:100]
+			if a := r.PostFormValue("client_assertion"); client == "" && a != "" {
+				client = oauth.AssertionIssuer(a)
+			}
+			if c, err := s.opts.Apps.Clients.Get(r.Context(), client); err != nil || c == nil {
+				client = "unregistered"
 			}
 			if ok, wait := l.Allow(r.Context(), client+"|"+clientAddr(r)); !ok {
 				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(wait.Seconds()+0.999))))

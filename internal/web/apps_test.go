@@ -203,7 +203,7 @@ func TestConnectAnAppAndDisconnectIt(t *testing.T) {
 		if strings.Contains(page, "Not yet") {
 			t.Error("the connected apps page says the app was never used")
 		}
-		if _, log := fx.get(t, "/api/views/access-log"); !strings.Contains(log, `"who":"app","name":"Health Diary"`) {
+		if _, log := fx.get(t, "/api/views/access-log"); !strings.Contains(log, `"who":"app","name":"Health Diary","by":"you"`) {
 			t.Errorf("the access log does not name the app: %.400s", log)
 		}
 
@@ -554,6 +554,41 @@ func TestDynamicClientRegistration(t *testing.T) {
 		loc := fx.authorize(t, "openid fhirUser launch/patient patient/Observation.rs")
 		if _, page := fx.get(t, loc.RequestURI()); !strings.Contains(page, "Not reviewed by your clinic") || !strings.Contains(page, "Connect it only if you trust") {
 			t.Error("the screen does not say the app is not reviewed")
+		}
+		// Its logout never leads off carefront: a self-registered app could
+		// name any site as its redirect URI.
+		lo := url.Values{"client_id": {c.ID}, "post_logout_redirect_uri": {"https://diary.example/cb"}}
+		if res, _ := fx.post(t, oauth.PathLogout, lo); res.StatusCode != 303 || res.Header.Get("Location") != "/" {
+			t.Errorf("logout for an unreviewed app: %d to %q, want /", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
+}
+
+// TestStepUpOnTheScreenGoesOn: a person whose second factor grew old
+// while the screen was open confirms it in place, and the answer goes
+// on with what they ticked; the confirmation page lets the answer lead
+// on to the app.
+func TestStepUpOnTheScreenGoesOn(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		fx := appHarness(t, db)
+		fx.signIn(t, "maria@example.com")
+		loc := fx.authorize(t, "openid fhirUser launch/patient patient/*.rs")
+		_, page := fx.get(t, loc.RequestURI())
+		if !strings.Contains(page, `name="request" value="`+loc.Query().Get("request")+`"`) {
+			t.Fatal("the form does not carry the request")
+		}
+		fx.clock.Add(StepUpAge + time.Minute)
+		form := url.Values{"request": {loc.Query().Get("request")}, "for": {demo.Maria}, "kind": {"results"}, "decision": {"allow"}}
+		res, page := fx.post(t, loc.RequestURI(), form)
+		if res.StatusCode != 401 || !strings.Contains(page, `name="stepup_code"`) || !strings.Contains(res.Header.Get("Content-Security-Policy"), "form-action 'self' https://diary.example;") {
+			t.Fatalf("an old second factor: %d", res.StatusCode)
+		}
+		fx.clock.Add(30 * time.Second)
+		form.Set("stepup_code", totpCode(t, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", fx.clock.Now()))
+		res, _ = fx.post(t, oauth.PathConsent, form) // the step-up form posts to the path, the fields carried
+		tok := fx.exchange(t, res)
+		if !strings.Contains(tok["scope"].(string), "patient/Observation.rs") || strings.Contains(tok["scope"].(string), "MedicationRequest") {
+			t.Errorf("granted %q", tok["scope"])
 		}
 	})
 }
