@@ -498,6 +498,13 @@ func (f *Flow) Exchange(ctx context.Context, code string, check func(*Request) e
 		if err != nil {
 			return err
 		}
+		var disabled sql.NullInt64
+		if err := tx.QueryRow(ctx, "SELECT disabled_at FROM oauth_client WHERE id = ?", g.ClientID).Scan(&disabled); err != nil {
+			return err
+		}
+		if disabled.Valid {
+			return ErrBadCode // an app disabled gets nothing more
+		}
 		t, err = f.issue(ctx, tx, g, r.ID, g.Scopes, g.Scopes, "token-issued")
 		return err
 	})
@@ -550,13 +557,6 @@ func (f *Flow) issue(ctx context.Context, tx *sqldb.Tx, g *Grant, family string,
 	if !g.Active(now) {
 		return nil, ErrBadRefresh
 	}
-	var disabled sql.NullInt64
-	if err := tx.QueryRow(ctx, "SELECT disabled_at FROM oauth_client WHERE id = ?", g.ClientID).Scan(&disabled); err != nil {
-		return nil, err
-	}
-	if disabled.Valid {
-		return nil, ErrBadRefresh // an app disabled gets nothing more
-	}
 	t := &Tokens{Access: randomToken(), AccessExpires: now.Add(f.accessTTL()), Scopes: scopes, Grant: g}
 	if t.AccessExpires.After(g.Expires) {
 		t.AccessExpires = g.Expires
@@ -566,13 +566,18 @@ func (f *Flow) issue(ctx context.Context, tx *sqldb.Tx, g *Grant, family string,
 		t.Refresh = randomToken()
 		rows = append(rows, []any{hashOf(t.Refresh), "refresh", g.ID, family, Format(keep), now.UnixMicro(), g.Expires.UnixMicro()})
 	}
-	for _, row := range rows {
-		if _, err := tx.Exec(ctx, "INSERT INTO oauth_token (hash, kind, grant_id, family, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)", row...); err != nil {
+	q, args := "INSERT INTO oauth_token (hash, kind, grant_id, family, scopes, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)", rows[0]
+	if len(rows) == 2 {
+		q += ", (?, ?, ?, ?, ?, ?, ?)"
+		args = append(append([]any{}, rows[0]...), rows[1]...)
+	}
+	if _, err := tx.Exec(ctx, q, args...); err != nil {
+		return nil, err
+	}
+	if now.Sub(g.LastUsed) > LastUsedEvery { // the connected apps page's "last used"
+		if _, err := tx.Exec(ctx, "UPDATE oauth_grant SET last_used = ? WHERE id = ?", now.UnixMicro(), g.ID); err != nil {
 			return nil, err
 		}
-	}
-	if _, err := tx.Exec(ctx, "UPDATE oauth_grant SET last_used = ? WHERE id = ?", now.UnixMicro(), g.ID); err != nil {
-		return nil, err
 	}
 	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeTokenIssue}, Action: audit.Execute,
 		Outcome: audit.Success, Reason: reason, User: "Person/" + g.Account, Patient: "Patient/" + g.Patient, Client: g.ClientID,
@@ -637,11 +642,14 @@ func (f *Flow) Refresh(ctx context.Context, clientID, refresh string, scopes []S
 			expires           int64
 			used, revoked     sql.NullInt64
 		)
-		q := "SELECT grant_id, family, scopes, expires, used_at, revoked_at FROM oauth_token WHERE hash = ? AND kind = 'refresh'"
+		var disabled sql.NullInt64
+		q := `SELECT t.grant_id, t.family, t.scopes, t.expires, t.used_at, t.revoked_at, c.disabled_at
+			FROM oauth_token t JOIN oauth_grant g ON g.id = t.grant_id JOIN oauth_client c ON c.id = g.client_id
+			WHERE t.hash = ? AND t.kind = 'refresh'`
 		if tx.Dialect() == sqldb.Postgres {
-			q += " FOR UPDATE" // two refreshes of one token take turns
+			q += " FOR UPDATE OF t" // two refreshes of one token take turns
 		}
-		err := tx.QueryRow(ctx, q, hashOf(refresh)).Scan(&grant, &family, &scopeList, &expires, &used, &revoked)
+		err := tx.QueryRow(ctx, q, hashOf(refresh)).Scan(&grant, &family, &scopeList, &expires, &used, &revoked, &disabled)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrBadRefresh
 		}
@@ -652,8 +660,8 @@ func (f *Flow) Refresh(ctx context.Context, clientID, refresh string, scopes []S
 		if err != nil {
 			return err
 		}
-		if g.ClientID != clientID || expires <= now.UnixMicro() || !g.Active(now) {
-			return ErrBadRefresh
+		if g.ClientID != clientID || expires <= now.UnixMicro() || !g.Active(now) || disabled.Valid {
+			return ErrBadRefresh // an app disabled gets nothing more
 		}
 		theft := used.Valid && (revoked.Valid || now.Sub(time.UnixMicro(used.Int64)) > RefreshGrace)
 		if theft {
