@@ -348,38 +348,19 @@ func (s *Server) showApps(w http.ResponseWriter, r *http.Request) error {
 		return apperr.New(apperr.NotFound, "This account has no record of its own.")
 	}
 	ctx := r.Context()
-	gs, err := s.opts.Apps.Flow.Grants(ctx, u.account.PatientID)
-	if err != nil {
-		return err
-	}
-	now := s.now()
 	d := appsPage{}
 	if r.URL.Query().Get("done") == "disconnected" {
 		d.Notice = "apps.done.disconnected"
 	}
-	names := map[string]*oauth.Client{}
-	for _, g := range gs {
-		c, ok := names[g.ClientID]
-		if !ok {
-			if c, err = s.opts.Apps.Clients.Get(ctx, g.ClientID); err != nil {
-				return err
-			}
-			names[g.ClientID] = c
-		}
-		card := appCard{Grant: g, App: c.Name, Reviewed: c.Reviewed, By: "you", State: "active", Kinds: grantedKinds(g.Scopes)}
-		if g.Caregiver {
-			card.By = "caregiver"
-		}
-		switch {
-		case !g.Revoked.IsZero():
-			card.State = "disconnected"
-		case !g.Active(now) || !c.Active():
-			card.State = "ended"
-		}
-		if card.State == "active" {
-			d.Active = append(d.Active, card)
+	cards, err := s.appCards(r, u.account.PatientID)
+	if err != nil {
+		return err
+	}
+	for _, c := range cards {
+		if c.State == "active" {
+			d.Active = append(d.Active, c)
 		} else {
-			d.Earlier = append(d.Earlier, card)
+			d.Earlier = append(d.Earlier, c)
 		}
 	}
 	all, err := s.opts.Apps.Clients.List(ctx)
@@ -430,6 +411,40 @@ func (s *Server) submitLaunch(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
+}
+
+// appCards describes every app grant of a patient's record, newest
+// first.
+func (s *Server) appCards(r *http.Request, patient string) ([]appCard, error) {
+	ctx := r.Context()
+	gs, err := s.opts.Apps.Flow.Grants(ctx, patient)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var out []appCard
+	names := map[string]*oauth.Client{}
+	for _, g := range gs {
+		c, ok := names[g.ClientID]
+		if !ok {
+			if c, err = s.opts.Apps.Clients.Get(ctx, g.ClientID); err != nil {
+				return nil, err
+			}
+			names[g.ClientID] = c
+		}
+		card := appCard{Grant: g, App: c.Name, Reviewed: c.Reviewed, By: "you", State: "active", Kinds: grantedKinds(g.Scopes)}
+		if g.Caregiver {
+			card.By = "caregiver"
+		}
+		switch {
+		case !g.Revoked.IsZero():
+			card.State = "disconnected"
+		case !g.Active(now) || !c.Active():
+			card.State = "ended"
+		}
+		out = append(out, card)
+	}
+	return out, nil
 }
 
 // grantedKinds names the kinds of data scopes grant, in the screen's order.

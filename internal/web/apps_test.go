@@ -191,8 +191,8 @@ func TestConnectAnAppAndDisconnectIt(t *testing.T) {
 		if m.To != "maria@example.com" || strings.Contains(m.Text, "Health Diary") || strings.Contains(m.Text, "Maria") {
 			t.Errorf("connected notice to %s: %q", m.To, m.Text)
 		}
-		if _, page := fx.get(t, "/sharing"); !strings.Contains(page, "Apps connected to your record now: 1.") {
-			t.Error("the sharing page does not count the app")
+		if _, page := fx.get(t, "/sharing"); !strings.Contains(page, "Apps connected to your record now: 1.") || !strings.Contains(page, "Health Diary: connected on") {
+			t.Error("the sharing page does not count and name the app")
 		}
 		_, page = fx.get(t, "/sharing/apps")
 		for _, want := range []string{"Health Diary", "Profile and insurance, Test results and vital signs", "Connected by", "You", "Disconnect"} {
@@ -223,6 +223,9 @@ func TestConnectAnAppAndDisconnectIt(t *testing.T) {
 		}
 		if _, page := fx.get(t, "/sharing/apps"); !strings.Contains(page, "Earlier connections") || !strings.Contains(page, "Disconnected on") {
 			t.Error("the disconnected app is not in the history")
+		}
+		if _, page := fx.get(t, "/sharing"); !strings.Contains(page, "Health Diary: disconnected on") || !strings.Contains(page, "No apps are connected to your record.") {
+			t.Error("the sharing page does not show the disconnection")
 		}
 		fx.mailWith(t, "An app was disconnected")
 		// Disconnecting twice, or another record's grant, changes nothing.

@@ -35,11 +35,13 @@ type sharingPage struct {
 	Held       []grantCard // records others shared with the person
 	Notice     string      // catalogue id of what just happened
 	// Apps says apps can connect; AppCount is how many are connected to
-	// the person's own record now.
-	Apps     bool
-	AppCount int
-	Studies  []consent.Study
-	Terms    []consent.Acceptance
+	// the person's own record now; RecentApps the latest connections and
+	// disconnections.
+	Apps       bool
+	AppCount   int
+	RecentApps []appCard
+	Studies    []consent.Study
+	Terms      []consent.Acceptance
 }
 
 // showSharing shows who can see the person's information, and the
@@ -79,15 +81,16 @@ func (s *Server) showSharing(w http.ResponseWriter, r *http.Request) error {
 	}
 	if s.opts.Apps != nil && d.Own {
 		d.Apps = true
-		gs, err := s.opts.Apps.Flow.Grants(ctx, u.account.PatientID)
+		cards, err := s.appCards(r, u.account.PatientID)
 		if err != nil {
 			return err
 		}
-		for _, g := range gs {
-			if g.Active(now) {
+		for _, c := range cards {
+			if c.State == "active" {
 				d.AppCount++
 			}
 		}
+		d.RecentApps = cards[:min(len(cards), 5)]
 	}
 	var err error
 	if s.opts.Research != nil && d.Own {
