@@ -720,24 +720,20 @@ func (f *Flow) Lookup(ctx context.Context, access string) (*TokenInfo, error) {
 	var info *TokenInfo
 	err := f.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
 		var (
-			grant, family, scopes string
-			expires               int64
-			revoked, disabled     sql.NullInt64
+			family, scopes    string
+			expires           int64
+			revoked, disabled sql.NullInt64
 		)
-		err := tx.QueryRow(ctx, `SELECT t.grant_id, t.family, t.scopes, t.expires, t.revoked_at, c.disabled_at
+		// One statement: the token, its grant and whether its app is
+		// disabled (every request of every app starts here).
+		row := tx.QueryRow(ctx, `SELECT t.family, t.scopes, t.expires, t.revoked_at, c.disabled_at, `+prefixed("g.", grantCols)+`
 			FROM oauth_token t JOIN oauth_grant g ON g.id = t.grant_id JOIN oauth_client c ON c.id = g.client_id
-			WHERE t.hash = ? AND t.kind = 'access'`, hashOf(access)).Scan(&grant, &family, &scopes, &expires, &revoked, &disabled)
+			WHERE t.hash = ? AND t.kind = 'access'`, hashOf(access))
+		g, err := scanGrant(prefixScan{row, []any{&family, &scopes, &expires, &revoked, &disabled}})
 		if err != nil {
 			return err
 		}
-		if revoked.Valid || disabled.Valid || expires <= now.UnixMicro() {
-			return sql.ErrNoRows
-		}
-		g, err := grantIn(ctx, tx, grant)
-		if err != nil {
-			return err
-		}
-		if !g.Revoked.IsZero() {
+		if revoked.Valid || disabled.Valid || expires <= now.UnixMicro() || !g.Revoked.IsZero() {
 			return sql.ErrNoRows
 		}
 		ss, err := ParseScopes(scopes)
@@ -1035,6 +1031,15 @@ func (f *Flow) CloseEnded(ctx context.Context) (int, error) {
 	}
 	return closed, nil
 }
+
+// prefixScan scans a row whose first columns go to pre, the rest to the
+// caller's destinations (a row that selects more than a scanner reads).
+type prefixScan struct {
+	row interface{ Scan(...any) error }
+	pre []any
+}
+
+func (p prefixScan) Scan(dest ...any) error { return p.row.Scan(append(p.pre, dest...)...) }
 
 // prefixed qualifies each of a comma-separated column list.
 func prefixed(p, cols string) string {
