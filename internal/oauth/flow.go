@@ -779,24 +779,8 @@ const (
 // transaction that queues its notice.
 func (f *Flow) NoticeEnding(ctx context.Context) (int, error) {
 	now := f.now()
-	var due []Grant
-	err := f.DB.Read(ctx, func(tx *sqldb.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT "+grantCols+` FROM oauth_grant WHERE revoked_at IS NULL AND end_notice_at IS NULL
-			AND expires > ? AND expires <= ? AND expires - created > ?`,
-			now.UnixMicro(), now.Add(endingNotice).UnixMicro(), endingMinLife.Microseconds())
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			g, err := scanGrant(rows)
-			if err != nil {
-				return err
-			}
-			due = append(due, *g)
-		}
-		return rows.Err()
-	})
+	due, err := f.grants(ctx, "SELECT "+grantCols+` FROM oauth_grant WHERE revoked_at IS NULL AND end_notice_at IS NULL
+		AND expires > ? AND expires <= ? AND expires - created > ?`, now.UnixMicro(), now.Add(endingNotice).UnixMicro(), endingMinLife.Microseconds())
 	if err != nil {
 		return 0, fmt.Errorf("oauth: ending notices: %w", err)
 	}
@@ -920,9 +904,15 @@ var ErrNoGrant = apperr.New(apperr.NotFound, "no app connection in force has tha
 
 // Grants returns the grants of a patient's record, newest first.
 func (f *Flow) Grants(ctx context.Context, patient string) ([]Grant, error) {
+	return f.grants(ctx, "SELECT "+grantCols+" FROM oauth_grant WHERE patient_id = ? ORDER BY created DESC, id", patient)
+}
+
+// grants runs a query selecting grantCols and returns its grants.
+func (f *Flow) grants(ctx context.Context, query string, args ...any) ([]Grant, error) {
 	var out []Grant
 	err := f.DB.Read(ctx, func(tx *sqldb.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT "+grantCols+" FROM oauth_grant WHERE patient_id = ? ORDER BY created DESC, id", patient)
+		out = out[:0]
+		rows, err := tx.Query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -981,23 +971,8 @@ var errClosedElsewhere = errors.New("oauth: consent closed by another instance")
 // It returns how many it closed.
 func (f *Flow) CloseEnded(ctx context.Context) (int, error) {
 	now := f.now()
-	var ended []Grant
-	err := f.DB.Read(ctx, func(tx *sqldb.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT "+prefixed("g.", grantCols)+` FROM oauth_grant g JOIN oauth_client c ON c.id = g.client_id
-			WHERE g.revoked_at IS NULL AND g.consent_closed_at IS NULL AND (g.expires <= ? OR c.disabled_at IS NOT NULL)`, now.UnixMicro())
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			g, err := scanGrant(rows)
-			if err != nil {
-				return err
-			}
-			ended = append(ended, *g)
-		}
-		return rows.Err()
-	})
+	ended, err := f.grants(ctx, "SELECT "+prefixed("g.", grantCols)+` FROM oauth_grant g JOIN oauth_client c ON c.id = g.client_id
+		WHERE g.revoked_at IS NULL AND g.consent_closed_at IS NULL AND (g.expires <= ? OR c.disabled_at IS NOT NULL)`, now.UnixMicro())
 	if err != nil {
 		return 0, fmt.Errorf("oauth: close ended grants: %w", err)
 	}
