@@ -34,24 +34,29 @@ type Loader func(ctx context.Context, tx *sqldb.Tx, patient string, p *Policy) e
 const maxCompiled = 20000
 
 // Policy returns a patient's policy at its current access version. It
-// reads the version (one query) and, when the policy compiled for that
-// version is at hand, returns it; otherwise it reads the whole policy,
-// the version first, so a policy is never kept under a version newer
-// than what it holds. The policy returned is shared: callers must not
-// change it.
+// reads the version (one statement, outside a transaction) and, when the
+// policy compiled for that version is at hand, returns it; otherwise it
+// reads the whole policy in one transaction, the version first, so a
+// policy is never kept under a version newer than what it holds. The
+// policy returned is shared: callers must not change it.
 func (s *Store) Policy(ctx context.Context, patient string) (*Policy, error) {
-	var p *Policy
-	err := s.DB.Read(ctx, func(tx *sqldb.Tx) error {
-		var v int64
-		if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM access_version WHERE patient_id = ?", patient).Scan(&v); err != nil {
+	const version = "SELECT COALESCE(MAX(version), 0) FROM access_version WHERE patient_id = ?"
+	var v int64
+	err := s.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, version, patient).Scan(&v)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("access: policy: %w", err)
+	}
+	s.mu.Lock()
+	p := s.compiled[patient]
+	s.mu.Unlock()
+	if p != nil && p.Version == v {
+		return p, nil
+	}
+	err = s.DB.Read(ctx, func(tx *sqldb.Tx) error {
+		if err := tx.QueryRow(ctx, version, patient).Scan(&v); err != nil {
 			return err
-		}
-		s.mu.Lock()
-		c := s.compiled[patient]
-		s.mu.Unlock()
-		if c != nil && c.Version == v {
-			p = c
-			return nil
 		}
 		var err error
 		p, err = s.load(ctx, tx, patient, v)

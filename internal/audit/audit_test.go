@@ -505,3 +505,89 @@ func TestSearchRecordCarriesTheRedactedQuery(t *testing.T) {
 		}
 	})
 }
+
+// TestWritersTakeTurnsAtTheHead: a writer appends after the head it last
+// left in one statement; when another instance has appended since, that
+// statement inserts nothing and the writer appends after the real head. The
+// chain stays one, in the order the appends happened.
+func TestWritersTakeTurnsAtTheHead(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		w1, s := newWriter(t, db, 1000)
+		w2, _ := newWriter(t, db, 1000)
+		ctx := context.Background()
+		order := []*audit.Writer{w1, w1, w1, w2, w2, w1, w1, w2, w1}
+		for i, w := range order {
+			if err := w.Append(ctx, read(i)); err != nil {
+				t.Fatalf("append %d: %v", i, err)
+			}
+		}
+		rows, err := db.RawWriter().Query("SELECT seq, request_id FROM audit_event ORDER BY seq")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var seq int64
+			var req string
+			if err := rows.Scan(&seq, &req); err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("req-%d", n); seq != int64(n+1) || req != want {
+				t.Errorf("record %d: seq %d, request %s; want seq %d, %s", n, seq, req, n+1, want)
+			}
+			n++
+		}
+		if n != len(order) {
+			t.Fatalf("%d records, want %d", n, len(order))
+		}
+		rep, err := audit.Verify(ctx, db, s.Trust())
+		if err != nil || rep.Records != int64(len(order)) {
+			t.Errorf("Verify = %+v, %v; want %d records in one chain", rep, err, len(order))
+		}
+	})
+}
+
+// TestAppendWaitsForAnotherInstancesHeadLock: on PostgreSQL, while another
+// instance holds the chain's head lock (mid-append), an append does not
+// slip in beside it: it waits, then chains after what the other wrote.
+func TestAppendWaitsForAnotherInstancesHeadLock(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		if db.Dialect != sqldb.Postgres {
+			t.Skip("SQLite has one writer connection; no other instance can hold its lock")
+		}
+		w, s := newWriter(t, db, 1000)
+		ctx := context.Background()
+		appendN(t, w, 2) // w now knows the head
+		other, err := db.RawWriter().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Rollback()
+		if _, err := other.Exec("SELECT pg_advisory_xact_lock($1)", audit.HeadLockID); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- w.Append(ctx, read(3)) }()
+		select {
+		case err := <-done:
+			t.Fatalf("Append returned (%v) while another instance held the head lock", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := other.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Append still waiting after the lock was released")
+		}
+		rep, err := audit.Verify(ctx, db, s.Trust())
+		if err != nil || rep.Records != 3 {
+			t.Errorf("Verify = %+v, %v; want 3 records", rep, err)
+		}
+	})
+}

@@ -17,6 +17,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 )
@@ -502,11 +504,28 @@ func shape(r Record, recorded time.Time, observer string) (event, error) {
 }
 
 func checkCoding(what string, c Coding) error {
+	if _, ok := codingsOK.Load(c); ok {
+		return nil
+	}
 	if !systemPattern.MatchString(c.System) || !codePattern.MatchString(c.Code) || !displayPattern.MatchString(c.Display) {
 		return fmt.Errorf("audit: %s must be a coding of system, code and a short display", what)
 	}
+	if codingsOKN.Load() < maxCodingsOK {
+		if _, loaded := codingsOK.LoadOrStore(c, struct{}{}); !loaded {
+			codingsOKN.Add(1)
+		}
+	}
 	return nil
 }
+
+// codingsOK remembers codings that passed checkCoding: records use a few
+// dozen, and matching them again costs a third of shaping a record.
+var (
+	codingsOK  sync.Map // Coding -> struct{}
+	codingsOKN atomic.Int64
+)
+
+const maxCodingsOK = 1024
 
 // columns are the indexed copies of an event's fields. Verify checks they
 // agree with the hashed event, so an edit of a column alone is caught too.

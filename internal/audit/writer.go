@@ -73,6 +73,13 @@ type Writer struct {
 	// the head never goes back, and if it does (records removed from the
 	// tail by hand) the writer refuses to sign over the gap.
 	highest atomic.Int64
+	// head is the chain head as this writer's last commit left it, for
+	// appending in one statement (commitAfter); only loop's goroutine
+	// touches it. It may be stale: the append checks it.
+	head struct {
+		seq  int64
+		hash []byte
+	}
 }
 
 type pending struct {
@@ -300,11 +307,20 @@ func (w *Writer) loop(flushed chan struct{}) {
 		// so each batch gets a slice of its own.
 		batch := w.gather(append(make([]*pending, 0, 16), first), wait)
 		start := time.Now()
-		checkpointed, err := w.commit(batch)
-		if err != nil {
+		// On PostgreSQL, with the flush stage idle and nobody queued,
+		// there is nothing to overlap a flush with: the batch commits
+		// durably here, one commit instead of two. (On SQLite the
+		// pipeline wins even then: the next batch commits during the
+		// sync.)
+		durable := w.db.Dialect == sqldb.Postgres && w.unflushed.Load() == 0 && len(w.reqs) == 0
+		checkpointed, err := w.commit(batch, durable)
+		if err != nil || durable {
 			w.observe(len(batch), start, err)
 			for _, p := range batch {
 				p.result <- err
+			}
+			if err == nil {
+				dirty = !checkpointed
 			}
 			continue
 		}
@@ -399,18 +415,96 @@ func (w *Writer) gather(batch []*pending, wait *time.Timer) []*pending {
 	return batch
 }
 
-// commit appends batch to the chain in one transaction and reports whether
-// it also signed a checkpoint.
-func (w *Writer) commit(batch []*pending) (checkpointed bool, err error) {
+// commit appends batch to the chain and reports whether it also signed a
+// checkpoint. When durable is false the commit does not wait for the disk
+// and the caller must Flush before answering.
+func (w *Writer) commit(batch []*pending, durable bool) (checkpointed bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if done, err := w.commitAfter(ctx, batch, durable); done || err != nil {
+		return false, err
+	}
+	// Every append holds the head lock, so a unique violation here is
+	// not expected; should one happen, the head is read again.
+	for attempt := 1; ; attempt++ {
+		checkpointed, err = w.commitLocked(ctx, batch, durable)
+		if err == nil || attempt == 3 || !sqldb.IsUniqueViolation(err) {
+			return checkpointed, err
+		}
+	}
+}
+
+// commitAfter appends batch in one statement after the head this writer
+// last left, and only if that is still the head and, on PostgreSQL, the
+// head lock is free (the statement takes it): one round trip instead of
+// five there, and on SQLite (whose one writer excludes the others anyway)
+// no transaction to begin and no head to read first.
+// It reports false when it did not apply (no head known, staged records or
+// a checkpoint due, another instance appended since or holds the lock),
+// and commit waits for the lock instead. Should two appends ever meet at
+// one position anyway (a statement's snapshot predates the commit of the
+// lock's last holder), seq is the primary key: the later one fails as a
+// whole, and goes the locked way.
+func (w *Writer) commitAfter(ctx context.Context, batch []*pending, durable bool) (bool, error) {
+	seq, prev := w.head.seq, w.head.hash
+	if seq == 0 || len(batch) > perInsert || w.opts.Signer == nil {
+		return false, nil
+	}
+	for _, p := range batch {
+		if p.canonical == nil {
+			return false, nil
+		}
+	}
+	if every := int64(w.opts.CheckpointEvery); seq/every != (seq+int64(len(batch)))/every {
+		return false, nil
+	}
+	if err := w.checkHead(seq); err != nil {
+		return false, err
+	}
+	q, args, last, hash := insertStatement(w.db.Dialect, w.opts.Signer, seq, prev, batch, true)
+	var inserted int64
+	write := w.db.WriteOneNoWait
+	if durable {
+		write = w.db.WriteOne
+	}
+	err := write(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		inserted, err = res.RowsAffected()
+		return err
+	})
+	switch {
+	case sqldb.IsUniqueViolation(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("audit: insert: %w", err)
+	case inserted == 0:
+		return false, nil
+	case inserted != int64(len(batch)):
+		return false, fmt.Errorf("audit: insert: %d of %d records written", inserted, len(batch))
+	}
+	w.head.seq, w.head.hash = last, hash
+	w.saw(last)
+	return true, nil
+}
+
+// commitLocked appends batch in one transaction holding the head lock.
+func (w *Writer) commitLocked(ctx context.Context, batch []*pending, durable bool) (checkpointed bool, err error) {
 	var head int64
+	var headHash []byte
 	defer func() {
 		if err == nil {
 			w.saw(head)
+			w.head.seq, w.head.hash = head, headHash
 		}
 	}()
-	err = w.db.WriteNoWait(ctx, func(tx *sqldb.Tx) error {
+	write := w.db.WriteNoWait
+	if durable {
+		write = w.db.Write
+	}
+	err = write(ctx, func(tx *sqldb.Tx) error {
 		checkpointed = false
 		seq, prev, err := lockHead(ctx, tx)
 		if err != nil {
@@ -439,7 +533,7 @@ func (w *Writer) commit(batch []*pending) (checkpointed bool, err error) {
 		if seq, prev, err = insertRecords(ctx, tx, signer, seq, prev, records); err != nil {
 			return err
 		}
-		head = seq
+		head, headHash = seq, prev
 		every := int64(w.opts.CheckpointEvery)
 		if (first-1)/every != seq/every {
 			checkpointed = true
@@ -450,32 +544,65 @@ func (w *Writer) commit(batch []*pending) (checkpointed bool, err error) {
 	return checkpointed, err
 }
 
+// perInsert bounds the rows of one INSERT (12 parameters a row).
+const perInsert = 100
+
 // insertRecords appends records after (seq, prev), each with its MAC under
 // signer's key, and returns the new head.
 func insertRecords(ctx context.Context, tx *sqldb.Tx, signer *Signer, seq int64, prev []byte, records []*pending) (int64, []byte, error) {
-	const perInsert = 100 // 12 parameters a row
 	for start := 0; start < len(records); start += perInsert {
-		part := records[start:min(start+perInsert, len(records))]
-		var q strings.Builder
-		q.WriteString("INSERT INTO audit_event (seq, recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash, mac, mac_key) VALUES ")
-		args := make([]any, 0, len(part)*12)
-		for i, p := range part {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-			seq++
-			hash := chainHash(prev, seq, p.canonical)
-			args = append(args, seq, p.cols.Recorded, p.cols.TypeCode, p.cols.Action, p.cols.Outcome,
-				nullable(p.cols.Patient), nullable(p.cols.RequestID), p.canonical, prev, hash,
-				recordMAC(signer.macKey, seq, hash), signer.KeyID)
-			prev = hash
-		}
-		if _, err := tx.Exec(ctx, q.String(), args...); err != nil {
+		q, args, last, hash := insertStatement(tx.Dialect(), signer, seq, prev, records[start:min(start+perInsert, len(records))], false)
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
 			return 0, nil, fmt.Errorf("audit: insert: %w", err)
 		}
+		seq, prev = last, hash
 	}
 	return seq, prev, nil
+}
+
+// insertStatement is the INSERT of records after (seq, prev), with the
+// new head. guarded makes the statement insert nothing unless the chain's
+// last record is still the one hashed prev (and, on PostgreSQL, the head
+// lock was free and is now held).
+func insertStatement(d sqldb.Dialect, signer *Signer, seq int64, prev []byte, records []*pending, guarded bool) (string, []any, int64, []byte) {
+	after := prev
+	var q strings.Builder
+	q.WriteString("INSERT INTO audit_event (seq, recorded, type_code, action, outcome, patient, request_id, event, prev_hash, hash, mac, mac_key) ")
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	switch {
+	case guarded && d == sqldb.Postgres:
+		// VALUES in a subquery takes its column types from its first row.
+		q.WriteString("SELECT * FROM (VALUES ")
+		row = "(?::bigint, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::bytea, ?::bytea, ?::bytea, ?::bytea, ?::text)"
+	case guarded:
+		q.WriteString("SELECT * FROM (VALUES ")
+	default:
+		q.WriteString("VALUES ")
+	}
+	args := make([]any, 0, len(records)*12+2)
+	for i, p := range records {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(row)
+		seq++
+		hash := chainHash(prev, seq, p.canonical)
+		args = append(args, seq, p.cols.Recorded, p.cols.TypeCode, p.cols.Action, p.cols.Outcome,
+			nullable(p.cols.Patient), nullable(p.cols.RequestID), p.canonical, prev, hash,
+			recordMAC(signer.macKey, seq, hash), signer.KeyID)
+		prev = hash
+	}
+	switch {
+	case guarded && d == sqldb.Postgres:
+		// The head lock, only if free: an append never runs beside a
+		// locked one, and a busy lock sends this one to the locked path.
+		q.WriteString(") AS v WHERE pg_try_advisory_xact_lock(?) AND (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) = ?")
+		args = append(args, int64(headLockID), after)
+	case guarded:
+		q.WriteString(") AS v WHERE (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) = ?")
+		args = append(args, after)
+	}
+	return q.String(), args, seq, prev
 }
 
 // takeStaged deletes every committed staged record and returns them in the
@@ -548,6 +675,7 @@ func (w *Writer) commitStaged() (int, error) {
 	defer cancel()
 	var n int
 	var head int64
+	var headHash []byte
 	err := w.db.Write(ctx, func(tx *sqldb.Tx) error {
 		var waiting int
 		if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM audit_staged").Scan(&waiting); err != nil || waiting == 0 {
@@ -567,14 +695,15 @@ func (w *Writer) commitStaged() (int, error) {
 		if err != nil || len(staged) == 0 {
 			return err
 		}
-		if head, _, err = insertRecords(ctx, tx, w.opts.Signer, seq, prev, staged); err != nil {
+		if head, headHash, err = insertRecords(ctx, tx, w.opts.Signer, seq, prev, staged); err != nil {
 			return err
 		}
 		n = len(staged)
 		return nil
 	})
-	if err == nil {
+	if err == nil && n > 0 {
 		w.saw(head)
+		w.head.seq, w.head.hash = head, headHash
 	}
 	return n, err
 }

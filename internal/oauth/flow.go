@@ -604,7 +604,7 @@ func scanGrant(row interface{ Scan(...any) error }) (*Grant, error) {
 		return nil, err
 	}
 	var err error
-	if g.Scopes, err = ParseScopes(scopes); err != nil {
+	if g.Scopes, err = storedScopes(scopes); err != nil {
 		return nil, fmt.Errorf("oauth: grant %s: stored scopes: %w", g.ID, err)
 	}
 	g.Created, g.Expires = time.UnixMicro(created).UTC(), time.UnixMicro(expires).UTC()
@@ -717,6 +717,7 @@ func (f *Flow) Refresh(ctx context.Context, clientID, refresh string, scopes []S
 // Everything else is ErrTokenInactive.
 func (f *Flow) Lookup(ctx context.Context, access string) (*TokenInfo, error) {
 	now := f.now()
+	hash := hashOf(access)
 	var info *TokenInfo
 	err := f.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
 		var (
@@ -726,9 +727,7 @@ func (f *Flow) Lookup(ctx context.Context, access string) (*TokenInfo, error) {
 		)
 		// One statement: the token, its grant and whether its app is
 		// disabled (every request of every app starts here).
-		row := tx.QueryRow(ctx, `SELECT t.family, t.scopes, t.expires, t.revoked_at, c.disabled_at, `+prefixed("g.", grantCols)+`
-			FROM oauth_token t JOIN oauth_grant g ON g.id = t.grant_id JOIN oauth_client c ON c.id = g.client_id
-			WHERE t.hash = ? AND t.kind = 'access'`, hashOf(access))
+		row := tx.QueryRow(ctx, lookupQuery, hash)
 		g, err := scanGrant(prefixScan{row, []any{&family, &scopes, &expires, &revoked, &disabled}})
 		if err != nil {
 			return err
@@ -736,11 +735,11 @@ func (f *Flow) Lookup(ctx context.Context, access string) (*TokenInfo, error) {
 		if revoked.Valid || disabled.Valid || expires <= now.UnixMicro() || !g.Revoked.IsZero() {
 			return sql.ErrNoRows
 		}
-		ss, err := ParseScopes(scopes)
+		ss, err := storedScopes(scopes)
 		if err != nil {
 			return err
 		}
-		info = &TokenInfo{ID: hex.EncodeToString(hashOf(access)[:16]), Grant: g, Scopes: ss, Expires: time.UnixMicro(expires).UTC(), Family: family}
+		info = &TokenInfo{ID: hex.EncodeToString(hash[:16]), Grant: g, Scopes: ss, Expires: time.UnixMicro(expires).UTC(), Family: family}
 		return nil
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -761,6 +760,12 @@ func (f *Flow) Lookup(ctx context.Context, access string) (*TokenInfo, error) {
 	}
 	return info, nil
 }
+
+// lookupQuery is Lookup's one statement: the token, its grant and whether
+// its app is disabled (every request of every app starts here).
+var lookupQuery = `SELECT t.family, t.scopes, t.expires, t.revoked_at, c.disabled_at, ` + prefixed("g.", grantCols) + `
+	FROM oauth_token t JOIN oauth_grant g ON g.id = t.grant_id JOIN oauth_client c ON c.id = g.client_id
+	WHERE t.hash = ? AND t.kind = 'access'`
 
 // LastUsedEvery is how often a grant's last use is written.
 const LastUsedEvery = time.Minute

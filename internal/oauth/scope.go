@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 
 	"carefront/internal/fhir"
@@ -160,6 +162,33 @@ func ParseScopes(list string) ([]Scope, error) {
 	}
 	return out, nil
 }
+
+// storedScopes parses a scope list carefront stored (a grant's or a
+// token's): the same few lists come back on every API request, so their
+// parses are kept, up to maxStoredScopes lists. Each caller gets its own
+// slice (the Query maps are shared and must not be changed).
+func storedScopes(list string) ([]Scope, error) {
+	if v, ok := scopeMemo.Load(list); ok {
+		return slices.Clone(v.([]Scope)), nil
+	}
+	ss, err := ParseScopes(list)
+	if err != nil {
+		return nil, err
+	}
+	if scopeMemoN.Load() < maxStoredScopes {
+		if _, loaded := scopeMemo.LoadOrStore(list, slices.Clip(ss)); !loaded {
+			scopeMemoN.Add(1)
+		}
+	}
+	return slices.Clone(ss), nil
+}
+
+const maxStoredScopes = 4096
+
+var (
+	scopeMemo  sync.Map // scope list -> []Scope
+	scopeMemoN atomic.Int64
+)
 
 // String writes the scope in canonical form: v1 scopes as they came,
 // v2 permissions in c r u d s order, query parameters sorted.

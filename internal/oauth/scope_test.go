@@ -150,3 +150,29 @@ func TestWithin(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredScopesAreEachCallersOwn: the parses of stored scope lists are
+// kept, but a caller changing its slice changes nobody else's, and a list
+// that does not parse is still refused.
+func TestStoredScopesAreEachCallersOwn(t *testing.T) {
+	const list = "launch/patient patient/Observation.rs patient/Condition.rs"
+	first, err := storedScopes(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first[0] = Scope{Plain: "changed"}
+	first = append(first, Scope{Plain: "added"})
+	second, err := storedScopes(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := ParseScopes(list)
+	if len(second) != len(want) || second[0].String() != "launch/patient" || second[1].String() != want[1].String() {
+		t.Errorf("second parse = %v, want %v", second, want)
+	}
+	for range 2 {
+		if _, err := storedScopes("patient/Observation.rs patient/.zz"); err == nil {
+			t.Error("a malformed stored list parsed")
+		}
+	}
+}

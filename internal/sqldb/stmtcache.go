@@ -5,18 +5,24 @@ import (
 	"database/sql"
 	"strings"
 	"sync"
+	"time"
 )
 
-// stmtCache keeps the reader pool's prepared statements by query text.
-// SQLite (pure Go) spends much of a clinical search parsing its SQL, and
-// the portal asks the same few shapes of query again and again; a
-// *sql.Stmt is prepared once per connection and reused. PostgreSQL's
-// driver caches its own statements, so only SQLite uses this.
+// stmtCache keeps a pool's prepared statements by query text. SQLite (pure
+// Go) spends much of a clinical search, and of a small write, parsing its
+// SQL, and the portal asks the same few shapes of query again and again; a
+// *sql.Stmt is prepared once per connection and reused. PostgreSQL's driver
+// caches its own statements, so only SQLite's reader and writer pools use
+// this.
 type stmtCache struct {
 	pool *sql.DB
 	// mu guards the fields that follow.
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
+	// wanted holds queries a transaction ran before they were cached; they
+	// are prepared once the transaction has given its connection back
+	// (prepareWanted), since preparing needs a connection of the pool.
+	wanted map[string]struct{}
 }
 
 // maxCachedStmts bounds the cache: queries with varying text (IN lists of
@@ -24,14 +30,41 @@ type stmtCache struct {
 const maxCachedStmts = 512
 
 func newStmtCache(pool *sql.DB) *stmtCache {
-	return &stmtCache{pool: pool, stmts: map[string]*sql.Stmt{}}
+	return &stmtCache{pool: pool, stmts: map[string]*sql.Stmt{}, wanted: map[string]struct{}{}}
 }
 
-// peek returns the cached statement for query, or nil.
+// peek returns the cached statement for query, or nil; a miss notes the
+// query as wanted, to be prepared after the caller's transaction.
 func (c *stmtCache) peek(query string) *sql.Stmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.stmts[query]
+	st := c.stmts[query]
+	if st == nil && len(c.stmts)+len(c.wanted) < maxCachedStmts && !variableList(query) {
+		c.wanted[query] = struct{}{}
+	}
+	return st
+}
+
+// prepareWanted prepares the queries transactions ran uncached. It is
+// called after a transaction ends, never inside one; a failure only leaves
+// the query uncached.
+func (c *stmtCache) prepareWanted(ctx context.Context) {
+	c.mu.Lock()
+	if len(c.wanted) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	queries := make([]string, 0, len(c.wanted))
+	for q := range c.wanted {
+		queries = append(queries, q)
+	}
+	clear(c.wanted)
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for _, q := range queries {
+		c.get(ctx, q) //nolint:errcheck // the query runs unprepared until the next try
+	}
 }
 
 // get returns the prepared statement for query, preparing it once; nil
@@ -63,11 +96,17 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// variableList reports whether query holds a list of placeholders (an IN
-// list of as many as the caller has values): such texts vary from call to
-// call and would only fill the cache.
+// variableList reports whether query holds a list whose length follows the
+// caller's values (an IN list of placeholders, or several rows of VALUES):
+// such texts vary from call to call and would only fill the cache. A single
+// row of VALUES is one fixed text and is cached.
 func variableList(query string) bool {
-	return strings.Contains(query, "?, ?") || strings.Contains(query, "?,?")
+	for _, s := range [...]string{"IN (?,", "IN (?, ", "in (?,", "in (?, ", "), (", "),("} {
+		if strings.Contains(query, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *stmtCache) close() {
@@ -79,12 +118,12 @@ func (c *stmtCache) close() {
 	c.stmts = map[string]*sql.Stmt{}
 }
 
-// query runs query on q (the reader pool, or a read transaction of it)
-// with the cached statement when there is one.
+// query runs query on q (the pool, or a transaction of it) with the cached
+// statement when there is one.
 //
 // In a transaction a statement is used only when already cached (it is
-// then prepared on the transaction's own connection); outside one it is
-// prepared and cached.
+// then prepared on the transaction's own connection), and noted to be
+// prepared after it otherwise; outside one it is prepared and cached.
 func (c *stmtCache) query(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
 	if tx, ok := q.(*sql.Tx); ok {
 		if st := c.peek(query); st != nil {
@@ -97,6 +136,21 @@ func (c *stmtCache) query(ctx context.Context, q querier, query string, args ...
 		return q.QueryContext(ctx, query, args...)
 	}
 	return st.QueryContext(ctx, args...)
+}
+
+// exec is query for a statement that returns no rows.
+func (c *stmtCache) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
+	if tx, ok := q.(*sql.Tx); ok {
+		if st := c.peek(query); st != nil {
+			return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		}
+		return tx.ExecContext(ctx, query, args...)
+	}
+	st, err := c.get(ctx, query)
+	if err != nil || st == nil {
+		return q.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 // queryRow is query for at most one row.

@@ -75,3 +75,54 @@ func TestCachedStatementsUnderLoad(t *testing.T) {
 		}
 	})
 }
+
+// TestStatementsOfTransactionsAreCachedAfterThem: on SQLite a statement a
+// transaction runs (a read transaction's query, a write transaction's
+// insert) is prepared once the transaction is over, and the next
+// transaction uses it; texts whose length follows the caller's values (IN
+// lists, several rows of VALUES) are not kept.
+func TestStatementsOfTransactionsAreCachedAfterThem(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		const (
+			insert = "INSERT INTO access_version (patient_id, version) VALUES (?, ?)"
+			rows   = "INSERT INTO access_version (patient_id, version) VALUES (?, ?), (?, ?)"
+			query  = "SELECT version FROM access_version WHERE patient_id = ?"
+			in     = "SELECT version FROM access_version WHERE patient_id IN (?, ?)"
+		)
+		for i := range 2 {
+			if err := db.Write(ctx, func(tx *sqldb.Tx) error {
+				if _, err := tx.Exec(ctx, insert, fmt.Sprintf("a%d", i), 1); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, rows, fmt.Sprintf("b%d", i), 1, fmt.Sprintf("c%d", i), 2)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var v, n int64
+			if err := db.Read(ctx, func(tx *sqldb.Tx) error {
+				if err := tx.QueryRow(ctx, query, fmt.Sprintf("c%d", i)).Scan(&v); err != nil {
+					return err
+				}
+				return tx.QueryRow(ctx, "SELECT COUNT(*) FROM ("+in+") AS x", "a0", "b0").Scan(&n)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if v != 2 || n != 2 {
+				t.Fatalf("round %d: read %d and %d, want 2 and 2", i, v, n)
+			}
+		}
+		if db.Dialect != sqldb.SQLite {
+			return
+		}
+		for _, c := range []struct {
+			q           string
+			write, want bool
+		}{{insert, true, true}, {rows, true, false}, {query, false, true}, {"SELECT COUNT(*) FROM (" + in + ") AS x", false, false}} {
+			if got := db.CachedForTest(c.q, c.write); got != c.want {
+				t.Errorf("cached %q = %v, want %v", c.q, got, c.want)
+			}
+		}
+	})
+}
