@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,19 +236,6 @@ type detail struct {
 	Type        string `json:"type"`
 	ValueString string `json:"valueString"`
 }
-
-var (
-	refPattern    = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}$`)
-	codePattern   = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,64}$`)
-	systemPattern = regexp.MustCompile(`^(https?|urn):[A-Za-z0-9._:/\-]{1,200}$`)
-	// displayPattern admits the fixed displays of standard codes only.
-	displayPattern = regexp.MustCompile(`^[A-Za-z ]{0,64}$`)
-	clientPattern  = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,128}$`)
-	tokenPattern   = regexp.MustCompile(`^[a-f0-9]{16,64}$`)
-	reqIDPattern   = regexp.MustCompile(`^[A-Za-z0-9._\-]{1,64}$`)
-	sessionPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	queryType      = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
-)
 
 // identifyingParams are search parameters whose values name or locate a
 // person; a query entity keeps the parameter and redacts its value.

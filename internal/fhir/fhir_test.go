@@ -2,6 +2,9 @@ package fhir
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,6 +83,9 @@ func TestExtractIndexAndCompartment(t *testing.T) {
 	ix := Extract("Observation", "o1", v)
 	if diff := cmp.Diff([]string{"p1", "p2"}, ix.Patients); diff != "" {
 		t.Errorf("compartment (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"p1", "p2"}, Compartments("Observation", "o1", v)); diff != "" {
+		t.Errorf("Compartments (-want +got):\n%s", diff)
 	}
 	has := func(e TokenEntry) bool {
 		for _, x := range ix.Tokens {
@@ -178,5 +184,56 @@ func TestMembersMatchesEncodingJSON(t *testing.T) {
 		if _, err := members(json.RawMessage(bad)); err == nil {
 			t.Errorf("members(%s) accepted", bad)
 		}
+	}
+}
+
+// TestCompartmentsAgreeWithTheIndex: the compartment read on its own is the
+// one the full index computes, for every resource of the Synthea fixtures
+// (and the hand-made one above, with a patient as performer).
+func TestCompartmentsAgreeWithTheIndex(t *testing.T) {
+	dir := os.Getenv("CAREFRONT_SYNTHEA_DIR")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "fixtures", "synthea-r4")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) == 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no Synthea fixtures in %s on CI; set CAREFRONT_SYNTHEA_DIR", dir)
+		}
+		t.Skipf("no Synthea fixtures in %s", dir)
+	}
+	n, in := 0, 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bundle struct {
+			Entry []struct {
+				Resource json.RawMessage `json:"resource"`
+			} `json:"entry"`
+		}
+		if err := json.Unmarshal(b, &bundle); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, e := range bundle.Entry {
+			v, err := Decode(e.Resource)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			typ, _ := v["resourceType"].(string)
+			id, _ := v["id"].(string)
+			want := Extract(typ, id, v).Patients
+			if got := Compartments(typ, id, v); !slices.Equal(got, want) {
+				t.Errorf("%s/%s: Compartments = %v, index says %v", typ, id, got, want)
+			}
+			n++
+			if len(want) > 0 {
+				in++
+			}
+		}
+	}
+	if n == 0 || in == 0 {
+		t.Fatalf("%d resources, %d in a compartment: the fixtures prove nothing", n, in)
 	}
 }

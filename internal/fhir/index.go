@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"slices"
 	"sort"
 	"strings"
 )
@@ -85,9 +86,30 @@ func Extract(typ, id string, v map[string]any) Index {
 }
 
 // Compartments returns the ids of the patients whose compartment a decoded
-// resource belongs to.
+// resource belongs to: Extract's Patients, reading only the compartment's
+// parameters (every access decision asks, and the full index costs three
+// times as much).
 func Compartments(typ, id string, v map[string]any) []string {
-	return Extract(typ, id, v).Patients
+	var pats []string
+	if typ == "Patient" && id != "" {
+		pats = append(pats, id)
+	}
+	params := Params(typ)
+	for _, name := range compartmentSpecs[typ] {
+		p, ok := params[name]
+		if !ok || p.Kind != Reference || (p.Target != "" && p.Target != "Patient") {
+			continue
+		}
+		for _, path := range p.Paths {
+			for _, val := range Values(v, path) {
+				if t, rid, ok := refOf(val); ok && t == "Patient" && !slices.Contains(pats, rid) {
+					pats = append(pats, rid)
+				}
+			}
+		}
+	}
+	sort.Strings(pats)
+	return pats
 }
 
 // Values follows a dotted path from a decoded resource, flattening arrays
