@@ -988,9 +988,16 @@ func (f *Flow) CloseEnded(ctx context.Context) (int, error) {
 		if err != nil {
 			return closed, err
 		}
+		reason := "app-grant-expired"
 		if g.Expires.After(now) {
 			g.Expires = now // its app was disabled: the grant ends now
+			reason = "app-disabled"
 		}
+		// The record of the Consent's change, as a disconnection has: no
+		// person acted, so the app and the patient's record are named.
+		rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypePolicyChange},
+			Action: audit.Update, Outcome: audit.Success, Reason: reason, Patient: "Patient/" + g.Patient,
+			Client: g.ClientID, Entities: []audit.Entity{{What: "Device/" + g.ClientID}, {What: "Consent/" + ConsentID(g.ID)}}}
 		err = f.writeConsent(ctx, g, name, now, func(tx *sqldb.Tx) error {
 			res, err := tx.Exec(ctx, "UPDATE oauth_grant SET consent_closed_at = ? WHERE id = ? AND consent_closed_at IS NULL", now.UnixMicro(), g.ID)
 			if err != nil {
@@ -999,7 +1006,7 @@ func (f *Flow) CloseEnded(ctx context.Context) (int, error) {
 			if n, _ := res.RowsAffected(); n != 1 {
 				return errClosedElsewhere
 			}
-			return nil
+			return f.Audit.Stage(ctx, tx, rec)
 		})
 		switch {
 		case errors.Is(err, errClosedElsewhere):
@@ -1007,6 +1014,11 @@ func (f *Flow) CloseEnded(ctx context.Context) (int, error) {
 			return closed, fmt.Errorf("oauth: close ended grants: %w", err)
 		default:
 			closed++
+		}
+	}
+	if closed > 0 {
+		if err := f.Audit.Chain(ctx); err != nil {
+			return closed, fmt.Errorf("oauth: close ended grants: %w", err)
 		}
 	}
 	return closed, nil

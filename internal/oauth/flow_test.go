@@ -562,5 +562,18 @@ func TestEndedGrantsCloseTheirConsents(t *testing.T) {
 		if n, _ := f.flow.CloseEnded(ctx); n != 0 {
 			t.Errorf("closed again: %d", n)
 		}
+		// Each closing is in the audit trail, once, with its cause.
+		for grant, reason := range map[string]string{online: "app-grant-expired", offline: "app-disabled"} {
+			n := 0
+			for _, e := range audittest.Events(t, db) {
+				if strings.Contains(e, `"`+reason+`"`) && strings.Contains(e, "Consent/"+oauth.ConsentID(grant)) &&
+					strings.Contains(e, "Patient/demo-maria") && strings.Contains(e, f.client.ID) {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%d audit records of %s closing its Consent (%s), want 1", n, grant, reason)
+			}
+		}
 	})
 }
