@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"carefront/bench/benchdb"
@@ -157,7 +156,7 @@ func benchQueries(ctx context.Context, d sqldb.Dialect, pg, dir string, clients 
 	}
 	for _, op := range ops {
 		for _, c := range clients {
-			p50, p99, rate, err := run(c, dur, op.fn)
+			p50, p99, rate, err := benchdb.Run(c, dur, func(_ int, r *rand.Rand) error { return op.fn(r) })
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", op.name, op.path, err)
 			}
@@ -166,46 +165,4 @@ func benchQueries(ctx context.Context, d sqldb.Dialect, pg, dir string, clients 
 	}
 	fmt.Printf("(%s: patient with %d A1c results, %d observations)\n", d, most, len(ids))
 	return nil
-}
-
-// run calls fn from clients goroutines for dur and returns p50 and p99
-// latency in milliseconds and operations per second.
-func run(clients int, dur time.Duration, fn func(*rand.Rand) error) (float64, float64, float64, error) {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		all  []time.Duration
-		ferr error
-	)
-	stop := time.Now().Add(dur)
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(i), 42))
-			var mine []time.Duration
-			for time.Now().Before(stop) {
-				t := time.Now()
-				if err := fn(r); err != nil {
-					mu.Lock()
-					ferr = err
-					mu.Unlock()
-					return
-				}
-				mine = append(mine, time.Since(t))
-			}
-			mu.Lock()
-			all = append(all, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if ferr != nil {
-		return 0, 0, 0, ferr
-	}
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
-	}
-	return pct(0.50), pct(0.99), float64(len(all)) / dur.Seconds(), nil
 }

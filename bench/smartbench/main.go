@@ -24,11 +24,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"carefront/bench/benchdb"
@@ -279,7 +276,7 @@ func bench(ctx context.Context, d sqldb.Dialect, pg, dir string, clients []int, 
 			codes <- code
 		}
 		close(codes)
-		p50, p99, rate, err := drain(c, codes, func(code string) error { _, err := s.exchange(code); return err })
+		p50, p99, rate, err := benchdb.Drain(c, codes, func(code string) error { _, err := s.exchange(code); return err })
 		if err != nil {
 			return fmt.Errorf("code exchange: %w", err)
 		}
@@ -303,7 +300,7 @@ func bench(ctx context.Context, d sqldb.Dialect, pg, dir string, clients []int, 
 			}
 			tokens[i] = t["refresh_token"].(string)
 		}
-		p50, p99, rate, err := run(c, dur, func(i int, _ *rand.Rand) error {
+		p50, p99, rate, err := benchdb.Run(c, dur, func(i int, _ *rand.Rand) error {
 			t, err := s.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tokens[i]}, "client_id": {s.app.ID}})
 			if err != nil {
 				return err
@@ -367,7 +364,7 @@ func bench(ctx context.Context, d sqldb.Dialect, pg, dir string, clients []int, 
 		}
 		for _, c := range clients {
 			for _, p := range op.paths {
-				p50, p99, rate, err := run(c, dur, func(_ int, r *rand.Rand) error { return p.fn(r) })
+				p50, p99, rate, err := benchdb.Run(c, dur, func(_ int, r *rand.Rand) error { return p.fn(r) })
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", op.name, p.name, err)
 				}
@@ -377,88 +374,4 @@ func bench(ctx context.Context, d sqldb.Dialect, pg, dir string, clients []int, 
 	}
 	fmt.Printf("(%s: patient with %d A1c results, %d observations)\n", d, s.most, len(s.obs))
 	return nil
-}
-
-// drain hands the items to clients workers and returns p50, p99 (ms) and
-// items per second.
-func drain(clients int, items <-chan string, fn func(string) error) (float64, float64, float64, error) {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		all  []time.Duration
-		ferr atomic.Value
-	)
-	start := time.Now()
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for it := range items {
-				t := time.Now()
-				if err := fn(it); err != nil {
-					ferr.Store(err)
-					return
-				}
-				mine = append(mine, time.Since(t))
-			}
-			mu.Lock()
-			all = append(all, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if err, _ := ferr.Load().(error); err != nil {
-		return 0, 0, 0, err
-	}
-	p50, p99 := percentiles(all)
-	return p50, p99, float64(len(all)) / time.Since(start).Seconds(), nil
-}
-
-// run calls fn from clients goroutines for dur and returns p50 and p99
-// latency in milliseconds and operations per second.
-func run(clients int, dur time.Duration, fn func(worker int, r *rand.Rand) error) (float64, float64, float64, error) {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		all  []time.Duration
-		ferr atomic.Value
-	)
-	stop := time.Now().Add(dur)
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(i), 42))
-			var mine []time.Duration
-			for time.Now().Before(stop) {
-				t := time.Now()
-				if err := fn(i, r); err != nil {
-					ferr.Store(err)
-					return
-				}
-				mine = append(mine, time.Since(t))
-			}
-			mu.Lock()
-			all = append(all, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if err, _ := ferr.Load().(error); err != nil {
-		return 0, 0, 0, err
-	}
-	p50, p99 := percentiles(all)
-	return p50, p99, float64(len(all)) / dur.Seconds(), nil
-}
-
-func percentiles(all []time.Duration) (float64, float64) {
-	if len(all) == 0 {
-		return 0, 0
-	}
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds()) / 1000
-	}
-	return pct(0.50), pct(0.99)
 }
