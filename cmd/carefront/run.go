@@ -71,6 +71,9 @@ func commands() []command {
 		{"proxies revoke", "end a caregiver grant now: carefront proxies revoke GRANT-ID", runProxiesRevoke},
 		{"terms publish", "publish a version of the terms of use: --version V --es FILE-ES FILE", runTermsPublish},
 		{"research add", "add a research study patients may join: --title T --description-file FILE", runResearchAdd},
+		{"pools add", "add a pool of staff answering patients' messages: --name N --response-time 2d [--practitioner Practitioner/ID]", runPoolsAdd},
+		{"pools add-member", "make a clinician or support staff member answer a pool: carefront pools add-member POOL --staff EMAIL", runPoolsAddMember},
+		{"pools list", "list the messaging pools", runPoolsList},
 		{"clients add", "register an app for SMART on FHIR: --name N --redirect-uri U [--public | --secret | --jwks-url URL | --jwks FILE] [--launch-url URL] [--origin O]", runClientsAdd},
 		{"clients list", "list the registered apps", runClientsList},
 		{"clients disable", "stop an app and its tokens: carefront clients disable CLIENT-ID", runClientsDisable},
@@ -150,15 +153,30 @@ func parseFlagsArgs(name, synopsis string, minArgs int, args []string, getenv fu
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, "Usage: carefront %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return config.Config{}, nil, errHelp
+	// Flags may come after the arguments too (carefront pools add-member
+	// POOL --staff EMAIL); everything after "--" is an argument.
+	var positional []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(stdout, "Usage: carefront %s [flags]\n\n%s\n\nFlags:\n", name, synopsis)
+				fs.SetOutput(stdout)
+				fs.PrintDefaults()
+				return config.Config{}, nil, errHelp
+			}
+			return config.Config{}, nil, &usageError{fmt.Sprintf("%s: %v", name, err)}
 		}
-		return config.Config{}, nil, &usageError{fmt.Sprintf("%s: %v", name, err)}
+		left := fs.Args()
+		if len(left) == 0 {
+			break
+		}
+		if i := len(rest) - len(left) - 1; i >= 0 && rest[i] == "--" {
+			positional = append(positional, left...)
+			break
+		}
+		positional, rest = append(positional, left[0]), left[1:]
 	}
+	fs.Parse(append([]string{"--"}, positional...)) //nolint:errcheck // arguments only
 	if minArgs == 0 && fs.NArg() > 0 {
 		return config.Config{}, nil, &usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
 	}

@@ -7,11 +7,13 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -307,5 +309,32 @@ func TestKeysRotateTokens(t *testing.T) {
 	out.Reset()
 	if err := run(ctx, []string{"carefront", "audit", "verify"}, envOf(env), &out); err != nil || !strings.Contains(out.String(), "2 records") {
 		t.Errorf("audit verify = %v, %q; want both rotations recorded", err, out.String())
+	}
+}
+
+// TestFlagsAfterArguments: a command's flags may follow its arguments, and
+// everything after "--" is an argument even when it looks like a flag.
+func TestFlagsAfterArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		staff     string
+		positions []string
+	}{
+		{[]string{"Billing", "--staff", "a@example.com"}, "a@example.com", []string{"Billing"}},
+		{[]string{"--staff", "a@example.com", "Billing"}, "a@example.com", []string{"Billing"}},
+		{[]string{"Billing", "--staff=a@example.com", "Extra"}, "a@example.com", []string{"Billing", "Extra"}},
+		{[]string{"--", "-Billing", "--staff", "x"}, "", []string{"-Billing", "--staff", "x"}},
+		{[]string{"Billing", "--", "--staff"}, "", []string{"Billing", "--staff"}},
+	} {
+		var staff string
+		_, fs, err := parseFlagsArgs("pools add-member", "", 1, tc.args, func(string) string { return "" }, io.Discard,
+			func(fs *flag.FlagSet) { fs.StringVar(&staff, "staff", "", "") })
+		if err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+			continue
+		}
+		if staff != tc.staff || !slices.Equal(fs.Args(), tc.positions) {
+			t.Errorf("%v: staff %q, arguments %q; want %q, %q", tc.args, staff, fs.Args(), tc.staff, tc.positions)
+		}
 	}
 }

@@ -84,6 +84,9 @@ var (
 	// SubtypeTokenIssue is tokens issued to an app (a code exchanged, a
 	// refresh token rotated).
 	SubtypeTokenIssue = Coding{sysCarefrontEvt, "token-issue", "Token Issue"}
+	// SubtypeMessagePool is a change of the clinic's messaging pools (a
+	// pool added, a staff member made to answer one).
+	SubtypeMessagePool = Coding{sysCarefrontEvt, "message-pool", "Message Pool Change"}
 	// SubtypeView is a portal page or view of a patient's record: one
 	// record per request, naming the view (ViewCoding) and the kinds of
 	// data it showed (Record.DataTypes).

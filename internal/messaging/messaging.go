@@ -1,0 +1,43 @@
+// Package messaging is secure messaging between a patient (or a caregiver
+// within their grant) and the clinic's care-team pools: the pools and the
+// staff who answer them, threads and messages (their text sealed at rest),
+// read state both ways, and each message as a FHIR Communication.
+package messaging
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"carefront/internal/audit"
+	"carefront/internal/seal"
+	"carefront/internal/sqldb"
+)
+
+// Store keeps pools, threads and messages.
+type Store struct {
+	DB    *sqldb.DB
+	Keys  *seal.Keys
+	Audit *audit.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// record appends r to the audit trail in tx and chains it after.
+func (s *Store) stage(ctx context.Context, tx *sqldb.Tx, r audit.Record) error {
+	return s.Audit.Stage(ctx, tx, r)
+}
