@@ -64,6 +64,9 @@ type Principal struct {
 	// release of results); the enforcement point loads it for the request.
 	// Nil applies no choices.
 	Policy *Policy
+	// Pools are the messaging pools a clinician or support staff member
+	// answers: they read and write the messages of those pools' threads.
+	Pools []string
 }
 
 // Action is what the principal wants to do.
@@ -73,7 +76,13 @@ type Action string
 const (
 	Read   Action = "read"
 	Search Action = "search"
+	// Write is adding to a patient's record what carefront itself keeps:
+	// a message (Communication) only.
+	Write Action = "write"
 )
+
+// writeTypes are the types Write applies to.
+var writeTypes = []string{"Communication"}
 
 // Target is what the action is on. For a read it is one resource with the
 // patients whose compartment it is in; for a search, the resource type.
@@ -88,6 +97,9 @@ type Target struct {
 	// Result, for an Observation or DiagnosticReport, is what the release
 	// rule reads of it.
 	Result *ResultFacts
+	// Pool, for a message (Communication) of a messaging thread, is the
+	// pool the thread is with.
+	Pool string
 }
 
 // Decision is Decide's answer. Reason is a code for the audit trail.
@@ -139,6 +151,7 @@ const (
 	ReasonCare             = "care-relationship"
 	ReasonNoCare           = "no-care-relationship"
 	ReasonStaffRole        = "staff-role-not-permitted"
+	ReasonPoolMember       = "message-pool-member"
 )
 
 // Staff roles.
@@ -159,6 +172,13 @@ var directoryTypes = []string{
 
 // Decide answers whether p may take action a on t.
 func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
+	if a == Write && (!slices.Contains(writeTypes, t.Type) || p.Link != nil || p.Client != "") {
+		// Share links and apps only read.
+		return Decision{Reason: ReasonNotPatientData}
+	}
+	if d, ok := decidePool(p, a, t); ok {
+		return d
+	}
 	switch p.Role {
 	case RoleOperator:
 		if a == Read || a == Search {
@@ -198,6 +218,11 @@ func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
 	}
 	directory := slices.Contains(directoryTypes, t.Type)
 	switch a {
+	case Write:
+		if slices.Contains(t.Patients, p.Patient) {
+			return Decision{Permit: true, Reason: own}
+		}
+		return Decision{Reason: ReasonOtherPatient}
 	case Read:
 		if slices.Contains(t.Patients, p.Patient) {
 			return release(p.Policy, t, Decision{Permit: true, Reason: own})
@@ -219,6 +244,23 @@ func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
 		return Decision{Reason: ReasonNotPatientData}
 	}
 	return Decision{Reason: ReasonNotPatientData}
+}
+
+// decidePool is the messaging rule for staff: a clinician or support
+// staff member reads and writes the messages of the threads of the pools
+// they answer, whatever their care relationships (the patient wrote to
+// the pool). It applies (ok) to staff and messages of a pool only.
+func decidePool(p Principal, a Action, t Target) (Decision, bool) {
+	if t.Type != "Communication" || t.Pool == "" || (p.Role != RoleClinician && p.Role != RoleSupport) || a == Search {
+		return Decision{}, false
+	}
+	if !slices.Contains(p.Pools, t.Pool) {
+		return Decision{}, false
+	}
+	if p.Patient != "" && !slices.Contains(t.Patients, p.Patient) {
+		return Decision{Reason: ReasonOtherPatient}, true
+	}
+	return Decision{Permit: true, Reason: ReasonPoolMember}, true
 }
 
 // decideClinician is the staff rule: a clinician reads and searches the

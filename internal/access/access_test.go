@@ -90,3 +90,59 @@ func TestStaffDecisions(t *testing.T) {
 		})
 	}
 }
+
+// TestMessageDecisions: a patient writes messages into their own record
+// only; a caregiver only with messages in their grant; share links and
+// apps never write; clinicians and support staff read and write the
+// messages of the pools they answer, and no other's, and nothing else by
+// that rule; no one writes anything but messages.
+func TestMessageDecisions(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	msg := Target{Type: "Communication", ID: "m", Patients: []string{"p"}, Pool: "rivera"}
+	pat := Principal{User: "Patient/p", Patient: "p", At: now}
+	caregiver := func(kinds ...string) Principal {
+		types, _ := KindTypes(kinds)
+		return Principal{User: "RelatedPerson/dana", Patient: "p", Caregiver: true, At: now,
+			Proxy: &Proxy{GrantID: "g", Kinds: types, Until: now.Add(time.Hour)}}
+	}
+	staff := func(role string, pools ...string) Principal {
+		return Principal{User: "Person/s", Role: role, Pools: pools, At: now}
+	}
+	for _, tc := range []struct {
+		name   string
+		p      Principal
+		a      Action
+		t      Target
+		permit bool
+		reason string
+	}{
+		{"patient writes to their record", pat, Write, msg, true, ReasonOwnRecord},
+		{"patient writes into another record", pat, Write, Target{Type: "Communication", Patients: []string{"q"}}, false, ReasonOtherPatient},
+		{"patient writes an Observation", pat, Write, Target{Type: "Observation", Patients: []string{"p"}}, false, ReasonNotPatientData},
+		{"caregiver with messages writes", caregiver("messages"), Write, msg, true, ReasonProxy},
+		{"caregiver without messages", caregiver("medications", "visits"), Write, msg, false, ReasonProxyKind},
+		{"caregiver without messages reads one", caregiver("results"), Read, msg, false, ReasonProxyKind},
+		{"share link never writes", func() Principal {
+			p := pat
+			p.Link = &Link{Types: []string{"Communication"}}
+			return p
+		}(), Write, msg, false, ReasonNotPatientData},
+		{"an app never writes", func() Principal { p := pat; p.Client = "diary"; return p }(), Write, msg, false, ReasonNotPatientData},
+		{"pool member reads", staff(RoleSupport, "billing", "rivera"), Read, msg, true, ReasonPoolMember},
+		{"pool member replies", staff(RoleClinician, "rivera"), Write, msg, true, ReasonPoolMember},
+		{"member of another pool", staff(RoleSupport, "billing"), Read, msg, false, ReasonStaffRole},
+		{"clinician of another pool, no care relationship", staff(RoleClinician, "billing"), Write, msg, false, ReasonNoPatient},
+		{"security officer named in no pool", staff(RoleSecurityOfficer, "rivera"), Read, msg, false, ReasonStaffRole},
+		{"pool member, a message outside any pool", staff(RoleSupport, "rivera"), Read, Target{Type: "Communication", Patients: []string{"p"}}, false, ReasonStaffRole},
+		{"pool member, another type", staff(RoleSupport, "rivera"), Read, Target{Type: "Observation", Patients: []string{"p"}, Pool: "rivera"}, false, ReasonStaffRole},
+		{"pool member acting for another patient", func() Principal { p := staff(RoleSupport, "rivera"); p.Patient = "q"; return p }(), Read, msg, false, ReasonOtherPatient},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Decide(ctx, tc.p, tc.a, tc.t)
+			if d.Permit != tc.permit || d.Reason != tc.reason {
+				t.Errorf("Decide = %v %s, want %v %s", d.Permit, d.Reason, tc.permit, tc.reason)
+			}
+		})
+	}
+}
