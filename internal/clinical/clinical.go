@@ -156,6 +156,19 @@ func (g *Gateway) withPolicy(ctx context.Context, req Request) (Request, error) 
 	return req, nil
 }
 
+// Decide answers whether req's principal may take action a on t, for data
+// carefront keeps beside the clinical source (messages): the principal is
+// prepared as for a read through the gateway (the patient's policy and
+// consents, a caregiver's grant, a clinician's care relationship). It
+// returns the prepared request; the caller audits what it then does.
+func (g *Gateway) Decide(ctx context.Context, req Request, a access.Action, t access.Target) (access.Decision, Request, error) {
+	req, err := g.withPolicy(ctx, req)
+	if err != nil {
+		return access.Decision{}, req, err
+	}
+	return access.Decide(ctx, req.Principal, a, t), req, nil
+}
+
 // Read returns one resource if the principal may see it. A resource they
 // may not see is reported exactly as a missing one, so its existence does
 // not leak; the audit record keeps the true reason. A result held for
@@ -412,6 +425,13 @@ func (g *Gateway) search(ctx context.Context, req Request, q *fhir.Query, out si
 		return nil, auditFailed(err)
 	}
 	return result, nil
+}
+
+// AuditRecord is the audit record of req's access as the gateway writes
+// it (the person, their role or the patient they act for, the app and the
+// address), for a feature deciding with Decide.
+func (g *Gateway) AuditRecord(req Request, sub audit.Coding, action audit.Action) audit.Record {
+	return g.record(req, sub, action)
 }
 
 func (g *Gateway) record(req Request, sub audit.Coding, action audit.Action) audit.Record {

@@ -1,0 +1,448 @@
+package messaging
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"carefront/internal/access"
+	"carefront/internal/apperr"
+	"carefront/internal/audit"
+	"carefront/internal/clinical"
+	"carefront/internal/seal"
+	"carefront/internal/sqldb"
+)
+
+// Limits of what a person writes.
+const (
+	MaxText    = 10000 // characters of one message
+	MaxSubject = 120   // characters of a thread's subject
+)
+
+// Author kinds.
+const (
+	ByPatient   = "patient"
+	ByCaregiver = "caregiver"
+	ByStaff     = "staff"
+	ByCarefront = "auto" // carefront's own replies (outside office hours)
+)
+
+// Thread statuses.
+const (
+	Open = "open"
+	Done = "done"
+)
+
+// Thread is a conversation between a patient's record and a pool.
+type Thread struct {
+	ID       string
+	Patient  string
+	Pool     string
+	PoolName string
+	// ResponseTime is the pool's, as patients are told.
+	ResponseTime time.Duration
+	Subject      string
+	Status       string
+	AssignedTo   string
+	Created      time.Time
+	Updated      time.Time
+	// Messages, when the thread was opened (Store.Thread), oldest first.
+	Messages []Message
+	// Unread counts the other side's messages the reader has not opened.
+	Unread int
+}
+
+// Message is one message of a thread.
+type Message struct {
+	ID     string
+	Thread string
+	// Author is the account that wrote it ("" for carefront's own).
+	Author     string
+	AuthorKind string
+	// AuthorName is a staff member's name, as the message is signed.
+	AuthorName string
+	Text       string
+	Sent       time.Time
+	// ReadAt is when the other side first opened it; zero until then.
+	ReadAt time.Time
+}
+
+// Author is who writes: their account and how they write (ByPatient,
+// ByCaregiver for someone acting under a caregiver grant, ByStaff with the
+// name they sign with).
+type Author struct {
+	Account string
+	Kind    string
+	Name    string
+}
+
+// Decider decides and shapes audit records as the clinical gateway does
+// (clinical.Gateway).
+type Decider interface {
+	Decide(ctx context.Context, req clinical.Request, a access.Action, t access.Target) (access.Decision, clinical.Request, error)
+	AuditRecord(req clinical.Request, sub audit.Coding, action audit.Action) audit.Record
+}
+
+// ErrNoThread is a thread that does not exist or that the person may not
+// see: the two answer alike.
+var ErrNoThread = apperr.New(apperr.NotFound, "there is no such conversation")
+
+// checkText trims a message and checks its length.
+func checkText(text string) (string, error) {
+	text = strings.TrimSpace(strings.ReplaceAll(text, "\r\n", "\n"))
+	switch {
+	case text == "":
+		return "", apperr.New(apperr.Invalid, "write a message before sending it")
+	case utf8.RuneCountInString(text) > MaxText:
+		return "", apperr.New(apperr.Invalid, "a message can be up to %d characters; this one has %d", MaxText, utf8.RuneCountInString(text))
+	case !utf8.ValidString(text) || strings.ContainsFunc(text, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }):
+		return "", apperr.New(apperr.Invalid, "the message holds characters that cannot be sent")
+	}
+	return text, nil
+}
+
+// Start opens a thread with a pool offered to the patient req acts for
+// (pools: Store.PoolsFor's answer for them) and sends its first message.
+func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who Author, pools []Pool, pool, subject, text string) (*Thread, error) {
+	subject = strings.TrimSpace(subject)
+	if subject == "" || utf8.RuneCountInString(subject) > MaxSubject || strings.ContainsFunc(subject, unicode.IsControl) {
+		return nil, apperr.New(apperr.Invalid, "give the message a subject, up to %d characters", MaxSubject)
+	}
+	text, err := checkText(text)
+	if err != nil {
+		return nil, err
+	}
+	var chosen *Pool
+	for i := range pools {
+		if pools[i].ID == pool {
+			chosen = &pools[i]
+		}
+	}
+	if chosen == nil {
+		return nil, apperr.New(apperr.Invalid, "choose who to write to from the list")
+	}
+	patient := req.Principal.Patient
+	th := &Thread{ID: newID(), Patient: patient, Pool: chosen.ID, PoolName: chosen.Name, ResponseTime: chosen.ResponseTime,
+		Subject: subject, Status: Open}
+	m := &Message{ID: newID(), Thread: th.ID, Author: who.Account, AuthorKind: who.Kind, AuthorName: who.Name, Text: text}
+	dec, req, err := d.Decide(ctx, req, access.Write, access.Target{Type: "Communication", ID: m.ID, Patients: []string{patient}, Pool: chosen.ID})
+	if err != nil {
+		return nil, err
+	}
+	rec := d.AuditRecord(req, audit.SubtypeCreate, audit.Create)
+	rec.Patient, rec.Entities = "Patient/"+patient, []audit.Entity{{What: "Communication/" + m.ID}}
+	if !dec.Permit {
+		return nil, s.refuse(ctx, rec, dec.Reason, apperr.New(apperr.Forbidden, "you cannot send messages for this record"))
+	}
+	now := s.now()
+	th.Created, th.Updated, m.Sent = now, now, now
+	subj, err := s.Keys.Seal([]byte(subject), seal.Binding{Table: "message_thread", Column: "subject", Row: th.ID})
+	if err != nil {
+		return nil, err
+	}
+	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, "INSERT INTO message_thread (id, patient_id, pool_id, subject, status, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			th.ID, th.Patient, th.Pool, subj, th.Status, now.UnixMicro(), now.UnixMicro()); err != nil {
+			return err
+		}
+		if err := s.insert(ctx, tx, m, now); err != nil {
+			return err
+		}
+		return s.stage(ctx, tx, rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	th.Messages = []Message{*m}
+	return th, s.Audit.Chain(ctx)
+}
+
+// Send adds a message to a thread: from the patient's side, or from a
+// member of the thread's pool. A thread the person may not write to is
+// ErrNoThread, as a missing one; a thread marked done opens again.
+func (s *Store) Send(ctx context.Context, d Decider, req clinical.Request, who Author, thread, text string) (*Message, error) {
+	text, err := checkText(text)
+	if err != nil {
+		return nil, err
+	}
+	th, err := s.thread(ctx, thread)
+	if err != nil {
+		return nil, err
+	}
+	m := &Message{ID: newID(), Thread: th.ID, Author: who.Account, AuthorKind: who.Kind, AuthorName: who.Name, Text: text}
+	dec, req, err := d.Decide(ctx, req, access.Write, access.Target{Type: "Communication", ID: m.ID, Patients: []string{th.Patient}, Pool: th.Pool})
+	if err != nil {
+		return nil, err
+	}
+	rec := d.AuditRecord(req, audit.SubtypeCreate, audit.Create)
+	rec.Patient, rec.Entities = "Patient/"+th.Patient, []audit.Entity{{What: "Communication/" + m.ID}}
+	if !dec.Permit {
+		return nil, s.refuse(ctx, rec, dec.Reason, ErrNoThread)
+	}
+	if (who.Kind == ByStaff) != (req.Principal.Role != "") {
+		return nil, errors.New("messaging: a staff member writes as staff, and only they do")
+	}
+	now := s.now()
+	m.Sent = now
+	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		if err := s.insert(ctx, tx, m, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE message_thread SET updated = ?, status = ? WHERE id = ?", now.UnixMicro(), Open, th.ID); err != nil {
+			return err
+		}
+		return s.stage(ctx, tx, rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, s.Audit.Chain(ctx)
+}
+
+// Threads lists the threads of the record req acts for, newest first, with
+// the count of the team's messages not yet opened. Listing is a search of
+// the patient's messages, decided and audited as one.
+func (s *Store) Threads(ctx context.Context, d Decider, req clinical.Request) ([]Thread, error) {
+	dec, req, err := d.Decide(ctx, req, access.Search, access.Target{Type: "Communication"})
+	if err != nil {
+		return nil, err
+	}
+	rec := d.AuditRecord(req, audit.SubtypeSearch, audit.Execute)
+	rec.Query = "Communication?patient=" + req.Principal.Patient
+	if req.Principal.Patient != "" {
+		rec.Patient = "Patient/" + req.Principal.Patient
+	}
+	if !dec.Permit || dec.Compartment == "" {
+		return nil, s.refuse(ctx, rec, dec.Reason, apperr.New(apperr.Forbidden, "you cannot see the messages of this record"))
+	}
+	ths, err := s.list(ctx, "t.patient_id = ?", []any{dec.Compartment}, ByStaff, ByCarefront)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Audit.Append(ctx, rec); err != nil {
+		return nil, err
+	}
+	return ths, nil
+}
+
+// Inbox lists the threads of the pools a staff member answers (req's
+// principal's Pools), open ones first, then by their latest message, with
+// the count of the patient's side's messages no one in the pool has
+// opened. Each patient whose threads are listed gets an audit record.
+func (s *Store) Inbox(ctx context.Context, d Decider, req clinical.Request) ([]Thread, error) {
+	p := req.Principal
+	if len(p.Pools) == 0 || (p.Role != access.RoleClinician && p.Role != access.RoleSupport) {
+		return nil, nil
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(p.Pools)), ", ")
+	args := make([]any, len(p.Pools))
+	for i, id := range p.Pools {
+		args[i] = id
+	}
+	ths, err := s.list(ctx, "t.pool_id IN ("+marks+")", args, ByPatient, ByCaregiver)
+	if err != nil {
+		return nil, err
+	}
+	var shown []Thread
+	var recs []audit.Record
+	seen := map[string]bool{}
+	for _, th := range ths {
+		dec, r, err := d.Decide(ctx, req, access.Read, access.Target{Type: "Communication", ID: th.ID, Patients: []string{th.Patient}, Pool: th.Pool})
+		if err != nil {
+			return nil, err
+		}
+		if !dec.Permit {
+			continue
+		}
+		shown = append(shown, th)
+		if !seen[th.Patient] {
+			seen[th.Patient] = true
+			rec := d.AuditRecord(r, audit.SubtypeSearch, audit.Execute)
+			rec.Patient, rec.Query = "Patient/"+th.Patient, "Communication?patient="+th.Patient
+			recs = append(recs, rec)
+		}
+	}
+	if len(recs) > 0 {
+		if err := s.Audit.AppendAll(ctx, recs...); err != nil {
+			return nil, err
+		}
+	}
+	return shown, nil
+}
+
+// Thread opens a thread with its messages, oldest first, and marks the
+// other side's messages read. Every opening is audited, with the person
+// (a staff member by name and role) as agent and the patient as subject.
+func (s *Store) Thread(ctx context.Context, d Decider, req clinical.Request, id string) (*Thread, error) {
+	th, err := s.thread(ctx, id)
+	if errors.Is(err, ErrNoThread) {
+		if rerr := s.Audit.Append(ctx, s.missing(d, req, id)); rerr != nil {
+			return nil, rerr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	dec, req, err := d.Decide(ctx, req, access.Read, access.Target{Type: "Communication", ID: th.ID, Patients: []string{th.Patient}, Pool: th.Pool})
+	if err != nil {
+		return nil, err
+	}
+	rec := d.AuditRecord(req, audit.SubtypeRead, audit.Read)
+	rec.Patient = "Patient/" + th.Patient
+	if !dec.Permit {
+		rec.Entities = []audit.Entity{{What: "Communication/" + th.ID}}
+		return nil, s.refuse(ctx, rec, dec.Reason, ErrNoThread)
+	}
+	staff := req.Principal.Role != ""
+	now := s.now()
+	var ms []Message
+	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		var err error
+		if ms, err = s.messages(ctx, tx, th.ID); err != nil {
+			return err
+		}
+		for i := range ms {
+			theirs := (ms[i].AuthorKind == ByStaff || ms[i].AuthorKind == ByCarefront) != staff
+			if theirs && ms[i].ReadAt.IsZero() {
+				if _, err := tx.Exec(ctx, "UPDATE message SET read_at = ? WHERE id = ? AND read_at IS NULL", now.UnixMicro(), ms[i].ID); err != nil {
+					return err
+				}
+				ms[i].ReadAt = now
+			}
+			rec.Entities = append(rec.Entities, audit.Entity{What: "Communication/" + ms[i].ID})
+		}
+		return s.stage(ctx, tx, rec)
+	})
+	if err != nil {
+		return nil, err
+	}
+	th.Messages = ms
+	return th, s.Audit.Chain(ctx)
+}
+
+// missing is the audit record of an attempt to open a thread that does not
+// exist.
+func (s *Store) missing(d Decider, req clinical.Request, id string) audit.Record {
+	rec := d.AuditRecord(req, audit.SubtypeRead, audit.Read)
+	rec.Outcome, rec.Reason = audit.MinorFailure, string(apperr.NotFound)
+	if req.Principal.Patient != "" {
+		rec.Patient = "Patient/" + req.Principal.Patient
+	}
+	return rec
+}
+
+// refuse audits a refused access with its reason and returns err.
+func (s *Store) refuse(ctx context.Context, rec audit.Record, reason string, err error) error {
+	rec.Outcome, rec.Reason = audit.MinorFailure, reason
+	if aerr := s.Audit.Append(ctx, rec); aerr != nil {
+		return aerr
+	}
+	return err
+}
+
+// insert writes a message, its text sealed to its row.
+func (s *Store) insert(ctx context.Context, tx *sqldb.Tx, m *Message, now time.Time) error {
+	body, err := s.Keys.Seal([]byte(m.Text), seal.Binding{Table: "message", Column: "body", Row: m.ID})
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, "INSERT INTO message (id, thread_id, author, author_kind, author_name, body, created, sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		m.ID, m.Thread, nullable(m.Author), m.AuthorKind, nullable(m.AuthorName), body, now.UnixMicro(), now.UnixMicro())
+	return err
+}
+
+// thread reads a thread's row (not its messages), or ErrNoThread.
+func (s *Store) thread(ctx context.Context, id string) (*Thread, error) {
+	ths, err := s.list(ctx, "t.id = ?", []any{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(ths) == 0 {
+		return nil, ErrNoThread
+	}
+	return &ths[0], nil
+}
+
+// list reads the threads matching where, newest first (open before done),
+// counting as unread the sent messages of the given author kinds not yet
+// opened.
+func (s *Store) list(ctx context.Context, where string, args []any, unreadKinds ...string) ([]Thread, error) {
+	kinds := "''"
+	if len(unreadKinds) > 0 {
+		kinds = "'" + strings.Join(unreadKinds, "', '") + "'"
+	}
+	q := `SELECT t.id, t.patient_id, t.pool_id, p.name, p.response_mins, t.subject, t.status, t.assigned_to, t.created, t.updated,
+		(SELECT COUNT(*) FROM message m WHERE m.thread_id = t.id AND m.sent IS NOT NULL AND m.read_at IS NULL AND m.author_kind IN (` + kinds + `))
+		FROM message_thread t JOIN message_pool p ON p.id = t.pool_id
+		WHERE ` + where + ` ORDER BY CASE t.status WHEN 'open' THEN 0 ELSE 1 END, t.updated DESC, t.id`
+	var out []Thread
+	err := s.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		rows, err := tx.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				th               Thread
+				mins             int
+				subject          []byte
+				assigned         sql.NullString
+				created, updated int64
+			)
+			if err := rows.Scan(&th.ID, &th.Patient, &th.Pool, &th.PoolName, &mins, &subject, &th.Status, &assigned, &created, &updated, &th.Unread); err != nil {
+				return err
+			}
+			plain, err := s.Keys.Open(subject, seal.Binding{Table: "message_thread", Column: "subject", Row: th.ID})
+			if err != nil {
+				return err
+			}
+			th.Subject, th.ResponseTime, th.AssignedTo = string(plain), time.Duration(mins)*time.Minute, assigned.String
+			th.Created, th.Updated = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
+			out = append(out, th)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, apperr.Wrap(err, apperr.Internal, "the messages could not be read")
+	}
+	return out, nil
+}
+
+// messages reads a thread's sent messages, oldest first, opening their
+// text.
+func (s *Store) messages(ctx context.Context, tx *sqldb.Tx, thread string) ([]Message, error) {
+	rows, err := tx.Query(ctx, `SELECT id, author, author_kind, author_name, body, sent, read_at FROM message
+		WHERE thread_id = ? AND sent IS NOT NULL ORDER BY sent, id`, thread)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		var (
+			m            Message
+			author, name sql.NullString
+			body         []byte
+			sent         int64
+			read         sql.NullInt64
+		)
+		if err := rows.Scan(&m.ID, &author, &m.AuthorKind, &name, &body, &sent, &read); err != nil {
+			return nil, err
+		}
+		plain, err := s.Keys.Open(body, seal.Binding{Table: "message", Column: "body", Row: m.ID})
+		if err != nil {
+			return nil, err
+		}
+		m.Thread, m.Author, m.AuthorName, m.Text, m.Sent = thread, author.String, name.String, string(plain), time.UnixMicro(sent).UTC()
+		if read.Valid {
+			m.ReadAt = time.UnixMicro(read.Int64).UTC()
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
