@@ -41,6 +41,12 @@ var notices = map[string][2]string{
 	"app-access-ends": {"An app's access to your carefront record ends within 7 days / El acceso de una aplicación termina dentro de 7 días",
 		"An app connected to your health record in carefront loses its access within the next 7 days. If you still use it, open the app and connect it again when it asks; otherwise you need not do anything. Your Connected apps page shows when each app's access ends.\n\n" +
 			"Una aplicación conectada a su expediente de salud en carefront pierde su acceso dentro de los próximos 7 días. Si todavía la usa, ábrala y conéctela de nuevo cuando se lo pida; si no, no tiene que hacer nada. Su página Aplicaciones conectadas muestra cuándo termina el acceso de cada aplicación."},
+	"message-new": {"You have a new message in your carefront portal / Tiene un mensaje nuevo en su portal",
+		"You have a new message from your care team in your carefront portal. Sign in to read it.\n\n" +
+			"Tiene un mensaje nuevo de su equipo de atención en su portal de carefront. Inicie sesión para leerlo."},
+	"message-new-staff": {"A new message is waiting in your carefront inbox",
+		"A patient's message is waiting in the carefront inbox of a team you answer for. Sign in to read it.\n\n" +
+			"Un mensaje de un paciente espera en la bandeja de entrada de carefront de un equipo que usted atiende."},
 	"locked": {"Your carefront account is locked for 15 minutes",
 		"Someone tried to sign in to your account with a wrong password or code many times, so it is locked for 15 minutes.\nIf this was not you, change your password after it unlocks.\n\n" +
 			"Su cuenta de carefront está bloqueada por 15 minutos: alguien intentó iniciar sesión muchas veces con una contraseña o un código incorrectos. Si no fue usted, cambie su contraseña cuando se desbloquee."},

@@ -20,9 +20,26 @@ type Store struct {
 	DB    *sqldb.DB
 	Keys  *seal.Keys
 	Audit *audit.Writer
+	// Notices queues the PHI-free notices of new messages in the
+	// message's own transaction; nil sends none.
+	Notices Notifier
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
+
+// Notifier queues a notice in tx: to an account, or to the account of a
+// patient's own record (identity's catalogue of notices).
+type Notifier interface {
+	QueueNotice(ctx context.Context, tx *sqldb.Tx, accountID, event string) error
+	QueuePatientNotice(ctx context.Context, tx *sqldb.Tx, patientID, event string) error
+}
+
+// Notices of messages. They say only that a message is waiting: never who
+// wrote, about what, or from which team.
+const (
+	NoticeNewMessage = "message-new"       // to the patient's side
+	NoticeNewForTeam = "message-new-staff" // to the members of the pool
+)
 
 func (s *Store) now() time.Time {
 	if s.Now != nil {

@@ -152,6 +152,9 @@ func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who 
 		if err := s.insert(ctx, tx, m, now); err != nil {
 			return err
 		}
+		if err := s.notify(ctx, tx, th, m); err != nil {
+			return err
+		}
 		return s.stage(ctx, tx, rec)
 	})
 	if err != nil {
@@ -193,6 +196,9 @@ func (s *Store) Send(ctx context.Context, d Decider, req clinical.Request, who A
 			return err
 		}
 		if _, err := tx.Exec(ctx, "UPDATE message_thread SET updated = ?, status = ? WHERE id = ?", now.UnixMicro(), Open, th.ID); err != nil {
+			return err
+		}
+		if err := s.notify(ctx, tx, th, m); err != nil {
 			return err
 		}
 		return s.stage(ctx, tx, rec)
@@ -342,6 +348,61 @@ func (s *Store) refuse(ctx context.Context, rec audit.Record, reason string, err
 		return aerr
 	}
 	return err
+}
+
+// notify queues, in tx, the notices of a new message m in thread th: to the
+// members of the pool when the patient's side wrote; otherwise to the
+// patient's own account and to every caregiver who wrote in the thread.
+func (s *Store) notify(ctx context.Context, tx *sqldb.Tx, th *Thread, m *Message) error {
+	if s.Notices == nil {
+		return nil
+	}
+	if m.AuthorKind == ByPatient || m.AuthorKind == ByCaregiver {
+		rows, err := tx.Query(ctx, "SELECT account_id FROM message_pool_member WHERE pool_id = ? ORDER BY account_id", th.Pool)
+		if err != nil {
+			return err
+		}
+		members, err := scanStrings(rows)
+		if err != nil {
+			return err
+		}
+		for _, a := range members {
+			if err := s.Notices.QueueNotice(ctx, tx, a, NoticeNewForTeam); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := s.Notices.QueuePatientNotice(ctx, tx, th.Patient, NoticeNewMessage); err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, "SELECT DISTINCT author FROM message WHERE thread_id = ? AND author_kind = ? ORDER BY author", th.ID, ByCaregiver)
+	if err != nil {
+		return err
+	}
+	caregivers, err := scanStrings(rows)
+	if err != nil {
+		return err
+	}
+	for _, a := range caregivers {
+		if err := s.Notices.QueueNotice(ctx, tx, a, NoticeNewMessage); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // insert writes a message, its text sealed to its row.

@@ -253,3 +253,52 @@ func TestBadMessages(t *testing.T) {
 		}
 	})
 }
+
+// notices records the notices queued, as identity's would be.
+type notices struct{ sent []string }
+
+func (n *notices) QueueNotice(_ context.Context, _ *sqldb.Tx, account, event string) error {
+	n.sent = append(n.sent, "account "+account+" "+event)
+	return nil
+}
+
+func (n *notices) QueuePatientNotice(_ context.Context, _ *sqldb.Tx, patient, event string) error {
+	n.sent = append(n.sent, "patient "+patient+" "+event)
+	return nil
+}
+
+// TestNoticesOfNewMessages: a message from the patient's side is told to
+// the members of the thread's pool (and no one else); an answer is told to
+// the patient and to the caregiver who wrote in the thread; a refused
+// message is told to no one. Notices name no one and nothing.
+func TestNoticesOfNewMessages(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		n := &notices{}
+		f.s.Notices = n
+		types, _ := access.KindTypes([]string{"messages"})
+		dana := clinical.Request{Principal: access.Principal{User: "RelatedPerson/dana", Patient: "maria", Caregiver: true,
+			Proxy: &access.Proxy{GrantID: "g1", Kinds: types, Until: time.Now().Add(24 * time.Hour)}}}
+		th, err := f.s.Start(ctx, f.gw, f.maria, f.mariaAs, f.pools(), f.rivera.ID, "Knee", "Still hurts.")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.Send(ctx, f.gw, dana, messaging.Author{Account: "acct-dana", Kind: messaging.ByCaregiver}, th.ID, "She limps too."); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.Send(ctx, f.gw, f.clerk, messaging.Author{Account: "acct-billing", Kind: messaging.ByStaff, Name: "Lee Clerk"}, th.ID, "Not your pool"); err == nil {
+			t.Fatal("billing wrote to Rivera's thread")
+		}
+		if _, err := f.s.Send(ctx, f.gw, f.drRivera, f.riveraAs, th.ID, "Come in Friday."); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{
+			"account acct-rivera message-new-staff", "account acct-rivera message-new-staff",
+			"patient maria message-new", "account acct-dana message-new",
+		}
+		if strings.Join(n.sent, "; ") != strings.Join(want, "; ") {
+			t.Errorf("notices = %q, want %q", n.sent, want)
+		}
+	})
+}
