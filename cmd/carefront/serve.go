@@ -31,6 +31,7 @@ import (
 	"carefront/internal/identity"
 	"carefront/internal/jobs"
 	"carefront/internal/locale"
+	"carefront/internal/messaging"
 	"carefront/internal/notify"
 	"carefront/internal/oauth"
 	"carefront/internal/ratelimit"
@@ -45,7 +46,7 @@ import (
 
 // sealedColumns lists every column holding sealed values, for background
 // re-encryption after "keys rotate". Features that seal a column add it here.
-var sealedColumns = slices.Concat(identity.SealedColumns, shl.SealedColumns, oauth.SealedColumns)
+var sealedColumns = slices.Concat(identity.SealedColumns, shl.SealedColumns, oauth.SealedColumns, messaging.SealedColumns)
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, _, err := parseFlags("serve", "Runs the portal until SIGTERM or SIGINT, then finishes in-flight requests and\ncommits pending audit records before it exits.", args, getenv, stdout, nil)
@@ -228,7 +229,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	labeler := fhirStore.Labels
 	policies := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
-	gateway := &clinical.Gateway{Source: source, Audit: aw, Policies: policies, Labeler: labeler, CareMonths: cfg.CareMonths}
+	// Messages are the record's Communications, whatever the source.
+	messages := &messaging.Store{DB: db, Keys: k, Audit: aw, Notices: auth}
+	gateway := &clinical.Gateway{Source: &messaging.Source{Clinical: source, Store: messages}, Audit: aw, Policies: policies,
+		Labeler: labeler, CareMonths: cfg.CareMonths}
 	if mode != "embedded" {
 		gateway.Consents = &consent.EHRConsents{EHR: source} // the EHR's privacy Consents bind the portal too
 	}

@@ -58,3 +58,10 @@ func newID() string {
 func (s *Store) stage(ctx context.Context, tx *sqldb.Tx, r audit.Record) error {
 	return s.Audit.Stage(ctx, tx, r)
 }
+
+// SealedColumns are the columns messaging seals, for re-encryption after a
+// key rotation.
+var SealedColumns = []seal.Column{
+	{Table: "message_thread", IDColumn: "id", Column: "subject"},
+	{Table: "message", IDColumn: "id", Column: "body"},
+}

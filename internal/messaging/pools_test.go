@@ -32,6 +32,7 @@ func newStore(t *testing.T, db *sqldb.DB) *messaging.Store {
 		for _, a := range []struct{ id, kind, email, role, patient string }{
 			{"acct-maria", "person", "maria@example.com", "", "maria"},
 			{"acct-dana", "person", "dana@example.com", "", ""},
+			{"acct-sam", "person", "sam@example.com", "", "sam"},
 			{"acct-rivera", "staff", "rivera@clinic.example", "clinician", ""},
 			{"acct-okafor", "staff", "okafor@clinic.example", "clinician", ""},
 			{"acct-billing", "staff", "billing@clinic.example", "support", ""},
