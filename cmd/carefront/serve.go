@@ -153,6 +153,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			aw.Close(context.Background())
 			return err
 		}
+		if err := demo.SeedPools(ctx, &messaging.Store{DB: db, Audit: aw}); err != nil {
+			aw.Close(context.Background())
+			return fmt.Errorf("demo pools: %w", err)
+		}
 		log.Info("demo accounts (made-up people; password and authenticator key are in the README)", "accounts", logins,
 			"password", demo.DemoPassword, "authenticator_key", demo.DemoTOTPSecret)
 	}
@@ -267,6 +271,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Views: builder,
 		// Share links: passcodes hashed on a budget of their own, so a
 		// flood of guesses cannot slow sign-in.
+		Messages: messages,
 		Links: &shl.Links{DB: db, Audit: aw, Keys: k, Views: builder, BaseURL: base,
 			Hasher: identity.NewHasher(identity.DefaultParams, 2)},
 		ShareLimiter:    limiter("share-link", 0.2, 10), // per address: 10 at once, then one every 5 s

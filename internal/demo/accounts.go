@@ -31,6 +31,7 @@ var Logins = []struct {
 	{"linda@demo.carefront.example", "caregiver: sees her father Walter's medicines and visits", identity.Person, "", "", "", ""},
 	{"dana@demo.carefront.example", "caregiver: parent of Sam (15) and Lily (8)", identity.Person, "", "", "", ""},
 	{"clinician@demo.carefront.example", "staff: clinician Anika Patel, reads her patients' records (Maria, Walter)", identity.Staff, "", "clinician", "Anika Patel", "demo-dr-patel"},
+	{"billing@demo.carefront.example", "staff: Jordan Lee, support, answers the Billing pool's messages", identity.Staff, "", "support", "Jordan Lee", ""},
 }
 
 // SeedAccounts creates the demo accounts unless they exist, each with the

@@ -91,16 +91,30 @@ type Decider interface {
 // see: the two answer alike.
 var ErrNoThread = apperr.New(apperr.NotFound, "there is no such conversation")
 
+// InputError is bad input: an Invalid apperr naming the form field it is
+// about and a code for the message shown beside it.
+type InputError struct {
+	Field, Code string
+	err         error
+}
+
+func (e *InputError) Error() string { return e.err.Error() }
+func (e *InputError) Unwrap() error { return e.err }
+
+func inputError(field, code, format string, args ...any) error {
+	return &InputError{Field: field, Code: code, err: apperr.New(apperr.Invalid, format, args...)}
+}
+
 // checkText trims a message and checks its length.
 func checkText(text string) (string, error) {
 	text = strings.TrimSpace(strings.ReplaceAll(text, "\r\n", "\n"))
 	switch {
 	case text == "":
-		return "", apperr.New(apperr.Invalid, "write a message before sending it")
+		return "", inputError("text", "text-missing", "write a message before sending it")
 	case utf8.RuneCountInString(text) > MaxText:
-		return "", apperr.New(apperr.Invalid, "a message can be up to %d characters; this one has %d", MaxText, utf8.RuneCountInString(text))
+		return "", inputError("text", "text-long", "a message can be up to %d characters; this one has %d", MaxText, utf8.RuneCountInString(text))
 	case !utf8.ValidString(text) || strings.ContainsFunc(text, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }):
-		return "", apperr.New(apperr.Invalid, "the message holds characters that cannot be sent")
+		return "", inputError("text", "text-characters", "the message holds characters that cannot be sent")
 	}
 	return text, nil
 }
@@ -110,7 +124,7 @@ func checkText(text string) (string, error) {
 func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who Author, pools []Pool, pool, subject, text string) (*Thread, error) {
 	subject = strings.TrimSpace(subject)
 	if subject == "" || utf8.RuneCountInString(subject) > MaxSubject || strings.ContainsFunc(subject, unicode.IsControl) {
-		return nil, apperr.New(apperr.Invalid, "give the message a subject, up to %d characters", MaxSubject)
+		return nil, inputError("subject", "subject-invalid", "give the message a subject, up to %d characters", MaxSubject)
 	}
 	text, err := checkText(text)
 	if err != nil {
@@ -123,7 +137,7 @@ func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who 
 		}
 	}
 	if chosen == nil {
-		return nil, apperr.New(apperr.Invalid, "choose who to write to from the list")
+		return nil, inputError("pool", "pool-missing", "choose who to write to from the list")
 	}
 	patient := req.Principal.Patient
 	th := &Thread{ID: newID(), Patient: patient, Pool: chosen.ID, PoolName: chosen.Name, ResponseTime: chosen.ResponseTime,

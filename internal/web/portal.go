@@ -37,7 +37,7 @@ var navPaths = []navItem{
 	{Path: "/", Label: "nav.home"}, {Path: "/results", Label: "nav.results", Type: "Observation"},
 	{Path: "/visits", Label: "nav.visits", Type: "Encounter"}, {Path: "/medications", Label: "nav.medications", Type: "MedicationRequest"},
 	{Path: "/summary", Label: "nav.summary"}, {Path: "/documents", Label: "nav.documents", Type: "DocumentReference"},
-	{Path: "/timeline", Label: "nav.timeline"},
+	{Path: "/timeline", Label: "nav.timeline"}, {Path: "/messages", Label: "nav.messages", Type: "Communication"},
 }
 
 // nav marks the page the request is on (or under).
@@ -294,6 +294,9 @@ func (s *Server) recordPage(w http.ResponseWriter, r *http.Request, titleID stri
 		p.Viewing = u.viewing
 	}
 	for _, n := range nav(r.URL.Path) {
+		if n.Path == "/messages" && s.opts.Messages == nil {
+			continue
+		}
 		if n.Type == "" || p.Shares(n.Type) {
 			n.Path = p.R(n.Path)
 			p.Nav = append(p.Nav, n)

@@ -40,6 +40,8 @@ var funcs = template.FuncMap{
 	"add":  func(a, b float64) float64 { return a + b },
 	"sub":  func(a, b float64) float64 { return a - b },
 	"join": strings.Join,
+	// messageText is a message as plain text with its web addresses linked.
+	"messageText": messageText,
 	// field bundles what the text-field template needs.
 	"field": func(p page, name, label, typ, auto string) fieldArgs {
 		return fieldArgs{Page: p, Name: name, Label: label, Type: typ, Auto: auto}

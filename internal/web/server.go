@@ -22,6 +22,7 @@ import (
 	"carefront/internal/consent"
 	"carefront/internal/identity"
 	"carefront/internal/locale"
+	"carefront/internal/messaging"
 	"carefront/internal/notify"
 	"carefront/internal/session"
 	"carefront/internal/shl"
@@ -62,6 +63,9 @@ type Options struct {
 	Research *consent.Research
 	// Links keeps SMART Health Links; nil serves none.
 	Links *shl.Links
+	// Messages keeps secure messages with the care team; nil serves no
+	// messaging pages.
+	Messages *messaging.Store
 	// ShareLimiter bounds share-link manifest requests per client address.
 	ShareLimiter Limiter
 	// AccessLog reads "Who viewed my record" from the audit trail.
