@@ -122,14 +122,8 @@ func checkText(text string) (string, error) {
 // Start opens a thread with a pool offered to the patient req acts for
 // (pools: Store.PoolsFor's answer for them) and sends its first message.
 func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who Author, pools []Pool, pool, subject, text string) (*Thread, error) {
-	subject = strings.TrimSpace(subject)
-	if subject == "" || utf8.RuneCountInString(subject) > MaxSubject || strings.ContainsFunc(subject, unicode.IsControl) {
-		return nil, inputError("subject", "subject-invalid", "give the message a subject, up to %d characters", MaxSubject)
-	}
-	text, err := checkText(text)
-	if err != nil {
-		return nil, err
-	}
+	// Every field is checked, so a form shows all its problems at once.
+	var bad []error
 	var chosen *Pool
 	for i := range pools {
 		if pools[i].ID == pool {
@@ -137,7 +131,18 @@ func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who 
 		}
 	}
 	if chosen == nil {
-		return nil, inputError("pool", "pool-missing", "choose who to write to from the list")
+		bad = append(bad, inputError("pool", "pool-missing", "choose who to write to from the list"))
+	}
+	subject = strings.TrimSpace(subject)
+	if subject == "" || utf8.RuneCountInString(subject) > MaxSubject || strings.ContainsFunc(subject, unicode.IsControl) {
+		bad = append(bad, inputError("subject", "subject-invalid", "give the message a subject, up to %d characters", MaxSubject))
+	}
+	text, err := checkText(text)
+	if err != nil {
+		bad = append(bad, err)
+	}
+	if len(bad) > 0 {
+		return nil, errors.Join(bad...)
 	}
 	patient := req.Principal.Patient
 	th := &Thread{ID: newID(), Patient: patient, Pool: chosen.ID, PoolName: chosen.Name, ResponseTime: chosen.ResponseTime,

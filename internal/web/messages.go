@@ -231,15 +231,21 @@ func author(u *signedIn, req *clinical.Request) messaging.Author {
 	return messaging.Author{Account: u.account.ID, Kind: kind}
 }
 
-// inputErr puts a messaging input error beside its field, reporting
-// whether there was one.
+// inputErr puts messaging's input errors beside their fields, reporting
+// whether there were any.
 func inputErr(f *form, err error) bool {
-	var ie *messaging.InputError
-	if !errors.As(err, &ie) {
-		return false
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
 	}
-	f.Errors[ie.Field] = "messages." + ie.Code
-	return true
+	found := false
+	for _, e := range errs {
+		var ie *messaging.InputError
+		if errors.As(e, &ie) {
+			f.Errors[ie.Field], found = "messages."+ie.Code, true
+		}
+	}
+	return found
 }
 
 // urlPattern finds web addresses in a message's text.

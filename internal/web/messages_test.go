@@ -89,6 +89,11 @@ func TestPatientMessagesPages(t *testing.T) {
 				t.Errorf("POST %v = %d, want 422 with %q beside the field", bad.values, res.StatusCode, bad.want)
 			}
 		}
+		// An empty form shows every problem at once.
+		if res, page := h.post(t, "/messages/new", url.Values{}); res.StatusCode != http.StatusUnprocessableEntity ||
+			!strings.Contains(page, "Choose who to write to.") || !strings.Contains(page, "Give the message a subject") || !strings.Contains(page, "Write a message before sending it.") {
+			t.Errorf("an empty form: %d, want 422 with the three problems", res.StatusCode)
+		}
 		if _, page := h.get(t, "/messages"); !strings.Contains(page, "No messages yet") {
 			t.Error("a refused message was sent")
 		}
