@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -54,6 +55,19 @@ type Thread struct {
 	Messages []Message
 	// Unread counts the other side's messages the reader has not opened.
 	Unread int
+	// Waiting, when the patient's side wrote last, is when they began to
+	// wait for an answer (their first message since the team's last);
+	// zero when the team answered last.
+	Waiting time.Time
+}
+
+// Due is when the pool's response time runs out for a waiting thread;
+// zero when no one is waiting.
+func (t *Thread) Due() time.Time {
+	if t.Waiting.IsZero() {
+		return time.Time{}
+	}
+	return t.Waiting.Add(t.ResponseTime)
 }
 
 // Message is one message of a thread.
@@ -272,6 +286,26 @@ func (s *Store) Inbox(ctx context.Context, d Decider, req clinical.Request) ([]T
 	if err != nil {
 		return nil, err
 	}
+	// Who waits longest first; then the open threads no one waits on;
+	// then those set aside as done.
+	rank := func(t Thread) int {
+		switch {
+		case t.Status == Done:
+			return 2
+		case t.Waiting.IsZero():
+			return 1
+		}
+		return 0
+	}
+	slices.SortStableFunc(ths, func(a, b Thread) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra - rb
+		}
+		if rank(a) == 0 {
+			return a.Due().Compare(b.Due())
+		}
+		return 0
+	})
 	var shown []Thread
 	var recs []audit.Record
 	seen := map[string]bool{}
@@ -347,6 +381,65 @@ func (s *Store) Thread(ctx context.Context, d Decider, req clinical.Request, id 
 	}
 	th.Messages = ms
 	return th, s.Audit.Chain(ctx)
+}
+
+// Assign makes a member of the thread's pool its owner (to, a staff
+// account of the pool; "" gives it back to the pool), and MarkDone sets a
+// thread aside as answered (a new message from the patient's side opens it
+// again). Only members of the thread's pool may; anyone else gets
+// ErrNoThread. Both are audited.
+func (s *Store) Assign(ctx context.Context, d Decider, req clinical.Request, thread, to string) error {
+	return s.change(ctx, d, req, thread, "thread-assigned", func(ctx context.Context, tx *sqldb.Tx, th *Thread) error {
+		if to != "" {
+			var n int
+			if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM message_pool_member WHERE pool_id = ? AND account_id = ?", th.Pool, to).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return apperr.New(apperr.Invalid, "a thread is assigned to a member of its pool")
+			}
+		}
+		_, err := tx.Exec(ctx, "UPDATE message_thread SET assigned_to = ? WHERE id = ?", nullable(to), th.ID)
+		return err
+	})
+}
+
+// MarkDone sets a thread aside as answered; see Assign.
+func (s *Store) MarkDone(ctx context.Context, d Decider, req clinical.Request, thread string) error {
+	return s.change(ctx, d, req, thread, "thread-done", func(ctx context.Context, tx *sqldb.Tx, th *Thread) error {
+		_, err := tx.Exec(ctx, "UPDATE message_thread SET status = ? WHERE id = ?", Done, th.ID)
+		return err
+	})
+}
+
+// change applies a staff member's change to a thread of their pool.
+func (s *Store) change(ctx context.Context, d Decider, req clinical.Request, id, reason string, fn func(context.Context, *sqldb.Tx, *Thread) error) error {
+	th, err := s.thread(ctx, id)
+	if err != nil {
+		return err
+	}
+	if req.Principal.Role == "" {
+		return ErrNoThread
+	}
+	dec, req, err := d.Decide(ctx, req, access.Write, access.Target{Type: "Communication", ID: th.ID, Patients: []string{th.Patient}, Pool: th.Pool})
+	if err != nil {
+		return err
+	}
+	rec := d.AuditRecord(req, audit.SubtypeUpdate, audit.Update)
+	rec.Patient, rec.Reason = "Patient/"+th.Patient, reason
+	if !dec.Permit {
+		return s.refuse(ctx, rec, dec.Reason, ErrNoThread)
+	}
+	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		if err := fn(ctx, tx, th); err != nil {
+			return err
+		}
+		return s.stage(ctx, tx, rec)
+	})
+	if err != nil {
+		return err
+	}
+	return s.Audit.Chain(ctx)
 }
 
 // missing is the audit record of an attempt to open a thread that does not
@@ -456,7 +549,9 @@ func (s *Store) list(ctx context.Context, where string, args []any, unreadKinds 
 		kinds = "'" + strings.Join(unreadKinds, "', '") + "'"
 	}
 	q := `SELECT t.id, t.patient_id, t.pool_id, p.name, p.response_mins, t.subject, t.status, t.assigned_to, t.created, t.updated,
-		(SELECT COUNT(*) FROM message m WHERE m.thread_id = t.id AND m.sent IS NOT NULL AND m.read_at IS NULL AND m.author_kind IN (` + kinds + `))
+		(SELECT COUNT(*) FROM message m WHERE m.thread_id = t.id AND m.sent IS NOT NULL AND m.read_at IS NULL AND m.author_kind IN (` + kinds + `)),
+		(SELECT MIN(m.sent) FROM message m WHERE m.thread_id = t.id AND m.sent IS NOT NULL AND m.author_kind IN ('patient', 'caregiver')
+			AND m.sent > COALESCE((SELECT MAX(a.sent) FROM message a WHERE a.thread_id = t.id AND a.sent IS NOT NULL AND a.author_kind IN ('staff', 'auto')), 0))
 		FROM message_thread t JOIN message_pool p ON p.id = t.pool_id
 		WHERE ` + where + ` ORDER BY CASE t.status WHEN 'open' THEN 0 ELSE 1 END, t.updated DESC, t.id`
 	var out []Thread
@@ -473,9 +568,13 @@ func (s *Store) list(ctx context.Context, where string, args []any, unreadKinds 
 				subject          []byte
 				assigned         sql.NullString
 				created, updated int64
+				waiting          sql.NullInt64
 			)
-			if err := rows.Scan(&th.ID, &th.Patient, &th.Pool, &th.PoolName, &mins, &subject, &th.Status, &assigned, &created, &updated, &th.Unread); err != nil {
+			if err := rows.Scan(&th.ID, &th.Patient, &th.Pool, &th.PoolName, &mins, &subject, &th.Status, &assigned, &created, &updated, &th.Unread, &waiting); err != nil {
 				return err
+			}
+			if waiting.Valid {
+				th.Waiting = time.UnixMicro(waiting.Int64).UTC()
 			}
 			plain, err := s.Keys.Open(subject, seal.Binding{Table: "message_thread", Column: "subject", Row: th.ID})
 			if err != nil {

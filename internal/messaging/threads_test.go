@@ -302,3 +302,64 @@ func TestNoticesOfNewMessages(t *testing.T) {
 		}
 	})
 }
+
+// TestInboxClockAssignDone: the inbox puts who waits longest first, with
+// when the pool's response time runs out; a member assigns a thread to
+// themself and sets it aside as done; a new message from the patient opens
+// it again; no one outside the pool can do either.
+func TestInboxClockAssignDone(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		clock := sqldbtest.UseClock(db)
+		f := newFixture(t, db)
+		f.s.Now = db.Now
+		first, err := f.s.Start(ctx, f.gw, f.maria, f.mariaAs, f.pools(), f.rivera.ID, "First", "One")
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Add(time.Hour)
+		second, err := f.s.Start(ctx, f.gw, f.sam, messaging.Author{Account: "acct-sam", Kind: messaging.ByPatient}, f.pools(), f.rivera.ID, "Second", "Two")
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.Add(time.Hour)
+		if _, err := f.s.Send(ctx, f.gw, f.drRivera, f.riveraAs, second.ID, "Answered"); err != nil {
+			t.Fatal(err)
+		}
+		inbox, err := f.s.Inbox(ctx, f.gw, f.drRivera)
+		if err != nil || len(inbox) != 2 {
+			t.Fatalf("inbox = %+v, %v", inbox, err)
+		}
+		if inbox[0].ID != first.ID || inbox[0].Waiting.IsZero() || !inbox[0].Due().Equal(inbox[0].Waiting.Add(48*time.Hour)) || !inbox[1].Waiting.IsZero() {
+			t.Errorf("inbox order and clock: %+v", inbox)
+		}
+		for _, req := range []clinical.Request{f.clerk, f.maria} {
+			if err := f.s.MarkDone(ctx, f.gw, req, first.ID); !errors.Is(err, messaging.ErrNoThread) {
+				t.Errorf("%s marks Rivera's thread done: %v", req.Principal.User, err)
+			}
+			if err := f.s.Assign(ctx, f.gw, req, first.ID, "acct-billing"); !errors.Is(err, messaging.ErrNoThread) {
+				t.Errorf("%s assigns Rivera's thread: %v", req.Principal.User, err)
+			}
+		}
+		if err := f.s.Assign(ctx, f.gw, f.drRivera, first.ID, "acct-billing"); apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("assigning to someone outside the pool: %v", err)
+		}
+		if err := f.s.Assign(ctx, f.gw, f.drRivera, first.ID, "acct-rivera"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.MarkDone(ctx, f.gw, f.drRivera, first.ID); err != nil {
+			t.Fatal(err)
+		}
+		inbox, _ = f.s.Inbox(ctx, f.gw, f.drRivera)
+		if inbox[1].ID != first.ID || inbox[1].Status != messaging.Done || inbox[1].AssignedTo != "acct-rivera" {
+			t.Errorf("after done: %+v", inbox)
+		}
+		if _, err := f.s.Send(ctx, f.gw, f.maria, f.mariaAs, first.ID, "One more thing"); err != nil {
+			t.Fatal(err)
+		}
+		inbox, _ = f.s.Inbox(ctx, f.gw, f.drRivera)
+		if inbox[0].ID != first.ID || inbox[0].Status != messaging.Open {
+			t.Errorf("a new message does not open the thread again: %+v", inbox)
+		}
+	})
+}
