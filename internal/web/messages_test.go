@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"carefront/internal/audit/audittest"
 	"carefront/internal/demo"
 	"carefront/internal/identity"
 	"carefront/internal/messaging"
@@ -29,8 +30,16 @@ func messagesHarness(t *testing.T, db *sqldb.DB) (*authHarness, *messaging.Store
 	})
 	h.account(t, "maria@example.com", identity.Person, demo.Maria, "")
 	h.account(t, "walter@example.com", identity.Person, demo.Walter, "")
-	h.account(t, "patel@clinic.example", identity.Staff, "", "clinician")
-	h.account(t, "billing@clinic.example", identity.Staff, "", "support")
+	for _, st := range []struct{ email, role, name string }{{"patel@clinic.example", "clinician", "Anika Patel"}, {"billing@clinic.example", "support", "Jordan Lee"}} {
+		hash, _ := identity.HashPassword("a long enough passphrase", identity.Params{Memory: 8 * 1024, Time: 1, Threads: 1})
+		a := &identity.Account{Kind: identity.Staff, Email: st.email, PasswordHash: hash, StaffRole: st.role, DisplayName: st.name}
+		if err := h.store.CreateAccount(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.store.SetTOTPSecret(context.Background(), a.ID, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx := context.Background()
 	pools := map[string]string{}
 	for _, p := range []struct{ name, practitioner, member string }{
@@ -142,6 +151,84 @@ func TestPatientMessagesPages(t *testing.T) {
 		}
 		if _, page := h.get(t, "/messages"); !strings.Contains(page, "No messages yet") {
 			t.Error("Walter's list shows Maria's conversation")
+		}
+	})
+}
+
+// TestInbox: Dr. Patel finds Maria's message in her inbox, opens it (Maria
+// then sees it was read), answers (signed with her name), assigns it to
+// herself and sets it aside as done; the support staff member of another
+// pool finds none of it; a patient cannot reach the inbox; every opening
+// is in the audit trail with Dr. Patel as agent and Maria as subject.
+func TestInbox(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, _, pools := messagesHarness(t, db)
+		h.signIn(t, "maria@example.com")
+		res, _ := h.post(t, "/messages/new", url.Values{"pool": {pools["Dr. Patel's team"]}, "subject": {"Knee pain"}, "text": {"My knee hurts."}})
+		thread := strings.TrimSuffix(res.Header.Get("Location"), "?done=sent")
+		id := strings.TrimPrefix(thread, "/messages/")
+		if res, _ := h.get(t, "/staff/inbox"); res.StatusCode != 403 {
+			t.Errorf("Maria reaches the inbox: %d", res.StatusCode)
+		}
+		h.post(t, "/signout", nil)
+
+		h.signIn(t, "billing@clinic.example")
+		if _, page := h.get(t, "/staff/inbox"); strings.Contains(page, "Knee pain") {
+			t.Error("billing's inbox shows the thread of Dr. Patel's team")
+		}
+		if res, _ := h.get(t, "/staff/inbox/"+id); res.StatusCode != 404 {
+			t.Errorf("billing opens Dr. Patel's thread: %d", res.StatusCode)
+		}
+		if res, _ := h.post(t, "/staff/inbox/"+id, url.Values{"text": {"Hi"}}); res.StatusCode != 404 {
+			t.Errorf("billing answers Dr. Patel's thread: %d", res.StatusCode)
+		}
+		h.post(t, "/signout", nil)
+
+		h.signIn(t, "patel@clinic.example")
+		_, inbox := h.get(t, "/staff/inbox")
+		for _, want := range []string{"Knee pain", "Dr. Patel&#39;s team", demo.Maria, "Waiting for an answer since", "(answer by"} {
+			if !strings.Contains(inbox, want) {
+				t.Errorf("Dr. Patel's inbox lacks %q", want)
+			}
+		}
+		_, page := h.get(t, "/staff/inbox/"+id)
+		if !strings.Contains(page, "My knee hurts.") || !strings.Contains(page, "The patient") {
+			t.Errorf("the thread as staff see it:\n%s", page)
+		}
+		if res, page := h.post(t, "/staff/inbox/"+id, url.Values{"text": {" "}}); res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "Write a message before sending it.") {
+			t.Errorf("an empty answer: %d", res.StatusCode)
+		}
+		for _, step := range []struct{ path, want string }{
+			{"/staff/inbox/" + id, "/staff/inbox/" + id + "?done=sent"},
+			{"/staff/inbox/" + id + "/assign", "/staff/inbox/" + id + "?done=assigned"},
+			{"/staff/inbox/" + id + "/done", "/staff/inbox?done=closed"},
+		} {
+			res, _ := h.post(t, step.path, url.Values{"text": {"Please come in on Friday."}})
+			if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != step.want {
+				t.Errorf("POST %s = %d to %q, want %q", step.path, res.StatusCode, res.Header.Get("Location"), step.want)
+			}
+		}
+		if _, page := h.get(t, "/staff/inbox?done=closed"); !strings.Contains(page, "<dd>Done</dd>") || !strings.Contains(page, "set aside as done") {
+			t.Log(grep(page, "Done"))
+			t.Error("the thread is not shown as done")
+		}
+		h.post(t, "/signout", nil)
+
+		h.signIn(t, "maria@example.com")
+		_, page = h.get(t, thread)
+		for _, want := range []string{"Please come in on Friday.", "Anika Patel, Dr. Patel&#39;s team", "Read by the team on"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("Maria's conversation lacks %q", want)
+			}
+		}
+		opened := 0
+		for _, e := range audittest.Events(t, db) {
+			if strings.Contains(e, `"read"`) && strings.Contains(e, "Anika Patel") && strings.Contains(e, "Patient/"+demo.Maria) {
+				opened++
+			}
+		}
+		if opened < 2 {
+			t.Errorf("%d audited openings by Dr. Patel, want at least 2", opened)
 		}
 	})
 }
