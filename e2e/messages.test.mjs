@@ -1,6 +1,7 @@
 // Secure messaging in a real browser, on the demo clinic: Maria writes to
-// her clinician's team with the keyboard alone, sees the conversation, and
-// the team is told without PHI; axe-core on every messages page in English
+// her clinician's team with the keyboard alone, sees the conversation, the
+// team is told without PHI, Dr. Patel answers from her inbox and Maria reads
+// the answer; axe-core on every messages page in English
 // and Spanish at 375 px and 1280 px.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,6 +48,7 @@ test('Maria writes to her care team with the keyboard, reads the conversation, a
   await page.waitForURL(/\/messages\/[0-9a-f]{32}\?done=sent$/);
 
   const main = page.locator('main');
+  const threadPath = new URL(page.url()).pathname;
   await assert.doesNotReject(main.getByText('Your message was sent.').waitFor());
   assert.match(await main.textContent(), /Knee after the new dose[\s\S]*With Dr\. Patel's team\.[\s\S]*Not read by the team yet\./);
   assert.equal(await main.getByRole('link', { name: 'https://example.org/knee' }).getAttribute('href'), 'https://example.org/knee');
@@ -60,6 +62,33 @@ test('Maria writes to her care team with the keyboard, reads the conversation, a
   assert.match(texts, /A new message is waiting in your carefront inbox/);
   for (const phi of ['knee', 'Knee', 'dose', 'Maria', 'Ortega', 'Patel']) {
     assert.ok(!texts.includes(phi), `a notice carries "${phi}"`);
+  }
+  // Dr. Patel answers from her inbox, in a browser of her own.
+  const staffContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const staff = await staffContext.newPage();
+  const staffProblems = watchConsole(staff);
+  await signInAs(staff, server, 'clinician@demo.carefront.example');
+  await staff.getByRole('link', { name: 'Inbox' }).click();
+  await staff.waitForURL(/\/staff\/inbox$/);
+  assert.match(await staff.locator('main').textContent(), /Waiting for an answer since/);
+  await staff.getByRole('link', { name: 'Knee after the new dose' }).click();
+  await staff.getByLabel('Message', { exact: true }).fill('Keep taking it, and come in on Friday.');
+  await staff.getByRole('button', { name: 'Send message' }).click();
+  await staff.waitForURL(/\?done=sent$/);
+  assert.deepEqual(await axeViolations(staff), [], 'the staff thread: axe-core violations');
+  await staff.goto(`${server.url}staff/inbox`);
+  assert.deepEqual(await axeViolations(staff), [], 'the inbox: axe-core violations');
+  assert.deepEqual(staffProblems, []);
+  await staffContext.close();
+
+  // Maria sees the answer, signed; she is told without PHI.
+  await page.goto(`${server.url}${threadPath.slice(1)}`);
+  assert.match(await main.textContent(), /Anika Patel, Dr\. Patel's team[\s\S]*Keep taking it, and come in on Friday\./);
+  assert.match(await main.textContent(), /Read by the team on/);
+  const after = (await outboxTexts(page, server)).join('\n');
+  assert.match(after, /You have a new message from your care team/);
+  for (const phi of ['Friday', 'knee', 'Patel', 'Maria']) {
+    assert.ok(!after.includes(phi), `a notice carries "${phi}"`);
   }
   assert.deepEqual(problems, []);
   await context.close();
