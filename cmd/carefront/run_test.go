@@ -105,6 +105,7 @@ func TestBadInvocationsExitNonZeroWithOneLine(t *testing.T) {
 		{"unwritable data dir", []string{"--data-dir", filepath.Join(file, "data")}, nil, 1, "data dir"},
 		{"unreachable database", nil, map[string]string{"CAREFRONT_DATABASE_URL": "postgres://u:pw@127.0.0.1:1/x?connect_timeout=2"}, 1, "cannot connect to PostgreSQL"},
 		{"verify without key", []string{"audit", "verify", "--data-dir", dir}, nil, 1, "no audit signing key"},
+		{"bad office hours", []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", "off", "--data-dir", filepath.Join(t.TempDir(), "data"), "--office-hours", "weekdays 9 to 5"}, nil, 2, "CAREFRONT_OFFICE_HOURS (--office-hours)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -234,7 +234,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	labeler := fhirStore.Labels
 	policies := &access.Store{DB: db, Audit: aw, Loaders: []access.Loader{grants.LoadPolicy}}
 	// Messages are the record's Communications, whatever the source.
-	messages := &messaging.Store{DB: db, Keys: k, Audit: aw, Notices: auth}
+	hours, err := messaging.ParseOfficeHours(cfg.OfficeHours, cfg.ClinicTimeZone)
+	if err != nil {
+		closeListeners()
+		return &config.Error{Setting: "CAREFRONT_OFFICE_HOURS (--office-hours)", Problem: err.Error()}
+	}
+	messages := &messaging.Store{DB: db, Keys: k, Audit: aw, Notices: auth, Hours: hours}
 	gateway := &clinical.Gateway{Source: &messaging.Source{Clinical: source, Store: messages}, Audit: aw, Policies: policies,
 		Labeler: labeler, CareMonths: cfg.CareMonths}
 	if mode != "embedded" {

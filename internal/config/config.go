@@ -54,6 +54,7 @@ type Config struct {
 	ResultsDictionary       string         // path of a clinic's plain-language test dictionary (JSON); empty uses the built-in one
 	ClinicTimeZone          *time.Location // the clinic's time zone: dates the clinic gives (a grant's last day) are days there
 	CareMonths              int            // how far back a visit with a clinician makes a care relationship
+	OfficeHours             string         // when the care teams read messages, in the clinic's time zone ("Mon-Fri 08:00-17:00", or "always")
 	TeenAge, AdultAge       int            // a parent's access: sensitive records hidden from TeenAge, ended at AdultAge
 	Part2Sources            []string       // record sources under 42 CFR Part 2
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
@@ -297,6 +298,9 @@ func Settings() []Setting {
 				}
 				return nil
 			}},
+		{Flag: "office-hours", Env: "CAREFRONT_OFFICE_HOURS", Default: "Mon-Fri 08:00-17:00",
+			Usage: "when the care teams read messages, in the clinic's time zone: days and hours like \"Mon-Fri 08:00-17:00, Sat 09:00-12:00\"; a message written outside them gets an automatic reply saying when it will be read; \"always\" sends none",
+			parse: func(c *Config, v string) error { c.OfficeHours = v; return nil }},
 		{Flag: "care-relationship-months", Env: "CAREFRONT_CARE_RELATIONSHIP_MONTHS", Default: "24",
 			Usage: "how far back an appointment or visit with a clinician lets them read the patient's record (a care team membership always does)",
 			parse: func(c *Config, v string) error {

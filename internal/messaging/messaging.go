@@ -23,6 +23,10 @@ type Store struct {
 	// Notices queues the PHI-free notices of new messages in the
 	// message's own transaction; nil sends none.
 	Notices Notifier
+	// Hours are the clinic's office hours: outside them a message from the
+	// patient's side gets an automatic reply saying when it will be read.
+	// Nil sends none.
+	Hours *OfficeHours
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

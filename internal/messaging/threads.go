@@ -188,6 +188,9 @@ func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who 
 		if err := s.notify(ctx, tx, th, m); err != nil {
 			return err
 		}
+		if err := s.officeHoursReply(ctx, tx, th, m, now); err != nil {
+			return err
+		}
 		return s.stage(ctx, tx, rec)
 	})
 	if err != nil {
@@ -232,6 +235,9 @@ func (s *Store) Send(ctx context.Context, d Decider, req clinical.Request, who A
 			return err
 		}
 		if err := s.notify(ctx, tx, th, m); err != nil {
+			return err
+		}
+		if err := s.officeHoursReply(ctx, tx, th, m, now); err != nil {
 			return err
 		}
 		return s.stage(ctx, tx, rec)
@@ -462,11 +468,37 @@ func (s *Store) refuse(ctx context.Context, rec audit.Record, reason string, err
 	return err
 }
 
+// officeHoursReply adds, in tx, carefront's automatic reply to a message
+// from the patient's side written outside office hours: once until the team
+// answers. It is audited as carefront's own.
+func (s *Store) officeHoursReply(ctx context.Context, tx *sqldb.Tx, th *Thread, m *Message, now time.Time) error {
+	if s.Hours == nil || (m.AuthorKind != ByPatient && m.AuthorKind != ByCaregiver) || s.Hours.Open(now) {
+		return nil
+	}
+	next := s.Hours.Next(now)
+	if next.IsZero() {
+		return nil
+	}
+	var already int
+	err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM message WHERE thread_id = ? AND author_kind = ? AND sent > COALESCE(
+		(SELECT MAX(a.sent) FROM message a WHERE a.thread_id = ? AND a.author_kind = ?), 0)`, th.ID, ByCarefront, th.ID, ByStaff).Scan(&already)
+	if err != nil || already > 0 {
+		return err
+	}
+	reply := &Message{ID: newID(), Thread: th.ID, AuthorKind: ByCarefront, Text: autoReply(th.PoolName, next, s.Hours.loc)}
+	if err := s.insert(ctx, tx, reply, now.Add(time.Microsecond)); err != nil {
+		return err
+	}
+	return s.stage(ctx, tx, audit.Record{Type: audit.TypeRESTful, Subtype: []audit.Coding{audit.SubtypeCreate}, Action: audit.Create,
+		Outcome: audit.Success, Reason: "office-hours-reply", Client: "carefront", Patient: "Patient/" + th.Patient,
+		Entities: []audit.Entity{{What: "Communication/" + reply.ID}}})
+}
+
 // notify queues, in tx, the notices of a new message m in thread th: to the
 // members of the pool when the patient's side wrote; otherwise to the
 // patient's own account and to every caregiver who wrote in the thread.
 func (s *Store) notify(ctx context.Context, tx *sqldb.Tx, th *Thread, m *Message) error {
-	if s.Notices == nil {
+	if s.Notices == nil || m.AuthorKind == ByCarefront {
 		return nil
 	}
 	if m.AuthorKind == ByPatient || m.AuthorKind == ByCaregiver {
@@ -551,7 +583,7 @@ func (s *Store) list(ctx context.Context, where string, args []any, unreadKinds 
 	q := `SELECT t.id, t.patient_id, t.pool_id, p.name, p.response_mins, t.subject, t.status, t.assigned_to, t.created, t.updated,
 		(SELECT COUNT(*) FROM message m WHERE m.thread_id = t.id AND m.sent IS NOT NULL AND m.read_at IS NULL AND m.author_kind IN (` + kinds + `)),
 		(SELECT MIN(m.sent) FROM message m WHERE m.thread_id = t.id AND m.sent IS NOT NULL AND m.author_kind IN ('patient', 'caregiver')
-			AND m.sent > COALESCE((SELECT MAX(a.sent) FROM message a WHERE a.thread_id = t.id AND a.sent IS NOT NULL AND a.author_kind IN ('staff', 'auto')), 0))
+			AND m.sent > COALESCE((SELECT MAX(a.sent) FROM message a WHERE a.thread_id = t.id AND a.sent IS NOT NULL AND a.author_kind = 'staff'), 0))
 		FROM message_thread t JOIN message_pool p ON p.id = t.pool_id
 		WHERE ` + where + ` ORDER BY CASE t.status WHEN 'open' THEN 0 ELSE 1 END, t.updated DESC, t.id`
 	var out []Thread
