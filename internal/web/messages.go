@@ -140,6 +140,12 @@ func (s *Server) showNewMessage(w http.ResponseWriter, r *http.Request) error {
 	if req == nil {
 		return nil
 	}
+	if ok, err := s.opts.Messages.MayWrite(r.Context(), s.opts.Clinical, *req); err != nil || !ok {
+		if err == nil {
+			err = apperr.New(apperr.Forbidden, "You cannot send messages for this record.")
+		}
+		return err
+	}
 	f := newForm()
 	f.Values["pool"] = r.FormValue("pool")
 	return s.showNewMessageForm(w, r, req, f, http.StatusOK)

@@ -232,3 +232,54 @@ func TestInbox(t *testing.T) {
 		}
 	})
 }
+
+// TestCaregiverMessages: a caregiver whose grant holds messages writes to
+// the patient's care team on their behalf, and both see who wrote; one
+// whose grant does not (medicines and visits only) has no Messages in the
+// navigation and is refused the messages pages, with nothing sent.
+func TestCaregiverMessages(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, _, pools := messagesHarness(t, db)
+		h.account(t, "linda@example.com", identity.Person, "", "")
+		h.account(t, "dana@example.com", identity.Person, "", "")
+		h.grant(t, demo.Walter, "linda@example.com", "medications-visits")
+		h.grant(t, demo.Walter, "dana@example.com", "messages")
+
+		h.signIn(t, "linda@example.com")
+		if _, home := h.get(t, "/?for=demo-walter"); strings.Contains(home, `href="/messages`) {
+			t.Error("Linda, without messages in her grant, is offered Messages")
+		}
+		for _, p := range []string{"/messages?for=demo-walter", "/messages/new?for=demo-walter"} {
+			if res, _ := h.get(t, p); res.StatusCode != 403 {
+				t.Errorf("Linda GET %s = %d, want 403", p, res.StatusCode)
+			}
+		}
+		if res, _ := h.post(t, "/messages/new?for=demo-walter", url.Values{"pool": {pools["Billing"]}, "subject": {"Hi"}, "text": {"Hi"}}); res.StatusCode != 403 {
+			t.Errorf("Linda writes for Walter: %d, want 403", res.StatusCode)
+		}
+		h.post(t, "/signout", nil)
+
+		h.signIn(t, "dana@example.com")
+		_, home := h.get(t, "/?for=demo-walter")
+		if !strings.Contains(home, `href="/messages?for=demo-walter"`) {
+			t.Error("Dana, with messages in her grant, is not offered Messages")
+		}
+		res, _ := h.post(t, "/messages/new?for=demo-walter", url.Values{"pool": {pools["Billing"]}, "subject": {"March bill"}, "text": {"Why two charges?"}})
+		loc := res.Header.Get("Location")
+		if res.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "for=demo-walter") {
+			t.Fatalf("Dana writes for Walter: %d to %q", res.StatusCode, loc)
+		}
+		_, page := h.get(t, loc)
+		if !strings.Contains(page, "You, on Walter Brooks-Demo&#39;s behalf") {
+			t.Errorf("Dana's view of the conversation does not say she wrote on Walter's behalf")
+		}
+		h.post(t, "/signout", nil)
+
+		h.signIn(t, "walter@example.com")
+		thread := strings.Split(strings.TrimPrefix(loc, "/messages/"), "?")[0]
+		_, page = h.get(t, "/messages/"+thread)
+		if !strings.Contains(page, "A caregiver, on your behalf") || !strings.Contains(page, "Why two charges?") {
+			t.Errorf("Walter's view does not show the caregiver's message as theirs on his behalf")
+		}
+	})
+}
