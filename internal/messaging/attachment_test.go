@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"image"
@@ -14,8 +15,14 @@ import (
 	"strings"
 	"testing"
 
+	"carefront/internal/access"
 	"carefront/internal/apperr"
+	"carefront/internal/audit/audittest"
+	"carefront/internal/clinical"
+	"carefront/internal/clinical/store"
 	"carefront/internal/messaging"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
 )
 
 // photo is a small picture, as JPEG or PNG.
@@ -237,6 +244,78 @@ func FuzzCheckAttachment(f *testing.F) {
 		}
 		if a.ContentType != "image/jpeg" && a.ContentType != "image/png" && a.ContentType != "application/pdf" {
 			t.Fatalf("kept as %s", a.ContentType)
+		}
+	})
+}
+
+// TestFilesWithMessages: a photo sent with a message is kept sealed,
+// listed with the message (and in its Communication), and given back to
+// the patient and the pool's members, each time audited; another patient
+// and another pool's staff get ErrNoThread; a bad file refuses the whole
+// message.
+func TestFilesWithMessages(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		jpg := withEXIF(photo(t, "jpeg"))
+		th, err := f.s.Start(ctx, f.gw, f.maria, f.mariaAs, f.pools(), f.rivera.ID, "Rash", "See the photo.", messaging.Upload{Name: "rash.jpg", Data: jpg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		info := th.Messages[0].Attachments
+		if len(info) != 1 || info[0].ContentType != "image/jpeg" || info[0].Name != "rash.jpg" {
+			t.Fatalf("attachments = %+v", info)
+		}
+		var raw, rawName []byte
+		if err := db.RawWriter().QueryRow("SELECT data, name FROM message_attachment").Scan(&raw, &rawName); err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(rawName, []byte("rash")) || bytes.Contains(raw, []byte{0xFF, 0xD8, 0xFF}) {
+			t.Error("the file or its name is stored in the clear")
+		}
+		for _, req := range []clinical.Request{f.maria, f.drRivera} {
+			a, err := f.s.File(ctx, f.gw, req, th.ID, info[0].ID)
+			if err != nil || a.ContentType != "image/jpeg" || bytes.Contains(a.Data, []byte("GPSLatitude")) {
+				t.Errorf("%s gets the file: %v", req.Principal.User, err)
+			}
+		}
+		for _, req := range []clinical.Request{f.sam, f.clerk} {
+			if _, err := f.s.File(ctx, f.gw, req, th.ID, info[0].ID); !errors.Is(err, messaging.ErrNoThread) {
+				t.Errorf("%s gets Maria's file: %v", req.Principal.User, err)
+			}
+		}
+		if _, err := f.s.File(ctx, f.gw, f.maria, th.ID, "no-such-file"); apperr.CodeOf(err) != apperr.NotFound {
+			t.Errorf("a missing file: %v", err)
+		}
+		opened, _ := f.s.Thread(ctx, f.gw, f.drRivera, th.ID)
+		if len(opened.Messages[0].Attachments) != 1 {
+			t.Errorf("the thread lists %d files", len(opened.Messages[0].Attachments))
+		}
+		gw := &clinical.Gateway{Source: &messaging.Source{Clinical: store.New(db), Store: f.s}, Audit: f.s.Audit, Policies: &access.Store{DB: db}, Now: db.Now}
+		r, err := gw.Read(ctx, f.maria, "Communication", th.Messages[0].ID)
+		if err != nil || !strings.Contains(string(r.Raw), `"contentAttachment":{"contentType":"image/jpeg"`) || !strings.Contains(string(r.Raw), `"title":"rash.jpg"`) {
+			t.Errorf("the Communication lacks its attachment: %v %s", err, r.Raw)
+		}
+		reads := 0
+		for _, e := range audittest.Events(t, db) {
+			if strings.Contains(e, `"read"`) && strings.Contains(e, "Communication/"+th.Messages[0].ID) && strings.Contains(e, `"outcome":"0"`) {
+				reads++
+			}
+		}
+		if reads < 2 {
+			t.Errorf("%d audited reads of the file's message, want at least 2", reads)
+		}
+		elf := append([]byte("\x7fELF"), make([]byte, 64)...)
+		if _, err := f.s.Send(ctx, f.gw, f.maria, f.mariaAs, th.ID, "And this", messaging.Upload{Name: "x.jpg", Data: elf}); apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("a program as a photo: %v", err)
+		}
+		if _, err := f.s.Send(ctx, f.gw, f.maria, f.mariaAs, th.ID, "Two", messaging.Upload{Name: "a.jpg", Data: jpg}, messaging.Upload{Name: "b.jpg", Data: jpg}); apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("two files: %v", err)
+		}
+		var n int
+		db.RawWriter().QueryRow("SELECT COUNT(*) FROM message").Scan(&n)
+		if n != 1 {
+			t.Errorf("%d messages after the refused ones, want 1", n)
 		}
 	})
 }

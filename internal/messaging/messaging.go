@@ -68,4 +68,6 @@ func (s *Store) stage(ctx context.Context, tx *sqldb.Tx, r audit.Record) error {
 var SealedColumns = []seal.Column{
 	{Table: "message_thread", IDColumn: "id", Column: "subject"},
 	{Table: "message", IDColumn: "id", Column: "body"},
+	{Table: "message_attachment", IDColumn: "id", Column: "name"},
+	{Table: "message_attachment", IDColumn: "id", Column: "data"},
 }

@@ -228,8 +228,14 @@ func communication(th *Thread, m *Message, answers string) (*fhir.Resource, erro
 		System string `json:"system"`
 		Code   string `json:"code"`
 	}
+	type attachment struct {
+		ContentType string `json:"contentType"`
+		Size        int    `json:"size"`
+		Title       string `json:"title"`
+	}
 	type payload struct {
-		ContentString string `json:"contentString"`
+		ContentString     string      `json:"contentString,omitempty"`
+		ContentAttachment *attachment `json:"contentAttachment,omitempty"`
 	}
 	c := struct {
 		ResourceType string `json:"resourceType"`
@@ -274,6 +280,9 @@ func communication(th *Thread, m *Message, answers string) (*fhir.Resource, erro
 		c.Sender, c.Recipient = ref{Display: th.PoolName}, []ref{patient}
 	}
 	c.Payload = []payload{{ContentString: m.Text}}
+	for _, a := range m.Attachments {
+		c.Payload = append(c.Payload, payload{ContentAttachment: &attachment{ContentType: a.ContentType, Size: a.Size, Title: a.Name}})
+	}
 	raw, err := json.Marshal(c)
 	if err != nil {
 		return nil, err

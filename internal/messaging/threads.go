@@ -83,6 +83,16 @@ type Message struct {
 	Sent       time.Time
 	// ReadAt is when the other side first opened it; zero until then.
 	ReadAt time.Time
+	// Attachments are the files sent with it (without their bytes).
+	Attachments []AttachmentInfo
+}
+
+// AttachmentInfo describes a file sent with a message.
+type AttachmentInfo struct {
+	ID          string
+	Name        string
+	ContentType string
+	Size        int
 }
 
 // Author is who writes: their account and how they write (ByPatient,
@@ -135,7 +145,7 @@ func checkText(text string) (string, error) {
 
 // Start opens a thread with a pool offered to the patient req acts for
 // (pools: Store.PoolsFor's answer for them) and sends its first message.
-func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who Author, pools []Pool, pool, subject, text string) (*Thread, error) {
+func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who Author, pools []Pool, pool, subject, text string, files ...Upload) (*Thread, error) {
 	// Every field is checked, so a form shows all its problems at once.
 	var bad []error
 	var chosen *Pool
@@ -155,13 +165,17 @@ func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who 
 	if err != nil {
 		bad = append(bad, err)
 	}
+	atts, err := checkFiles(ctx, files)
+	if err != nil {
+		bad = append(bad, err)
+	}
 	if len(bad) > 0 {
 		return nil, errors.Join(bad...)
 	}
 	patient := req.Principal.Patient
 	th := &Thread{ID: newID(), Patient: patient, Pool: chosen.ID, PoolName: chosen.Name, ResponseTime: chosen.ResponseTime,
 		Subject: subject, Status: Open}
-	m := &Message{ID: newID(), Thread: th.ID, Author: who.Account, AuthorKind: who.Kind, AuthorName: who.Name, Text: text}
+	m := &Message{ID: newID(), Thread: th.ID, Author: who.Account, AuthorKind: who.Kind, AuthorName: who.Name, Text: text, Attachments: infos(atts)}
 	dec, req, err := d.Decide(ctx, req, access.Write, access.Target{Type: "Communication", ID: m.ID, Patients: []string{patient}, Pool: chosen.ID})
 	if err != nil {
 		return nil, err
@@ -183,6 +197,9 @@ func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who 
 			return err
 		}
 		if err := s.insert(ctx, tx, m, now); err != nil {
+			return err
+		}
+		if err := s.insertFiles(ctx, tx, m, atts, now); err != nil {
 			return err
 		}
 		if err := s.notify(ctx, tx, th, m); err != nil {
@@ -219,16 +236,17 @@ func (s *Store) MayWrite(ctx context.Context, d Decider, req clinical.Request) (
 // Send adds a message to a thread: from the patient's side, or from a
 // member of the thread's pool. A thread the person may not write to is
 // ErrNoThread, as a missing one; a thread marked done opens again.
-func (s *Store) Send(ctx context.Context, d Decider, req clinical.Request, who Author, thread, text string) (*Message, error) {
+func (s *Store) Send(ctx context.Context, d Decider, req clinical.Request, who Author, thread, text string, files ...Upload) (*Message, error) {
 	text, err := checkText(text)
-	if err != nil {
-		return nil, err
+	atts, ferr := checkFiles(ctx, files)
+	if err != nil || ferr != nil {
+		return nil, errors.Join(err, ferr)
 	}
 	th, err := s.thread(ctx, thread)
 	if err != nil {
 		return nil, err
 	}
-	m := &Message{ID: newID(), Thread: th.ID, Author: who.Account, AuthorKind: who.Kind, AuthorName: who.Name, Text: text}
+	m := &Message{ID: newID(), Thread: th.ID, Author: who.Account, AuthorKind: who.Kind, AuthorName: who.Name, Text: text, Attachments: infos(atts)}
 	dec, req, err := d.Decide(ctx, req, access.Write, access.Target{Type: "Communication", ID: m.ID, Patients: []string{th.Patient}, Pool: th.Pool})
 	if err != nil {
 		return nil, err
@@ -245,6 +263,9 @@ func (s *Store) Send(ctx context.Context, d Decider, req clinical.Request, who A
 	m.Sent = now
 	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		if err := s.insert(ctx, tx, m, now); err != nil {
+			return err
+		}
+		if err := s.insertFiles(ctx, tx, m, atts, now); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, "UPDATE message_thread SET updated = ?, status = ? WHERE id = ?", now.UnixMicro(), Open, th.ID); err != nil {
@@ -671,5 +692,139 @@ func (s *Store) messages(ctx context.Context, tx *sqldb.Tx, thread string) ([]Me
 		}
 		out = append(out, m)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return out, s.attachInfos(ctx, tx, thread, out)
+}
+
+// MaxFiles is how many files one message may carry.
+const MaxFiles = 1
+
+// checkFiles checks a message's files (CheckAttachment).
+func checkFiles(ctx context.Context, files []Upload) ([]*Attachment, error) {
+	if len(files) > MaxFiles {
+		return nil, inputError("attachment", "attachment-many", "attach one file to a message")
+	}
+	var out []*Attachment
+	for _, f := range files {
+		a, err := CheckAttachment(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func infos(atts []*Attachment) []AttachmentInfo {
+	var out []AttachmentInfo
+	for _, a := range atts {
+		out = append(out, AttachmentInfo{ID: a.ID, Name: a.Name, ContentType: a.ContentType, Size: a.Size})
+	}
+	return out
+}
+
+// insertFiles writes a message's files, name and bytes sealed to their
+// row.
+func (s *Store) insertFiles(ctx context.Context, tx *sqldb.Tx, m *Message, atts []*Attachment, now time.Time) error {
+	for _, a := range atts {
+		name, err := s.Keys.Seal([]byte(a.Name), seal.Binding{Table: "message_attachment", Column: "name", Row: a.ID})
+		if err != nil {
+			return err
+		}
+		data, err := s.Keys.Seal(a.Data, seal.Binding{Table: "message_attachment", Column: "data", Row: a.ID})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO message_attachment (id, message_id, thread_id, name, content_type, size, data, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			a.ID, m.ID, m.Thread, name, a.ContentType, a.Size, data, now.UnixMicro()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attachInfos adds to a thread's messages the descriptions of their files.
+func (s *Store) attachInfos(ctx context.Context, tx *sqldb.Tx, thread string, ms []Message) error {
+	rows, err := tx.Query(ctx, "SELECT id, message_id, name, content_type, size FROM message_attachment WHERE thread_id = ? ORDER BY created, id", thread)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	at := map[string]int{}
+	for i := range ms {
+		at[ms[i].ID] = i
+	}
+	for rows.Next() {
+		var (
+			a       AttachmentInfo
+			message string
+			name    []byte
+		)
+		if err := rows.Scan(&a.ID, &message, &name, &a.ContentType, &a.Size); err != nil {
+			return err
+		}
+		plain, err := s.Keys.Open(name, seal.Binding{Table: "message_attachment", Column: "name", Row: a.ID})
+		if err != nil {
+			return err
+		}
+		a.Name = string(plain)
+		if i, ok := at[message]; ok {
+			ms[i].Attachments = append(ms[i].Attachments, a)
+		}
+	}
+	return rows.Err()
+}
+
+// File returns a file of a thread's message, with its bytes, for someone
+// who may read the thread: decided and audited as a read of the message
+// (another person's, or a missing one, is ErrNoThread).
+func (s *Store) File(ctx context.Context, d Decider, req clinical.Request, thread, id string) (*Attachment, error) {
+	th, err := s.thread(ctx, thread)
+	if err != nil {
+		return nil, err
+	}
+	dec, req, err := d.Decide(ctx, req, access.Read, access.Target{Type: "Communication", ID: th.ID, Patients: []string{th.Patient}, Pool: th.Pool})
+	if err != nil {
+		return nil, err
+	}
+	rec := d.AuditRecord(req, audit.SubtypeRead, audit.Read)
+	rec.Patient = "Patient/" + th.Patient
+	if !dec.Permit {
+		return nil, s.refuse(ctx, rec, dec.Reason, ErrNoThread)
+	}
+	var (
+		a          Attachment
+		message    string
+		name, data []byte
+	)
+	err = s.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT id, message_id, name, content_type, size, data FROM message_attachment WHERE id = ? AND thread_id = ?", id, th.ID).
+			Scan(&a.ID, &message, &name, &a.ContentType, &a.Size, &data)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		rec.Outcome, rec.Reason = audit.MinorFailure, string(apperr.NotFound)
+		if aerr := s.Audit.Append(ctx, rec); aerr != nil {
+			return nil, aerr
+		}
+		return nil, apperr.New(apperr.NotFound, "there is no such file")
+	}
+	if err != nil {
+		return nil, apperr.Wrap(err, apperr.Internal, "the file could not be read")
+	}
+	plainName, err := s.Keys.Open(name, seal.Binding{Table: "message_attachment", Column: "name", Row: a.ID})
+	if err != nil {
+		return nil, err
+	}
+	if a.Data, err = s.Keys.Open(data, seal.Binding{Table: "message_attachment", Column: "data", Row: a.ID}); err != nil {
+		return nil, err
+	}
+	a.Name = string(plainName)
+	rec.Entities = []audit.Entity{{What: "Communication/" + message}}
+	if err := s.Audit.Append(ctx, rec); err != nil {
+		return nil, err
+	}
+	return &a, nil
 }
