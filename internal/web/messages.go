@@ -2,9 +2,13 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"html"
 	"html/template"
+	"io"
+	"mime"
 	"net/http"
+	"strconv"
 	"regexp"
 	"strings"
 	"time"
@@ -78,6 +82,25 @@ func messageViews(p page, th *messaging.Thread, account string) []messageView {
 		out[i] = v
 	}
 	return out
+}
+
+// FileKind names a file's type for people.
+func (p page) FileKind(contentType string) string {
+	switch contentType {
+	case "application/pdf":
+		return p.T("messages.file.pdf")
+	case "image/jpeg", "image/png":
+		return p.T("messages.file.photo")
+	}
+	return contentType
+}
+
+// FileSize writes a file's size in KB or MB.
+func (p page) FileSize(n int) string {
+	if n < 1<<20 {
+		return p.T("messages.file.kb", "N", (n+1023)/1024)
+	}
+	return p.T("messages.file.mb", "N", fmt.Sprintf("%.1f", float64(n)/(1<<20)))
 }
 
 // Within writes a pool's response time in the page's language ("within 2
@@ -166,6 +189,10 @@ func (s *Server) submitNewMessage(w http.ResponseWriter, r *http.Request) error 
 	if req == nil {
 		return nil
 	}
+	files, err := formFiles(r)
+	if err != nil {
+		return err
+	}
 	f := newForm()
 	for _, k := range []string{"pool", "subject", "text"} {
 		f.Values[k] = r.PostFormValue(k)
@@ -174,7 +201,7 @@ func (s *Server) submitNewMessage(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	th, err := s.opts.Messages.Start(r.Context(), s.opts.Clinical, *req, author(u, req), pools, f.Values["pool"], f.Values["subject"], f.Values["text"])
+	th, err := s.opts.Messages.Start(r.Context(), s.opts.Clinical, *req, author(u, req), pools, f.Values["pool"], f.Values["subject"], f.Values["text"], files...)
 	if inputErr(f, err) {
 		return s.showNewMessageForm(w, r, req, f, http.StatusUnprocessableEntity)
 	}
@@ -213,10 +240,14 @@ func (s *Server) submitReply(w http.ResponseWriter, r *http.Request) error {
 	if req == nil {
 		return nil
 	}
+	files, err := formFiles(r)
+	if err != nil {
+		return err
+	}
 	f := newForm()
 	f.Values["text"] = r.PostFormValue("text")
 	id := r.PathValue("id")
-	_, err := s.opts.Messages.Send(r.Context(), s.opts.Clinical, *req, author(u, req), id, f.Values["text"])
+	_, err = s.opts.Messages.Send(r.Context(), s.opts.Clinical, *req, author(u, req), id, f.Values["text"], files...)
 	if inputErr(f, err) {
 		return s.showThreadForm(w, r, u, req, f, http.StatusUnprocessableEntity)
 	}
@@ -225,6 +256,63 @@ func (s *Server) submitReply(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := s.recordPage(w, r, "messages.title", nil)
 	return redirect(w, r, p.R("/messages/"+id+"?done=sent"))
+}
+
+// showFile sends a file of a conversation to someone who may read it, as
+// a download the browser never runs.
+func (s *Server) showFile(w http.ResponseWriter, r *http.Request) error {
+	_, req := s.messagesPatient(w, r)
+	if req == nil {
+		return nil
+	}
+	return s.sendFile(w, r, req)
+}
+
+func (s *Server) sendFile(w http.ResponseWriter, r *http.Request, req *clinical.Request) error {
+	a, err := s.opts.Messages.File(r.Context(), s.opts.Clinical, *req, r.PathValue("id"), r.PathValue("file"))
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", a.ContentType)
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": a.Name}))
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Content-Length", strconv.Itoa(len(a.Data)))
+	_, err = w.Write(a.Data)
+	return err
+}
+
+// formFiles reads a message form's file, if one was chosen. The whole form
+// is kept in memory (it is bounded by uploadLimit): no part of what a
+// patient sends is written to a temporary file.
+func formFiles(r *http.Request) ([]messaging.Upload, error) {
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		return nil, nil
+	}
+	if err := r.ParseMultipartForm(uploadLimit); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, apperr.New(apperr.TooLarge, "The request is too large.")
+		}
+		return nil, apperr.New(apperr.Invalid, "the form could not be read")
+	}
+	var out []messaging.Upload
+	for _, fh := range r.MultipartForm.File["attachment"] {
+		if fh.Filename == "" && fh.Size == 0 {
+			continue // the file field left empty
+		}
+		f, err := fh.Open()
+		if err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(io.LimitReader(f, messaging.MaxAttachment+1))
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, messaging.Upload{Name: fh.Filename, Data: data})
+	}
+	return out, nil
 }
 
 // author is who writes from the patient's side: the patient, or a

@@ -1,7 +1,11 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"image"
+	"image/jpeg"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -280,6 +284,91 @@ func TestCaregiverMessages(t *testing.T) {
 		_, page = h.get(t, "/messages/"+thread)
 		if !strings.Contains(page, "A caregiver, on your behalf") || !strings.Contains(page, "Why two charges?") {
 			t.Errorf("Walter's view does not show the caregiver's message as theirs on his behalf")
+		}
+	})
+}
+
+// postFile posts a multipart message form with one file.
+func (h *authHarness) postFile(t *testing.T, path string, fields map[string]string, name string, data []byte) (*http.Response, string) {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("attachment", name)
+	fw.Write(data)
+	mw.Close()
+	req, _ := http.NewRequest("POST", h.srv.URL+path, &b)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	res, err := h.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, body(t, res)
+}
+
+// TestMessageFiles: Maria sends a photo with a message; it is listed in the
+// conversation and downloads as a file the browser will not run, for her
+// and for her clinician's team, never for Walter; a renamed program, an
+// oversized file and a body over the route's limit are refused with the
+// reason beside the field (or 413), and nothing is sent.
+func TestMessageFiles(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, _, pools := messagesHarness(t, db)
+		h.signIn(t, "maria@example.com")
+		img := image.NewRGBA(image.Rect(0, 0, 20, 20))
+		var jpg bytes.Buffer
+		jpeg.Encode(&jpg, img, nil)
+		fields := map[string]string{"pool": pools["Dr. Patel's team"], "subject": "Rash", "text": "See the photo."}
+
+		for _, bad := range []struct {
+			name   string
+			data   []byte
+			status int
+			want   string
+		}{
+			{"photo.jpg", append([]byte("\x7fELF\x02\x01"), make([]byte, 100)...), 422, "Only photos (JPEG, PNG) and PDF documents can be sent."},
+			{"big.pdf", append([]byte("%PDF-1.7\n"), make([]byte, 10<<20)...), 422, "The file is larger than 10 MB."},
+			{"huge.pdf", make([]byte, 11<<20), 413, ""},
+		} {
+			res, page := h.postFile(t, "/messages/new", fields, bad.name, bad.data)
+			if res.StatusCode != bad.status || !strings.Contains(page, bad.want) {
+				t.Errorf("%s: %d, want %d with %q", bad.name, res.StatusCode, bad.status, bad.want)
+			}
+		}
+		if _, page := h.get(t, "/messages"); !strings.Contains(page, "No messages yet") {
+			t.Fatal("a refused message was sent")
+		}
+
+		res, _ := h.postFile(t, "/messages/new", fields, "my rash.jpeg", jpg.Bytes())
+		loc := res.Header.Get("Location")
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sending with a photo: %d", res.StatusCode)
+		}
+		thread := strings.TrimSuffix(loc, "?done=sent")
+		_, page := h.get(t, thread)
+		link := regexp.MustCompile(`<a href="(` + regexp.QuoteMeta(thread) + `/files/[0-9a-f]{32})">my rash.jpg</a>`).FindStringSubmatch(page)
+		if link == nil || !strings.Contains(page, "(photo, 1 KB)") {
+			t.Fatalf("the conversation does not list the photo:\n%s", page)
+		}
+		res, data := h.get(t, link[1])
+		if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/jpeg" || !strings.HasPrefix(res.Header.Get("Content-Disposition"), "attachment;") ||
+			!strings.Contains(res.Header.Get("Content-Security-Policy"), "sandbox") || res.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(data, "\xff\xd8\xff") {
+			t.Errorf("the download: %d %v", res.StatusCode, res.Header)
+		}
+		h.post(t, "/signout", nil)
+
+		h.signIn(t, "walter@example.com")
+		if res, _ := h.get(t, link[1]); res.StatusCode != 404 {
+			t.Errorf("Walter downloads Maria's photo: %d", res.StatusCode)
+		}
+		h.post(t, "/signout", nil)
+
+		h.signIn(t, "patel@clinic.example")
+		id := strings.TrimPrefix(link[1], "/messages/")
+		if res, data := h.get(t, "/staff/inbox/"+id); res.StatusCode != 200 || !strings.HasPrefix(data, "\xff\xd8\xff") {
+			t.Errorf("Dr. Patel downloads the photo: %d", res.StatusCode)
 		}
 	})
 }

@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"carefront/internal/apperr"
+	"carefront/internal/messaging"
 	"carefront/internal/telemetry"
 )
 
@@ -139,13 +141,27 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 // that renders as 413 too.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.opts.MaxBodyBytes {
+		limit := s.bodyLimit(r)
+		if r.ContentLength > limit {
 			s.renderError(w, r, apperr.New(apperr.TooLarge, "The request is too large."))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// uploadLimit is the body limit of the forms that carry a file with a
+// message: the file's own limit and room for the rest of the form.
+const uploadLimit = messaging.MaxAttachment + 256<<10
+
+// bodyLimit is the request's body limit: the global one, or, for a
+// message that may carry a file, at least uploadLimit.
+func (s *Server) bodyLimit(r *http.Request) int64 {
+	if r.Method == http.MethodPost && (strings.HasPrefix(r.URL.Path, "/messages/") || strings.HasPrefix(r.URL.Path, "/staff/inbox/")) {
+		return max(s.opts.MaxBodyBytes, uploadLimit)
+	}
+	return s.opts.MaxBodyBytes
 }
 
 func nonceFrom(ctx context.Context) string {

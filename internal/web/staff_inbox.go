@@ -99,11 +99,15 @@ func (s *Server) submitInboxReply(w http.ResponseWriter, r *http.Request) error 
 	if req == nil {
 		return nil
 	}
+	files, err := formFiles(r)
+	if err != nil {
+		return err
+	}
 	f := newForm()
 	f.Values["text"] = r.PostFormValue("text")
 	id := r.PathValue("id")
 	who := messaging.Author{Account: u.account.ID, Kind: messaging.ByStaff, Name: u.account.DisplayName}
-	_, err := s.opts.Messages.Send(r.Context(), s.opts.Clinical, *req, who, id, f.Values["text"])
+	_, err = s.opts.Messages.Send(r.Context(), s.opts.Clinical, *req, who, id, f.Values["text"], files...)
 	if inputErr(f, err) {
 		return s.showInboxThreadForm(w, r, u, req, f, http.StatusUnprocessableEntity)
 	}
@@ -135,6 +139,14 @@ func (s *Server) submitInboxDone(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return redirect(w, r, "/staff/inbox?done=closed")
+}
+
+func (s *Server) showInboxFile(w http.ResponseWriter, r *http.Request) error {
+	_, req := s.inboxStaff(w, r)
+	if req == nil {
+		return nil
+	}
+	return s.sendFile(w, r, req)
 }
 
 // staffMessageViews labels a thread's messages for the team: the patient,
