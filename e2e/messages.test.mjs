@@ -43,7 +43,9 @@ test('Maria writes to her care team with the keyboard, reads the conversation, a
   await page.keyboard.type('Knee after the new dose');
   await page.keyboard.press('Tab');
   await page.keyboard.type('My knee still hurts after the new dose.\nShould I keep taking it? See https://example.org/knee.');
+  await page.keyboard.press('Tab'); // the file field: no file this time
   await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'Send message');
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/messages\/[0-9a-f]{32}\?done=sent$/);
 
@@ -102,9 +104,17 @@ test('axe-core on the messages pages (en and es, 375 px and 1280 px)', async () 
   await page.locator('label.usa-radio__label', { hasText: 'Billing' }).click();
   await page.getByLabel('Subject').fill('A question about my bill');
   await page.getByLabel('Message', { exact: true }).fill('Why was I billed twice in March?');
+  // A 1x1 PNG, as a phone's screenshot of the bill would be.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+  await page.setInputFiles('#attachment', { name: 'bill.png', mimeType: 'image/png', buffer: png });
   await page.getByRole('button', { name: 'Send message' }).click();
   await page.waitForURL(/\/messages\/[0-9a-f]{32}\?done=sent$/);
   const thread = new URL(page.url()).pathname;
+  const file = page.getByRole('link', { name: 'bill.png' });
+  assert.match(await file.getAttribute('href'), /\/files\/[0-9a-f]{32}$/);
+  const download = await page.request.get(new URL(await file.getAttribute('href'), server.url).toString());
+  assert.equal(download.headers()['content-type'], 'image/png');
+  assert.match(download.headers()['content-disposition'], /^attachment;/);
   for (const lang of ['en', 'es']) {
     for (const width of [375, 1280]) {
       await page.setViewportSize({ width, height: 900 });
