@@ -196,16 +196,7 @@ func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who 
 			th.ID, th.Patient, th.Pool, subj, th.Status, now.UnixMicro(), now.UnixMicro()); err != nil {
 			return err
 		}
-		if err := s.insert(ctx, tx, m, now); err != nil {
-			return err
-		}
-		if err := s.insertFiles(ctx, tx, m, atts, now); err != nil {
-			return err
-		}
-		if err := s.notify(ctx, tx, th, m); err != nil {
-			return err
-		}
-		if err := s.officeHoursReply(ctx, tx, th, m, now); err != nil {
+		if err := s.add(ctx, tx, th, m, atts, now); err != nil {
 			return err
 		}
 		return s.stage(ctx, tx, rec)
@@ -262,19 +253,10 @@ func (s *Store) Send(ctx context.Context, d Decider, req clinical.Request, who A
 	now := s.now()
 	m.Sent = now
 	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
-		if err := s.insert(ctx, tx, m, now); err != nil {
-			return err
-		}
-		if err := s.insertFiles(ctx, tx, m, atts, now); err != nil {
-			return err
-		}
 		if _, err := tx.Exec(ctx, "UPDATE message_thread SET updated = ?, status = ? WHERE id = ?", now.UnixMicro(), Open, th.ID); err != nil {
 			return err
 		}
-		if err := s.notify(ctx, tx, th, m); err != nil {
-			return err
-		}
-		if err := s.officeHoursReply(ctx, tx, th, m, now); err != nil {
+		if err := s.add(ctx, tx, th, m, atts, now); err != nil {
 			return err
 		}
 		return s.stage(ctx, tx, rec)
@@ -505,6 +487,21 @@ func (s *Store) refuse(ctx context.Context, rec audit.Record, reason string, err
 	return err
 }
 
+// add writes, in tx, a message with its files, the notices of it and,
+// outside office hours, the automatic reply.
+func (s *Store) add(ctx context.Context, tx *sqldb.Tx, th *Thread, m *Message, atts []*Attachment, now time.Time) error {
+	if err := s.insert(ctx, tx, m, now); err != nil {
+		return err
+	}
+	if err := s.insertFiles(ctx, tx, m, atts, now); err != nil {
+		return err
+	}
+	if err := s.notify(ctx, tx, th, m); err != nil {
+		return err
+	}
+	return s.officeHoursReply(ctx, tx, th, m, now)
+}
+
 // officeHoursReply adds, in tx, carefront's automatic reply to a message
 // from the patient's side written outside office hours: once until the team
 // answers. It is audited as carefront's own.
@@ -539,34 +536,26 @@ func (s *Store) notify(ctx context.Context, tx *sqldb.Tx, th *Thread, m *Message
 		return nil
 	}
 	if m.AuthorKind == ByPatient || m.AuthorKind == ByCaregiver {
-		rows, err := tx.Query(ctx, "SELECT account_id FROM message_pool_member WHERE pool_id = ? ORDER BY account_id", th.Pool)
-		if err != nil {
-			return err
-		}
-		members, err := scanStrings(rows)
-		if err != nil {
-			return err
-		}
-		for _, a := range members {
-			if err := s.Notices.QueueNotice(ctx, tx, a, NoticeNewForTeam); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.noticeAll(ctx, tx, NoticeNewForTeam, "SELECT account_id FROM message_pool_member WHERE pool_id = ? ORDER BY account_id", th.Pool)
 	}
 	if err := s.Notices.QueuePatientNotice(ctx, tx, th.Patient, NoticeNewMessage); err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, "SELECT DISTINCT author FROM message WHERE thread_id = ? AND author_kind = ? ORDER BY author", th.ID, ByCaregiver)
+	return s.noticeAll(ctx, tx, NoticeNewMessage, "SELECT DISTINCT author FROM message WHERE thread_id = ? AND author_kind = ? ORDER BY author", th.ID, ByCaregiver)
+}
+
+// noticeAll queues event to every account the query names.
+func (s *Store) noticeAll(ctx context.Context, tx *sqldb.Tx, event, query string, args ...any) error {
+	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return err
 	}
-	caregivers, err := scanStrings(rows)
+	accounts, err := scanStrings(rows)
 	if err != nil {
 		return err
 	}
-	for _, a := range caregivers {
-		if err := s.Notices.QueueNotice(ctx, tx, a, NoticeNewMessage); err != nil {
+	for _, a := range accounts {
+		if err := s.Notices.QueueNotice(ctx, tx, a, event); err != nil {
 			return err
 		}
 	}

@@ -189,13 +189,9 @@ func (s *Server) submitNewMessage(w http.ResponseWriter, r *http.Request) error 
 	if req == nil {
 		return nil
 	}
-	files, err := formFiles(r)
+	f, files, err := messageForm(r, "pool", "subject", "text")
 	if err != nil {
 		return err
-	}
-	f := newForm()
-	for _, k := range []string{"pool", "subject", "text"} {
-		f.Values[k] = r.PostFormValue(k)
 	}
 	pools, err := s.opts.Messages.PoolsFor(r.Context(), req.Principal.Patient, s.opts.Clinical.CaresFor)
 	if err != nil {
@@ -240,12 +236,10 @@ func (s *Server) submitReply(w http.ResponseWriter, r *http.Request) error {
 	if req == nil {
 		return nil
 	}
-	files, err := formFiles(r)
+	f, files, err := messageForm(r, "text")
 	if err != nil {
 		return err
 	}
-	f := newForm()
-	f.Values["text"] = r.PostFormValue("text")
 	id := r.PathValue("id")
 	_, err = s.opts.Messages.Send(r.Context(), s.opts.Clinical, *req, author(u, req), id, f.Values["text"], files...)
 	if inputErr(f, err) {
@@ -280,6 +274,20 @@ func (s *Server) sendFile(w http.ResponseWriter, r *http.Request, req *clinical.
 	h.Set("Content-Length", strconv.Itoa(len(a.Data)))
 	_, err = w.Write(a.Data)
 	return err
+}
+
+// messageForm reads a message form: the named fields and its file, if one
+// was chosen.
+func messageForm(r *http.Request, fields ...string) (*form, []messaging.Upload, error) {
+	files, err := formFiles(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	f := newForm()
+	for _, k := range fields {
+		f.Values[k] = r.PostFormValue(k)
+	}
+	return f, files, nil
 }
 
 // formFiles reads a message form's file, if one was chosen. The whole form

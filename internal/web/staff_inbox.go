@@ -99,12 +99,10 @@ func (s *Server) submitInboxReply(w http.ResponseWriter, r *http.Request) error 
 	if req == nil {
 		return nil
 	}
-	files, err := formFiles(r)
+	f, files, err := messageForm(r, "text")
 	if err != nil {
 		return err
 	}
-	f := newForm()
-	f.Values["text"] = r.PostFormValue("text")
 	id := r.PathValue("id")
 	who := messaging.Author{Account: u.account.ID, Kind: messaging.ByStaff, Name: u.account.DisplayName}
 	_, err = s.opts.Messages.Send(r.Context(), s.opts.Clinical, *req, who, id, f.Values["text"], files...)
