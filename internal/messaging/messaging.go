@@ -70,4 +70,6 @@ var SealedColumns = []seal.Column{
 	{Table: "message", IDColumn: "id", Column: "body"},
 	{Table: "message_attachment", IDColumn: "id", Column: "name"},
 	{Table: "message_attachment", IDColumn: "id", Column: "data"},
+	{Table: "message_draft", IDColumn: "id", Column: "subject"},
+	{Table: "message_draft", IDColumn: "id", Column: "body"},
 }

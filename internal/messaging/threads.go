@@ -199,6 +199,9 @@ func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who 
 		if err := s.add(ctx, tx, th, m, atts, now); err != nil {
 			return err
 		}
+		if err := deleteDraft(ctx, tx, who.Account, patient, ""); err != nil {
+			return err
+		}
 		return s.stage(ctx, tx, rec)
 	})
 	if err != nil {
@@ -257,6 +260,9 @@ func (s *Store) Send(ctx context.Context, d Decider, req clinical.Request, who A
 			return err
 		}
 		if err := s.add(ctx, tx, th, m, atts, now); err != nil {
+			return err
+		}
+		if err := deleteDraft(ctx, tx, who.Account, th.Patient, th.ID); err != nil {
 			return err
 		}
 		return s.stage(ctx, tx, rec)

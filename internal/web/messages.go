@@ -27,6 +27,10 @@ import (
 
 type messagesPage struct {
 	Threads []messaging.Thread
+	// Draft is the person's unsent new message, if they saved one.
+	Draft *messaging.Draft
+	// Saved says a draft was just saved.
+	Saved bool
 }
 
 type newMessagePage struct {
@@ -155,7 +159,12 @@ func (s *Server) showMessages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.render(w, r, "messages", s.recordPage(w, r, "messages.title", messagesPage{Threads: ths}))
+	u := currentUser(r.Context())
+	dr, err := s.opts.Messages.LoadDraft(r.Context(), u.account.ID, req.Principal.Patient, "")
+	if err != nil {
+		return err
+	}
+	return s.render(w, r, "messages", s.recordPage(w, r, "messages.title", messagesPage{Threads: ths, Draft: dr, Saved: r.FormValue("done") == "draft"}))
 }
 
 func (s *Server) showNewMessage(w http.ResponseWriter, r *http.Request) error {
@@ -171,6 +180,14 @@ func (s *Server) showNewMessage(w http.ResponseWriter, r *http.Request) error {
 	}
 	f := newForm()
 	f.Values["pool"] = r.FormValue("pool")
+	u := currentUser(r.Context())
+	dr, err := s.opts.Messages.LoadDraft(r.Context(), u.account.ID, req.Principal.Patient, "")
+	if err != nil {
+		return err
+	}
+	if dr != nil {
+		f.Values["pool"], f.Values["subject"], f.Values["text"] = dr.Pool, dr.Subject, dr.Text
+	}
 	return s.showNewMessageForm(w, r, req, f, http.StatusOK)
 }
 
@@ -193,6 +210,16 @@ func (s *Server) submitNewMessage(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	if r.PostFormValue("action") == "draft" {
+		dr := messaging.Draft{Pool: f.Values["pool"], Subject: f.Values["subject"], Text: f.Values["text"]}
+		if err := s.opts.Messages.SaveDraft(r.Context(), s.opts.Clinical, *req, author(u, req), dr); inputErr(f, err) {
+			return s.showNewMessageForm(w, r, req, f, http.StatusUnprocessableEntity)
+		} else if err != nil {
+			return err
+		}
+		p := s.recordPage(w, r, "messages.title", nil)
+		return redirect(w, r, p.R("/messages?done=draft"))
+	}
 	pools, err := s.opts.Messages.PoolsFor(r.Context(), req.Principal.Patient, s.opts.Clinical.CaresFor)
 	if err != nil {
 		return err
@@ -213,7 +240,15 @@ func (s *Server) showThread(w http.ResponseWriter, r *http.Request) error {
 	if req == nil {
 		return nil
 	}
-	return s.showThreadForm(w, r, u, req, newForm(), http.StatusOK)
+	f := newForm()
+	dr, err := s.opts.Messages.LoadDraft(r.Context(), u.account.ID, req.Principal.Patient, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if dr != nil {
+		f.Values["text"] = dr.Text
+	}
+	return s.showThreadForm(w, r, u, req, f, http.StatusOK)
 }
 
 func (s *Server) showThreadForm(w http.ResponseWriter, r *http.Request, u *signedIn, req *clinical.Request, f *form, status int) error {
@@ -222,8 +257,8 @@ func (s *Server) showThreadForm(w http.ResponseWriter, r *http.Request, u *signe
 		return err
 	}
 	done := ""
-	if r.FormValue("done") == "sent" {
-		done = "sent"
+	if d := r.FormValue("done"); d == "sent" || d == "draft" {
+		done = d
 	}
 	p := s.recordPage(w, r, "messages.thread.title", nil)
 	p.Data = threadPage{form: f, Thread: th, Messages: messageViews(p, th, u.account.ID), Done: done}
@@ -241,6 +276,17 @@ func (s *Server) submitReply(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
+	p := s.recordPage(w, r, "messages.title", nil)
+	if r.PostFormValue("action") == "draft" {
+		err := s.opts.Messages.SaveDraft(r.Context(), s.opts.Clinical, *req, author(u, req), messaging.Draft{Thread: id, Text: f.Values["text"]})
+		if inputErr(f, err) {
+			return s.showThreadForm(w, r, u, req, f, http.StatusUnprocessableEntity)
+		}
+		if err != nil {
+			return err
+		}
+		return redirect(w, r, p.R("/messages/"+id+"?done=draft"))
+	}
 	_, err = s.opts.Messages.Send(r.Context(), s.opts.Clinical, *req, author(u, req), id, f.Values["text"], files...)
 	if inputErr(f, err) {
 		return s.showThreadForm(w, r, u, req, f, http.StatusUnprocessableEntity)
@@ -248,7 +294,6 @@ func (s *Server) submitReply(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p := s.recordPage(w, r, "messages.title", nil)
 	return redirect(w, r, p.R("/messages/"+id+"?done=sent"))
 }
 

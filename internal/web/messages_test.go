@@ -372,3 +372,40 @@ func TestMessageFiles(t *testing.T) {
 		}
 	})
 }
+
+// TestMessageDrafts: Maria saves a new message as a draft, finds it on
+// the messages page and in the form again, sends it (the draft is gone);
+// an answer's draft comes back in the conversation's form.
+func TestMessageDrafts(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, _, pools := messagesHarness(t, db)
+		h.signIn(t, "maria@example.com")
+		res, _ := h.post(t, "/messages/new", url.Values{"pool": {pools["Billing"]}, "subject": {"March bill"}, "text": {"I was charged"}, "action": {"draft"}})
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/messages?done=draft" {
+			t.Fatalf("saving a draft: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		_, list := h.get(t, "/messages?done=draft")
+		for _, want := range []string{"Your draft was saved.", "Your unsent message", "March bill", "Continue writing", "No messages yet"} {
+			if !strings.Contains(list, want) {
+				t.Errorf("the messages page lacks %q", want)
+			}
+		}
+		_, form := h.get(t, "/messages/new")
+		if !strings.Contains(form, `value="March bill"`) || !strings.Contains(form, ">I was charged</textarea>") ||
+			!regexp.MustCompile(`value="`+pools["Billing"]+`" checked`).MatchString(form) {
+			t.Error("the form does not come back with the draft")
+		}
+		res, _ = h.post(t, "/messages/new", url.Values{"pool": {pools["Billing"]}, "subject": {"March bill"}, "text": {"I was charged twice."}})
+		thread := strings.TrimSuffix(res.Header.Get("Location"), "?done=sent")
+		if _, list := h.get(t, "/messages"); strings.Contains(list, "Your unsent message") {
+			t.Error("the draft is still listed after sending")
+		}
+		res, _ = h.post(t, thread, url.Values{"text": {"Also in April"}, "action": {"draft"}})
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != thread+"?done=draft" {
+			t.Fatalf("saving an answer's draft: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		if _, page := h.get(t, thread+"?done=draft"); !strings.Contains(page, ">Also in April</textarea>") || !strings.Contains(page, "Your draft was saved.") {
+			t.Error("the conversation's form does not come back with the answer's draft")
+		}
+	})
+}
