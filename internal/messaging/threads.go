@@ -14,6 +14,7 @@ import (
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
 	"carefront/internal/clinical"
+	"carefront/internal/failpoint"
 	"carefront/internal/seal"
 	"carefront/internal/sqldb"
 )
@@ -207,6 +208,7 @@ func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who 
 	if err != nil {
 		return nil, err
 	}
+	failpoint.Hit("message-after-commit") // crash tests: the message and its notices are in, nothing after
 	th.Messages = []Message{*m}
 	return th, s.Audit.Chain(ctx)
 }
