@@ -102,6 +102,17 @@ func (s *Store) LoadDraft(ctx context.Context, account, patient, thread string) 
 	return dr, nil
 }
 
+// ThreadPatient is the record a thread is about (for finding a staff
+// member's draft of an answer); ErrNoThread for none. It reveals nothing
+// the caller may not know: Thread decides the reading itself.
+func (s *Store) ThreadPatient(ctx context.Context, thread string) (string, error) {
+	th, err := s.thread(ctx, thread)
+	if err != nil {
+		return "", err
+	}
+	return th.Patient, nil
+}
+
 // deleteDraft removes a draft, in the transaction that sends it.
 func deleteDraft(ctx context.Context, tx *sqldb.Tx, account, patient, thread string) error {
 	_, err := tx.Exec(ctx, "DELETE FROM message_draft WHERE account_id = ? AND patient_id = ? AND thread_id = ?", account, patient, thread)

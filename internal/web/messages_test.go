@@ -409,3 +409,35 @@ func TestMessageDrafts(t *testing.T) {
 		}
 	})
 }
+
+// TestInboxDraft: Dr. Patel saves an answer as a draft and finds it in the
+// conversation's form again; sending it removes it; billing cannot save one
+// in her team's thread.
+func TestInboxDraft(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, _, pools := messagesHarness(t, db)
+		h.signIn(t, "maria@example.com")
+		res, _ := h.post(t, "/messages/new", url.Values{"pool": {pools["Dr. Patel's team"]}, "subject": {"Knee"}, "text": {"It hurts."}})
+		id := strings.TrimPrefix(strings.TrimSuffix(res.Header.Get("Location"), "?done=sent"), "/messages/")
+		h.post(t, "/signout", nil)
+
+		h.signIn(t, "billing@clinic.example")
+		if res, _ := h.post(t, "/staff/inbox/"+id, url.Values{"text": {"x"}, "action": {"draft"}}); res.StatusCode != 404 {
+			t.Errorf("billing saves a draft in Dr. Patel's thread: %d", res.StatusCode)
+		}
+		h.post(t, "/signout", nil)
+
+		h.signIn(t, "patel@clinic.example")
+		res, _ = h.post(t, "/staff/inbox/"+id, url.Values{"text": {"Please come in"}, "action": {"draft"}})
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/staff/inbox/"+id+"?done=draft" {
+			t.Fatalf("saving a draft: %d to %q", res.StatusCode, res.Header.Get("Location"))
+		}
+		if _, page := h.get(t, "/staff/inbox/"+id+"?done=draft"); !strings.Contains(page, ">Please come in</textarea>") || !strings.Contains(page, "Your draft was saved.") {
+			t.Error("the draft does not come back in the answer form")
+		}
+		h.post(t, "/staff/inbox/"+id, url.Values{"text": {"Please come in on Friday."}})
+		if _, page := h.get(t, "/staff/inbox/"+id); strings.Contains(page, ">Please come in</textarea>") {
+			t.Error("the draft outlived the answer")
+		}
+	})
+}

@@ -76,7 +76,18 @@ func (s *Server) showInboxThread(w http.ResponseWriter, r *http.Request) error {
 	if req == nil {
 		return nil
 	}
-	return s.showInboxThreadForm(w, r, u, req, newForm(), http.StatusOK)
+	f := newForm()
+	th := r.PathValue("id")
+	if patient, err := s.opts.Messages.ThreadPatient(r.Context(), th); err == nil {
+		dr, err := s.opts.Messages.LoadDraft(r.Context(), u.account.ID, patient, th)
+		if err != nil {
+			return err
+		}
+		if dr != nil {
+			f.Values["text"] = dr.Text
+		}
+	}
+	return s.showInboxThreadForm(w, r, u, req, f, http.StatusOK)
 }
 
 func (s *Server) showInboxThreadForm(w http.ResponseWriter, r *http.Request, u *signedIn, req *clinical.Request, f *form, status int) error {
@@ -87,7 +98,7 @@ func (s *Server) showInboxThreadForm(w http.ResponseWriter, r *http.Request, u *
 	p := s.newPage(w, r, "inbox.thread.title")
 	p.Status = status
 	done := r.FormValue("done")
-	if done != "sent" && done != "assigned" && done != "closed" {
+	if done != "sent" && done != "assigned" && done != "closed" && done != "draft" {
 		done = ""
 	}
 	p.Data = staffThreadPage{form: f, Thread: th, Messages: staffMessageViews(p, th), Account: u.account.ID, Done: done}
@@ -105,6 +116,16 @@ func (s *Server) submitInboxReply(w http.ResponseWriter, r *http.Request) error 
 	}
 	id := r.PathValue("id")
 	who := messaging.Author{Account: u.account.ID, Kind: messaging.ByStaff, Name: u.account.DisplayName}
+	if r.PostFormValue("action") == "draft" {
+		err := s.opts.Messages.SaveDraft(r.Context(), s.opts.Clinical, *req, who, messaging.Draft{Thread: id, Text: f.Values["text"]})
+		if inputErr(f, err) {
+			return s.showInboxThreadForm(w, r, u, req, f, http.StatusUnprocessableEntity)
+		}
+		if err != nil {
+			return err
+		}
+		return redirect(w, r, "/staff/inbox/"+id+"?done=draft")
+	}
 	_, err = s.opts.Messages.Send(r.Context(), s.opts.Clinical, *req, who, id, f.Values["text"], files...)
 	if inputErr(f, err) {
 		return s.showInboxThreadForm(w, r, u, req, f, http.StatusUnprocessableEntity)
