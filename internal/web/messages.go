@@ -51,9 +51,28 @@ type messageView struct {
 	messaging.Message
 	// From says who wrote it, in the page's language.
 	From string
-	// Ours is the patient's side (the patient or a caregiver): the page
-	// says whether the team has read it.
+	// Ours is the patient's side (the patient or a caregiver).
 	Ours bool
+	// ReadState says to show whether the team has read it (on the
+	// patient's pages, for the patient's side's messages).
+	ReadState bool
+	// Files link the files sent with it.
+	Files []fileLink
+}
+
+// fileLink is a file of a message as a conversation page links it.
+type fileLink struct {
+	Name, Href, ContentType string
+	Size                    int
+}
+
+// links are a message's files under the conversation's path.
+func links(m messaging.Message, href func(id string) string) []fileLink {
+	var out []fileLink
+	for _, a := range m.Attachments {
+		out = append(out, fileLink{Name: a.Name, Href: href(a.ID), ContentType: a.ContentType, Size: a.Size})
+	}
+	return out
 }
 
 // messageViews labels a thread's messages for the reader: their own ("You",
@@ -66,7 +85,9 @@ func messageViews(p page, th *messaging.Thread, account string) []messageView {
 	}
 	out := make([]messageView, len(th.Messages))
 	for i, m := range th.Messages {
-		v := messageView{Message: m, Ours: m.AuthorKind == messaging.ByPatient || m.AuthorKind == messaging.ByCaregiver}
+		v := messageView{Message: m, Ours: m.AuthorKind == messaging.ByPatient || m.AuthorKind == messaging.ByCaregiver,
+			Files: links(m, func(id string) string { return p.R("/messages/" + th.ID + "/files/" + id) })}
+		v.ReadState = v.Ours
 		switch {
 		case m.AuthorKind == messaging.ByStaff:
 			v.From = p.T("messages.from.staff", "Name", m.AuthorName, "Team", th.PoolName)

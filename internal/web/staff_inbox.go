@@ -174,7 +174,7 @@ func (s *Server) showInboxFile(w http.ResponseWriter, r *http.Request) error {
 func staffMessageViews(p page, th *messaging.Thread) []messageView {
 	out := make([]messageView, len(th.Messages))
 	for i, m := range th.Messages {
-		v := messageView{Message: m}
+		v := messageView{Message: m, Files: links(m, func(id string) string { return "/staff/inbox/" + th.ID + "/files/" + id })}
 		switch m.AuthorKind {
 		case messaging.ByStaff:
 			v.From = m.AuthorName
