@@ -53,6 +53,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	if getenv(notify.TestOutboxDir) != "" && !cfg.Demo {
+		// The test sink keeps copies of notifications and the texts of
+		// messages sent (to scan the first for the second): made-up
+		// people's only.
+		return &config.Error{Setting: notify.TestOutboxDir, Problem: "is for tests and works with --demo only"}
+	}
 	log := telemetry.NewLogger(stdout, cfg.LogLevel)
 	ver := buildVersion()
 
@@ -201,7 +207,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return ratelimit.New(perSecond, burst, 100_000)
 	}
-	auth := &identity.Auth{Store: ids, Hasher: hasher, Audit: aw, Mail: mail, Keys: k, WebAuthn: rp}
+	auth := &identity.Auth{Store: ids, Hasher: hasher, Audit: aw, Mail: mail, Keys: k, WebAuthn: rp, Zone: cfg.ClinicTimeZone,
+		SMS: notify.LogSMS{Log: log.With("component", "sms")}}
+	if outbox != nil {
+		auth.SMS = outbox // shown at /dev/outbox beside the email
+	}
 	grants := &consent.Grants{DB: db, Audit: aw, Mail: auth, AcceptURL: base + "/caregiver/accept?code=", Store: fhirStore,
 		Ages: agePolicy(cfg)}
 	comingOfAge, comingOfAgeEvery := grants.ComingOfAgeJob()
@@ -287,7 +297,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AccessLog:       &accesslog.Log{DB: db, Accounts: ids, Grants: grants, AppName: appClients.Name},
 		Apps:            apps,
 		Sanitizer:       views.DocumentPolicy(),
-		DownloadLimiter: limiter("download", 3.0/3600, 3), // per account: 3 an hour
+		DownloadLimiter: limiter("download", 3.0/3600, 3),       // per account: 3 an hour
+		MessageLimiter:  limiter("message-send", 10.0/3600, 10), // per account: 10 at once, then 10 an hour
 		Auth:            auth,
 		BaseURL:         base,
 		Outbox:          outbox,

@@ -31,6 +31,12 @@ type Auth struct {
 	Jobs Enqueuer
 	Mail notify.Sender
 	Keys *seal.Keys
+	// SMS sends the text messages people chose (NoticePrefs); nil sends
+	// none.
+	SMS notify.SMSSender
+	// Zone is the clinic's time zone, where quiet hours are kept (nil:
+	// UTC).
+	Zone *time.Location
 	// WebAuthn is the relying party for passkeys (NewRelyingParty); nil
 	// turns passkeys off.
 	WebAuthn *webauthn.WebAuthn

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"carefront/internal/failpoint"
 	"carefront/internal/jobs"
@@ -124,19 +125,58 @@ func (a *Auth) deliver(ctx context.Context, _ jobs.Job, m MailArgs) error {
 	if !ok {
 		return fmt.Errorf("identity: unknown mail template %q", m.Template)
 	}
+	kind := noticeKindOf(m.Template)
+	prefs := DefaultNoticePrefs()
+	if m.AccountID != "" {
+		var err error
+		if prefs, err = a.Store.NoticePrefs(ctx, m.AccountID); err != nil {
+			return err
+		}
+	}
+	if wait := prefs.QuietFor(kind, a.Store.now(), a.Zone); wait > 0 {
+		return jobs.Later(wait) // deferred to the end of the quiet hours, not dropped
+	}
+	msg = inLanguage(msg, prefs.Lang)
+	email, sms := prefs.Channels(kind)
 	msg.To, msg.MessageID = acct.Email, m.MessageID
 	if sec.To != "" {
-		msg.To = sec.To
+		msg.To, email, sms = sec.To, true, false // mail to one address: that address, as asked
 	}
-	if msg.To == "" {
-		return nil // no account and no address: nothing to send
+	// A code or a link goes by email only: a text message is read on a
+	// lock screen and kept by the phone company.
+	sms = sms && len(m.Secret) == 0 && a.SMS != nil
+	if email && msg.To != "" {
+		failpoint.Hit("mail-before-send")
+		if err := a.Mail.Send(ctx, msg); err != nil {
+			return err
+		}
+		failpoint.Hit("mail-after-send")
 	}
-	failpoint.Hit("mail-before-send")
-	if err := a.Mail.Send(ctx, msg); err != nil {
-		return err
+	if sms {
+		// If this fails the job runs again and the email goes again, with
+		// the same Message-ID, which mail clients show once.
+		if err := a.SMS.SendSMS(ctx, prefs.Phone, msg.Subject+" (carefront)"); err != nil {
+			return err
+		}
 	}
-	failpoint.Hit("mail-after-send")
 	return nil
+}
+
+// inLanguage keeps one language of a bilingual message. Every subject is
+// "English / Spanish" and every text is English, a blank line, then
+// Spanish (TestEveryMailHasBothLanguages); lang "" keeps both.
+func inLanguage(m notify.Message, lang string) notify.Message {
+	subj := strings.SplitN(m.Subject, " / ", 2)
+	i := strings.LastIndex(m.Text, "\n\n")
+	if lang == "" || len(subj) != 2 || i < 0 {
+		return m
+	}
+	if lang == "es" {
+		m.Subject, m.Text = subj[1], m.Text[i+2:]
+	} else {
+		m.Subject, m.Text = subj[0], m.Text[:i]
+	}
+	return m
 }
 
 // compose writes a template's subject and text.
@@ -150,7 +190,8 @@ func compose(template string, s mailSecret) (notify.Message, bool) {
 		return notify.Message{Subject: "Reset your carefront password / Restablecer su contraseña",
 			Text: "Open this link in the same browser within 20 minutes to choose a new password. You will also need your authenticator app or a recovery code.\n" +
 				s.Link + "\nIf you did not ask for this, ignore this email.\n\n" +
-				"Abra este enlace en el mismo navegador antes de 20 minutos para elegir una contraseña nueva. También necesitará su aplicación de autenticación o un código de recuperación. Si no lo pidió, ignore este correo."}, true
+				"Abra este enlace en el mismo navegador antes de 20 minutos para elegir una contraseña nueva. También necesitará su aplicación de autenticación o un código de recuperación.\n" +
+				s.Link + "\nSi no lo pidió, ignore este correo."}, true
 	case "email-verify-code":
 		return notify.Message{Subject: "Confirm your email address for carefront / Confirme su correo para carefront",
 			Text: "To finish setting up your carefront account, enter this code on the page where you are setting it up: " + s.Code + "\nIt works for 15 minutes. If you did not set up an account, ignore this email.\n\n" +
@@ -159,7 +200,8 @@ func compose(template string, s mailSecret) (notify.Message, bool) {
 		return notify.Message{Subject: "You are invited to help with a health record / Invitación para ayudar con un expediente de salud",
 			Text: "Someone who uses carefront, their clinic's patient portal, has invited you to see parts of their health record and help with their care. To accept, open this link within 14 days and sign in with your own carefront account, or create one:\n" +
 				s.Link + "\nIf you were not expecting this, ignore this email: nothing is shared until you accept.\n\n" +
-				"Una persona que usa carefront, el portal de pacientes de su clínica, le invitó a ver partes de su expediente de salud y ayudar con su cuidado. Para aceptar, abra el enlace anterior antes de 14 días e inicie sesión con su propia cuenta de carefront, o cree una. Si no lo esperaba, ignore este correo: no se comparte nada hasta que usted acepte."}, true
+				"Una persona que usa carefront, el portal de pacientes de su clínica, le invitó a ver partes de su expediente de salud y ayudar con su cuidado. Para aceptar, abra este enlace antes de 14 días e inicie sesión con su propia cuenta de carefront, o cree una:\n" +
+				s.Link + "\nSi no lo esperaba, ignore este correo: no se comparte nada hasta que usted acepte."}, true
 	case "email-change-code":
 		return notify.Message{Subject: "Confirm your new carefront email address / Confirme su nuevo correo",
 			Text: "To use this address for your carefront account, enter this code on the page where you asked: " + s.Code + "\nIt works for 15 minutes. If you did not ask for this, ignore this email.\n\n" +

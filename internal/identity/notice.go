@@ -11,8 +11,9 @@ import (
 	"carefront/internal/sqldb"
 )
 
-// Security notices: short, PHI-free, in English and Spanish (the account
-// has no language of its own yet).
+// Notices: short and PHI-free. Each is written in English and Spanish: a
+// subject "English / Spanish" and a text of English, a blank line, then
+// Spanish; a person who chose a language gets that half (inLanguage).
 var notices = map[string][2]string{
 	"sharing-invited": {"You invited someone to see your carefront record / Invitó a alguien a ver su expediente",
 		"You invited someone to see part of your health record in carefront. Nothing is shared until they accept with their own account. You can see and stop all sharing on your Sharing page.\nIf this was not you, sign in, stop the invitation there, and change your password.\n\n" +
@@ -44,31 +45,31 @@ var notices = map[string][2]string{
 	"message-new": {"You have a new message in your carefront portal / Tiene un mensaje nuevo en su portal",
 		"You have a new message from your care team in your carefront portal. Sign in to read it.\n\n" +
 			"Tiene un mensaje nuevo de su equipo de atención en su portal de carefront. Inicie sesión para leerlo."},
-	"message-new-staff": {"A new message is waiting in your carefront inbox",
+	"message-new-staff": {"A new message is waiting in your carefront inbox / Un mensaje nuevo espera en su bandeja de carefront",
 		"A patient's message is waiting in the carefront inbox of a team you answer for. Sign in to read it.\n\n" +
 			"Un mensaje de un paciente espera en la bandeja de entrada de carefront de un equipo que usted atiende."},
-	"locked": {"Your carefront account is locked for 15 minutes",
+	"locked": {"Your carefront account is locked for 15 minutes / Su cuenta de carefront está bloqueada por 15 minutos",
 		"Someone tried to sign in to your account with a wrong password or code many times, so it is locked for 15 minutes.\nIf this was not you, change your password after it unlocks.\n\n" +
 			"Su cuenta de carefront está bloqueada por 15 minutos: alguien intentó iniciar sesión muchas veces con una contraseña o un código incorrectos. Si no fue usted, cambie su contraseña cuando se desbloquee."},
-	"password-changed": {"Your carefront password was changed",
+	"password-changed": {"Your carefront password was changed / Cambió la contraseña de su cuenta de carefront",
 		"The password of your carefront account was changed, and your other devices were signed out.\nIf you did not do this, call your clinic now.\n\n" +
 			"La contraseña de su cuenta de carefront cambió y se cerró la sesión en sus otros dispositivos. Si no fue usted, llame a su clínica ahora."},
-	"factor-added": {"A sign-in method was added to your carefront account",
+	"factor-added": {"A sign-in method was added to your carefront account / Se agregó una forma de iniciar sesión a su cuenta",
 		"A passkey or an authenticator app was added to your carefront account.\nIf you did not do this, call your clinic now.\n\n" +
 			"Se agregó una llave de acceso o una aplicación de autenticación a su cuenta de carefront. Si no fue usted, llame a su clínica ahora."},
-	"factor-removed": {"A sign-in method was removed from your carefront account",
+	"factor-removed": {"A sign-in method was removed from your carefront account / Se quitó una forma de iniciar sesión de su cuenta",
 		"A passkey or an authenticator app was removed from your carefront account, and your other devices were signed out.\nIf you did not do this, call your clinic now.\n\n" +
 			"Se quitó una llave de acceso o una aplicación de autenticación de su cuenta de carefront y se cerró la sesión en sus otros dispositivos. Si no fue usted, llame a su clínica ahora."},
-	"email-changed": {"The email address of your carefront account was changed",
+	"email-changed": {"The email address of your carefront account was changed / Cambió el correo de su cuenta de carefront",
 		"The email address of your carefront account was changed; from now on, carefront writes to the new address.\nIf you did not do this, call your clinic now.\n\n" +
 			"La dirección de correo de su cuenta de carefront cambió; desde ahora carefront escribirá a la nueva dirección. Si no fue usted, llame a su clínica ahora."},
-	"recovery-code-used": {"A recovery code was used for your carefront account",
+	"recovery-code-used": {"A recovery code was used for your carefront account / Se usó un código de recuperación de su cuenta",
 		"Someone signed in to your carefront account with one of your recovery codes.\nIf this was not you, change your password and make new recovery codes.\n\n" +
 			"Alguien inició sesión en su cuenta de carefront con uno de sus códigos de recuperación. Si no fue usted, cambie su contraseña y cree códigos nuevos."},
-	"email-in-use": {"Someone tried to use your email address for another carefront account",
+	"email-in-use": {"Someone tried to use your email address for another carefront account / Alguien intentó usar su correo en otra cuenta",
 		"Someone signed in to another carefront account asked to change its email address to yours. Nothing changed: your address stays with your account, and they were not told it is in use.\nYou need not do anything.\n\n" +
 			"Alguien con otra cuenta de carefront pidió cambiar su correo al de usted. No cambió nada: su dirección sigue en su cuenta y no se le dijo a esa persona que está en uso. No tiene que hacer nada."},
-	"new-sign-in": {"New sign-in to your carefront account",
+	"new-sign-in": {"New sign-in to your carefront account / Nuevo inicio de sesión en su cuenta de carefront",
 		"Your carefront account was signed in to from a device it had not seen before.\nIf this was not you, change your password and sign out the device on the Account security page.\n\n" +
 			"Se inició sesión en su cuenta de carefront desde un dispositivo nuevo. Si no fue usted, cambie su contraseña y cierre la sesión de ese dispositivo en la página Seguridad de la cuenta."},
 }

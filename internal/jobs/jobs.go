@@ -194,6 +194,9 @@ type EnqueueOptions struct {
 	UniqueFor time.Duration
 	// MaxAttempts overrides the queue's.
 	MaxAttempts int
+	// At, when set, is when the job is to run (a reminder); until then it
+	// waits in the database, so a restart neither loses nor repeats it.
+	At time.Time
 }
 
 // EnqueueTx adds a job in tx, the transaction of the change that causes it:
@@ -206,7 +209,7 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx *sqldb.Tx, args Args, o *Enque
 	}
 	var opts *river.InsertOpts
 	if o != nil {
-		opts = &river.InsertOpts{MaxAttempts: o.MaxAttempts}
+		opts = &river.InsertOpts{MaxAttempts: o.MaxAttempts, ScheduledAt: o.At}
 		if o.UniqueFor > 0 {
 			opts.UniqueOpts = river.UniqueOpts{ByArgs: true, ByPeriod: o.UniqueFor}
 		}
@@ -222,6 +225,11 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx *sqldb.Tx, args Args, o *Enque
 type enqueued struct{ Args }
 
 func (e enqueued) MarshalJSON() ([]byte, error) { return json.Marshal(e.Args) }
+
+// Later is what a handler returns to run its job again after d, without
+// spending an attempt: for work that must wait (a notice held back by the
+// person's quiet hours), not for a failure.
+func Later(d time.Duration) error { return river.JobSnooze(max(d, 0)) }
 
 // Start runs jobs until Stop. It does nothing for a queue with no handlers.
 func (q *Queue) Start(ctx context.Context) error {

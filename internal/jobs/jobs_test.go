@@ -15,6 +15,8 @@ import (
 type pingArgs struct {
 	Ref  string `json:"ref"`
 	Fail bool   `json:"fail,omitempty"`
+	// Wait makes the first run ask to run again later (jobs.Later).
+	Wait bool `json:"wait,omitempty"`
 }
 
 func (pingArgs) Kind() string { return "ping" }
@@ -23,6 +25,7 @@ func (pingArgs) Kind() string { return "ping" }
 type recorder struct {
 	mu   sync.Mutex
 	runs map[string][]int // ref -> attempts seen
+	at   map[string][]time.Time
 }
 
 func (r *recorder) handler() jobs.Handler {
@@ -30,6 +33,10 @@ func (r *recorder) handler() jobs.Handler {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.runs[a.Ref] = append(r.runs[a.Ref], j.Attempt)
+		r.at[a.Ref] = append(r.at[a.Ref], time.Now())
+		if a.Wait && len(r.runs[a.Ref]) == 1 {
+			return jobs.Later(500 * time.Millisecond)
+		}
 		if a.Fail {
 			return errors.New("relay answered 451")
 		}
@@ -70,7 +77,7 @@ func enqueue(t *testing.T, db *sqldb.DB, q *jobs.Queue, a pingArgs, o *jobs.Enqu
 func TestJobsRunOnlyWhenTheirTransactionCommits(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
-		rec := &recorder{runs: map[string][]int{}}
+		rec := &recorder{runs: map[string][]int{}, at: map[string][]time.Time{}}
 		q, err := jobs.New(db, jobs.Options{PollInterval: 20 * time.Millisecond}, rec.handler())
 		if err != nil {
 			t.Fatal(err)
@@ -100,7 +107,7 @@ func TestJobsRunOnlyWhenTheirTransactionCommits(t *testing.T) {
 func TestFailedJobsAreKeptAndCanBeRetried(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
-		rec := &recorder{runs: map[string][]int{}}
+		rec := &recorder{runs: map[string][]int{}, at: map[string][]time.Time{}}
 		q, err := jobs.New(db, jobs.Options{PollInterval: 20 * time.Millisecond, MaxAttempts: 2}, rec.handler())
 		if err != nil {
 			t.Fatal(err)
@@ -158,7 +165,7 @@ func TestUniqueJobsAreNotEnqueuedTwice(t *testing.T) {
 func TestPeriodicJobsRunOnStartAndOnSchedule(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
-		rec := &recorder{runs: map[string][]int{}}
+		rec := &recorder{runs: map[string][]int{}, at: map[string][]time.Time{}}
 		q, err := jobs.New(db, jobs.Options{PollInterval: 20 * time.Millisecond,
 			Periodic: []jobs.Periodic{{Every: 300 * time.Millisecond, Args: func() jobs.Args { return pingArgs{Ref: "tick"} }}}}, rec.handler())
 		if err != nil {
@@ -169,5 +176,46 @@ func TestPeriodicJobsRunOnStartAndOnSchedule(t *testing.T) {
 		}
 		t.Cleanup(func() { q.Stop(context.Background()) })
 		waitFor(t, "the job at start and two more", func() bool { return len(rec.attempts("tick")) >= 3 })
+	})
+}
+
+// TestScheduledAndDeferredJobs: a job enqueued with At does not run
+// before then; a job that asks to run later (a notice in quiet hours) runs
+// again without spending an attempt.
+func TestScheduledAndDeferredJobs(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		rec := &recorder{runs: map[string][]int{}, at: map[string][]time.Time{}}
+		q, err := jobs.New(db, jobs.Options{PollInterval: 20 * time.Millisecond, MaxAttempts: 1}, rec.handler())
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Start(ctx)
+		defer q.Stop(ctx)
+		at := time.Now().Add(time.Second)
+		if _, err := enqueue(t, db, q, pingArgs{Ref: "reminder"}, &jobs.EnqueueOptions{At: at}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := enqueue(t, db, q, pingArgs{Ref: "quiet", Wait: true}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the scheduled job", func() bool { return len(rec.attempts("reminder")) == 1 })
+		waitFor(t, "the deferred job's second run", func() bool { return len(rec.attempts("quiet")) == 2 })
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if ran := rec.at["reminder"][0]; ran.Before(at) {
+			t.Errorf("the scheduled job ran %v before its time", at.Sub(ran))
+		}
+		if q := rec.at["quiet"]; q[1].Sub(q[0]) < 500*time.Millisecond {
+			t.Errorf("the deferred job ran again after %v, want at least 500ms", q[1].Sub(q[0]))
+		}
+		// With MaxAttempts 1, a deferral that spent the attempt would leave
+		// the job failed instead of run again, at attempt 1.
+		if got := rec.runs["quiet"]; got[0] != 1 || got[1] != 1 {
+			t.Errorf("deferred job attempts = %v, want [1 1]", got)
+		}
+		if failed, _ := q.ListFailed(ctx, 10); len(failed) != 0 {
+			t.Errorf("failed jobs: %+v", failed)
+		}
 	})
 }

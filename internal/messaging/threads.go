@@ -15,6 +15,7 @@ import (
 	"carefront/internal/audit"
 	"carefront/internal/clinical"
 	"carefront/internal/failpoint"
+	"carefront/internal/notify"
 	"carefront/internal/seal"
 	"carefront/internal/sqldb"
 )
@@ -126,6 +127,9 @@ type InputError struct {
 func (e *InputError) Error() string { return e.err.Error() }
 func (e *InputError) Unwrap() error { return e.err }
 
+// Input names the field and the message key, for the form.
+func (e *InputError) Input() (field, key string) { return e.Field, "messages." + e.Code }
+
 func inputError(field, code, format string, args ...any) error {
 	return &InputError{Field: field, Code: code, err: apperr.New(apperr.Invalid, format, args...)}
 }
@@ -173,6 +177,8 @@ func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who 
 	if len(bad) > 0 {
 		return nil, errors.Join(bad...)
 	}
+	notify.Probe(subject) // tests only: no notification may hold it
+	notify.Probe(text)
 	patient := req.Principal.Patient
 	th := &Thread{ID: newID(), Patient: patient, Pool: chosen.ID, PoolName: chosen.Name, ResponseTime: chosen.ResponseTime,
 		Subject: subject, Status: Open}
@@ -238,6 +244,7 @@ func (s *Store) Send(ctx context.Context, d Decider, req clinical.Request, who A
 	if err != nil || ferr != nil {
 		return nil, errors.Join(err, ferr)
 	}
+	notify.Probe(text) // tests only: no notification may hold it
 	th, err := s.thread(ctx, thread)
 	if err != nil {
 		return nil, err

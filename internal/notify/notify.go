@@ -5,7 +5,13 @@
 //
 // Email goes through SMTP when configured; otherwise into an in-memory
 // development outbox that demo mode shows at /dev/outbox. SMS has an
-// interface and a logging implementation only.
+// interface and a logging implementation only (a provider plugs in
+// later); the outbox keeps text messages too.
+//
+// For tests, CAREFRONT_TEST_OUTBOX_DIR names a directory where every
+// notification any sender here delivers is also written, one file each,
+// so that a last step of make test can scan all of them for PHI
+// (tools/outboxscan).
 package notify
 
 import (
@@ -23,6 +29,7 @@ import (
 	"net"
 	"net/smtp"
 	"net/textproto"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -67,7 +74,55 @@ func (o *Outbox) Send(_ context.Context, m Message) error {
 	if len(o.msgs) > o.max {
 		o.msgs = o.msgs[len(o.msgs)-o.max:]
 	}
+	keep("email", m.Subject, m.Text)
 	return nil
+}
+
+// SendSMS stores a text message, with the subject "Text message".
+func (o *Outbox) SendSMS(ctx context.Context, to, text string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.msgs = append(o.msgs, Message{To: to, Subject: "Text message", Text: text, Sent: time.Now().UTC()})
+	if len(o.msgs) > o.max {
+		o.msgs = o.msgs[len(o.msgs)-o.max:]
+	}
+	keep("sms", "", text)
+	return nil
+}
+
+// TestOutboxDir is the environment variable naming the directory where
+// tests keep a copy of every notification (keep).
+const TestOutboxDir = "CAREFRONT_TEST_OUTBOX_DIR"
+
+var testOutbox = os.Getenv(TestOutboxDir)
+
+// Probe keeps, in the test outbox directory, a text that must never
+// appear in a notification (what a person wrote in a message), for the
+// scan to look for. It does nothing outside tests.
+func Probe(text string) {
+	if text != "" {
+		keep("probe", "", text)
+	}
+}
+
+// keep writes a copy of a notification to the test outbox directory, when
+// there is one. Only subject and text are kept: what is scanned for PHI.
+// A copy that cannot be written fails loudly, so a scan never passes for
+// want of files.
+func keep(channel, subject, text string) {
+	if testOutbox == "" {
+		return
+	}
+	f, err := os.CreateTemp(testOutbox, channel+"-*.txt")
+	if err == nil {
+		_, err = f.WriteString(subject + "\n\n" + text + "\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		panic(fmt.Sprintf("notify: %s is set but a copy cannot be written: %v", TestOutboxDir, err))
+	}
 }
 
 // Await returns the stored messages, newest first, once there are at
@@ -164,6 +219,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	if err := w.Close(); err != nil {
 		return replyErr("DATA", err)
 	}
+	keep("email", m.Subject, m.Text)
 	return c.Quit()
 }
 
@@ -225,7 +281,8 @@ type SMSSender interface {
 type LogSMS struct{ Log *slog.Logger }
 
 // SendSMS logs the attempt.
-func (l LogSMS) SendSMS(ctx context.Context, _, _ string) error {
+func (l LogSMS) SendSMS(ctx context.Context, _, text string) error {
 	l.Log.InfoContext(ctx, "sms not sent: no SMS provider is configured")
+	keep("sms", "", text)
 	return nil
 }

@@ -241,6 +241,9 @@ func (s *Server) submitNewMessage(w http.ResponseWriter, r *http.Request) error 
 		p := s.recordPage(w, r, "messages.title", nil)
 		return redirect(w, r, p.R("/messages?done=draft"))
 	}
+	if !s.sendAllowed(w, r, u, f) {
+		return s.showNewMessageForm(w, r, req, f, http.StatusTooManyRequests)
+	}
 	pools, err := s.opts.Messages.PoolsFor(r.Context(), req.Principal.Patient, s.opts.Clinical.CaresFor)
 	if err != nil {
 		return err
@@ -307,6 +310,9 @@ func (s *Server) submitReply(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		return redirect(w, r, p.R("/messages/"+id+"?done=draft"))
+	}
+	if !s.sendAllowed(w, r, u, f) {
+		return s.showThreadForm(w, r, u, req, f, http.StatusTooManyRequests)
 	}
 	_, err = s.opts.Messages.Send(r.Context(), s.opts.Clinical, *req, author(u, req), id, f.Values["text"], files...)
 	if inputErr(f, err) {
@@ -399,8 +405,31 @@ func author(u *signedIn, req *clinical.Request) messaging.Author {
 	return messaging.Author{Account: u.account.ID, Kind: kind}
 }
 
-// inputErr puts messaging's input errors beside their fields, reporting
-// whether there were any.
+// sendAllowed spends one of the account's messages (Options.MessageLimiter).
+// When they are spent it puts a plain answer beside the text, which the
+// form keeps, and reports false.
+func (s *Server) sendAllowed(w http.ResponseWriter, r *http.Request, u *signedIn, f *form) bool {
+	if s.opts.MessageLimiter == nil {
+		return true
+	}
+	ok, wait := s.opts.MessageLimiter.Allow(r.Context(), "message:"+u.account.ID)
+	if !ok {
+		f.Errors["text"] = "messages.too-many"
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+	}
+	return ok
+}
+
+// fieldError is an input error that belongs beside one field of a form
+// (messaging.InputError, identity.PrefsError): its field and the
+// catalogue id of its message.
+type fieldError interface {
+	error
+	Input() (field, key string)
+}
+
+// inputErr puts input errors beside their fields, reporting whether there
+// were any.
 func inputErr(f *form, err error) bool {
 	errs := []error{err}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -408,9 +437,10 @@ func inputErr(f *form, err error) bool {
 	}
 	found := false
 	for _, e := range errs {
-		var ie *messaging.InputError
-		if errors.As(e, &ie) {
-			f.Errors[ie.Field], found = "messages."+ie.Code, true
+		var fe fieldError
+		if errors.As(e, &fe) {
+			field, key := fe.Input()
+			f.Errors[field], found = key, true
 		}
 	}
 	return found

@@ -17,6 +17,7 @@ import (
 	"carefront/internal/demo"
 	"carefront/internal/identity"
 	"carefront/internal/messaging"
+	"carefront/internal/ratelimit"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
 )
@@ -25,12 +26,15 @@ import (
 // team (offered to the patients she cares for) and Billing (offered to
 // everyone), each answered by one staff member; Maria and Walter have
 // accounts.
-func messagesHarness(t *testing.T, db *sqldb.DB) (*authHarness, *messaging.Store, map[string]string) {
+func messagesHarness(t *testing.T, db *sqldb.DB, more ...func(*Options)) (*authHarness, *messaging.Store, map[string]string) {
 	t.Helper()
 	var ms *messaging.Store
 	h := newAuthHarness(t, db, withRecords(t, db), func(o *Options) {
 		ms = &messaging.Store{DB: db, Keys: o.Auth.Keys, Audit: o.Auth.Audit, Notices: o.Auth}
 		o.Messages = ms
+		for _, f := range more {
+			f(o)
+		}
 	})
 	h.account(t, "maria@example.com", identity.Person, demo.Maria, "")
 	h.account(t, "walter@example.com", identity.Person, demo.Walter, "")
@@ -438,6 +442,45 @@ func TestInboxDraft(t *testing.T) {
 		h.post(t, "/staff/inbox/"+id, url.Values{"text": {"Please come in on Friday."}})
 		if _, page := h.get(t, "/staff/inbox/"+id); strings.Contains(page, ">Please come in</textarea>") {
 			t.Error("the draft outlived the answer")
+		}
+	})
+}
+
+// TestSendingMessagesIsLimited: past the account's budget a message is
+// refused with a plain answer beside the text, which is kept, and nothing
+// is sent; saving a draft still works; another account has its own budget.
+func TestSendingMessagesIsLimited(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, _, pools := messagesHarness(t, db, func(o *Options) { o.MessageLimiter = ratelimit.New(10.0/3600, 2, 100) })
+		h.signIn(t, "maria@example.com")
+		form := url.Values{"pool": {pools["Billing"]}, "subject": {"A question about my bill"}, "text": {"Is the March visit covered?"}}
+		for i := 0; i < 2; i++ {
+			if res, _ := h.post(t, "/messages/new", form); res.StatusCode != 303 {
+				t.Fatalf("message %d: %d", i+1, res.StatusCode)
+			}
+		}
+		form.Set("text", "A third question, sent too soon")
+		res, page := h.post(t, "/messages/new", form)
+		if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" || !strings.Contains(page, "sent many messages in a short time") ||
+			!strings.Contains(page, "A third question, sent too soon</textarea>") {
+			t.Fatalf("third message: %d (Retry-After %q):\n%s", res.StatusCode, res.Header.Get("Retry-After"), page)
+		}
+		var threads int
+		db.ReadOne(context.Background(), func(tx *sqldb.Tx) error {
+			return tx.QueryRow(context.Background(), "SELECT COUNT(*) FROM message_thread WHERE patient_id = ?", demo.Maria).Scan(&threads)
+		})
+		if threads != 2 {
+			t.Errorf("%d conversations, want 2: the refused message was sent", threads)
+		}
+		form.Set("action", "draft")
+		if res, _ := h.post(t, "/messages/new", form); res.StatusCode != 303 {
+			t.Errorf("saving a draft past the budget: %d", res.StatusCode)
+		}
+		h2 := h.fresh()
+		h2.signIn(t, "walter@example.com")
+		form.Del("action")
+		if res, _ := h2.post(t, "/messages/new", form); res.StatusCode != 303 {
+			t.Errorf("another account's message: %d", res.StatusCode)
 		}
 	})
 }

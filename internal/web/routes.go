@@ -97,6 +97,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("POST /sharing/held/leave", s.handle(s.submitLeave))
 		mux.HandleFunc("GET /caregiver/accept", s.handle(s.showAccept))
 		mux.HandleFunc("POST /caregiver/accept", s.handle(s.submitAccept))
+		mux.HandleFunc("GET /settings/notifications", s.handle(s.showNoticeSettings))
+		mux.HandleFunc("POST /settings/notifications", s.handle(s.submitNoticeSettings))
 		mux.HandleFunc("GET /settings/results", s.handle(s.showResultSettings))
 		mux.HandleFunc("POST /settings/results", s.handle(s.submitResultSettings))
 

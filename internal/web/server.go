@@ -77,6 +77,10 @@ type Options struct {
 	Sanitizer views.Sanitizer
 	// DownloadLimiter bounds record downloads per account (3 an hour).
 	DownloadLimiter Limiter
+	// MessageLimiter bounds the messages a patient or caregiver sends, per
+	// account (10 at once, then 10 an hour); nil does not. Drafts and the
+	// care team's answers are not counted.
+	MessageLimiter Limiter
 
 	// Sign-in. With Auth nil the identity pages are not served.
 	Auth     *identity.Auth

@@ -1,0 +1,23 @@
+package identity
+
+import (
+	"slices"
+
+	"carefront/internal/notify"
+)
+
+// MailTemplates names every template compose knows.
+func MailTemplates() []string {
+	ts := []string{"email-code", "reset-link", "email-verify-code", "caregiver-invite", "email-change-code"}
+	for n := range notices {
+		ts = append(ts, n)
+	}
+	slices.Sort(ts)
+	return ts
+}
+
+// ComposeForTest writes a template in lang ("" for both languages).
+func ComposeForTest(template, code, link, lang string) (notify.Message, bool) {
+	m, ok := compose(template, mailSecret{Code: code, Link: link})
+	return inLanguage(m, lang), ok
+}
