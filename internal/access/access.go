@@ -77,12 +77,12 @@ const (
 	Read   Action = "read"
 	Search Action = "search"
 	// Write is adding to a patient's record what carefront itself keeps:
-	// a message (Communication) only.
+	// a message (Communication) or a booked visit (Appointment).
 	Write Action = "write"
 )
 
 // writeTypes are the types Write applies to.
-var writeTypes = []string{"Communication"}
+var writeTypes = []string{"Communication", "Appointment"}
 
 // Target is what the action is on. For a read it is one resource with the
 // patients whose compartment it is in; for a search, the resource type.

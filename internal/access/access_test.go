@@ -100,6 +100,7 @@ func TestMessageDecisions(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	msg := Target{Type: "Communication", ID: "m", Patients: []string{"p"}, Pool: "rivera"}
+	appt := Target{Type: "Appointment", ID: "a", Patients: []string{"p"}}
 	pat := Principal{User: "Patient/p", Patient: "p", At: now}
 	caregiver := func(kinds ...string) Principal {
 		types, _ := KindTypes(kinds)
@@ -136,6 +137,12 @@ func TestMessageDecisions(t *testing.T) {
 		{"security officer named in no pool", staff(RoleSecurityOfficer, "rivera"), Read, msg, false, ReasonStaffRole},
 		{"pool member, a message outside any pool", staff(RoleSupport, "rivera"), Read, Target{Type: "Communication", Patients: []string{"p"}}, false, ReasonStaffRole},
 		{"pool member, another type", staff(RoleSupport, "rivera"), Read, Target{Type: "Observation", Patients: []string{"p"}, Pool: "rivera"}, false, ReasonStaffRole},
+		{"patient books a visit", pat, Write, appt, true, ReasonOwnRecord},
+		{"patient books for another record", pat, Write, Target{Type: "Appointment", Patients: []string{"q"}}, false, ReasonOtherPatient},
+		{"caregiver with visits books", caregiver("visits"), Write, appt, true, ReasonProxy},
+		{"caregiver with messages only cannot book", caregiver("messages"), Write, appt, false, ReasonProxyKind},
+		{"an app never books", func() Principal { p := pat; p.Client = "diary"; return p }(), Write, appt, false, ReasonNotPatientData},
+		{"staff do not book through the portal", staff(RoleClinician, "rivera"), Write, appt, false, ReasonNoPatient},
 		{"pool member acting for another patient", func() Principal { p := staff(RoleSupport, "rivera"); p.Patient = "q"; return p }(), Read, msg, false, ReasonOtherPatient},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -129,7 +129,7 @@ var paramSpecs = map[string][]string{
 	"RelatedPerson": {"patient reference patient Patient", "relationship token relationship",
 		"active token active", "identifier token identifier"},
 	"Schedule": {"actor reference actor", "active token active", "service-type token serviceType", "date date planningHorizon"},
-	"Slot":     {"schedule reference schedule", "status token freeBusyType", "start date start", "service-type token serviceType"},
+	"Slot":     {"schedule reference schedule", "status token status", "start date start", "service-type token serviceType"},
 	"Task": {"patient reference for Patient", "subject reference for", "owner reference owner",
 		"requester reference requester", "status token status", "intent token intent", "code token code",
 		"authored-on date authoredOn", "period date executionPeriod", "focus reference focus",

@@ -8,7 +8,7 @@ import (
 
 // MailTemplates names every template compose knows.
 func MailTemplates() []string {
-	ts := []string{"email-code", "reset-link", "email-verify-code", "caregiver-invite", "email-change-code"}
+	ts := []string{"email-code", "reset-link", "email-verify-code", "caregiver-invite", "email-change-code", "visit-reminder"}
 	for n := range notices {
 		ts = append(ts, n)
 	}
@@ -18,6 +18,7 @@ func MailTemplates() []string {
 
 // ComposeForTest writes a template in lang ("" for both languages).
 func ComposeForTest(template, code, link, lang string) (notify.Message, bool) {
-	m, ok := compose(template, mailSecret{Code: code, Link: link})
+	m, ok := compose(template, mailSecret{Code: code, Link: link, Place: "Riverside Family Health",
+		WhenEN: "Tuesday, December 1 at 9:30 AM CST", WhenES: "martes 1 de diciembre a las 9:30 CST"})
 	return inLanguage(m, lang), ok
 }

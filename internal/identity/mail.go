@@ -43,6 +43,11 @@ type mailSecret struct {
 	Code string `json:"code,omitempty"`
 	Link string `json:"link,omitempty"`
 	To   string `json:"to,omitempty"` // an address other than the account's
+	// A visit reminder's date and time, written in each language, and the
+	// clinic's name.
+	WhenEN string `json:"when_en,omitempty"`
+	WhenES string `json:"when_es,omitempty"`
+	Place  string `json:"place,omitempty"`
 }
 
 // Enqueuer adds jobs in a transaction (jobs.Queue).
@@ -144,7 +149,7 @@ func (a *Auth) deliver(ctx context.Context, _ jobs.Job, m MailArgs) error {
 	}
 	// A code or a link goes by email only: a text message is read on a
 	// lock screen and kept by the phone company.
-	sms = sms && len(m.Secret) == 0 && a.SMS != nil
+	sms = sms && sec.Code == "" && sec.Link == "" && a.SMS != nil
 	if email && msg.To != "" {
 		failpoint.Hit("mail-before-send")
 		if err := a.Mail.Send(ctx, msg); err != nil {
@@ -202,6 +207,10 @@ func compose(template string, s mailSecret) (notify.Message, bool) {
 				s.Link + "\nIf you were not expecting this, ignore this email: nothing is shared until you accept.\n\n" +
 				"Una persona que usa carefront, el portal de pacientes de su clínica, le invitó a ver partes de su expediente de salud y ayudar con su cuidado. Para aceptar, abra este enlace antes de 14 días e inicie sesión con su propia cuenta de carefront, o cree una:\n" +
 				s.Link + "\nSi no lo esperaba, ignore este correo: no se comparte nada hasta que usted acepte."}, true
+	case "visit-reminder":
+		return notify.Message{Subject: "Reminder: your visit on " + s.WhenEN + " / Recordatorio: su cita el " + s.WhenES,
+			Text: "You have a visit at " + s.Place + " on " + s.WhenEN + ". Sign in to carefront to see it, check in, or change it.\n\n" +
+				"Tiene una cita en " + s.Place + " el " + s.WhenES + ". Inicie sesión en carefront para verla, registrar su llegada o cambiarla."}, true
 	case "email-change-code":
 		return notify.Message{Subject: "Confirm your new carefront email address / Confirme su nuevo correo",
 			Text: "To use this address for your carefront account, enter this code on the page where you asked: " + s.Code + "\nIt works for 15 minutes. If you did not ask for this, ignore this email.\n\n" +

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"carefront/internal/audit"
 
@@ -105,6 +106,42 @@ func (a *Auth) QueuePatientNotice(ctx context.Context, tx *sqldb.Tx, patientID, 
 		return err
 	}
 	return a.QueueNotice(ctx, tx, id, event)
+}
+
+// QueueVisitReminder queues, in tx, a reminder of a visit to the account
+// of the patient's own record. It says the date and time, in the clinic's
+// time zone, and the clinic's name: never the reason, the department or
+// the clinician. They travel sealed in the job.
+func (a *Auth) QueueVisitReminder(ctx context.Context, tx *sqldb.Tx, patientID string, at time.Time, clinic string) error {
+	var id string
+	err := tx.QueryRow(ctx, "SELECT id FROM account WHERE patient_id = ? AND kind = ?", patientID, string(Person)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	zone := a.Zone
+	if zone == nil {
+		zone = time.UTC
+	}
+	return a.queueMail(ctx, tx, "visit-reminder", id, &mailSecret{WhenEN: When(at, zone, "en"), WhenES: When(at, zone, "es"), Place: clinic})
+}
+
+var (
+	weekdaysES = [...]string{"domingo", "lunes", "martes", "miércoles", "jueves", "viernes", "sábado"}
+	monthsES   = [...]string{"enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre"}
+)
+
+// When writes a date and time as a notice says it, in English ("Tuesday,
+// December 1 at 9:30 AM CST") or Spanish ("martes 1 de diciembre a las
+// 9:30 CST").
+func When(at time.Time, zone *time.Location, lang string) string {
+	t := at.In(zone)
+	if lang == "es" {
+		return fmt.Sprintf("%s %d de %s a las %s", weekdaysES[t.Weekday()], t.Day(), monthsES[t.Month()-1], t.Format("15:04 MST"))
+	}
+	return t.Format("Monday, January 2 at 3:04 PM MST")
 }
 
 // noticeTx queues a security notice in tx, the change's own transaction.

@@ -85,6 +85,36 @@ func (s *Store) Update(ctx context.Context, typ, id string, raw []byte, ifMatch 
 	return w, err
 }
 
+// UpdateIn is Update inside the caller's write transaction tx, for a
+// change that must commit together with others (a booked Appointment with
+// its Slot and the claim on it).
+func (s *Store) UpdateIn(ctx context.Context, tx *sqldb.Tx, typ, id string, raw []byte, ifMatch string) (*Written, error) {
+	if err := checkTypeID(typ, id); err != nil {
+		return nil, err
+	}
+	r, err := parseForWrite(raw)
+	if err != nil {
+		return nil, err
+	}
+	if r.Type != typ || (r.ID != "" && r.ID != id) {
+		return nil, apperr.New(apperr.Invalid, "the body is not %s/%s", typ, id)
+	}
+	b := newBatch(tx)
+	w, err := s.put(ctx, b, r, id, ifMatch, false)
+	if err != nil {
+		return nil, err
+	}
+	return w, b.flush(ctx)
+}
+
+// ReadIn is Read inside the caller's transaction tx.
+func (s *Store) ReadIn(ctx context.Context, tx *sqldb.Tx, typ, id string) (*fhir.Resource, error) {
+	if err := checkTypeID(typ, id); err != nil {
+		return nil, err
+	}
+	return readCurrent(ctx, tx, typ, id)
+}
+
 // Delete marks TYPE/id deleted with a new version and removes it from
 // search. Deleting what is absent or already deleted succeeds (FHIR).
 func (s *Store) Delete(ctx context.Context, typ, id string) (*Written, error) {

@@ -1,0 +1,86 @@
+package appointments
+
+import (
+	"context"
+	"time"
+
+	"carefront/internal/apperr"
+	"carefront/internal/audit"
+	"carefront/internal/jobs"
+	"carefront/internal/sqldb"
+)
+
+// Reminders go a day and an hour before a visit.
+var reminderLeads = []time.Duration{24 * time.Hour, time.Hour}
+
+// ReminderArgs is the job that reminds a patient of a visit. It names the
+// visit and the start it was booked for: a visit moved since has its own
+// reminders, and one cancelled has none, so the job then sends nothing.
+type ReminderArgs struct {
+	Appointment string `json:"appointment"`
+	Start       int64  `json:"start"` // Unix seconds
+	Lead        string `json:"lead"`  // "24h0m0s" or "1h0m0s"
+}
+
+// Kind names the job.
+func (ReminderArgs) Kind() string { return "visit-reminder" }
+
+// remind enqueues the visit's reminders in tx: unique jobs, so that a
+// retried transaction or a second instance never makes two.
+func (s *Store) remind(ctx context.Context, tx *sqldb.Tx, a *Appointment, now time.Time) error {
+	if s.Jobs == nil {
+		return nil
+	}
+	for _, lead := range reminderLeads {
+		at := a.Start.Add(-lead)
+		if !at.After(now) {
+			continue // booked too close to the visit for this one
+		}
+		args := ReminderArgs{Appointment: a.ID, Start: a.Start.Unix(), Lead: lead.String()}
+		if _, err := s.Jobs.EnqueueTx(ctx, tx, args, &jobs.EnqueueOptions{At: at, UniqueFor: 24 * time.Hour}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReminderHandler is the job handler that sends the reminders.
+func (s *Store) ReminderHandler() jobs.Handler { return jobs.Handle(s.sendReminder) }
+
+func (s *Store) sendReminder(ctx context.Context, _ jobs.Job, args ReminderArgs) error {
+	if s.Reminders == nil {
+		return nil
+	}
+	r, err := s.FHIR.Read(ctx, "Appointment", args.Appointment)
+	if c := apperr.CodeOf(err); c == apperr.NotFound || c == apperr.Gone {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a, err := s.appointment(ctx, r)
+	if err != nil {
+		return err
+	}
+	if a.Status != "booked" || a.Start.Unix() != args.Start || a.Patient == "" {
+		return nil // cancelled or moved: this reminder is for a time no longer booked
+	}
+	clinic := a.Clinic
+	if clinic == "" {
+		clinic = a.Place
+	}
+	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		if err := s.Reminders.QueueVisitReminder(ctx, tx, a.Patient, a.Start, clinic); err != nil {
+			return err
+		}
+		// The reminder read the visit for the patient: on their trail.
+		return s.Audit.Stage(ctx, tx, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeRead},
+			Action: audit.Read, Outcome: audit.Success, Reason: "visit-reminder", Patient: "Patient/" + a.Patient,
+			Entities: []audit.Entity{{What: "Appointment/" + a.ID}}})
+	})
+	if err != nil {
+		return err
+	}
+	s.Audit.Chain(ctx)
+	return nil
+}
