@@ -19,6 +19,7 @@ import (
 
 	"carefront/internal/access"
 	"carefront/internal/accesslog"
+	"carefront/internal/appointments"
 	"carefront/internal/audit"
 	"carefront/internal/clinical"
 	"carefront/internal/clinical/store"
@@ -119,6 +120,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if seeded {
 			log.Info("demo population written (synthetic people, not for real patients)")
 		}
+		if _, err := demo.SeedSlots(ctx, fhirStore, db.Now(), cfg.ClinicTimeZone); err != nil {
+			aw.Close(context.Background())
+			return err
+		}
 	}
 
 	source, mode, err := clinicalSource(cfg, fhirStore)
@@ -217,13 +222,18 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	comingOfAge, comingOfAgeEvery := grants.ComingOfAgeJob()
 	oauthFlow := &oauth.Flow{DB: db, Audit: aw, Store: fhirStore, Notices: auth, AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL}
 	purge, purgeEvery := oauthFlow.PurgeJob()
+	visits := &appointments.Store{DB: db, FHIR: fhirStore, Audit: aw, Reminders: auth, Policy: cfg.VisitChangeBefore}
+	if cfg.VisitChangeBefore == 0 {
+		visits.Policy = time.Nanosecond // 0s: changes allowed until the visit starts
+	}
 	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs"), Periodic: []jobs.Periodic{comingOfAgeEvery, purgeEvery}},
-		auth.MailHandler(), comingOfAge, purge)
+		auth.MailHandler(), comingOfAge, purge, visits.ReminderHandler())
 	if err != nil {
 		closeListeners()
 		return err
 	}
 	auth.Jobs = queue
+	visits.Jobs = queue
 	var places interface {
 		Place(addr, lang string) string
 	}
@@ -286,7 +296,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Views: builder,
 		// Share links: passcodes hashed on a budget of their own, so a
 		// flood of guesses cannot slow sign-in.
-		Messages: messages,
+		Messages: messages, Appointments: visits,
 		Links: &shl.Links{DB: db, Audit: aw, Keys: k, Views: builder, BaseURL: base,
 			Hasher: identity.NewHasher(identity.DefaultParams, 2)},
 		ShareLimiter:    limiter("share-link", 0.2, 10), // per address: 10 at once, then one every 5 s

@@ -20,6 +20,8 @@ import (
 	"carefront/internal/jobs"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
+
+	ics "github.com/arran4/golang-ical"
 )
 
 // queued records the jobs a booking enqueues.
@@ -343,4 +345,39 @@ func TestRemindersFollowTheVisit(t *testing.T) {
 			t.Errorf("a reminder of a cancelled visit was sent: %q", f.sent.sent)
 		}
 	})
+}
+
+// TestCalendarFile: the iCalendar file of a visit parses with the same
+// library, with the visit's time, clinician and place, a stable UID, and
+// no reason; a cancelled visit says so.
+func TestCalendarFile(t *testing.T) {
+	a := &appointments.Appointment{ID: "a1", Status: "booked", Start: time.Date(2026, 12, 1, 15, 30, 0, 0, time.UTC),
+		End: time.Date(2026, 12, 1, 16, 0, 0, 0, time.UTC), ClinicianName: "Dr. Anika Patel", Place: "Main Street clinic",
+		Reason: "A private reason", Version: "3"}
+	text := appointments.CalendarText{Summary: "Visit with Dr. Anika Patel", Video: "Video visit", Note: "See it in carefront: "}
+	out := appointments.Calendar(a, "portal.example", "https://portal.example/visits/a1", text, time.Now())
+	cal, err := ics.ParseCalendar(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := cal.Events()
+	if len(ev) != 1 {
+		t.Fatalf("%d events", len(ev))
+	}
+	start, _ := ev[0].GetStartAt()
+	end, _ := ev[0].GetEndAt()
+	if !start.Equal(a.Start) || !end.Equal(a.End) || ev[0].Id() != "a1@portal.example" ||
+		ev[0].GetProperty(ics.ComponentPropertySummary).Value != "Visit with Dr. Anika Patel" ||
+		ev[0].GetProperty(ics.ComponentPropertyLocation).Value != "Main Street clinic" ||
+		ev[0].GetProperty(ics.ComponentPropertySequence).Value != "3" || ev[0].GetProperty(ics.ComponentPropertyStatus).Value != "CONFIRMED" {
+		t.Errorf("event:\n%s", out)
+	}
+	if strings.Contains(out, "private") {
+		t.Error("the calendar file carries the reason for the visit")
+	}
+	a.Status, a.Video = "cancelled", true
+	out = appointments.Calendar(a, "portal.example", "https://portal.example/visits/a1", text, time.Now())
+	if !strings.Contains(out, "STATUS:CANCELLED") || !strings.Contains(out, "LOCATION:Video visit") || !strings.Contains(out, "\r\n") {
+		t.Errorf("cancelled video visit:\n%s", out)
+	}
 }

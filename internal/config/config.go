@@ -55,6 +55,7 @@ type Config struct {
 	ClinicTimeZone          *time.Location // the clinic's time zone: dates the clinic gives (a grant's last day) are days there
 	CareMonths              int            // how far back a visit with a clinician makes a care relationship
 	OfficeHours             string         // when the care teams read messages, in the clinic's time zone ("Mon-Fri 08:00-17:00", or "always")
+	VisitChangeBefore       time.Duration  // visits can be cancelled or moved online until this long before they start
 	TeenAge, AdultAge       int            // a parent's access: sensitive records hidden from TeenAge, ended at AdultAge
 	Part2Sources            []string       // record sources under 42 CFR Part 2
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
@@ -301,6 +302,16 @@ func Settings() []Setting {
 		{Flag: "office-hours", Env: "CAREFRONT_OFFICE_HOURS", Default: "Mon-Fri 08:00-17:00",
 			Usage: "when the care teams read messages, in the clinic's time zone: days and hours like \"Mon-Fri 08:00-17:00, Sat 09:00-12:00\"; a message written outside them gets an automatic reply saying when it will be read; \"always\" sends none",
 			parse: func(c *Config, v string) error { c.OfficeHours = v; return nil }},
+		{Flag: "visit-change-before", Env: "CAREFRONT_VISIT_CHANGE_BEFORE", Default: "24h",
+			Usage: "patients can cancel or move a visit online until this long before it starts; later they are asked to call the clinic",
+			parse: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 0 || d > 14*24*time.Hour {
+					return errors.New("must be a duration from 0s to 336h, like 24h")
+				}
+				c.VisitChangeBefore = d
+				return nil
+			}},
 		{Flag: "care-relationship-months", Env: "CAREFRONT_CARE_RELATIONSHIP_MONTHS", Default: "24",
 			Usage: "how far back an appointment or visit with a clinician lets them read the patient's record (a care team membership always does)",
 			parse: func(c *Config, v string) error {

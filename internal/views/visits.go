@@ -33,6 +33,9 @@ type Visit struct {
 	Status string `json:"status"`
 	// Summary is the id of the visit's summary document, for its link.
 	Summary string `json:"summary,omitempty"`
+	// Appointment is the id of an upcoming visit's Appointment, for its
+	// page (details, calendar file, changes).
+	Appointment string `json:"appointment,omitempty"`
 }
 
 // visitModeExt is the extension the demo and carefront's own bookings use
@@ -78,6 +81,7 @@ func (s *session) visits(ctx context.Context) (*Visits, error) {
 	}
 	for _, a := range appts {
 		v := s.appointment(ctx, a)
+		v.Appointment = idOf(a)
 		switch {
 		case v.Status == "cancelled" || v.Status == "noshow" || v.Status == "entered-in-error":
 			continue

@@ -37,9 +37,11 @@ var funcs = template.FuncMap{
 	"keyPath": views.KeyPath,
 	// pair hands a sub-template the page and one item.
 	"pair": func(a, b any) []any { return []any{a, b} },
-	"add":  func(a, b float64) float64 { return a + b },
-	"sub":  func(a, b float64) float64 { return a - b },
-	"join": strings.Join,
+	// minutes is the length of a span, in minutes.
+	"minutes": func(from, to time.Time) int { return int(to.Sub(from).Minutes()) },
+	"add":     func(a, b float64) float64 { return a + b },
+	"sub":     func(a, b float64) float64 { return a - b },
+	"join":    strings.Join,
 	// messageText is a message as plain text with its web addresses linked.
 	"messageText": messageText,
 	// field bundles what the text-field template needs.

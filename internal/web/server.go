@@ -18,6 +18,7 @@ import (
 
 	"carefront/internal/access"
 	"carefront/internal/accesslog"
+	"carefront/internal/appointments"
 	"carefront/internal/clinical"
 	"carefront/internal/consent"
 	"carefront/internal/identity"
@@ -66,6 +67,9 @@ type Options struct {
 	// Messages keeps secure messages with the care team; nil serves no
 	// messaging pages.
 	Messages *messaging.Store
+	// Appointments books, moves and cancels visits; nil serves no booking
+	// pages.
+	Appointments *appointments.Store
 	// ShareLimiter bounds share-link manifest requests per client address.
 	ShareLimiter Limiter
 	// AccessLog reads "Who viewed my record" from the audit trail.

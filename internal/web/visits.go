@@ -3,30 +3,49 @@ package web
 import (
 	"net/http"
 
+	"carefront/internal/access"
+	"carefront/internal/clinical"
+	"carefront/internal/identity"
 	"carefront/internal/views"
 )
 
-// showVisits renders the visits page.
+// visitsPage is the visits view with whether the person may book.
+type visitsPage struct {
+	*views.Visits
+	CanBook bool
+}
+
+// showVisits renders the visits page, with "Book a visit" for those who
+// may book for the record.
 func (s *Server) showVisits(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.buildVisits(w, r)
+	v, req, err := s.buildVisits(w, r)
 	if v == nil {
 		return err
 	}
-	return s.render(w, r, "visits", s.recordPage(w, r, "visits.title", v))
+	d := visitsPage{Visits: v}
+	if u := currentUser(r.Context()); s.opts.Appointments != nil && u.account.Kind != identity.Staff {
+		dec, _, err := s.opts.Clinical.Decide(r.Context(), *req, access.Write, access.Target{Type: "Appointment", Patients: []string{req.Principal.Patient}})
+		if err != nil {
+			return err
+		}
+		d.CanBook = dec.Permit
+	}
+	return s.render(w, r, "visits", s.recordPage(w, r, "visits.title", d))
 }
 
 func (s *Server) apiVisits(w http.ResponseWriter, r *http.Request) error {
-	v, err := s.buildVisits(w, r)
+	v, _, err := s.buildVisits(w, r)
 	if v == nil {
 		return err
 	}
 	return writeView(w, v)
 }
 
-func (s *Server) buildVisits(w http.ResponseWriter, r *http.Request) (*views.Visits, error) {
+func (s *Server) buildVisits(w http.ResponseWriter, r *http.Request) (*views.Visits, *clinical.Request, error) {
 	u, req := s.patient(w, r)
 	if u == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return s.opts.Views.Visits(r.Context(), *req, s.lang(w, r))
+	v, err := s.opts.Views.Visits(r.Context(), *req, s.lang(w, r))
+	return v, req, err
 }

@@ -1,0 +1,362 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"carefront/internal/apperr"
+	"carefront/internal/appointments"
+	"carefront/internal/clinical"
+	"carefront/internal/identity"
+)
+
+// option is one choice of a filter.
+type option struct{ Value, Label string }
+
+// bookDay is one day's free times.
+type bookDay struct {
+	Day   time.Time
+	Slots []appointments.Slot
+}
+
+type bookPage struct {
+	*form
+	Types, Clinicians, Locations []option
+	Days                         []bookDay
+	// Move is the visit being moved; nil when booking a new one.
+	Move *appointments.Appointment
+	// From and To are the week shown (To its last day).
+	From, To time.Time
+	// PrevURL and NextURL page by week, keeping the filters; SlotQuery
+	// carries the visit being moved to a time's page.
+	PrevURL, NextURL, SlotQuery string
+	Zone                        string
+}
+
+// Weeks of free time offered, one page each.
+const bookWeeks = 4
+
+// zone is the clinic's time zone: visit times are shown there.
+func (s *Server) zone() *time.Location {
+	if s.opts.Auth != nil && s.opts.Auth.Zone != nil {
+		return s.opts.Auth.Zone
+	}
+	return time.UTC
+}
+
+// bookingPatient is the person and record of a booking page: the record's
+// owner, or a caregiver whose grant includes visits; staff do not book
+// here. It reports nil when it answered.
+func (s *Server) bookingPatient(w http.ResponseWriter, r *http.Request) (*signedIn, *clinical.Request) {
+	if s.opts.Appointments == nil {
+		s.renderError(w, r, apperr.New(apperr.NotFound, "Booking is not offered here."))
+		return nil, nil
+	}
+	u, req := s.patient(w, r)
+	if u == nil {
+		return nil, nil
+	}
+	if u.account.Kind == identity.Staff {
+		s.renderError(w, r, apperr.New(apperr.Forbidden, "Staff book visits in the clinic's scheduling system."))
+		return nil, nil
+	}
+	ok, err := s.opts.Appointments.MayBook(r.Context(), s.opts.Clinical, *req)
+	if err != nil {
+		s.renderError(w, r, err)
+		return nil, nil
+	}
+	if !ok {
+		s.renderError(w, r, apperr.New(apperr.Forbidden, "You cannot book or change visits for this record. The person whose record it is can give you access to visits on their Sharing page."))
+		return nil, nil
+	}
+	return u, req
+}
+
+// showBook lists free times by day, a week at a time, filtered by kind of
+// visit, clinician and place. With move=ID it offers times to move that
+// visit to; with slot=ID it asks to confirm that time.
+func (s *Server) showBook(w http.ResponseWriter, r *http.Request) error {
+	_, req := s.bookingPatient(w, r)
+	if req == nil {
+		return nil
+	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	if q.Get("slot") != "" {
+		return s.showBookSlotForm(w, r, req, newForm(), http.StatusOK)
+	}
+	d := bookPage{form: newForm(), Zone: s.zoneName()}
+	if id := q.Get("move"); id != "" {
+		a, err := s.opts.Appointments.Get(ctx, s.opts.Clinical, *req, id)
+		if err != nil {
+			return err
+		}
+		d.Move = a
+	}
+	all, err := s.opts.Appointments.Free(ctx, appointments.Filter{})
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, sl := range all {
+		for _, o := range []struct {
+			list         *[]option
+			value, label string
+		}{{&d.Types, sl.Type, sl.TypeName}, {&d.Clinicians, sl.Clinician, sl.ClinicianName}, {&d.Locations, sl.Location, sl.Place}} {
+			if k := o.value + "\x00" + o.label; o.value != "" && !seen[k] {
+				seen[k] = true
+				*o.list = append(*o.list, option{o.value, o.label})
+			}
+		}
+	}
+	for _, l := range [][]option{d.Types, d.Clinicians, d.Locations} {
+		slices.SortFunc(l, func(a, b option) int { return strings.Compare(a.Label, b.Label) })
+	}
+	f := appointments.Filter{Type: q.Get("type"), Clinician: q.Get("clinician"), Location: q.Get("location")}
+	d.Values["type"], d.Values["clinician"], d.Values["location"] = f.Type, f.Clinician, f.Location
+	week, _ := strconv.Atoi(q.Get("week"))
+	week = min(max(week, 0), bookWeeks-1)
+	keep := url.Values{}
+	for _, k := range []string{"type", "clinician", "location", "move"} {
+		if v := q.Get(k); v != "" {
+			keep.Set(k, v)
+		}
+	}
+	page := func(w int) string {
+		keep.Set("week", strconv.Itoa(w))
+		return "/visits/book?" + keep.Encode()
+	}
+	if week > 0 {
+		d.PrevURL = page(week - 1)
+	}
+	if week < bookWeeks-1 {
+		d.NextURL = page(week + 1)
+	}
+	if d.Move != nil {
+		d.SlotQuery = "&move=" + url.QueryEscape(d.Move.ID)
+	}
+	today := s.opts.Appointments.Clock().In(s.zone())
+	today = time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, s.zone())
+	f.From, f.To = today.AddDate(0, 0, 7*week), today.AddDate(0, 0, 7*week+7)
+	d.From, d.To = f.From, f.To.AddDate(0, 0, -1)
+	slots, err := s.opts.Appointments.Free(ctx, f)
+	if err != nil {
+		return err
+	}
+	for _, sl := range slots {
+		sl.Start, sl.End = sl.Start.In(s.zone()), sl.End.In(s.zone())
+		day := time.Date(sl.Start.Year(), sl.Start.Month(), sl.Start.Day(), 0, 0, 0, 0, s.zone())
+		if n := len(d.Days); n == 0 || !d.Days[n-1].Day.Equal(day) {
+			d.Days = append(d.Days, bookDay{Day: day})
+		}
+		d.Days[len(d.Days)-1].Slots = append(d.Days[len(d.Days)-1].Slots, sl)
+	}
+	title := "book.title"
+	if d.Move != nil {
+		title = "book.move.title"
+	}
+	return s.render(w, r, "visit_book", s.recordPage(w, r, title, d))
+}
+
+type bookConfirmPage struct {
+	*form
+	Slot *appointments.Slot
+	Move *appointments.Appointment
+	Zone string
+	// BackURL leads to the other times (for the visit being moved).
+	BackURL string
+}
+
+// showBookSlotForm asks the person to confirm a time (and, for a new
+// visit, say what it is for).
+func (s *Server) showBookSlotForm(w http.ResponseWriter, r *http.Request, req *clinical.Request, f *form, status int) error {
+	ctx := r.Context()
+	sl, state, err := s.opts.Appointments.Slot(ctx, r.FormValue("slot"))
+	if err != nil {
+		return err
+	}
+	if state != "free" && f.Errors["slot"] == "" {
+		f.Errors["slot"] = "book.slot-taken"
+		status = http.StatusConflict
+	}
+	sl.Start, sl.End = sl.Start.In(s.zone()), sl.End.In(s.zone())
+	d := bookConfirmPage{form: f, Slot: sl, Zone: s.zoneName(), BackURL: "/visits/book"}
+	if id := r.FormValue("move"); id != "" {
+		d.BackURL += "?move=" + url.QueryEscape(id)
+		if d.Move, err = s.opts.Appointments.Get(ctx, s.opts.Clinical, *req, id); err != nil {
+			return err
+		}
+		d.Move.Start = d.Move.Start.In(s.zone())
+	}
+	title := "book.confirm.title"
+	if d.Move != nil {
+		title = "book.move.title"
+	}
+	p := s.recordPage(w, r, title, d)
+	p.Status = status
+	return s.render(w, r, "visit_book_confirm", p)
+}
+
+// submitBookSlot books the time, or moves the visit named by move to it.
+func (s *Server) submitBookSlot(w http.ResponseWriter, r *http.Request) error {
+	u, req := s.bookingPatient(w, r)
+	if req == nil {
+		return nil
+	}
+	f := newForm()
+	f.Values["reason"] = r.PostFormValue("reason")
+	who := appointments.Author{Account: u.account.ID}
+	var a *appointments.Appointment
+	var err error
+	done := "booked"
+	if id := r.PostFormValue("move"); id != "" {
+		a, err = s.opts.Appointments.Move(r.Context(), s.opts.Clinical, *req, who, id, r.FormValue("slot"))
+		done = "moved"
+	} else {
+		a, err = s.opts.Appointments.Book(r.Context(), s.opts.Clinical, *req, who, r.FormValue("slot"), f.Values["reason"])
+	}
+	if inputErr(f, err) {
+		status := http.StatusUnprocessableEntity
+		if errors.Is(err, appointments.ErrSlotTaken) || apperr.CodeOf(err) == apperr.Conflict {
+			status = http.StatusConflict
+		}
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return err
+		}
+		return s.showBookSlotForm(w, r, req, f, status)
+	}
+	if err != nil {
+		return err
+	}
+	p := s.recordPage(w, r, "visit.title", nil)
+	return redirect(w, r, p.R("/visits/"+a.ID+"?done="+done))
+}
+
+type visitPage struct {
+	*form
+	Visit      *appointments.Appointment
+	Changeable bool
+	Done       string
+	Policy     int // hours
+	Zone       string
+}
+
+// showVisit shows one of the person's visits with what they can do.
+func (s *Server) showVisit(w http.ResponseWriter, r *http.Request) error {
+	_, req := s.patient(w, r)
+	if req == nil {
+		return nil
+	}
+	return s.showVisitForm(w, r, req, "visit", newForm(), http.StatusOK)
+}
+
+func (s *Server) showVisitForm(w http.ResponseWriter, r *http.Request, req *clinical.Request, tmpl string, f *form, status int) error {
+	if s.opts.Appointments == nil {
+		return apperr.New(apperr.NotFound, "no such visit")
+	}
+	a, err := s.opts.Appointments.Get(r.Context(), s.opts.Clinical, *req, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	changeable := a.Changeable(s.opts.Appointments.Clock())
+	a.Start, a.End = a.Start.In(s.zone()), a.End.In(s.zone())
+	done := r.FormValue("done")
+	if !slices.Contains([]string{"booked", "moved", "cancelled"}, done) {
+		done = ""
+	}
+	policy := s.opts.Appointments.Policy
+	if policy == 0 {
+		policy = appointments.DefaultPolicy
+	}
+	title := "visit.title"
+	if tmpl == "visit_cancel" {
+		title = "visit.cancel.title"
+	}
+	p := s.recordPage(w, r, title, visitPage{form: f, Visit: a, Changeable: changeable, Done: done, Policy: int(policy.Hours()), Zone: s.zoneName()})
+	p.Status = status
+	return s.render(w, r, tmpl, p)
+}
+
+// showCancelVisit asks the person to confirm cancelling.
+func (s *Server) showCancelVisit(w http.ResponseWriter, r *http.Request) error {
+	_, req := s.bookingPatient(w, r)
+	if req == nil {
+		return nil
+	}
+	return s.showVisitForm(w, r, req, "visit_cancel", newForm(), http.StatusOK)
+}
+
+// submitCancelVisit cancels the visit; a refusal (too late, already
+// cancelled) is shown on the visit's page with nothing changed.
+func (s *Server) submitCancelVisit(w http.ResponseWriter, r *http.Request) error {
+	u, req := s.bookingPatient(w, r)
+	if req == nil {
+		return nil
+	}
+	_, err := s.opts.Appointments.Cancel(r.Context(), s.opts.Clinical, *req, appointments.Author{Account: u.account.ID}, r.PathValue("id"))
+	f := newForm()
+	if inputErr(f, err) {
+		return s.showVisitForm(w, r, req, "visit", f, http.StatusConflict)
+	}
+	if err != nil {
+		return err
+	}
+	p := s.recordPage(w, r, "visit.title", nil)
+	return redirect(w, r, p.R("/visits/"+r.PathValue("id")+"?done=cancelled"))
+}
+
+// downloadCalendar answers the visit as an iCalendar file.
+func (s *Server) downloadCalendar(w http.ResponseWriter, r *http.Request) error {
+	_, req := s.patient(w, r)
+	if req == nil {
+		return nil
+	}
+	if s.opts.Appointments == nil {
+		return apperr.New(apperr.NotFound, "no such visit")
+	}
+	a, err := s.opts.Appointments.Get(r.Context(), s.opts.Clinical, *req, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	p := s.newPage(w, r, "visit.title")
+	host := "carefront"
+	if u, err := url.Parse(s.opts.BaseURL); err == nil && u.Host != "" {
+		host = u.Hostname()
+	}
+	text := appointments.CalendarText{Summary: p.T("visit.cal.summary", "Clinician", a.ClinicianName),
+		Video: p.T("visit.cal.video"), Note: p.T("visit.cal.note") + " "}
+	body := appointments.Calendar(a, host, s.opts.BaseURL+p.R("/visits/"+a.ID), text, time.Now())
+	w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="visit.ics"`)
+	w.Header().Set("Cache-Control", "no-store")
+	_, err = w.Write([]byte(body))
+	return err
+}
+
+// VisitType names a kind of visit in the page's language: the catalogue's
+// name for the clinic's code, else the name the clinic gave it.
+func (p page) VisitType(code, name string) string {
+	id := "book.type." + code
+	if s := p.T(id); s != id {
+		return s
+	}
+	return name
+}
+
+var weekdaysES = []string{"domingo", "lunes", "martes", "miércoles", "jueves", "viernes", "sábado"}
+
+// Weekday names a date's day of the week in the page's language.
+func (p page) Weekday(t time.Time) string {
+	if p.Lang == "es" {
+		return weekdaysES[t.Weekday()]
+	}
+	return t.Weekday().String()
+}
+
+// Clock writes a time of day with its zone's abbreviation.
+func (p page) Clock(t time.Time) string { return p.Time(t) + " " + t.Format("MST") }

@@ -1,0 +1,163 @@
+package web
+
+import (
+	"context"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"carefront/internal/appointments"
+	"carefront/internal/clinical/store"
+	"carefront/internal/demo"
+	"carefront/internal/identity"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
+)
+
+// bookingHarness is the record harness with a month of the demo clinic's
+// bookable time and booking on; Maria and Walter have accounts.
+func bookingHarness(t *testing.T, db *sqldb.DB) (*authHarness, *appointments.Store) {
+	t.Helper()
+	var as *appointments.Store
+	h := newAuthHarness(t, db, withRecords(t, db), func(o *Options) {
+		as = &appointments.Store{DB: db, FHIR: store.New(db), Audit: o.Auth.Audit, Now: db.Now}
+		o.Appointments = as
+	})
+	if _, err := demo.SeedSlots(context.Background(), store.New(db), db.Now(), time.UTC); err != nil {
+		t.Fatal(err)
+	}
+	h.account(t, "maria@example.com", identity.Person, demo.Maria, "")
+	h.account(t, "walter@example.com", identity.Person, demo.Walter, "")
+	return h, as
+}
+
+var slotLink = regexp.MustCompile(`href="/visits/book\?slot=(demo-slot-[a-z0-9-]+)(?:&amp;move=[^"]*)?"`)
+
+// TestBookMoveAndCancelAVisit: Maria books a time from /visits/book
+// (filtered by clinician), sees the visit with its calendar file, moves
+// it, and cancels it after confirming; Walter gets 404 for her visit and
+// its calendar file, and the time she holds is refused to him beside the
+// time with nothing booked.
+func TestBookMoveAndCancelAVisit(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, _ := bookingHarness(t, db)
+		h.signIn(t, "maria@example.com")
+		if _, page := h.get(t, "/visits"); !strings.Contains(page, `href="/visits/book"`) || !strings.Contains(page, `href="/visits/demo-maria-appt-clinic"`) {
+			t.Fatal("the visits page offers no booking, or no link to an upcoming visit")
+		}
+		res, page := h.get(t, "/visits/book?clinician=demo-dr-nguyen&week=1")
+		if res.StatusCode != 200 || !strings.Contains(page, "Dr. Thao Nguyen") || strings.Contains(page, "<strong>") && strings.Contains(page, "Dr. Anika Patel</span>") {
+			t.Fatalf("GET /visits/book = %d:\n%s", res.StatusCode, page)
+		}
+		m := slotLink.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no time offered:\n%s", page)
+		}
+		slot := m[1]
+		_, page = h.get(t, "/visits/book?slot="+slot)
+		if !strings.Contains(page, "Book this visit") || !strings.Contains(page, "Dr. Thao Nguyen") {
+			t.Fatalf("confirm page:\n%s", page)
+		}
+		res, _ = h.post(t, "/visits/book", url.Values{"slot": {slot}, "reason": {strings.Repeat("x", 501)}})
+		if res.StatusCode != 422 {
+			t.Errorf("a reason too long: %d, want 422", res.StatusCode)
+		}
+		res, _ = h.post(t, "/visits/book", url.Values{"slot": {slot}, "reason": {"Blood sugar log <b>review</b>"}})
+		loc := res.Header.Get("Location")
+		if res.StatusCode != 303 || !strings.HasSuffix(loc, "?done=booked") {
+			t.Fatalf("booking: %d %s", res.StatusCode, loc)
+		}
+		visit := strings.TrimSuffix(loc, "?done=booked")
+		_, page = h.get(t, loc)
+		for _, want := range []string{"Your visit is booked", "Booked", "Dr. Thao Nguyen", "Blood sugar log &lt;b&gt;review&lt;/b&gt;", visit + "/calendar.ics", "Move to another time", "Cancel this visit"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the visit page lacks %q", want)
+			}
+		}
+		res, ics := h.get(t, visit+"/calendar.ics")
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/calendar") || !strings.Contains(ics, "BEGIN:VEVENT") || strings.Contains(ics, "Blood sugar") {
+			t.Errorf("calendar file %d %s:\n%s", res.StatusCode, res.Header.Get("Content-Type"), ics)
+		}
+
+		// Walter: her visit does not exist for him; her time is taken.
+		w := h.fresh()
+		w.signIn(t, "walter@example.com")
+		for _, p := range []string{visit, visit + "/calendar.ics", visit + "/cancel"} {
+			if res, _ := w.get(t, p); res.StatusCode != 404 {
+				t.Errorf("Walter GET %s = %d, want 404", p, res.StatusCode)
+			}
+		}
+		if res, _ := w.post(t, visit+"/cancel", nil); res.StatusCode != 404 {
+			t.Errorf("Walter cancels Maria's visit: %d, want 404", res.StatusCode)
+		}
+		res, page = w.post(t, "/visits/book", url.Values{"slot": {slot}})
+		if res.StatusCode != 409 || !strings.Contains(page, "Someone else just booked this time") {
+			t.Errorf("Walter books Maria's time: %d", res.StatusCode)
+		}
+
+		// Move, then cancel.
+		_, page = h.get(t, "/visits/book?move="+strings.TrimPrefix(visit, "/visits/")+"&week=2")
+		m = slotLink.FindStringSubmatch(page)
+		if m == nil || !strings.Contains(page, "Move your visit") {
+			t.Fatalf("no time to move to:\n%s", page)
+		}
+		res, _ = h.post(t, "/visits/book", url.Values{"slot": {m[1]}, "move": {strings.TrimPrefix(visit, "/visits/")}})
+		if loc := res.Header.Get("Location"); res.StatusCode != 303 || loc != visit+"?done=moved" {
+			t.Fatalf("moving: %d %s", res.StatusCode, loc)
+		}
+		if _, page := h.get(t, visit+"/cancel"); !strings.Contains(page, "Yes, cancel the visit") {
+			t.Fatal("no confirmation before cancelling")
+		}
+		res, _ = h.post(t, visit+"/cancel", nil)
+		if loc := res.Header.Get("Location"); res.StatusCode != 303 || loc != visit+"?done=cancelled" {
+			t.Fatalf("cancelling: %d %s", res.StatusCode, loc)
+		}
+		if _, page := h.get(t, visit); !strings.Contains(page, "Cancelled") || strings.Contains(page, "Cancel this visit") {
+			t.Error("the cancelled visit's page")
+		}
+		// The demo's clinic visit in ten days can be cancelled; the
+		// video visit later today cannot, and says to call.
+		res, page = h.post(t, "/visits/demo-maria-appt-video/cancel", nil)
+		if res.StatusCode != 409 || !strings.Contains(page, "less than 24 hours") {
+			t.Errorf("cancelling within 24 hours: %d", res.StatusCode)
+		}
+		if _, page := h.get(t, "/visits/demo-maria-appt-video"); !strings.Contains(page, "Booked") {
+			t.Error("the refused cancellation changed the visit")
+		}
+	})
+}
+
+// TestCaregiverBookingFollowsTheGrant: a caregiver with "messages" only
+// is not offered booking and is refused every booking page and action;
+// one with visits books for the patient.
+func TestCaregiverBookingFollowsTheGrant(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, _ := bookingHarness(t, db)
+		h.account(t, "dana@example.com", identity.Person, "", "")
+		h.account(t, "linda@example.com", identity.Person, "", "")
+		h.grant(t, demo.Walter, "dana@example.com", "messages")
+		h.grant(t, demo.Walter, "linda@example.com", "medications-visits")
+
+		h.signIn(t, "dana@example.com")
+		for _, p := range []string{"/visits/book?for=demo-walter", "/visits/book?slot=demo-slot-patel-clinic-20261125-0930&for=demo-walter"} {
+			if res, _ := h.get(t, p); res.StatusCode != 403 {
+				t.Errorf("Dana GET %s = %d, want 403", p, res.StatusCode)
+			}
+		}
+		if res, _ := h.post(t, "/visits/book?for=demo-walter", url.Values{"slot": {"demo-slot-patel-clinic-20261125-0930"}}); res.StatusCode != 403 {
+			t.Errorf("Dana books for Walter: %d, want 403", res.StatusCode)
+		}
+		h.post(t, "/signout", nil)
+
+		h.signIn(t, "linda@example.com")
+		if _, page := h.get(t, "/visits?for=demo-walter"); !strings.Contains(page, `href="/visits/book?for=demo-walter"`) {
+			t.Error("Linda, with visits, is not offered booking")
+		}
+		res, _ := h.post(t, "/visits/book?for=demo-walter", url.Values{"slot": {"demo-slot-patel-clinic-20261125-0930"}})
+		if loc := res.Header.Get("Location"); res.StatusCode != 303 || !strings.Contains(loc, "for=demo-walter") {
+			t.Fatalf("Linda books for Walter: %d %s", res.StatusCode, loc)
+		}
+	})
+}
