@@ -133,6 +133,11 @@ export async function outboxTexts(page, server) {
   return page.locator('main article').allTextContents();
 }
 
+// lastStep remembers, per account, the 30-second step of the last code
+// typed: carefront accepts a code once, so signing in to one account twice
+// within a step waits for the next code, as a person would.
+const lastStep = new Map();
+
 // signInAs signs page in at server with a demo account's password and
 // authenticator code, and waits until it has left the sign-in pages.
 export async function signInAs(page, server, email, password = 'demo portal passphrase', key = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP') {
@@ -141,6 +146,11 @@ export async function signInAs(page, server, email, password = 'demo portal pass
   await page.fill('#password', password);
   await page.click('form[action="/signin"] button[type=submit]');
   await page.waitForURL(/\/signin\/verify$/);
+  const account = `${server.url} ${email}`;
+  while (Math.floor(Date.now() / 30000) === lastStep.get(account)) {
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  lastStep.set(account, Math.floor(Date.now() / 30000));
   await page.fill('#code', totp(key));
   await page.click('#stepup-form button[type=submit]');
   await page.waitForURL((u) => !u.pathname.startsWith('/signin'));

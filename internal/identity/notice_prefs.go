@@ -163,6 +163,11 @@ func ParseClock(field, s string) (int, error) {
 	return t.Hour()*60 + t.Minute(), nil
 }
 
+// CheckNoticePrefs validates preferences without saving them (a form
+// with another problem of its own shows every problem at once); it
+// writes the number as E.164.
+func CheckNoticePrefs(p *NoticePrefs) error { return p.check() }
+
 // check validates the preferences, joining every problem.
 func (p *NoticePrefs) check() error {
 	var errs []error

@@ -103,6 +103,8 @@ func (s *Server) submitNoticeSettings(w http.ResponseWriter, r *http.Request) er
 		if !inputErr(f, err) {
 			return err
 		}
+	} else {
+		inputErr(f, identity.CheckNoticePrefs(&p)) // every problem at once
 	}
 	// Show what they wrote, with the errors beside it.
 	shown := noticeForm(p)

@@ -56,6 +56,10 @@ func TestNoticeSettings(t *testing.T) {
 				t.Errorf("%s: %d, want 422 with %s:\n%s", name, res.StatusCode, tc.field, page)
 			}
 		}
+		// Two problems in one form: both are shown.
+		if _, page := h.post(t, "/settings/notifications", url.Values{"sms-messages": {"on"}, "quiet-from": {"22:00"}}); !strings.Contains(page, `id="phone-error"`) || !strings.Contains(page, `id="quiet-error"`) {
+			t.Error("a form with two problems shows only one")
+		}
 		if p := saved(); p.Phone != "" || p.Lang != "" || p.QuietFrom != p.QuietTo {
 			t.Errorf("bad input saved something: %+v", p)
 		}

@@ -43,7 +43,7 @@ func (s *Server) apiVisits(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) buildVisits(w http.ResponseWriter, r *http.Request) (*views.Visits, *clinical.Request, error) {
 	u, req := s.patient(w, r)
-	if u == nil {
+	if u == nil || s.shares(w, r, req, "Appointment") {
 		return nil, nil, nil
 	}
 	v, err := s.opts.Views.Visits(r.Context(), *req, s.lang(w, r))
