@@ -110,6 +110,56 @@ test('Maria books, moves and cancels a visit with the keyboard on a phone', asyn
   await context.close();
 });
 
+test('Maria checks in for a visit with the keyboard on a phone', async () => {
+  const context = await browser.newContext({ viewport: { width: 375, height: 800 } });
+  const page = await context.newPage();
+  const problems = watchConsole(page);
+  await signInAs(page, server, 'maria@demo.carefront.example');
+  // A follow-up with Dr. Patel within the week: check-in is open.
+  await page.goto(`${server.url}visits/book?clinician=demo-dr-patel&type=follow-up`);
+  const times = page.locator('a.cf-slot');
+  const n = await times.count();
+  await times.nth(Math.min(n - 1, 8)).click(); // a day or two ahead, not within the hour
+  await page.getByRole('button', { name: 'Book this visit' }).click();
+  await page.waitForURL(/\?done=booked$/);
+  const visit = new URL(page.url()).pathname;
+  await page.getByRole('link', { name: 'Check in for this visit' }).focus();
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/\/checkin$/);
+  await noSideScroll(page, 'the check-in form');
+  assert.deepEqual(await axeViolations(page), [], 'check-in form: axe-core violations');
+
+  // Every "Yes" by keyboard: focus the first radio of each group, Space.
+  for (const name of await page.locator('input[type=radio][value=yes]').evaluateAll((els) => els.map((e) => e.name))) {
+    await page.locator(`input[name="${name}"][value=yes]`).focus();
+    await page.keyboard.press('Space');
+  }
+  await page.getByLabel('What would you like to talk about at this visit?').focus();
+  await page.keyboard.type('My sugar after lunch');
+  await page.locator('input[name="q-pain"][value=true]').focus();
+  await page.keyboard.press('Space');
+  await page.getByLabel(/How bad is the pain/).focus();
+  await page.keyboard.type('12');
+  await page.getByRole('button', { name: 'Check in' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByText('Enter a number no larger than 10.').waitFor();
+  assert.deepEqual(await axeViolations(page), [], 'check-in form with an error: axe-core violations');
+  await page.getByLabel(/How bad is the pain/).fill('3');
+  await page.getByRole('button', { name: 'Check in' }).focus();
+  await page.keyboard.press('Enter');
+  await page.waitForURL(new RegExp(`${visit}\\?done=checkedin$`));
+  assert.match(await page.locator('main').textContent(), /You are checked in\.[\s\S]*Checked in/);
+  await page.goto(`${server.url}visits`);
+  assert.match(await page.locator('main').textContent(), /Checked in/);
+  for (const lang of ['es', 'en']) {
+    await page.goto(`${server.url}${visit.slice(1)}/checkin?lang=${lang}`);
+    assert.deepEqual(await axeViolations(page), [], `check-in (${lang}): axe-core violations`);
+  }
+  // The form sent back with its error answers 422, which Chromium logs.
+  assert.deepEqual(problems.filter((p) => !/status of 422/.test(p)), []);
+  await context.close();
+});
+
 test('a caregiver with "messages" only cannot reach booking', async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const walter = await context.newPage();

@@ -21,6 +21,7 @@ import (
 	"carefront/internal/accesslog"
 	"carefront/internal/appointments"
 	"carefront/internal/audit"
+	"carefront/internal/checkin"
 	"carefront/internal/clinical"
 	"carefront/internal/clinical/store"
 	"carefront/internal/clinical/upstream"
@@ -124,6 +125,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			aw.Close(context.Background())
 			return err
 		}
+		if err := demo.SeedCheckIn(ctx, fhirStore); err != nil {
+			aw.Close(context.Background())
+			return err
+		}
+		if cfg.CheckInForms == "" {
+			cfg.CheckInForms = demo.CheckInForms
+		}
 	}
 
 	source, mode, err := clinicalSource(cfg, fhirStore)
@@ -226,6 +234,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.VisitChangeBefore == 0 {
 		visits.Policy = time.Nanosecond // 0s: changes allowed until the visit starts
 	}
+	forms, err := checkin.ParseForms(cfg.CheckInForms)
+	if err != nil {
+		closeListeners()
+		return &config.Error{Setting: "CAREFRONT_CHECKIN_QUESTIONNAIRES (--checkin-questionnaires)", Problem: err.Error()}
+	}
+	checkins := &checkin.Store{DB: db, FHIR: fhirStore, Audit: aw, Appointments: visits, Forms: forms}
 	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs"), Periodic: []jobs.Periodic{comingOfAgeEvery, purgeEvery}},
 		auth.MailHandler(), comingOfAge, purge, visits.ReminderHandler())
 	if err != nil {
@@ -296,7 +310,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Views: builder,
 		// Share links: passcodes hashed on a budget of their own, so a
 		// flood of guesses cannot slow sign-in.
-		Messages: messages, Appointments: visits,
+		Messages: messages, Appointments: visits, CheckIn: checkins,
 		Links: &shl.Links{DB: db, Audit: aw, Keys: k, Views: builder, BaseURL: base,
 			Hasher: identity.NewHasher(identity.DefaultParams, 2)},
 		ShareLimiter:    limiter("share-link", 0.2, 10), // per address: 10 at once, then one every 5 s

@@ -77,12 +77,13 @@ const (
 	Read   Action = "read"
 	Search Action = "search"
 	// Write is adding to a patient's record what carefront itself keeps:
-	// a message (Communication) or a booked visit (Appointment).
+	// a message (Communication), a booked visit (Appointment) or a
+	// check-in's answers (QuestionnaireResponse).
 	Write Action = "write"
 )
 
 // writeTypes are the types Write applies to.
-var writeTypes = []string{"Communication", "Appointment"}
+var writeTypes = []string{"Communication", "Appointment", "QuestionnaireResponse"}
 
 // Target is what the action is on. For a read it is one resource with the
 // patients whose compartment it is in; for a search, the resource type.

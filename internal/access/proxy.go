@@ -52,7 +52,7 @@ const (
 // by the names pages and forms use, each as the FHIR types it covers.
 var DataKinds = map[string][]string{
 	"medications":   {"MedicationRequest", "MedicationStatement", "MedicationDispense", "MedicationAdministration"},
-	"visits":        {"Appointment", "Encounter"},
+	"visits":        {"Appointment", "Encounter", "QuestionnaireResponse"},
 	"allergies":     {"AllergyIntolerance"},
 	"results":       {"Observation", "DiagnosticReport"},
 	"conditions":    {"Condition"},

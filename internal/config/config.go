@@ -56,6 +56,7 @@ type Config struct {
 	CareMonths              int            // how far back a visit with a clinician makes a care relationship
 	OfficeHours             string         // when the care teams read messages, in the clinic's time zone ("Mon-Fri 08:00-17:00", or "always")
 	VisitChangeBefore       time.Duration  // visits can be cancelled or moved online until this long before they start
+	CheckInForms            string         // kind of visit -> pre-visit Questionnaire id ("follow-up=previsit-1, new-concern=previsit-2")
 	TeenAge, AdultAge       int            // a parent's access: sensitive records hidden from TeenAge, ended at AdultAge
 	Part2Sources            []string       // record sources under 42 CFR Part 2
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
@@ -312,6 +313,9 @@ func Settings() []Setting {
 				c.VisitChangeBefore = d
 				return nil
 			}},
+		{Flag: "checkin-questionnaires", Env: "CAREFRONT_CHECKIN_QUESTIONNAIRES", Default: "",
+			Usage: "the Questionnaire filled in at check-in for each kind of visit (the Appointment's service type code), as KIND=QUESTIONNAIRE-ID pairs separated by commas; a kind not named has none (--demo has its own)",
+			parse: func(c *Config, v string) error { c.CheckInForms = v; return nil }},
 		{Flag: "care-relationship-months", Env: "CAREFRONT_CARE_RELATIONSHIP_MONTHS", Default: "24",
 			Usage: "how far back an appointment or visit with a clinician lets them read the patient's record (a care team membership always does)",
 			parse: func(c *Config, v string) error {

@@ -441,6 +441,9 @@ func inputErr(f *form, err error) bool {
 		if errors.As(e, &fe) {
 			field, key := fe.Input()
 			f.Errors[field], found = key, true
+			if b, ok := fe.(interface{ Bounded() string }); ok {
+				f.Extra["Bound:"+field] = b.Bounded()
+			}
 		}
 	}
 	return found

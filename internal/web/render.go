@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,7 +34,15 @@ type templates struct {
 // funcs are the few helpers templates may call; translation is a method of
 // the page (T), not a function, so it always uses the request's language.
 var funcs = template.FuncMap{
-	"list":    func(xs ...string) []string { return xs },
+	"list": func(xs ...string) []string { return xs },
+	"args": func(xs ...any) []any { return xs },
+	// deref shows a bound that may be missing ("" when it is).
+	"deref": func(f *float64) string {
+		if f == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*f, 'f', -1, 64)
+	},
 	"keyPath": views.KeyPath,
 	// pair hands a sub-template the page and one item.
 	"pair": func(a, b any) []any { return []any{a, b} },

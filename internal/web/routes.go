@@ -61,6 +61,8 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /visits/{id}/cancel", s.handle(s.showCancelVisit))
 		mux.HandleFunc("POST /visits/{id}/cancel", s.handle(s.submitCancelVisit))
 		mux.HandleFunc("GET /visits/{id}/calendar.ics", s.handle(s.downloadCalendar))
+		mux.HandleFunc("GET /visits/{id}/checkin", s.handle(s.showCheckIn))
+		mux.HandleFunc("POST /visits/{id}/checkin", s.handle(s.submitCheckIn))
 		mux.HandleFunc("GET /messages", s.handle(s.showMessages))
 		mux.HandleFunc("GET /messages/new", s.handle(s.showNewMessage))
 		mux.HandleFunc("POST /messages/new", s.handle(s.submitNewMessage))

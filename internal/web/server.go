@@ -19,6 +19,7 @@ import (
 	"carefront/internal/access"
 	"carefront/internal/accesslog"
 	"carefront/internal/appointments"
+	"carefront/internal/checkin"
 	"carefront/internal/clinical"
 	"carefront/internal/consent"
 	"carefront/internal/identity"
@@ -70,6 +71,8 @@ type Options struct {
 	// Appointments books, moves and cancels visits; nil serves no booking
 	// pages.
 	Appointments *appointments.Store
+	// CheckIn is eCheck-in before visits; nil offers none.
+	CheckIn *checkin.Store
 	// ShareLimiter bounds share-link manifest requests per client address.
 	ShareLimiter Limiter
 	// AccessLog reads "Who viewed my record" from the audit trail.

@@ -13,6 +13,9 @@ import (
 type visitsPage struct {
 	*views.Visits
 	CanBook bool
+	// CheckedIn says which upcoming visits are checked in (by
+	// Appointment id).
+	CheckedIn map[string]bool
 }
 
 // showVisits renders the visits page, with "Book a visit" for those who
@@ -29,6 +32,22 @@ func (s *Server) showVisits(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		d.CanBook = dec.Permit
+	}
+	if s.opts.CheckIn != nil {
+		var ids []string
+		for _, up := range v.Upcoming {
+			if up.Appointment != "" {
+				ids = append(ids, up.Appointment)
+			}
+		}
+		at, err := s.opts.CheckIn.CheckedIn(r.Context(), ids)
+		if err != nil {
+			return err
+		}
+		d.CheckedIn = map[string]bool{}
+		for id := range at {
+			d.CheckedIn[id] = true
+		}
 	}
 	return s.render(w, r, "visits", s.recordPage(w, r, "visits.title", d))
 }

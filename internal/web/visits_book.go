@@ -11,8 +11,10 @@ import (
 
 	"carefront/internal/apperr"
 	"carefront/internal/appointments"
+	"carefront/internal/checkin"
 	"carefront/internal/clinical"
 	"carefront/internal/identity"
+	"carefront/internal/questionnaire"
 )
 
 // option is one choice of a filter.
@@ -244,6 +246,10 @@ type visitPage struct {
 	Done       string
 	Policy     int // hours
 	Zone       string
+	// CheckInOpen: check-in is open (from 7 days before); CheckedIn is
+	// when it was done.
+	CheckInOpen bool
+	CheckedIn   time.Time
 }
 
 // showVisit shows one of the person's visits with what they can do.
@@ -266,7 +272,7 @@ func (s *Server) showVisitForm(w http.ResponseWriter, r *http.Request, req *clin
 	changeable := a.Changeable(s.opts.Appointments.Clock())
 	a.Start, a.End = a.Start.In(s.zone()), a.End.In(s.zone())
 	done := r.FormValue("done")
-	if !slices.Contains([]string{"booked", "moved", "cancelled"}, done) {
+	if !slices.Contains([]string{"booked", "moved", "cancelled", "checkedin"}, done) {
 		done = ""
 	}
 	policy := s.opts.Appointments.Policy
@@ -277,7 +283,17 @@ func (s *Server) showVisitForm(w http.ResponseWriter, r *http.Request, req *clin
 	if tmpl == "visit_cancel" {
 		title = "visit.cancel.title"
 	}
-	p := s.recordPage(w, r, title, visitPage{form: f, Visit: a, Changeable: changeable, Done: done, Policy: int(policy.Hours()), Zone: s.zoneName()})
+	vp := visitPage{form: f, Visit: a, Changeable: changeable, Done: done, Policy: int(policy.Hours()), Zone: s.zoneName()}
+	if s.opts.CheckIn != nil && a.Status == "booked" {
+		now := s.opts.Appointments.Clock()
+		vp.CheckInOpen = !now.Before(a.Start.Add(-checkin.Window)) && now.Before(a.Start)
+		at, err := s.opts.CheckIn.CheckedIn(r.Context(), []string{a.ID})
+		if err != nil {
+			return err
+		}
+		vp.CheckedIn = at[a.ID]
+	}
+	p := s.recordPage(w, r, title, vp)
 	p.Status = status
 	return s.render(w, r, tmpl, p)
 }
@@ -360,3 +376,76 @@ func (p page) Weekday(t time.Time) string {
 
 // Clock writes a time of day with its zone's abbreviation.
 func (p page) Clock(t time.Time) string { return p.Time(t) + " " + t.Format("MST") }
+
+// checkinPage is the check-in form of a visit.
+type checkinPage struct {
+	*form
+	Sheet *checkin.Sheet
+	Zone  string
+}
+
+// showCheckIn shows the check-in form of one of the person's visits.
+func (s *Server) showCheckIn(w http.ResponseWriter, r *http.Request) error {
+	_, req := s.bookingPatient(w, r)
+	if req == nil {
+		return nil
+	}
+	return s.showCheckInForm(w, r, req, newForm(), http.StatusOK)
+}
+
+func (s *Server) showCheckInForm(w http.ResponseWriter, r *http.Request, req *clinical.Request, f *form, status int) error {
+	if s.opts.CheckIn == nil {
+		return apperr.New(apperr.NotFound, "Check-in is not offered here.")
+	}
+	sh, err := s.opts.CheckIn.Open(r.Context(), s.opts.Clinical, *req, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	sh.Visit.Start = sh.Visit.Start.In(s.zone())
+	p := s.recordPage(w, r, "checkin.title", checkinPage{form: f, Sheet: sh, Zone: s.zoneName()})
+	p.Status = status
+	return s.render(w, r, "visit_checkin", p)
+}
+
+// submitCheckIn records the check-in; every problem is shown beside its
+// field, with what was typed, and nothing is kept.
+func (s *Server) submitCheckIn(w http.ResponseWriter, r *http.Request) error {
+	u, req := s.bookingPatient(w, r)
+	if req == nil {
+		return nil
+	}
+	if s.opts.CheckIn == nil {
+		return apperr.New(apperr.NotFound, "Check-in is not offered here.")
+	}
+	if err := r.ParseForm(); err != nil {
+		return apperr.New(apperr.Invalid, "the form could not be read")
+	}
+	f := newForm()
+	sub := checkin.Submission{ContactOK: r.PostFormValue("contact-ok"), ContactChanges: r.PostFormValue("contact-changes"),
+		CoverageOK: r.PostFormValue("coverage-ok"), CoverageChange: r.PostFormValue("coverage-changes"),
+		Medicines: map[string]string{}, Allergies: map[string]string{},
+		Answers: questionnaire.Answers{Values: map[string]string{}, Other: map[string]string{}}}
+	for k, vs := range r.PostForm {
+		v := vs[0]
+		f.Values[k] = v
+		switch {
+		case strings.HasPrefix(k, "med-"):
+			sub.Medicines[strings.TrimPrefix(k, "med-")] = v
+		case strings.HasPrefix(k, "allergy-"):
+			sub.Allergies[strings.TrimPrefix(k, "allergy-")] = v
+		case strings.HasPrefix(k, "q-other-"):
+			sub.Answers.Other[strings.TrimPrefix(k, "q-other-")] = v
+		case strings.HasPrefix(k, "q-"):
+			sub.Answers.Values[strings.TrimPrefix(k, "q-")] = v
+		}
+	}
+	err := s.opts.CheckIn.Submit(r.Context(), s.opts.Clinical, *req, u.account.ID, r.PathValue("id"), sub)
+	if inputErr(f, err) {
+		return s.showCheckInForm(w, r, req, f, http.StatusUnprocessableEntity)
+	}
+	if err != nil {
+		return err
+	}
+	p := s.recordPage(w, r, "visit.title", nil)
+	return redirect(w, r, p.R("/visits/"+r.PathValue("id")+"?done=checkedin"))
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"carefront/internal/appointments"
+	"carefront/internal/checkin"
 	"carefront/internal/clinical/store"
 	"carefront/internal/demo"
 	"carefront/internal/identity"
@@ -18,12 +19,15 @@ import (
 
 // bookingHarness is the record harness with a month of the demo clinic's
 // bookable time and booking on; Maria and Walter have accounts.
-func bookingHarness(t *testing.T, db *sqldb.DB) (*authHarness, *appointments.Store) {
+func bookingHarness(t *testing.T, db *sqldb.DB, more ...func(*Options)) (*authHarness, *appointments.Store) {
 	t.Helper()
 	var as *appointments.Store
 	h := newAuthHarness(t, db, withRecords(t, db), func(o *Options) {
 		as = &appointments.Store{DB: db, FHIR: store.New(db), Audit: o.Auth.Audit, Now: db.Now}
 		o.Appointments = as
+		for _, f := range more {
+			f(o)
+		}
 	})
 	if _, err := demo.SeedSlots(context.Background(), store.New(db), db.Now(), time.UTC); err != nil {
 		t.Fatal(err)
@@ -158,6 +162,73 @@ func TestCaregiverBookingFollowsTheGrant(t *testing.T) {
 		res, _ := h.post(t, "/visits/book?for=demo-walter", url.Values{"slot": {"demo-slot-patel-clinic-20261125-0930"}})
 		if loc := res.Header.Get("Location"); res.StatusCode != 303 || !strings.Contains(loc, "for=demo-walter") {
 			t.Fatalf("Linda books for Walter: %d %s", res.StatusCode, loc)
+		}
+	})
+}
+
+// TestCheckInPages: Maria checks in for a visit three days ahead: the
+// form lists her medicines and the visit's questionnaire; bad answers are
+// shown beside their questions with what she typed and nothing is kept;
+// good ones check her in, which the visit and the visits list show.
+// Walter gets 404 for her check-in.
+func TestCheckInPages(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		var cs *checkin.Store
+		h, as := bookingHarness(t, db, func(o *Options) {
+			forms, _ := checkin.ParseForms(demo.CheckInForms)
+			cs = &checkin.Store{DB: db, FHIR: store.New(db), Audit: o.Auth.Audit, Appointments: o.Appointments, Forms: forms, Now: db.Now}
+			o.CheckIn = cs
+		})
+		ctx := context.Background()
+		if err := demo.SeedCheckIn(ctx, store.New(db)); err != nil {
+			t.Fatal(err)
+		}
+		slots, _ := as.Free(ctx, appointments.Filter{Clinician: "demo-dr-patel", Type: "follow-up", From: db.Now().AddDate(0, 0, 3)})
+		h.signIn(t, "maria@example.com")
+		res, _ := h.post(t, "/visits/book", url.Values{"slot": {slots[0].ID}})
+		visit := strings.TrimSuffix(res.Header.Get("Location"), "?done=booked")
+		_, page := h.get(t, visit)
+		if !strings.Contains(page, `href="`+visit+`/checkin"`) {
+			t.Fatalf("the visit does not offer check-in:\n%s", page)
+		}
+		_, page = h.get(t, visit+"/checkin")
+		for _, want := range []string{"Are you still taking", "Are you still allergic to penicillin G", "Blue Valley Health Plan (demo) (Gold PPO)",
+			"Before your follow-up visit", `name="q-pain-level"`, `type="date"`} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the check-in form lacks %q", want)
+			}
+		}
+		meds := regexp.MustCompile(`name="(med-[a-z0-9-]+)" value="yes"`).FindAllStringSubmatch(page, -1)
+		form := url.Values{"contact-ok": {"yes"}, "coverage-ok": {"yes"}, "allergy-demo-maria-allergy-penicillin": {"yes"},
+			"q-topics": {"My sugar after lunch"}, "q-pain": {"true"}, "q-pain-level": {"12"}}
+		for _, m := range meds {
+			form.Set(m[1], "yes")
+		}
+		res, page = h.post(t, visit+"/checkin", form)
+		if res.StatusCode != 422 || !strings.Contains(page, "Enter a number no larger than 10.") || !strings.Contains(page, `value="12"`) {
+			t.Fatalf("an answer out of range: %d", res.StatusCode)
+		}
+		if at, _ := cs.CheckedIn(ctx, []string{strings.TrimPrefix(visit, "/visits/")}); len(at) != 0 {
+			t.Error("a refused check-in was kept")
+		}
+		form.Set("q-pain-level", "3")
+		res, _ = h.post(t, visit+"/checkin", form)
+		if loc := res.Header.Get("Location"); res.StatusCode != 303 || loc != visit+"?done=checkedin" {
+			t.Fatalf("checking in: %d %s", res.StatusCode, loc)
+		}
+		if _, page := h.get(t, visit); !strings.Contains(page, "Checked in") || !strings.Contains(page, "Change your check-in answers") {
+			t.Error("the visit does not show it is checked in")
+		}
+		if _, page := h.get(t, "/visits"); !strings.Contains(page, "Checked in") {
+			t.Error("the visits list does not show the check-in")
+		}
+		w := h.fresh()
+		w.signIn(t, "walter@example.com")
+		if res, _ := w.get(t, visit+"/checkin"); res.StatusCode != 404 {
+			t.Errorf("Walter opens Maria's check-in: %d", res.StatusCode)
+		}
+		if res, _ := w.post(t, visit+"/checkin", form); res.StatusCode != 404 {
+			t.Errorf("Walter checks Maria in: %d", res.StatusCode)
 		}
 	})
 }
