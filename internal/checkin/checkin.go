@@ -206,7 +206,7 @@ func (s *Store) Open(ctx context.Context, gw *clinical.Gateway, req clinical.Req
 		return nil, err
 	}
 	for _, m := range meds {
-		sh.Medicines = append(sh.Medicines, Thing{ID: m.ID, Name: conceptText(m.Raw, "medicationCodeableConcept")})
+		sh.Medicines = append(sh.Medicines, Thing{ID: m.ID, Name: s.medicineName(ctx, m.Raw)})
 	}
 	alls, err := search("AllergyIntolerance", url.Values{"_count": {"100"}})
 	if err != nil {
@@ -228,6 +228,27 @@ func (s *Store) Open(ctx context.Context, gw *clinical.Gateway, req clinical.Req
 		}
 	}
 	return sh, nil
+}
+
+// medicineName names a MedicationRequest's medicine: its concept, or the
+// Medication it refers to (a directory resource, no patient's data).
+func (s *Store) medicineName(ctx context.Context, raw []byte) string {
+	if n := conceptText(raw, "medicationCodeableConcept"); n != "?" {
+		return n
+	}
+	var body struct {
+		Ref struct{ Reference, Display string } `json:"medicationReference"`
+	}
+	json.Unmarshal(raw, &body)
+	if body.Ref.Display != "" {
+		return body.Ref.Display
+	}
+	if typ, id, ok := fhir.ParseRef(body.Ref.Reference); ok && typ == "Medication" {
+		if r, err := s.FHIR.Read(ctx, typ, id); err == nil {
+			return conceptText(r.Raw, "code")
+		}
+	}
+	return "?"
 }
 
 func forbidden(err error) bool {

@@ -90,6 +90,11 @@ func TestCheckInKeepsAnswersAndReportsChanges(t *testing.T) {
 			len(sh.Medicines) == 0 || len(sh.Allergies) != 1 || sh.Form == nil || sh.Form.ID != "demo-previsit-followup" || !sh.Done.IsZero() {
 			t.Fatalf("sheet %+v", sh)
 		}
+		for _, m := range sh.Medicines {
+			if m.Name == "?" || m.Name == "" {
+				t.Errorf("medicine %s has no name", m.ID)
+			}
+		}
 		sub := good()
 		stopped := sh.Medicines[0]
 		for _, m := range sh.Medicines {
