@@ -37,6 +37,7 @@ import (
 	"carefront/internal/notify"
 	"carefront/internal/oauth"
 	"carefront/internal/ratelimit"
+	"carefront/internal/requests"
 	"carefront/internal/seal"
 	"carefront/internal/session"
 	"carefront/internal/shl"
@@ -125,7 +126,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			aw.Close(context.Background())
 			return err
 		}
-		if err := demo.SeedCheckIn(ctx, fhirStore); err != nil {
+		if err := demo.SeedClinic(ctx, fhirStore); err != nil {
 			aw.Close(context.Background())
 			return err
 		}
@@ -239,7 +240,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		closeListeners()
 		return &config.Error{Setting: "CAREFRONT_CHECKIN_QUESTIONNAIRES (--checkin-questionnaires)", Problem: err.Error()}
 	}
-	checkins := &checkin.Store{DB: db, FHIR: fhirStore, Audit: aw, Appointments: visits, Forms: forms}
+	asks := &requests.Store{DB: db, FHIR: fhirStore, Audit: aw, Notices: auth}
+	checkins := &checkin.Store{DB: db, FHIR: fhirStore, Audit: aw, Appointments: visits, Forms: forms, Requests: asks}
 	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs"), Periodic: []jobs.Periodic{comingOfAgeEvery, purgeEvery}},
 		auth.MailHandler(), comingOfAge, purge, visits.ReminderHandler())
 	if err != nil {
@@ -310,7 +312,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Views: builder,
 		// Share links: passcodes hashed on a budget of their own, so a
 		// flood of guesses cannot slow sign-in.
-		Messages: messages, Appointments: visits, CheckIn: checkins,
+		Messages: messages, Appointments: visits, CheckIn: checkins, Requests: asks,
 		Links: &shl.Links{DB: db, Audit: aw, Keys: k, Views: builder, BaseURL: base,
 			Hasher: identity.NewHasher(identity.DefaultParams, 2)},
 		ShareLimiter:    limiter("share-link", 0.2, 10), // per address: 10 at once, then one every 5 s

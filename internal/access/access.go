@@ -77,13 +77,14 @@ const (
 	Read   Action = "read"
 	Search Action = "search"
 	// Write is adding to a patient's record what carefront itself keeps:
-	// a message (Communication), a booked visit (Appointment) or a
-	// check-in's answers (QuestionnaireResponse).
+	// a message (Communication), a booked visit (Appointment), a
+	// check-in's answers (QuestionnaireResponse) or a request to the care
+	// team (Task).
 	Write Action = "write"
 )
 
 // writeTypes are the types Write applies to.
-var writeTypes = []string{"Communication", "Appointment", "QuestionnaireResponse"}
+var writeTypes = []string{"Communication", "Appointment", "QuestionnaireResponse", "Task"}
 
 // Target is what the action is on. For a read it is one resource with the
 // patients whose compartment it is in; for a search, the resource type.
@@ -98,6 +99,10 @@ type Target struct {
 	// Result, for an Observation or DiagnosticReport, is what the release
 	// rule reads of it.
 	Result *ResultFacts
+	// Focus, for a Task (a request to the care team), is the type it is
+	// about (MedicationRequest for a refill): what a caregiver's grant
+	// must cover for it.
+	Focus string
 	// Pool, for a message (Communication) of a messaging thread, is the
 	// pool the thread is with.
 	Pool string
@@ -280,6 +285,10 @@ func decideClinician(p Principal, a Action, t Target) Decision {
 	}
 	directory := slices.Contains(directoryTypes, t.Type)
 	switch a {
+	case Write:
+		if t.Type == "Task" && slices.Contains(t.Patients, p.Patient) {
+			return Decision{Permit: true, Reason: ReasonCare} // answering the patient's requests
+		}
 	case Read:
 		if slices.Contains(t.Patients, p.Patient) {
 			return Decision{Permit: true, Reason: ReasonCare}

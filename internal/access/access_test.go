@@ -143,6 +143,24 @@ func TestMessageDecisions(t *testing.T) {
 		{"caregiver with messages only cannot book", caregiver("messages"), Write, appt, false, ReasonProxyKind},
 		{"an app never books", func() Principal { p := pat; p.Client = "diary"; return p }(), Write, appt, false, ReasonNotPatientData},
 		{"staff do not book through the portal", staff(RoleClinician, "rivera"), Write, appt, false, ReasonNoPatient},
+		{"patient asks for a refill", pat, Write, Target{Type: "Task", Patients: []string{"p"}, Focus: "MedicationRequest"}, true, ReasonOwnRecord},
+		{"caregiver with medicines asks for a refill", caregiver("medications"), Write, Target{Type: "Task", Patients: []string{"p"}, Focus: "MedicationRequest"}, true, ReasonProxy},
+		{"caregiver with messages only asks for a refill", caregiver("messages"), Write, Target{Type: "Task", Patients: []string{"p"}, Focus: "MedicationRequest"}, false, ReasonProxyKind},
+		{"clinician with care answers a request", func() Principal {
+			p := staff(RoleClinician)
+			p.Patient, p.CareRelationship, p.Practitioner = "p", true, "Practitioner/x"
+			return p
+		}(), Write, Target{Type: "Task", Patients: []string{"p"}}, true, ReasonCare},
+		{"clinician without care answers a request", func() Principal {
+			p := staff(RoleClinician)
+			p.Patient, p.Practitioner = "p", "Practitioner/x"
+			return p
+		}(), Write, Target{Type: "Task", Patients: []string{"p"}}, false, ReasonNoCare},
+		{"clinician writes an Appointment", func() Principal {
+			p := staff(RoleClinician)
+			p.Patient, p.CareRelationship, p.Practitioner = "p", true, "Practitioner/x"
+			return p
+		}(), Write, Target{Type: "Appointment", Patients: []string{"p"}}, false, ReasonNotPatientData},
 		{"pool member acting for another patient", func() Principal { p := staff(RoleSupport, "rivera"); p.Patient = "q"; return p }(), Read, msg, false, ReasonOtherPatient},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -247,7 +247,11 @@ func (g *Proxy) limit(at time.Time, a Action, t Target) string {
 			return ReasonProxyAdult
 		}
 	}
-	if !g.Covers(t.Type) {
+	typ := t.Type
+	if typ == "Task" && t.Focus != "" {
+		typ = t.Focus // a request is covered by what it is about
+	}
+	if !g.Covers(typ) {
 		return ReasonProxyKind
 	}
 	if a == Read && age >= g.Ages.teen() && Sensitive(t.Labels) {

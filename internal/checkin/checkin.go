@@ -30,6 +30,7 @@ import (
 	"carefront/internal/clinical/store"
 	"carefront/internal/fhir"
 	"carefront/internal/questionnaire"
+	"carefront/internal/requests"
 	"carefront/internal/sqldb"
 )
 
@@ -52,6 +53,9 @@ type Store struct {
 	// Forms maps a kind of visit (its service type code) to the id of the
 	// Questionnaire filled in before it; a kind not in it has none.
 	Forms map[string]string
+	// Requests puts the review of reported changes in the care team's
+	// queue; nil writes the Task alone.
+	Requests *requests.Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -429,6 +433,14 @@ func (s *Store) Submit(ctx context.Context, gw *clinical.Gateway, req clinical.R
 		rec.Entities = append(rec.Entities, audit.Entity{What: "Task/" + taskID})
 	}
 	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		if task != nil && s.Requests != nil {
+			r := &requests.Request{ID: taskID, Patient: patient, Kind: requests.CheckInReview, Focus: "Appointment/" + sh.Visit.ID,
+				Status: requests.Requested, Created: now, Updated: now}
+			if err := s.Requests.Insert(ctx, tx, r, "", account, task); err != nil {
+				return err
+			}
+			task = nil
+		}
 		for _, r := range []map[string]any{qr, task} {
 			if r == nil {
 				continue

@@ -46,7 +46,7 @@ func newFixture(t *testing.T, db *sqldb.DB) *fixture {
 	if _, err := demo.SeedSlots(ctx, st, clock.Now(), time.UTC); err != nil {
 		t.Fatal(err)
 	}
-	if err := demo.SeedCheckIn(ctx, st); err != nil {
+	if err := demo.SeedClinic(ctx, st); err != nil {
 		t.Fatal(err)
 	}
 	forms, err := checkin.ParseForms(demo.CheckInForms)

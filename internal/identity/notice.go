@@ -49,6 +49,9 @@ var notices = map[string][2]string{
 	"message-new-staff": {"A new message is waiting in your carefront inbox / Un mensaje nuevo espera en su bandeja de carefront",
 		"A patient's message is waiting in the carefront inbox of a team you answer for. Sign in to read it.\n\n" +
 			"Un mensaje de un paciente espera en la bandeja de entrada de carefront de un equipo que usted atiende."},
+	"request-answered": {"Your care team answered a request / Su equipo de atención respondió una solicitud",
+		"Your care team answered a request you made in your carefront portal. Sign in to see the answer.\n\n" +
+			"Su equipo de atención respondió una solicitud que hizo en su portal de carefront. Inicie sesión para ver la respuesta."},
 	"locked": {"Your carefront account is locked for 15 minutes / Su cuenta de carefront está bloqueada por 15 minutos",
 		"Someone tried to sign in to your account with a wrong password or code many times, so it is locked for 15 minutes.\nIf this was not you, change your password after it unlocks.\n\n" +
 			"Su cuenta de carefront está bloqueada por 15 minutos: alguien intentó iniciar sesión muchas veces con una contraseña o un código incorrectos. Si no fue usted, cambie su contraseña cuando se desbloquee."},

@@ -21,6 +21,8 @@ type Medications struct {
 
 // Medication is one prescription as a person reads it.
 type Medication struct {
+	// ID is the MedicationRequest's id, for asking for a refill.
+	ID           string    `json:"id"`
 	Name         string    `json:"name"`
 	Instructions string    `json:"instructions,omitempty"`
 	Prescriber   string    `json:"prescriber,omitempty"`
@@ -73,7 +75,7 @@ func (s *session) medications(ctx context.Context, activeOnly bool) (*Medication
 		if str(r, "intent") == "plan" || str(r, "intent") == "proposal" {
 			continue
 		}
-		m := Medication{Name: conceptText(r["medicationCodeableConcept"]), Status: str(r, "status"),
+		m := Medication{ID: idOf(r), Name: conceptText(r["medicationCodeableConcept"]), Status: str(r, "status"),
 			Instructions: instructions(list(r["dosageInstruction"]), s.lang), Start: firstDate(r, "authoredOn"),
 			Prescriber: s.name(ctx, r["requester"])}
 		if m.Name == "" {

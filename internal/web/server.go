@@ -26,6 +26,7 @@ import (
 	"carefront/internal/locale"
 	"carefront/internal/messaging"
 	"carefront/internal/notify"
+	"carefront/internal/requests"
 	"carefront/internal/session"
 	"carefront/internal/shl"
 	"carefront/internal/telemetry"
@@ -73,6 +74,9 @@ type Options struct {
 	Appointments *appointments.Store
 	// CheckIn is eCheck-in before visits; nil offers none.
 	CheckIn *checkin.Store
+	// Requests are refill and renewal requests and the clinicians' queue
+	// of patients' requests; nil offers none.
+	Requests *requests.Store
 	// ShareLimiter bounds share-link manifest requests per client address.
 	ShareLimiter Limiter
 	// AccessLog reads "Who viewed my record" from the audit trail.

@@ -180,7 +180,7 @@ func TestCheckInPages(t *testing.T) {
 			o.CheckIn = cs
 		})
 		ctx := context.Background()
-		if err := demo.SeedCheckIn(ctx, store.New(db)); err != nil {
+		if err := demo.SeedClinic(ctx, store.New(db)); err != nil {
 			t.Fatal(err)
 		}
 		slots, _ := as.Free(ctx, appointments.Filter{Clinician: "demo-dr-patel", Type: "follow-up", From: db.Now().AddDate(0, 0, 3)})

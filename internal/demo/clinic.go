@@ -28,10 +28,11 @@ const (
 	maxValue = "http://hl7.org/fhir/StructureDefinition/maxValue"
 )
 
-// SeedCheckIn writes what check-in reads in the demo: the pre-visit
-// Questionnaires, the health plan, and Maria's and Walter's insurance. It
-// writes the same each start (no new versions).
-func SeedCheckIn(ctx context.Context, st *store.Store) error {
+// SeedClinic writes the demo clinic's own data beside the population:
+// the pre-visit Questionnaires check-in shows, the health plan with
+// Maria's and Walter's insurance, and the three pharmacies refills go to.
+// It writes the same each start (no new versions).
+func SeedClinic(ctx context.Context, st *store.Store) error {
 	yes := func(q string) []any { return []any{obj{"question": q, "operator": "=", "answerBoolean": true}} }
 	res := []obj{
 		{"resourceType": "Organization", "id": "demo-plan", "active": true, "name": "Blue Valley Health Plan (demo)",
@@ -70,6 +71,13 @@ func SeedCheckIn(ctx context.Context, st *store.Store) error {
 				obj{"linkId": "temperature", "type": "decimal", "text": "Highest temperature (°F)",
 					"extension": []any{ext(minValue, 95.0), ext(maxValue, 110.0)}, "enableWhen": yes("fever")},
 			}},
+	}
+	for i, ph := range []struct{ name, street string }{
+		{"Main Street Pharmacy (demo)", "120 Main Street"}, {"Riverside Drugs (demo)", "8 River Road"}, {"Oak Avenue Pharmacy (demo)", "55 Oak Avenue"},
+	} {
+		res = append(res, obj{"resourceType": "Organization", "id": fmt.Sprintf("demo-pharmacy-%d", i+1), "active": true, "name": ph.name,
+			"type":    []any{concept("http://terminology.hl7.org/CodeSystem/v3-RoleCode", "PHARM", "pharmacy")},
+			"address": []any{obj{"line": []any{ph.street}, "city": "Springfield", "state": "ZZ", "postalCode": "00000"}}})
 	}
 	b := &fhir.Bundle{ResourceType: "Bundle", Type: "transaction"}
 	for _, r := range res {

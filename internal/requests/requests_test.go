@@ -1,0 +1,162 @@
+package requests_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"carefront/internal/access"
+	"carefront/internal/apperr"
+	"carefront/internal/audit"
+	"carefront/internal/clinical"
+	"carefront/internal/clinical/store"
+	"carefront/internal/demo"
+	"carefront/internal/requests"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
+)
+
+type told struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (t *told) QueuePatientNotice(_ context.Context, _ *sqldb.Tx, patient, event string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sent = append(t.sent, patient+" "+event)
+	return nil
+}
+
+type fixture struct {
+	s      *requests.Store
+	gw     *clinical.Gateway
+	st     *store.Store
+	told   *told
+	maria  clinical.Request
+	walter clinical.Request
+	patel  clinical.Request
+}
+
+func newFixture(t *testing.T, db *sqldb.DB) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	clock := sqldbtest.UseClock(db)
+	sig, _ := audit.NewSigner(make([]byte, 32))
+	aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test", CheckpointEvery: 100})
+	t.Cleanup(func() { aw.Close(ctx) })
+	st := store.New(db)
+	if _, err := demo.Seed(ctx, st, aw, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.SeedClinic(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{st: st, told: &told{}, gw: &clinical.Gateway{Source: st, Audit: aw, Policies: &access.Store{DB: db}, Now: db.Now}}
+	f.s = &requests.Store{DB: db, FHIR: st, Audit: aw, Notices: f.told, Now: db.Now}
+	f.maria = clinical.Request{Principal: access.Principal{User: "Person/acct-maria", Patient: demo.Maria}}
+	f.walter = clinical.Request{Principal: access.Principal{User: "Person/acct-walter", Patient: demo.Walter}}
+	f.patel = clinical.Request{Principal: access.Principal{User: "Person/acct-patel", Role: access.RoleClinician, Name: "Anika Patel", Practitioner: "Practitioner/demo-dr-patel"}}
+	return f
+}
+
+// TestRefillFromRequestToAnswer: Maria asks for a refill to a pharmacy,
+// which is remembered; Dr. Patel, who cares for her, finds it in her
+// queue, declines it with a reason; Maria sees the status and the reason
+// and is told, without PHI, that it was answered.
+func TestRefillFromRequestToAnswer(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		phs, err := f.s.Pharmacies(ctx)
+		if err != nil || len(phs) != 3 {
+			t.Fatalf("pharmacies %v, %v", phs, err)
+		}
+		r, err := f.s.Ask(ctx, f.gw, f.maria, "acct-maria", "demo-maria-rx-lisinopril", phs[1].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Kind != requests.Refill || r.Status != requests.Requested || r.Pharmacy != phs[1].Name {
+			t.Errorf("request %+v", r)
+		}
+		if chosen, _ := f.s.Chosen(ctx, demo.Maria); chosen != phs[1].ID {
+			t.Errorf("the pharmacy was not remembered: %q", chosen)
+		}
+		task, err := f.st.Read(ctx, "Task", r.ID)
+		if err != nil || !strings.Contains(string(task.Raw), `"reference":"MedicationRequest/demo-maria-rx-lisinopril"`) || !strings.Contains(string(task.Raw), phs[1].ID) {
+			t.Fatalf("task %s, %v", task.Raw, err)
+		}
+		queue, err := f.s.Queue(ctx, f.gw, f.patel, f.gw.CaresFor)
+		if err != nil || len(queue) != 1 || queue[0].ID != r.ID || queue[0].What != "lisinopril 10 mg tablet" {
+			t.Fatalf("Dr. Patel's queue %+v, %v", queue, err)
+		}
+		if err := f.s.Answer(ctx, f.gw, f.patel, r.ID, requests.Declined, "", f.gw.CaresFor); apperr.CodeOf(err) != apperr.Invalid {
+			t.Errorf("declined without a reason: %v", err)
+		}
+		if err := f.s.Answer(ctx, f.gw, f.patel, r.ID, requests.Declined, "We changed your dose at the last visit; a new prescription is on its way.", f.gw.CaresFor); err != nil {
+			t.Fatal(err)
+		}
+		mine, err := f.s.Mine(ctx, f.gw, f.maria)
+		if err != nil || len(mine) != 1 || mine[0].Status != requests.Declined || !strings.Contains(mine[0].Reason, "new prescription") {
+			t.Fatalf("Maria's requests %+v, %v", mine, err)
+		}
+		if len(f.told.sent) != 1 || f.told.sent[0] != demo.Maria+" request-answered" {
+			t.Errorf("notices %v", f.told.sent)
+		}
+		if err := f.s.Answer(ctx, f.gw, f.patel, r.ID, requests.Completed, "", f.gw.CaresFor); apperr.CodeOf(err) != apperr.Conflict {
+			t.Errorf("answering a finished request: %v", err)
+		}
+		// A new request for the same medicine is allowed once the last is finished.
+		if _, err := f.s.Ask(ctx, f.gw, f.maria, "acct-maria", "demo-maria-rx-lisinopril", phs[0].ID); err != nil {
+			t.Errorf("asking again after the answer: %v", err)
+		}
+	})
+}
+
+// TestRefillRefusesBadInput: another patient's medicine, one not taken
+// any more, a pharmacy not the clinic's, a second open request, a
+// clinician without a care relationship answering: refused, nothing
+// changes.
+func TestRefillRefusesBadInput(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		stopped := `{"resourceType":"MedicationRequest","id":"demo-maria-rx-old","status":"stopped","intent":"order","subject":{"reference":"Patient/demo-maria"},"medicationCodeableConcept":{"text":"glipizide 5 mg tablet"}}`
+		if _, err := f.st.Update(ctx, "MedicationRequest", "demo-maria-rx-old", []byte(stopped), ""); err != nil {
+			t.Fatal(err)
+		}
+		phs, _ := f.s.Pharmacies(ctx)
+		if _, err := f.s.Ask(ctx, f.gw, f.maria, "acct-maria", "demo-maria-rx-atorvastatin", phs[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		okay := phs[0].ID
+		for name, tc := range map[string]struct {
+			req        clinical.Request
+			med, pharm string
+			code       apperr.Code
+		}{
+			"another's medicine": {f.walter, "demo-maria-rx-lisinopril", okay, apperr.NotFound},
+			"a stopped medicine": {f.maria, "demo-maria-rx-old", okay, apperr.Conflict},
+			"no such pharmacy":   {f.maria, "demo-maria-rx-lisinopril", "demo-clinic", apperr.Invalid},
+			"a second request":   {f.maria, "demo-maria-rx-atorvastatin", okay, apperr.Conflict},
+			"no such medicine":   {f.maria, "nope", okay, apperr.NotFound},
+		} {
+			if _, err := f.s.Ask(ctx, f.gw, tc.req, "acct", tc.med, tc.pharm); apperr.CodeOf(err) != tc.code {
+				t.Errorf("%s: %v (%s), want %s", name, err, apperr.CodeOf(err), tc.code)
+			}
+		}
+		mine, _ := f.s.Mine(ctx, f.gw, f.maria)
+		if len(mine) != 1 {
+			t.Errorf("%d requests after the refusals, want 1", len(mine))
+		}
+		okafor := clinical.Request{Principal: access.Principal{User: "Person/acct-okafor", Role: access.RoleClinician, Name: "Chidi Okafor", Practitioner: "Practitioner/demo-dr-okafor"}}
+		if q, _ := f.s.Queue(ctx, f.gw, okafor, f.gw.CaresFor); len(q) != 0 {
+			t.Errorf("a clinician without a care relationship sees %d requests", len(q))
+		}
+		if err := f.s.Answer(ctx, f.gw, okafor, mine[0].ID, requests.Completed, "", f.gw.CaresFor); !errors.Is(err, requests.ErrNoRequest) {
+			t.Errorf("a clinician without a care relationship answers: %v", err)
+		}
+	})
+}
