@@ -193,7 +193,7 @@ func (s *Store) Open(ctx context.Context, gw *clinical.Gateway, req clinical.Req
 	for _, c := range covs {
 		var body struct {
 			Payor []struct{ Display string } `json:"payor"`
-			Class []struct{ Name string } `json:"class"`
+			Class []struct{ Name string }    `json:"class"`
 		}
 		json.Unmarshal(c.Raw, &body)
 		name := ""

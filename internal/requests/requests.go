@@ -184,10 +184,10 @@ func (s *Store) Medicine(ctx context.Context, gw *clinical.Gateway, req clinical
 		return nil, err
 	}
 	var body struct {
-		Status  string `json:"status"`
+		Status  string                     `json:"status"`
 		Subject struct{ Reference string } `json:"subject"`
 		Concept struct {
-			Text   string `json:"text"`
+			Text   string                     `json:"text"`
 			Coding []struct{ Display string } `json:"coding"`
 		} `json:"medicationCodeableConcept"`
 		Ref      struct{ Reference, Display string } `json:"medicationReference"`
@@ -209,7 +209,7 @@ func (s *Store) Medicine(ctx context.Context, gw *clinical.Gateway, req clinical
 			if med, err := s.FHIR.Read(ctx, typ, mid); err == nil {
 				var mb struct {
 					Code struct {
-						Text   string `json:"text"`
+						Text   string                     `json:"text"`
 						Coding []struct{ Display string } `json:"coding"`
 					} `json:"code"`
 				}
