@@ -61,7 +61,8 @@ func NewStore(db *sqldb.DB, keys *seal.Keys) *Store { return &Store{db: db, keys
 
 // SealedColumns are the columns this package seals, for re-encryption
 // after a key rotation.
-var SealedColumns = []seal.Column{{Table: "account_totp", IDColumn: "account_id", Column: "seed"}}
+var SealedColumns = []seal.Column{{Table: "account_totp", IDColumn: "account_id", Column: "seed"},
+	{Table: "notice_pref", IDColumn: "account_id", Column: "phone"}}
 
 func (s *Store) now() time.Time { return s.db.Now() }
 
