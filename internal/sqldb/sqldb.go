@@ -140,7 +140,17 @@ func openSQLite(ctx context.Context, o Options, now func() time.Time) (*DB, erro
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
-	if err := write.PingContext(ctx); err != nil {
+	// Two processes opening a new database at once can race to switch it
+	// to WAL, and SQLite answers the loser SQLITE_BUSY at once, without
+	// its busy timeout: try again for as long as the timeout would wait.
+	for wait, deadline := 10*time.Millisecond, time.Now().Add(10*time.Second); ; wait = min(2*wait, time.Second) {
+		err = write.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(wait) // the failed connection is not kept: the next ping opens anew
+	}
+	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open SQLite database in %s: %w", dir, err)
 	}
