@@ -368,10 +368,12 @@ func TestEveryUIStringIsTranslated(t *testing.T) {
 			}
 		}
 	}
-	// Spanish text must differ from English, save names.
+	// Spanish text must differ from English, save names and the words
+	// both languages write alike.
+	same := map[string]bool{"site.name": true, "checkin.no": true}
 	enT, esT := cat.Translator(locale.Supported[0]), cat.Translator(locale.Supported[1])
 	for _, id := range en {
-		if id != "site.name" && enT.T(id) == esT.T(id) {
+		if !same[id] && enT.T(id) == esT.T(id) {
 			t.Errorf("%s is the same in English and Spanish: %q", id, enT.T(id))
 		}
 	}
