@@ -3,7 +3,7 @@
 // sealed and its notice job enqueued in the same transaction) at 1 and 16
 // clients, and, with a mail worker running beside them, how long a notice
 // waits from the message's commit to its delivery (p50, p99; delivered to
-// an in-memory relay).
+// a local SMTP server over STARTTLS, the way mail leaves carefront).
 //
 //	go run ./bench/messagebench -postgres "$CAREFRONT_TEST_POSTGRES"
 package main
@@ -52,25 +52,6 @@ func main() {
 	}
 }
 
-// relay records when each notice arrives.
-type relay struct {
-	mu   sync.Mutex
-	seen []time.Time
-}
-
-func (r *relay) Send(_ context.Context, _ notify.Message) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen = append(r.seen, time.Now())
-	return nil
-}
-
-func (r *relay) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.seen)
-}
-
 func cell(ctx context.Context, d sqldb.Dialect, pg string, clients int, dur time.Duration) error {
 	db, cleanup, err := benchdb.Fresh(ctx, d, pg, true)
 	if err != nil {
@@ -93,8 +74,13 @@ func cell(ctx context.Context, d sqldb.Dialect, pg string, clients int, dur time
 			return err
 		}
 	}
-	out := &relay{}
-	auth := &identity.Auth{Store: ids, Keys: k, Mail: out, Audit: aw}
+	out, err := newSink()
+	if err != nil {
+		return err
+	}
+	defer out.close()
+	mail := &notify.SMTP{Addr: out.addr, From: "portal@clinic.example", RootCAs: out.roots}
+	auth := &identity.Auth{Store: ids, Keys: k, Mail: mail, Audit: aw}
 	q, err := jobs.New(db, jobs.Options{PollInterval: 50 * time.Millisecond}, auth.MailHandler())
 	if err != nil {
 		return err

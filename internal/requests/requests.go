@@ -87,7 +87,18 @@ type Request struct {
 	Pharmacy                 string // the pharmacy's name
 	Status, Reason           string
 	Created, Updated         time.Time
+	// Due, for a correction, is when the team must have answered.
+	Due time.Time
+	// Statement is the patient's statement of disagreement with a denied
+	// correction.
+	Statement string
+	// Details are what the patient wrote or reported, as "label: text"
+	// (a correction's texts, the changes reported at check-in).
+	Details []string
 }
+
+// Overdue reports whether an open request is past its due time at now.
+func (r Request) Overdue(now time.Time) bool { return r.Open() && !r.Due.IsZero() && now.After(r.Due) }
 
 // Open reports whether the team has yet to finish it.
 func (r Request) Open() bool { return r.Status == Requested || r.Status == InProgress }
@@ -343,7 +354,7 @@ func (s *Store) openFor(ctx context.Context, patient, focus string) (bool, error
 	return n > 0, err
 }
 
-const requestCols = "r.id, r.patient_id, r.kind, r.focus, r.pharmacy_id, r.status, r.reason, r.created, r.updated"
+const requestCols = "r.id, r.patient_id, r.kind, r.focus, r.pharmacy_id, r.status, r.reason, r.created, r.updated, r.due, r.statement"
 
 func (s *Store) scan(ctx context.Context, rows *sql.Rows) ([]Request, error) {
 	var out []Request
@@ -356,8 +367,12 @@ func (s *Store) scan(ctx context.Context, rows *sql.Rows) ([]Request, error) {
 		var r Request
 		var ph string
 		var created, updated int64
-		if err := rows.Scan(&r.ID, &r.Patient, &r.Kind, &r.Focus, &ph, &r.Status, &r.Reason, &created, &updated); err != nil {
+		var due sql.NullInt64
+		if err := rows.Scan(&r.ID, &r.Patient, &r.Kind, &r.Focus, &ph, &r.Status, &r.Reason, &created, &updated, &due, &r.Statement); err != nil {
 			return nil, err
+		}
+		if due.Valid {
+			r.Due = time.UnixMicro(due.Int64).UTC()
 		}
 		r.Pharmacy = names[ph]
 		r.Created, r.Updated = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
@@ -371,19 +386,34 @@ func (s *Store) scan(ctx context.Context, rows *sql.Rows) ([]Request, error) {
 		if t, err := s.FHIR.Read(ctx, "Task", out[i].ID); err == nil {
 			var body struct {
 				Focus struct{ Display string } `json:"focus"`
+				Input []struct {
+					Type struct {
+						Text string `json:"text"`
+					} `json:"type"`
+					ValueString string `json:"valueString"`
+				} `json:"input"`
 			}
 			json.Unmarshal(t.Raw, &body)
 			out[i].What = body.Focus.Display
+			for _, in := range body.Input {
+				if in.ValueString != "" {
+					out[i].Details = append(out[i].Details, in.Type.Text+": "+in.ValueString)
+				}
+			}
 		}
 	}
 	return out, nil
 }
 
-// Mine lists the requests of the person's patient, newest first: one
-// decided and audited read of their Tasks.
+// Mine lists the refill and renewal requests of the person's patient,
+// newest first: one decided and audited read of their Tasks.
 func (s *Store) Mine(ctx context.Context, gw *clinical.Gateway, req clinical.Request) ([]Request, error) {
+	return s.mine(ctx, gw, req, []string{Refill, Renewal}, "MedicationRequest")
+}
+
+func (s *Store) mine(ctx context.Context, gw *clinical.Gateway, req clinical.Request, kinds []string, focus string) ([]Request, error) {
 	patient := req.Principal.Patient
-	dec, req, err := gw.Decide(ctx, req, access.Read, access.Target{Type: "Task", Patients: []string{patient}, Focus: "MedicationRequest"})
+	dec, req, err := gw.Decide(ctx, req, access.Read, access.Target{Type: "Task", Patients: []string{patient}, Focus: focus})
 	if err != nil {
 		return nil, err
 	}
@@ -391,8 +421,13 @@ func (s *Store) Mine(ctx context.Context, gw *clinical.Gateway, req clinical.Req
 		return nil, nil
 	}
 	var out []Request
+	args := []any{patient}
+	for _, k := range kinds {
+		args = append(args, k)
+	}
 	err = s.DB.Read(ctx, func(tx *sqldb.Tx) error {
-		rows, err := tx.Query(ctx, "SELECT "+requestCols+" FROM patient_request r WHERE r.patient_id = ? AND r.kind IN (?, ?) ORDER BY r.created DESC LIMIT 100", patient, Refill, Renewal)
+		rows, err := tx.Query(ctx, "SELECT "+requestCols+" FROM patient_request r WHERE r.patient_id = ? AND r.kind IN ("+
+			strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ")+") ORDER BY r.created DESC LIMIT 100", args...)
 		if err != nil {
 			return err
 		}

@@ -160,3 +160,70 @@ func TestRefillRefusesBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestCorrectionFromRequestToStatement: Maria asks to correct a result;
+// it is due in 60 days; Dr. Patel sees the deadline and denies it with a
+// reason; Maria adds a statement of disagreement, kept with the
+// correction (and on the Task). Bad input is refused with nothing
+// changed.
+func TestCorrectionFromRequestToStatement(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		const item = "Observation/demo-maria-a1c-12"
+		for name, tc := range map[string]struct {
+			req                clinical.Request
+			ref, wrong, should string
+			code               apperr.Code
+		}{
+			"nothing said":         {f.maria, item, " ", "", apperr.Invalid},
+			"too long":             {f.maria, item, strings.Repeat("x", 2001), "", apperr.Invalid},
+			"another's item":       {f.walter, item, "Wrong value", "", apperr.NotFound},
+			"not a record item":    {f.maria, "Organization/demo-clinic", "Wrong name", "", apperr.NotFound},
+			"another's details":    {f.maria, "Patient/demo-walter", "Wrong name", "", apperr.NotFound},
+			"a reference of words": {f.maria, "the A1c", "Wrong", "", apperr.NotFound},
+		} {
+			if _, err := f.s.AskCorrection(ctx, f.gw, tc.req, "acct", tc.ref, tc.wrong, tc.should); apperr.CodeOf(err) != tc.code {
+				t.Errorf("%s: %v, want %s", name, err, tc.code)
+			}
+		}
+		r, err := f.s.AskCorrection(ctx, f.gw, f.maria, "acct-maria", item, "This A1c is from another lab's sample", "It should be removed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Due.Sub(r.Created) != requests.CorrectionDue || r.What != "Hemoglobin A1c/Hemoglobin.total in Blood" {
+			t.Errorf("correction %+v", r)
+		}
+		if _, err := f.s.AskCorrection(ctx, f.gw, f.maria, "acct-maria", item, "Again", ""); apperr.CodeOf(err) != apperr.Conflict {
+			t.Errorf("a second open correction of one item: %v", err)
+		}
+		if err := f.s.Disagree(ctx, f.gw, f.maria, r.ID, "I disagree"); apperr.CodeOf(err) != apperr.Conflict {
+			t.Errorf("a statement before any denial: %v", err)
+		}
+		queue, _ := f.s.Queue(ctx, f.gw, f.patel, f.gw.CaresFor)
+		if len(queue) != 1 || queue[0].Kind != requests.Correction || !queue[0].Due.Equal(r.Due) {
+			t.Fatalf("queue %+v", queue)
+		}
+		if err := f.s.Answer(ctx, f.gw, f.patel, r.ID, requests.Declined, "The result came from your own sample, checked with the lab.", f.gw.CaresFor); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.Disagree(ctx, f.gw, f.walter, r.ID, "Not mine"); !errors.Is(err, requests.ErrNoRequest) {
+			t.Errorf("Walter adds a statement to Maria's correction: %v", err)
+		}
+		if err := f.s.Disagree(ctx, f.gw, f.maria, r.ID, "I gave no sample that day."); err != nil {
+			t.Fatal(err)
+		}
+		mine, err := f.s.Corrections(ctx, f.gw, f.maria)
+		if err != nil || len(mine) != 1 || mine[0].Status != requests.Declined || mine[0].Statement != "I gave no sample that day." || !strings.Contains(mine[0].Reason, "checked with the lab") {
+			t.Fatalf("Maria's corrections %+v, %v", mine, err)
+		}
+		task, _ := f.st.Read(ctx, "Task", r.ID)
+		if !strings.Contains(string(task.Raw), "Statement of disagreement: I gave no sample that day.") || !strings.Contains(string(task.Raw), `"restriction"`) {
+			t.Errorf("task %s", task.Raw)
+		}
+		obs, _ := f.st.Read(ctx, "Observation", "demo-maria-a1c-12")
+		if obs.VersionID != "1" {
+			t.Error("the correction changed the result itself")
+		}
+	})
+}

@@ -39,6 +39,9 @@ type ResultGroup struct {
 
 // Result is one result as a person reads it.
 type Result struct {
+	// Ref is the result's reference (Observation/ID), for asking to
+	// correct it.
+	Ref  string `json:"ref,omitempty"`
 	Name string `json:"name"`
 	// Key is the test's key in /results/{key} links: its LOINC code, or
 	// system|code for results coded otherwise.
@@ -255,7 +258,7 @@ func KeyPath(key string) string { return url.PathEscape(key) }
 // result reads one Observation.
 func (s *session) result(m map[string]any, lang string) Result {
 	key := resultKey(m["code"])
-	r := Result{Name: conceptText(m["code"]), Date: obsDate(m)}
+	r := Result{Ref: "Observation/" + idOf(m), Name: conceptText(m["code"]), Date: obsDate(m)}
 	if key != "" {
 		r.Key = key
 	}

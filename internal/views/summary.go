@@ -24,6 +24,9 @@ type Summary struct {
 
 // Condition is one problem or diagnosis.
 type Condition struct {
+	// Ref is the item's reference, for asking to correct it (as on
+	// Allergy and Immunization).
+	Ref   string    `json:"ref"`
 	Name  string    `json:"name"`
 	Since time.Time `json:"since,omitzero"`
 	Until time.Time `json:"until,omitzero"`
@@ -31,6 +34,7 @@ type Condition struct {
 
 // Allergy is one allergy or intolerance.
 type Allergy struct {
+	Ref         string   `json:"ref"`
 	Name        string   `json:"name"`
 	Reactions   []string `json:"reactions,omitempty"`
 	Severity    string   `json:"severity,omitempty"`
@@ -39,6 +43,7 @@ type Allergy struct {
 
 // Immunization is one vaccine given.
 type Immunization struct {
+	Ref  string    `json:"ref"`
 	Name string    `json:"name"`
 	Date time.Time `json:"date,omitzero"`
 }
@@ -97,7 +102,7 @@ func (s *session) summary(ctx context.Context) (*Summary, error) {
 		if st := codeIn(c["verificationStatus"], "http://terminology.hl7.org/CodeSystem/condition-ver-status"); st == "entered-in-error" || st == "refuted" {
 			continue
 		}
-		cd := Condition{Name: conceptText(c["code"]), Since: firstDate(c, "onsetDateTime", "onsetPeriod", "recordedDate"),
+		cd := Condition{Ref: "Condition/" + idOf(c), Name: conceptText(c["code"]), Since: firstDate(c, "onsetDateTime", "onsetPeriod", "recordedDate"),
 			Until: firstDate(c, "abatementDateTime", "abatementPeriod")}
 		switch codeIn(c["clinicalStatus"], "http://terminology.hl7.org/CodeSystem/condition-clinical") {
 		case "resolved", "inactive", "remission":
@@ -117,7 +122,7 @@ func (s *session) summary(ctx context.Context) (*Summary, error) {
 		if codeIn(a["verificationStatus"], "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification") == "entered-in-error" {
 			continue
 		}
-		al := Allergy{Name: conceptText(a["code"]), Criticality: str(a, "criticality")}
+		al := Allergy{Ref: "AllergyIntolerance/" + idOf(a), Name: conceptText(a["code"]), Criticality: str(a, "criticality")}
 		for _, r := range list(a["reaction"]) {
 			for _, m := range list(obj(r)["manifestation"]) {
 				if t := conceptText(m); t != "" && !slices.Contains(al.Reactions, t) {
@@ -134,7 +139,7 @@ func (s *session) summary(ctx context.Context) (*Summary, error) {
 		if str(i, "status") != "completed" {
 			continue
 		}
-		out.Immunizations = append(out.Immunizations, Immunization{Name: conceptText(i["vaccineCode"]), Date: firstDate(i, "occurrenceDateTime")})
+		out.Immunizations = append(out.Immunizations, Immunization{Ref: "Immunization/" + idOf(i), Name: conceptText(i["vaccineCode"]), Date: firstDate(i, "occurrenceDateTime")})
 	}
 	for _, t := range teams {
 		for _, p := range list(t["participant"]) {

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"carefront/internal/access"
 	"carefront/internal/apperr"
@@ -34,7 +35,7 @@ type refillPage struct {
 // it answered.
 func (s *Server) refillPatient(w http.ResponseWriter, r *http.Request) (*signedIn, *clinical.Request) {
 	if s.opts.Requests == nil {
-		s.renderError(w, r, apperr.New(apperr.NotFound, "Refill requests are not offered here."))
+		s.renderError(w, r, apperr.New(apperr.NotFound, "Requests to the care team are not offered here."))
 		return nil, nil
 	}
 	u, req := s.patient(w, r)
@@ -126,6 +127,7 @@ type staffRequestsPage struct {
 	*form
 	Requests []requests.Request
 	Done     bool
+	Now      time.Time
 }
 
 // showStaffRequests lists the open requests of the clinician's patients,
@@ -144,7 +146,7 @@ func (s *Server) showStaffRequestsForm(w http.ResponseWriter, r *http.Request, r
 		return err
 	}
 	p := s.newPage(w, r, "requests.queue.title")
-	p.Data = staffRequestsPage{form: f, Requests: list, Done: r.FormValue("done") == "1"}
+	p.Data = staffRequestsPage{form: f, Requests: list, Done: r.FormValue("done") == "1", Now: s.now()}
 	p.Status = status
 	return s.render(w, r, "staff_requests", p)
 }

@@ -88,3 +88,69 @@ func TestRefillRequestPages(t *testing.T) {
 		}
 	})
 }
+
+// TestCorrectionPages: Maria asks to correct a result from /results
+// (bad input beside its field); Walter gets 404 for her result; Dr. Patel
+// sees what Maria wrote and the deadline, and denies it with a reason;
+// Maria reads the answer and adds a statement of disagreement.
+func TestCorrectionPages(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h := newAuthHarness(t, db, withRecords(t, db), func(o *Options) {
+			o.Requests = &requests.Store{DB: db, FHIR: store.New(db), Audit: o.Auth.Audit, Notices: o.Auth, Now: db.Now}
+		})
+		h.account(t, "maria@example.com", identity.Person, demo.Maria, "")
+		h.account(t, "walter@example.com", identity.Person, demo.Walter, "")
+		h.staff(t, "patel@clinic.example", "clinician", "Anika Patel", "demo-dr-patel")
+		h.signIn(t, "maria@example.com")
+		const item = "/corrections/new?item=Observation/demo-maria-a1c-12"
+		if _, page := h.get(t, "/results"); !strings.Contains(page, `href="`+item+`"`) {
+			t.Fatal("no correction link on the results page")
+		}
+		_, page := h.get(t, item)
+		if !strings.Contains(page, "Hemoglobin A1c") || !strings.Contains(page, "What is wrong?") {
+			t.Fatalf("correction form:\n%s", page)
+		}
+		if res, page := h.post(t, item, url.Values{"wrong": {""}}); res.StatusCode != 422 || !strings.Contains(page, `id="wrong-error"`) {
+			t.Errorf("nothing said: %d", res.StatusCode)
+		}
+		res, _ := h.post(t, item, url.Values{"wrong": {"This A1c is not mine"}, "should": {"Remove it"}})
+		if res.StatusCode != 303 || res.Header.Get("Location") != "/corrections?done=sent" {
+			t.Fatalf("asking: %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		if _, page := h.get(t, "/corrections?done=sent"); !strings.Contains(page, "Requested") || !strings.Contains(page, "answer due by January 22, 2027") {
+			t.Errorf("the corrections page:\n%s", page)
+		}
+		w := h.fresh()
+		w.signIn(t, "walter@example.com")
+		if res, _ := w.get(t, item); res.StatusCode != 404 {
+			t.Errorf("Walter opens a correction of Maria's result: %d", res.StatusCode)
+		}
+
+		staff := h.fresh()
+		staff.signIn(t, "patel@clinic.example")
+		_, page = staff.get(t, "/staff/requests")
+		if !strings.Contains(page, "Correction of the record") || !strings.Contains(page, "What is wrong: This A1c is not mine") || !strings.Contains(page, "Answer due by") {
+			t.Fatalf("the queue:\n%s", page)
+		}
+		id := strings.Split(strings.Split(page, `action="/staff/requests/`)[1], `"`)[0]
+		if res, _ := staff.post(t, "/staff/requests/"+id, url.Values{"status": {"rejected"}, "reason": {"The lab confirmed the sample was yours."}}); res.StatusCode != 303 {
+			t.Fatalf("denying: %d", res.StatusCode)
+		}
+		_, page = h.get(t, "/corrections")
+		if !strings.Contains(page, "Not accepted") || !strings.Contains(page, "The lab confirmed") || !strings.Contains(page, "Add a statement of disagreement") {
+			t.Fatalf("after the denial:\n%s", page)
+		}
+		if res, _ := h.post(t, "/corrections/"+id+"/statement", url.Values{"statement": {" "}}); res.StatusCode != 422 {
+			t.Errorf("an empty statement: %d", res.StatusCode)
+		}
+		if res, _ := w.post(t, "/corrections/"+id+"/statement", url.Values{"statement": {"Not mine"}}); res.StatusCode != 404 {
+			t.Errorf("Walter adds a statement to Maria's correction: %d", res.StatusCode)
+		}
+		if res, _ := h.post(t, "/corrections/"+id+"/statement", url.Values{"statement": {"I gave no sample that day."}}); res.StatusCode != 303 {
+			t.Fatalf("the statement: %d", res.StatusCode)
+		}
+		if _, page := h.get(t, "/corrections"); !strings.Contains(page, "Your statement of disagreement:</span> I gave no sample that day.") {
+			t.Error("the statement is not shown")
+		}
+	})
+}
