@@ -196,49 +196,6 @@ test('a caregiver with "messages" only cannot reach booking', async () => {
   await context.close();
 });
 
-test('Maria asks for a refill with the keyboard; Dr. Patel answers from her queue; Maria sees it', async () => {
-  const context = await browser.newContext({ viewport: { width: 375, height: 800 } });
-  const page = await context.newPage();
-  const problems = watchConsole(page);
-  await signInAs(page, server, 'maria@demo.carefront.example');
-  await page.goto(`${server.url}medications`);
-  const ask = page.locator('a[href="/medications/demo-maria-rx-lisinopril/refill"]');
-  assert.match(await ask.textContent(), /Ask for a refill: lisinopril 10 mg tablet/);
-  await ask.focus();
-  await page.keyboard.press('Enter');
-  await page.waitForURL(/\/medications\/demo-maria-rx-lisinopril\/refill$/);
-  await noSideScroll(page, 'the refill form');
-  assert.deepEqual(await axeViolations(page), [], 'refill form: axe-core violations');
-  await page.locator('#pharmacy-demo-pharmacy-3').focus();
-  await page.keyboard.press('Space');
-  await page.getByRole('button', { name: 'Ask for the refill' }).focus();
-  await page.keyboard.press('Enter');
-  await page.waitForURL(/\/medications\?done=refill$/);
-  assert.match(await page.locator('main').textContent(), /Your request was sent[\s\S]*Requested[\s\S]*Oak Avenue Pharmacy/);
-
-  const staffContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const staff = await staffContext.newPage();
-  await signInAs(staff, server, 'clinician@demo.carefront.example');
-  await staff.getByRole('link', { name: "Patients' requests" }).click();
-  await staff.waitForURL(/\/staff\/requests$/);
-  assert.deepEqual(await axeViolations(staff), [], 'staff requests: axe-core violations');
-  const card = staff.locator('li.cf-card', { hasText: 'lisinopril' });
-  await card.getByLabel('New status').selectOption('completed');
-  await card.getByRole('button', { name: 'Save' }).click();
-  await staff.waitForURL(/done=1$/);
-  await staffContext.close();
-
-  await newMail(page, server, 'Your care team answered a request');
-  await page.goto(`${server.url}medications`);
-  assert.match(await page.locator('main').textContent(), /Done/);
-  for (const lang of ['en', 'es']) {
-    await page.goto(`${server.url}medications?lang=${lang}`);
-    assert.deepEqual(await axeViolations(page), [], `medications with requests (${lang}): axe-core violations`);
-  }
-  assert.deepEqual(problems, []);
-  await context.close();
-});
-
 test('axe-core on the booking pages and the notification settings (en and es, 375 px and 1280 px)', async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
