@@ -17,10 +17,8 @@ package appointments
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -170,13 +168,7 @@ var ErrSlotTaken = inputError(apperr.Conflict, "slot", "slot-taken", "that time 
 // the same answer for both.
 var ErrNoAppointment = apperr.New(apperr.NotFound, "no such visit")
 
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func newID() string { return store.NewUUID() }
 
 // Filter narrows the free Slots.
 type Filter struct {

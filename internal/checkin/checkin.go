@@ -14,8 +14,8 @@ package checkin
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -389,7 +389,7 @@ func (s *Store) Submit(ctx context.Context, gw *clinical.Gateway, req clinical.R
 		}
 	}
 	if len(bad) > 0 {
-		return joinInput(bad)
+		return errors.Join(bad...)
 	}
 	qrID, taskID := newID(), ""
 	patient := sh.Visit.Patient
@@ -492,25 +492,4 @@ func inputs(changes []string, qr string) []any {
 	return out
 }
 
-// joinedInput is several input errors at once.
-type joinedInput []error
-
-func (j joinedInput) Error() string {
-	var parts []string
-	for _, e := range j {
-		parts = append(parts, e.Error())
-	}
-	return strings.Join(parts, "; ")
-}
-
-func (j joinedInput) Unwrap() []error { return j }
-
-func joinInput(errs []error) error { return joinedInput(errs) }
-
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func newID() string { return store.NewUUID() }

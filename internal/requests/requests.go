@@ -13,7 +13,6 @@ package requests
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -595,10 +594,4 @@ func (s *Store) Answer(ctx context.Context, gw *clinical.Gateway, staff clinical
 	return nil
 }
 
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func newID() string { return store.NewUUID() }

@@ -146,11 +146,13 @@ func (s *Server) showBook(w http.ResponseWriter, r *http.Request) error {
 	today = time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, s.zone())
 	f.From, f.To = today.AddDate(0, 0, 7*week), today.AddDate(0, 0, 7*week+7)
 	d.From, d.To = f.From, f.To.AddDate(0, 0, -1)
-	slots, err := s.opts.Appointments.Free(ctx, f)
-	if err != nil {
-		return err
-	}
-	for _, sl := range slots {
+	// The week's times come from the month already read, not a second
+	// search.
+	for _, sl := range all {
+		if sl.Start.Before(f.From) || !sl.Start.Before(f.To) || (f.Type != "" && sl.Type != f.Type) ||
+			(f.Clinician != "" && sl.Clinician != f.Clinician) || (f.Location != "" && sl.Location != f.Location) {
+			continue
+		}
 		sl.Start, sl.End = sl.Start.In(s.zone()), sl.End.In(s.zone())
 		day := time.Date(sl.Start.Year(), sl.Start.Month(), sl.Start.Day(), 0, 0, 0, 0, s.zone())
 		if n := len(d.Days); n == 0 || !d.Days[n-1].Day.Equal(day) {

@@ -137,6 +137,10 @@ func (s *Store) newID() string {
 	return newUUID()
 }
 
+// NewUUID makes a random (version 4) UUID, the id of a resource the store
+// or a feature writing into it creates.
+func NewUUID() string { return newUUID() }
+
 func newUUID() string {
 	var b [16]byte
 	rand.Read(b[:])
