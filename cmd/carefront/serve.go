@@ -231,7 +231,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	comingOfAge, comingOfAgeEvery := grants.ComingOfAgeJob()
 	oauthFlow := &oauth.Flow{DB: db, Audit: aw, Store: fhirStore, Notices: auth, AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL}
 	purge, purgeEvery := oauthFlow.PurgeJob()
-	visits := &appointments.Store{DB: db, FHIR: fhirStore, Audit: aw, Reminders: auth, Policy: cfg.VisitChangeBefore}
+	visits := &appointments.Store{DB: db, FHIR: fhirStore, Audit: aw, Reminders: auth, Policy: cfg.VisitChangeBefore,
+		MaxUpcoming: cfg.VisitMaxUpcoming}
 	if cfg.VisitChangeBefore == 0 {
 		visits.Policy = time.Nanosecond // 0s: changes allowed until the visit starts
 	}
@@ -323,8 +324,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		AccessLog:       &accesslog.Log{DB: db, Accounts: ids, Grants: grants, AppName: appClients.Name},
 		Apps:            apps,
 		Sanitizer:       views.DocumentPolicy(),
-		DownloadLimiter: limiter("download", 3.0/3600, 3),       // per account: 3 an hour
-		MessageLimiter:  limiter("message-send", 10.0/3600, 10), // per account: 10 at once, then 10 an hour
+		DownloadLimiter: limiter("download", 3.0/3600, 3),        // per account: 3 an hour
+		MessageLimiter:  limiter("message-send", 10.0/3600, 10),  // per account: 10 at once, then 10 an hour
+		BookingLimiter:  limiter("visit-change", 10.0/86400, 10), // per account: 10 at once, then 10 a day
 		Auth:            auth,
 		BaseURL:         base,
 		Outbox:          outbox,

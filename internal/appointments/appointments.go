@@ -21,6 +21,7 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -50,6 +51,10 @@ const (
 // moved online.
 const DefaultPolicy = 24 * time.Hour
 
+// DefaultMaxUpcoming is how many visits ahead a patient may hold booked
+// online at once.
+const DefaultMaxUpcoming = 4
+
 // MaxReason is the length of what a patient writes about why they come.
 const MaxReason = 500
 
@@ -66,6 +71,10 @@ type Store struct {
 	// Policy: a visit can be cancelled or moved online until this long
 	// before it starts (DefaultPolicy when 0).
 	Policy time.Duration
+	// MaxUpcoming is how many visits still ahead a patient may hold
+	// booked online at once (DefaultMaxUpcoming when 0), so that one
+	// account cannot take the clinic's free times from everyone else.
+	MaxUpcoming int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -95,6 +104,22 @@ func (s *Store) now() time.Time {
 	}
 	return time.Now().UTC()
 }
+
+func (s *Store) maxUpcoming() int {
+	if s.MaxUpcoming > 0 {
+		return s.MaxUpcoming
+	}
+	return DefaultMaxUpcoming
+}
+
+// Limits are the clinic's rules for booking online, for the pages to say.
+type Limits struct {
+	Policy      time.Duration // changes allowed until this long before
+	MaxUpcoming int           // visits ahead held at once
+}
+
+// Limits returns the rules in force.
+func (s *Store) Limits() Limits { return Limits{Policy: s.policy(), MaxUpcoming: s.maxUpcoming()} }
 
 func (s *Store) policy() time.Duration {
 	if s.Policy > 0 {
@@ -148,7 +173,9 @@ func (a *Appointment) Changeable(now time.Time) bool {
 // belongs beside ("" for the form as a whole).
 type InputError struct {
 	Field, Code string
-	err         error
+	// Bound is the number the message names (the most visits ahead), or "".
+	Bound string
+	err   error
 }
 
 func (e *InputError) Error() string { return e.err.Error() }
@@ -156,6 +183,9 @@ func (e *InputError) Unwrap() error { return e.err }
 
 // Input names the field and the message key, for the form.
 func (e *InputError) Input() (field, key string) { return e.Field, "book." + e.Code }
+
+// Bounded is the number the message names.
+func (e *InputError) Bounded() string { return e.Bound }
 
 func inputError(code apperr.Code, field, key, format string, args ...any) error {
 	return &InputError{Field: field, Code: key, err: apperr.New(code, format, args...)}
@@ -297,7 +327,10 @@ func (s *Store) Book(ctx context.Context, d Decider, req clinical.Request, who A
 		return nil, s.refuse(ctx, rec, "slot-taken", ErrSlotTaken)
 	}
 	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
-		if err := s.claim(ctx, tx, slot.ID, a.ID, patient, who.Account, now); err != nil {
+		if err := s.underCap(ctx, tx, patient, now); err != nil {
+			return err
+		}
+		if err := s.claim(ctx, tx, slot, a.ID, patient, who.Account, now); err != nil {
 			return err
 		}
 		if err := s.setSlot(ctx, tx, slot.ID, "busy"); err != nil {
@@ -311,6 +344,10 @@ func (s *Store) Book(ctx context.Context, d Decider, req clinical.Request, who A
 		}
 		return s.remind(ctx, tx, a, now)
 	})
+	var many *InputError
+	if errors.As(err, &many) && many.Code == "too-many" {
+		return nil, s.refuse(ctx, rec, "too-many-visits", err)
+	}
 	if errors.Is(err, ErrSlotTaken) || sqldb.IsUniqueViolation(err) {
 		return nil, s.refuse(ctx, rec, "slot-taken", ErrSlotTaken)
 	}
@@ -320,6 +357,30 @@ func (s *Store) Book(ctx context.Context, d Decider, req clinical.Request, who A
 	s.Audit.Chain(ctx)
 	a.ChangeUntil = a.Start.Add(-s.policy())
 	return a, nil
+}
+
+// underCap refuses a booking in tx when the patient already holds
+// MaxUpcoming visits ahead. On PostgreSQL a transaction-scoped advisory
+// lock on the patient makes two bookings of theirs count in turn (without
+// it both could see room for one more); SQLite runs one write at a time.
+func (s *Store) underCap(ctx context.Context, tx *sqldb.Tx, patient string, now time.Time) error {
+	if tx.Dialect() == sqldb.Postgres {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "visit-cap:"+patient); err != nil {
+			return err
+		}
+	}
+	var n int
+	if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM appointment_slot WHERE patient_id = ? AND starts > ?",
+		patient, now.UnixMicro()).Scan(&n); err != nil {
+		return err
+	}
+	if most := s.maxUpcoming(); n >= most {
+		e := inputError(apperr.Conflict, "", "too-many",
+			"you already have %d visits booked ahead, the most that can be booked online; cancel one or call the clinic to book another", most).(*InputError)
+		e.Bound = strconv.Itoa(most)
+		return e
+	}
+	return nil
 }
 
 // Move moves one of the person's visits to another free Slot, within the
@@ -343,7 +404,7 @@ func (s *Store) Move(ctx context.Context, d Decider, req clinical.Request, who A
 		if err := s.release(ctx, tx, old, a.ID); err != nil {
 			return err
 		}
-		if err := s.claim(ctx, tx, slot.ID, a.ID, a.Patient, who.Account, now); err != nil {
+		if err := s.claim(ctx, tx, slot, a.ID, a.Patient, who.Account, now); err != nil {
 			return err
 		}
 		if err := s.setSlot(ctx, tx, slot.ID, "busy"); err != nil {
@@ -434,9 +495,9 @@ func (s *Store) refuse(ctx context.Context, rec audit.Record, reason string, err
 // claim takes the Slot for the visit in tx; a Slot claimed already is
 // ErrSlotTaken (on PostgreSQL the insert waits for a concurrent claim's
 // transaction, then fails with a unique violation).
-func (s *Store) claim(ctx context.Context, tx *sqldb.Tx, slot, appt, patient, account string, now time.Time) error {
-	_, err := tx.Exec(ctx, "INSERT INTO appointment_slot (slot_id, appointment_id, patient_id, account_id, booked) VALUES (?, ?, ?, ?, ?)",
-		slot, appt, patient, account, now.UnixMicro())
+func (s *Store) claim(ctx context.Context, tx *sqldb.Tx, slot *Slot, appt, patient, account string, now time.Time) error {
+	_, err := tx.Exec(ctx, "INSERT INTO appointment_slot (slot_id, appointment_id, patient_id, account_id, booked, starts) VALUES (?, ?, ?, ?, ?, ?)",
+		slot.ID, appt, patient, account, now.UnixMicro(), slot.Start.UnixMicro())
 	if sqldb.IsUniqueViolation(err) {
 		return ErrSlotTaken
 	}

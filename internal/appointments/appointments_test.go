@@ -308,6 +308,104 @@ func TestConcurrentBookingOfOneSlot(t *testing.T) {
 	})
 }
 
+// TestUpcomingVisitCap: a patient holds at most MaxUpcoming visits ahead.
+// One more is refused with the number named, audited, and nothing changes;
+// a cancelled or past visit makes room again; and eight bookings of
+// different times by one patient at once let exactly the cap through (the
+// count is taken under the patient's lock on PostgreSQL).
+func TestUpcomingVisitCap(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		f.s.MaxUpcoming = 2
+		ctx := context.Background()
+		slots, err := f.s.Free(ctx, appointments.Filter{Clinician: "demo-dr-nguyen", From: f.clock.Now().Add(2 * time.Hour)})
+		if err != nil || len(slots) < 12 {
+			t.Fatalf("free slots: %d, %v", len(slots), err)
+		}
+		first, err := f.s.Book(ctx, f.gw, f.maria, maria, slots[0].ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ahead := f.slotOn(t, "demo-dr-patel", 3) // outside the policy window
+		second, err := f.s.Book(ctx, f.gw, f.maria, maria, ahead.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.s.Book(ctx, f.gw, f.maria, maria, slots[6].ID, "")
+		var ie *appointments.InputError
+		if !errors.As(err, &ie) || ie.Code != "too-many" || ie.Bounded() != "2" || apperr.CodeOf(err) != apperr.Conflict {
+			t.Fatalf("a third visit ahead: %v, want too-many naming 2", err)
+		}
+		if outcome, patient, event := audittest.Last(t, db); outcome != "4" || patient != "Patient/"+demo.Maria || !strings.Contains(event, "too-many-visits") {
+			t.Errorf("the refusal was audited as %s %s %s", outcome, patient, event)
+		}
+		if _, status, _ := f.s.Slot(ctx, slots[6].ID); status != "free" {
+			t.Errorf("the refused slot is %s", status)
+		}
+		// Another patient is not held by Maria's count.
+		if _, err := f.s.Book(ctx, f.gw, f.walter, appointments.Author{Account: "acct-walter"}, slots[6].ID, ""); err != nil {
+			t.Errorf("Walter booking: %v", err)
+		}
+		// Moving keeps the count; cancelling makes room.
+		if _, err := f.s.Move(ctx, f.gw, f.maria, maria, second.ID, f.slotOn(t, "demo-dr-patel", 5).ID); err != nil {
+			t.Errorf("moving at the cap: %v", err)
+		}
+		if _, err := f.s.Cancel(ctx, f.gw, f.maria, maria, second.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.Book(ctx, f.gw, f.maria, maria, slots[8].ID, ""); err != nil {
+			t.Errorf("booking after cancelling one: %v", err)
+		}
+		// A visit that has passed no longer counts.
+		f.clock.Add(slots[0].End.Sub(f.clock.Now()) + time.Minute)
+		if got, _ := f.s.Get(ctx, f.gw, f.maria, first.ID); !got.Start.Before(f.clock.Now()) {
+			t.Fatalf("the clock did not pass the first visit")
+		}
+		later, err := f.s.Free(ctx, appointments.Filter{Clinician: "demo-dr-patel", From: f.clock.Now().Add(time.Hour)})
+		if err != nil || len(later) < 10 {
+			t.Fatalf("free slots: %d, %v", len(later), err)
+		}
+		if _, err := f.s.Book(ctx, f.gw, f.maria, maria, later[0].ID, ""); err != nil {
+			t.Errorf("booking after a visit passed: %v", err)
+		}
+
+		// Sam books eight times at once with room for two.
+		sam := clinical.Request{Principal: access.Principal{User: "Person/acct-sam", Patient: demo.Sam}}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won, many := 0, 0
+		start := make(chan struct{})
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, err := f.s.Book(ctx, f.gw, sam, appointments.Author{Account: "acct-sam"}, later[1+i].ID, "")
+				mu.Lock()
+				defer mu.Unlock()
+				var ie *appointments.InputError
+				switch {
+				case err == nil:
+					won++
+				case errors.As(err, &ie) && ie.Code == "too-many":
+					many++
+				default:
+					t.Errorf("Sam's booking %d: %v", i, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		var held int
+		db.ReadOne(ctx, func(tx *sqldb.Tx) error {
+			return tx.QueryRow(ctx, "SELECT COUNT(*) FROM appointment_slot WHERE patient_id = ?", demo.Sam).Scan(&held)
+		})
+		if won != 2 || many != 6 || held != 2 {
+			t.Errorf("eight bookings at once: %d won, %d refused, %d held; want 2, 6, 2", won, many, held)
+		}
+	})
+}
+
 // TestRemindersFollowTheVisit: a reminder names the patient, the time and
 // the clinic's name (never the clinician or the reason); a reminder for a
 // time the visit was moved from, or of a cancelled visit, sends nothing.

@@ -56,6 +56,7 @@ type Config struct {
 	CareMonths              int            // how far back a visit with a clinician makes a care relationship
 	OfficeHours             string         // when the care teams read messages, in the clinic's time zone ("Mon-Fri 08:00-17:00", or "always")
 	VisitChangeBefore       time.Duration  // visits can be cancelled or moved online until this long before they start
+	VisitMaxUpcoming        int            // visits ahead a patient may hold booked online at once
 	CheckInForms            string         // kind of visit -> pre-visit Questionnaire id ("follow-up=previsit-1, new-concern=previsit-2")
 	TeenAge, AdultAge       int            // a parent's access: sensitive records hidden from TeenAge, ended at AdultAge
 	Part2Sources            []string       // record sources under 42 CFR Part 2
@@ -311,6 +312,16 @@ func Settings() []Setting {
 					return errors.New("must be a duration from 0s to 336h, like 24h")
 				}
 				c.VisitChangeBefore = d
+				return nil
+			}},
+		{Flag: "visit-max-upcoming", Env: "CAREFRONT_VISIT_MAX_UPCOMING", Default: "4",
+			Usage: "how many visits still ahead a patient may hold booked online at once; to book more they cancel one or call the clinic",
+			parse: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 50 {
+					return errors.New("must be a number from 1 to 50")
+				}
+				c.VisitMaxUpcoming = n
 				return nil
 			}},
 		{Flag: "checkin-questionnaires", Env: "CAREFRONT_CHECKIN_QUESTIONNAIRES", Default: "",

@@ -92,6 +92,9 @@ type Options struct {
 	// account (10 at once, then 10 an hour); nil does not. Drafts and the
 	// care team's answers are not counted.
 	MessageLimiter Limiter
+	// BookingLimiter bounds the visits a patient or caregiver books, moves
+	// and cancels, per account (10 at once, then 10 a day); nil does not.
+	BookingLimiter Limiter
 
 	// Sign-in. With Auth nil the identity pages are not served.
 	Auth     *identity.Auth

@@ -79,6 +79,21 @@ func (s *Server) bookingPatient(w http.ResponseWriter, r *http.Request) (*signed
 	return u, req
 }
 
+// bookAllowed spends one of the account's bookings, moves and
+// cancellations (Options.BookingLimiter). When they are spent it puts a
+// plain answer at the top of the form and reports false.
+func (s *Server) bookAllowed(w http.ResponseWriter, r *http.Request, u *signedIn, f *form) bool {
+	if s.opts.BookingLimiter == nil {
+		return true
+	}
+	ok, wait := s.opts.BookingLimiter.Allow(r.Context(), "book:"+u.account.ID)
+	if !ok {
+		f.Errors[""] = "book.too-often"
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+	}
+	return ok
+}
+
 // showBook lists free times by day, a week at a time, filtered by kind of
 // visit, clinician and place. With move=ID it offers times to move that
 // visit to; with slot=ID it asks to confirm that time.
@@ -174,6 +189,9 @@ type bookConfirmPage struct {
 	Zone string
 	// BackURL leads to the other times (for the visit being moved).
 	BackURL string
+	// Policy is the hours before a visit it can still be changed; Max the
+	// visits ahead one may hold.
+	Policy, Max int
 }
 
 // showBookSlotForm asks the person to confirm a time (and, for a new
@@ -189,7 +207,8 @@ func (s *Server) showBookSlotForm(w http.ResponseWriter, r *http.Request, req *c
 		status = http.StatusConflict
 	}
 	sl.Start, sl.End = sl.Start.In(s.zone()), sl.End.In(s.zone())
-	d := bookConfirmPage{form: f, Slot: sl, Zone: s.zoneName(), BackURL: "/visits/book"}
+	lim := s.opts.Appointments.Limits()
+	d := bookConfirmPage{form: f, Slot: sl, Zone: s.zoneName(), BackURL: "/visits/book", Policy: int(lim.Policy.Hours()), Max: lim.MaxUpcoming}
 	if id := r.FormValue("move"); id != "" {
 		d.BackURL += "?move=" + url.QueryEscape(id)
 		if d.Move, err = s.opts.Appointments.Get(ctx, s.opts.Clinical, *req, id); err != nil {
@@ -218,6 +237,9 @@ func (s *Server) submitBookSlot(w http.ResponseWriter, r *http.Request) error {
 	var a *appointments.Appointment
 	var err error
 	done := "booked"
+	if !s.bookAllowed(w, r, u, f) {
+		return s.showBookSlotForm(w, r, req, f, http.StatusTooManyRequests)
+	}
 	if id := r.PostFormValue("move"); id != "" {
 		a, err = s.opts.Appointments.Move(r.Context(), s.opts.Clinical, *req, who, id, r.FormValue("slot"))
 		done = "moved"
@@ -277,10 +299,7 @@ func (s *Server) showVisitForm(w http.ResponseWriter, r *http.Request, req *clin
 	if !slices.Contains([]string{"booked", "moved", "cancelled", "checkedin"}, done) {
 		done = ""
 	}
-	policy := s.opts.Appointments.Policy
-	if policy == 0 {
-		policy = appointments.DefaultPolicy
-	}
+	policy := s.opts.Appointments.Limits().Policy
 	title := "visit.title"
 	if tmpl == "visit_cancel" {
 		title = "visit.cancel.title"
@@ -316,8 +335,11 @@ func (s *Server) submitCancelVisit(w http.ResponseWriter, r *http.Request) error
 	if req == nil {
 		return nil
 	}
-	_, err := s.opts.Appointments.Cancel(r.Context(), s.opts.Clinical, *req, appointments.Author{Account: u.account.ID}, r.PathValue("id"))
 	f := newForm()
+	if !s.bookAllowed(w, r, u, f) {
+		return s.showVisitForm(w, r, req, "visit", f, http.StatusTooManyRequests)
+	}
+	_, err := s.opts.Appointments.Cancel(r.Context(), s.opts.Clinical, *req, appointments.Author{Account: u.account.ID}, r.PathValue("id"))
 	if inputErr(f, err) {
 		return s.showVisitForm(w, r, req, "visit", f, http.StatusConflict)
 	}

@@ -13,6 +13,7 @@ import (
 	"carefront/internal/clinical/store"
 	"carefront/internal/demo"
 	"carefront/internal/identity"
+	"carefront/internal/ratelimit"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
 )
@@ -129,6 +130,52 @@ func TestBookMoveAndCancelAVisit(t *testing.T) {
 		}
 		if _, page := h.get(t, "/visits/demo-maria-appt-video"); !strings.Contains(page, "Booked") {
 			t.Error("the refused cancellation changed the visit")
+		}
+	})
+}
+
+// TestBookingLimits: past the visits ahead one may hold, the confirm page
+// says how many and what to do, with the status 409 and nothing booked;
+// past the account's budget of bookings and cancellations the answer is
+// 429 with Retry-After, and nothing changes either.
+func TestBookingLimits(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, as := bookingHarness(t, db, func(o *Options) { o.BookingLimiter = ratelimit.New(10.0/86400, 3, 100) })
+		as.MaxUpcoming = 1
+		h.signIn(t, "maria@example.com")
+		_, page := h.get(t, "/visits/book?clinician=demo-dr-nguyen&week=1")
+		slots := slotLink.FindAllStringSubmatch(page, 3)
+		if len(slots) < 3 {
+			t.Fatalf("times offered: %d", len(slots))
+		}
+		if res, _ := h.post(t, "/visits/book", url.Values{"slot": {slots[0][1]}}); res.StatusCode != 303 {
+			t.Fatalf("first booking: %d", res.StatusCode)
+		}
+		res, page := h.post(t, "/visits/book", url.Values{"slot": {slots[1][1]}, "reason": {"A second thing"}})
+		if res.StatusCode != 409 || !strings.Contains(page, "the most visits you can hold booked ahead online (1)") || !strings.Contains(page, "A second thing</textarea>") {
+			t.Fatalf("second booking at the cap: %d:\n%s", res.StatusCode, page)
+		}
+		if _, st, _ := as.Slot(context.Background(), slots[1][1]); st != "free" {
+			t.Errorf("the refused time is %s", st)
+		}
+		// The third try spends the last of the budget; the fourth is refused
+		// before anything is looked at.
+		h.post(t, "/visits/book", url.Values{"slot": {slots[2][1]}})
+		res, page = h.post(t, "/visits/book", url.Values{"slot": {slots[2][1]}})
+		if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" || !strings.Contains(page, "many visits in a short time") {
+			t.Fatalf("past the budget: %d (Retry-After %q):\n%s", res.StatusCode, res.Header.Get("Retry-After"), page)
+		}
+		res, _ = h.post(t, "/visits/demo-maria-appt-clinic/cancel", nil)
+		if res.StatusCode != 429 {
+			t.Errorf("cancelling past the budget: %d", res.StatusCode)
+		}
+		if _, page := h.get(t, "/visits/demo-maria-appt-clinic"); !strings.Contains(page, "Booked") {
+			t.Error("the refused cancellation changed the visit")
+		}
+		w := h.fresh()
+		w.signIn(t, "walter@example.com")
+		if res, _ := w.post(t, "/visits/book", url.Values{"slot": {slots[2][1]}}); res.StatusCode != 303 {
+			t.Errorf("Walter has his own budget: %d", res.StatusCode)
 		}
 	})
 }
