@@ -243,8 +243,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	asks := &requests.Store{DB: db, FHIR: fhirStore, Audit: aw, Notices: auth}
 	checkins := &checkin.Store{DB: db, FHIR: fhirStore, Audit: aw, Appointments: visits, Forms: forms, Requests: asks}
-	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs"), Periodic: []jobs.Periodic{comingOfAgeEvery, purgeEvery}},
-		auth.MailHandler(), comingOfAge, purge, visits.ReminderHandler())
+	var caresFor requests.Cares // the gateway's, set below before the queue starts
+	deadlines, deadlinesEvery := asks.DeadlineJob(log.With("component", "requests"), staffNotices{auth},
+		func(ctx context.Context, practitioner, patient string) (bool, error) { return caresFor(ctx, practitioner, patient) })
+	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs"), Periodic: []jobs.Periodic{comingOfAgeEvery, purgeEvery, deadlinesEvery}},
+		auth.MailHandler(), comingOfAge, purge, visits.ReminderHandler(), deadlines)
 	if err != nil {
 		closeListeners()
 		return err
@@ -279,6 +282,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	messages := &messaging.Store{DB: db, Keys: k, Audit: aw, Notices: auth, Hours: hours}
 	gateway := &clinical.Gateway{Source: &messaging.Source{Clinical: source, Store: messages}, Audit: aw, Policies: policies,
 		Labeler: labeler, CareMonths: cfg.CareMonths}
+	caresFor = gateway.CaresFor
 	if mode != "embedded" {
 		gateway.Consents = &consent.EHRConsents{EHR: source} // the EHR's privacy Consents bind the portal too
 	}
@@ -645,4 +649,21 @@ func verifyAuditEvery(ctx context.Context, log *slog.Logger, metrics *telemetry.
 				"unsigned", rep.Unsigned, "took_ms", time.Since(start).Milliseconds())
 		}
 	}
+}
+
+// staffNotices gives the correction-deadline job the clinicians to remind
+// (identity's staff accounts) and queues their notices.
+type staffNotices struct{ auth *identity.Auth }
+
+func (n staffNotices) Clinicians(ctx context.Context) ([]requests.Clinician, error) {
+	list, err := n.auth.Store.Clinicians(ctx)
+	out := make([]requests.Clinician, len(list))
+	for i, c := range list {
+		out[i] = requests.Clinician{Account: c.AccountID, Practitioner: "Practitioner/" + c.PractitionerID}
+	}
+	return out, err
+}
+
+func (n staffNotices) QueueNotice(ctx context.Context, tx *sqldb.Tx, accountID, event string) error {
+	return n.auth.QueueNotice(ctx, tx, accountID, event)
 }

@@ -350,6 +350,28 @@ func TestStaffSetup(t *testing.T) {
 	})
 }
 
+// TestClinicians: only clinicians linked to a Practitioner who finished
+// their set-up are listed (the correction-deadline reminders go to them).
+func TestClinicians(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		s, _, _ := setup(t, db)
+		ctx := context.Background()
+		kim, kcode, _, _ := s.CreateStaff(ctx, identity.NewStaff{Email: "kim@example.org", Role: "clinician", Name: "Dr Kim", PractitionerID: "demo-dr-kim"})
+		_, _, _, _ = s.CreateStaff(ctx, identity.NewStaff{Email: "new@example.org", Role: "clinician", Name: "Dr New", PractitionerID: "demo-dr-new"})
+		lee, lcode, _, _ := s.CreateStaff(ctx, identity.NewStaff{Email: "lee@example.org", Role: "support", Name: "Lee Support"})
+		ann, acode, _, _ := s.CreateStaff(ctx, identity.NewStaff{Email: "ann@example.org", Role: "clinician", Name: "Dr Ann"})
+		for id, code := range map[string]string{kim.ID: kcode, lee.ID: lcode, ann.ID: acode} {
+			if err := s.CompleteStaffSetup(ctx, code, id, "$argon2id$hash"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := s.Clinicians(ctx)
+		if err != nil || len(got) != 1 || got[0] != (identity.StaffClinician{AccountID: kim.ID, PractitionerID: "demo-dr-kim"}) {
+			t.Errorf("Clinicians = %+v, %v; want only Dr Kim", got, err)
+		}
+	})
+}
+
 // A burst of concurrent tries checks at most ActivationAttempts answers:
 // each try takes one of the code's tries before comparing (it was check,
 // then act, and 25 concurrent tries evaluated 19).

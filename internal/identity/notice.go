@@ -52,6 +52,12 @@ var notices = map[string][2]string{
 	"request-answered": {"Your care team answered a request / Su equipo de atención respondió una solicitud",
 		"Your care team answered a request you made in your carefront portal. Sign in to see the answer.\n\n" +
 			"Su equipo de atención respondió una solicitud que hizo en su portal de carefront. Inicie sesión para ver la respuesta."},
+	"request-correction-due": {"A correction request is due within 14 days / Una solicitud de corrección vence en 14 días",
+		"A patient in your care asked to correct their record, and the answer is due within 14 days (the law allows 60 days from the request). Sign in to carefront and open Patients' requests to accept or deny it.\n\n" +
+			"Un paciente a su cargo pidió corregir su expediente y la respuesta vence dentro de 14 días (la ley permite 60 días desde la solicitud). Inicie sesión en carefront y abra Solicitudes de pacientes para aceptarla o negarla."},
+	"request-correction-overdue": {"A correction request is past its deadline / Una solicitud de corrección pasó su fecha límite",
+		"A patient in your care asked to correct their record more than 60 days ago and has not been answered: the deadline has passed. Sign in to carefront and open Patients' requests to answer it today.\n\n" +
+			"Un paciente a su cargo pidió corregir su expediente hace más de 60 días y no ha recibido respuesta: la fecha límite pasó. Inicie sesión en carefront y abra Solicitudes de pacientes para responder hoy."},
 	"locked": {"Your carefront account is locked for 15 minutes / Su cuenta de carefront está bloqueada por 15 minutos",
 		"Someone tried to sign in to your account with a wrong password or code many times, so it is locked for 15 minutes.\nIf this was not you, change your password after it unlocks.\n\n" +
 			"Su cuenta de carefront está bloqueada por 15 minutos: alguien intentó iniciar sesión muchas veces con una contraseña o un código incorrectos. Si no fue usted, cambie su contraseña cuando se desbloquee."},

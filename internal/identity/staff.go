@@ -111,3 +111,32 @@ func (s *Store) SetStaffProfile(ctx context.Context, accountID, name, practition
 		return err
 	})
 }
+
+// StaffClinician is a clinician's staff account with the Practitioner it
+// is in the clinical record.
+type StaffClinician struct {
+	AccountID, PractitionerID string
+}
+
+// Clinicians lists the staff accounts of role clinician that are linked
+// to a Practitioner and have finished their set-up (a password is set).
+func (s *Store) Clinicians(ctx context.Context) ([]StaffClinician, error) {
+	var out []StaffClinician
+	err := s.db.Read(ctx, func(tx *sqldb.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, practitioner_id FROM account WHERE kind = 'staff' AND staff_role = 'clinician'
+			AND practitioner_id IS NOT NULL AND practitioner_id <> '' AND password_hash IS NOT NULL ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c StaffClinician
+			if err := rows.Scan(&c.AccountID, &c.PractitionerID); err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	return out, err
+}

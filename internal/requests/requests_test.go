@@ -3,9 +3,11 @@ package requests_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"carefront/internal/access"
 	"carefront/internal/apperr"
@@ -30,7 +32,33 @@ func (t *told) QueuePatientNotice(_ context.Context, _ *sqldb.Tx, patient, event
 	return nil
 }
 
+// staffTold is the clinic's clinicians and the notices queued to them.
+type staffTold struct {
+	list []requests.Clinician
+	mu   sync.Mutex
+	sent []string
+}
+
+func (s *staffTold) Clinicians(context.Context) ([]requests.Clinician, error) { return s.list, nil }
+
+func (s *staffTold) QueueNotice(_ context.Context, _ *sqldb.Tx, account, event string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, account+" "+event)
+	return nil
+}
+
+func (s *staffTold) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.sent
+	s.sent = nil
+	slices.Sort(out)
+	return out
+}
+
 type fixture struct {
+	clock  *sqldbtest.Clock
 	s      *requests.Store
 	gw     *clinical.Gateway
 	st     *store.Store
@@ -54,7 +82,7 @@ func newFixture(t *testing.T, db *sqldb.DB) *fixture {
 	if err := demo.SeedClinic(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{st: st, told: &told{}, gw: &clinical.Gateway{Source: st, Audit: aw, Policies: &access.Store{DB: db}, Now: db.Now}}
+	f := &fixture{clock: clock, st: st, told: &told{}, gw: &clinical.Gateway{Source: st, Audit: aw, Policies: &access.Store{DB: db}, Now: db.Now}}
 	f.s = &requests.Store{DB: db, FHIR: st, Audit: aw, Notices: f.told, Now: db.Now}
 	f.maria = clinical.Request{Principal: access.Principal{User: "Person/acct-maria", Patient: demo.Maria}}
 	f.walter = clinical.Request{Principal: access.Principal{User: "Person/acct-walter", Patient: demo.Walter}}
@@ -224,6 +252,86 @@ func TestCorrectionFromRequestToStatement(t *testing.T) {
 		obs, _ := f.st.Read(ctx, "Observation", "demo-maria-a1c-12")
 		if obs.VersionID != "1" {
 			t.Error("the correction changed the result itself")
+		}
+	})
+}
+
+// TestCorrectionDeadlineReminders: the clinicians who care for the
+// patient are reminded of an open correction once when 14 days are left
+// and once when the deadline has passed, never twice (two runs at once
+// send one reminder); an answered correction is not reminded of; a
+// correction whose patient nobody with an account cares for is reported
+// as unassigned and stays unreminded until someone does.
+func TestCorrectionDeadlineReminders(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		patel := requests.Clinician{Account: "acct-patel", Practitioner: "Practitioner/demo-dr-patel"}
+		nguyen := requests.Clinician{Account: "acct-nguyen", Practitioner: "Practitioner/demo-dr-nguyen"}
+		okafor := requests.Clinician{Account: "acct-okafor", Practitioner: "Practitioner/demo-dr-okafor"}
+		clinic := &staffTold{list: []requests.Clinician{patel, nguyen, okafor}}
+		mine, err := f.s.AskCorrection(ctx, f.gw, f.maria, "acct-maria", "Observation/demo-maria-a1c-12", "Not my sample", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		walters, err := f.s.AskCorrection(ctx, f.gw, f.walter, "acct-walter", "Condition/demo-walter-oa", "It is my left knee, not the right", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Add(24 * time.Hour)
+		answered, err := f.s.AskCorrection(ctx, f.gw, f.maria, "acct-maria", "Condition/demo-maria-htn", "I never had high blood pressure", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.Answer(ctx, f.gw, f.patel, answered.ID, requests.Completed, "", f.gw.CaresFor); err != nil {
+			t.Fatal(err)
+		}
+		run := func(staff *staffTold) requests.Reminded {
+			t.Helper()
+			r, err := f.s.RemindDeadlines(ctx, staff, f.gw.CaresFor)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		if r := run(clinic); r.Corrections != 0 || len(clinic.take()) != 0 {
+			t.Errorf("reminders 59 days ahead of the deadline: %+v", r)
+		}
+		// 14 days left: nobody who cares for them has an account yet.
+		f.clock.Add(mine.Due.Sub(f.clock.Now()) - requests.RemindBefore + time.Hour)
+		alone := &staffTold{list: []requests.Clinician{okafor}}
+		if r := run(alone); r.Corrections != 0 || len(r.Unassigned) != 2 || len(alone.take()) != 0 {
+			t.Errorf("with only a clinician who cares for neither: %+v", r)
+		}
+		r := run(clinic)
+		want := []string{"acct-nguyen " + requests.NoticeCorrectionDue, "acct-patel " + requests.NoticeCorrectionDue, "acct-patel " + requests.NoticeCorrectionDue}
+		if got := clinic.take(); r.Corrections != 2 || r.Notices != 3 || !slices.Equal(got, want) {
+			t.Errorf("14 days left: %+v %v, want %v", r, got, want)
+		}
+		if r := run(clinic); r.Corrections != 0 || len(clinic.take()) != 0 {
+			t.Errorf("a second run reminded again: %+v", r)
+		}
+		// Walter's is answered; Maria's passes its deadline. Two runs at once
+		// remind once.
+		if err := f.s.Answer(ctx, f.gw, f.patel, walters.ID, requests.InProgress, "", f.gw.CaresFor); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.Answer(ctx, f.gw, f.patel, walters.ID, requests.Completed, "", f.gw.CaresFor); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Add(requests.RemindBefore)
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() { defer wg.Done(); run(clinic) }()
+		}
+		wg.Wait()
+		want = []string{"acct-nguyen " + requests.NoticeCorrectionOverdue, "acct-patel " + requests.NoticeCorrectionOverdue}
+		if got := clinic.take(); !slices.Equal(got, want) {
+			t.Errorf("past the deadline: %v, want %v", got, want)
+		}
+		if r := run(clinic); r.Corrections != 0 || len(clinic.take()) != 0 {
+			t.Errorf("reminded again after the deadline: %+v", r)
 		}
 	})
 }
