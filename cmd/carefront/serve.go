@@ -245,7 +245,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	checkins := &checkin.Store{DB: db, FHIR: fhirStore, Audit: aw, Appointments: visits, Forms: forms, Requests: asks}
 	var caresFor requests.Cares // the gateway's, set below before the queue starts
 	deadlines, deadlinesEvery := asks.DeadlineJob(log.With("component", "requests"), staffNotices{auth},
-		func(ctx context.Context, practitioner, patient string) (bool, error) { return caresFor(ctx, practitioner, patient) })
+		func(ctx context.Context, practitioner, patient string) (bool, error) {
+			return caresFor(ctx, practitioner, patient)
+		})
 	queue, err := jobs.New(db, jobs.Options{Logger: log.With("component", "jobs"), Periodic: []jobs.Periodic{comingOfAgeEvery, purgeEvery, deadlinesEvery}},
 		auth.MailHandler(), comingOfAge, purge, visits.ReminderHandler(), deadlines)
 	if err != nil {

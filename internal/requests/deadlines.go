@@ -145,10 +145,10 @@ func (DeadlineArgs) Kind() string { return "correction-deadlines" }
 // id (no PHI) at every run until someone cares for the patient.
 func (s *Store) DeadlineJob(log *slog.Logger, staff StaffNotices, cares Cares) (jobs.Handler, jobs.Periodic) {
 	return jobs.Handle(func(ctx context.Context, _ jobs.Job, _ DeadlineArgs) error {
-			r, err := s.RemindDeadlines(ctx, staff, cares)
-			if len(r.Unassigned) > 0 {
-				log.Warn("corrections near their deadline with no clinician caring for the patient to remind", "tasks", r.Unassigned)
-			}
-			return err
-		}), jobs.Periodic{Every: 6 * time.Hour, Args: func() jobs.Args { return DeadlineArgs{} }}
+		r, err := s.RemindDeadlines(ctx, staff, cares)
+		if len(r.Unassigned) > 0 {
+			log.Warn("corrections near their deadline with no clinician caring for the patient to remind", "tasks", r.Unassigned)
+		}
+		return err
+	}), jobs.Periodic{Every: 6 * time.Hour, Args: func() jobs.Args { return DeadlineArgs{} }}
 }
