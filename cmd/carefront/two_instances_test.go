@@ -262,3 +262,131 @@ func TestTwoInstancesShareApps(t *testing.T) {
 }
 
 const appVerifier = "a-pkce-verifier-of-more-than-forty-three-characters-0123456789"
+
+// TestTwoInstancesBookAndMessage: Maria at one and Walter at two confirm
+// the same free time at the same moment: exactly one visit is booked and
+// the other is told the time was taken. Maria's message sent through one
+// is in Dr. Patel's inbox at two; her answer from two is in Maria's
+// conversation at one.
+func TestTwoInstancesBookAndMessage(t *testing.T) {
+	env := dialectEnv(t, "postgres")
+	one, _, _ := serve(t, []string{"--demo"}, env)
+	two, _, _ := serve(t, []string{"--demo"}, env)
+	client := func() *http.Client {
+		jar, _ := cookiejar.New(nil)
+		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	signIn := func(c *http.Client, base, email string) {
+		t.Helper()
+		res, err := c.PostForm(base+"signin", url.Values{"email": {email}, "password": {demo.DemoPassword}})
+		if err != nil || res.StatusCode != 303 {
+			t.Fatalf("sign-in %s: %v %v", email, res, err)
+		}
+		res.Body.Close()
+		code, _ := totp.GenerateCode(demo.DemoTOTPSecret, time.Now())
+		res, err = c.PostForm(base+"signin/verify", url.Values{"code": {code}})
+		if err != nil || res.StatusCode != 303 {
+			t.Fatalf("second step %s: %v %v", email, res, err)
+		}
+		res.Body.Close()
+	}
+	get := func(c *http.Client, u string) (int, string) {
+		t.Helper()
+		res, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	post := func(c *http.Client, u string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		res, err := c.PostForm(u, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	maria, walter, patel := client(), client(), client()
+	signIn(maria, one, "maria@demo.carefront.example")
+	signIn(walter, two, "walter@demo.carefront.example")
+
+	_, page := get(maria, one+"visits/book?clinician=demo-dr-nguyen&week=1")
+	m := regexp.MustCompile(`href="/visits/book\?slot=(demo-slot-[a-z0-9-]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no free time offered at one:\n%s", page)
+	}
+	slot := m[1]
+	type answer struct {
+		who    string
+		status int
+		page   string
+	}
+	answers := make(chan answer, 2)
+	start := make(chan struct{})
+	for _, b := range []struct {
+		who  string
+		c    *http.Client
+		base string
+	}{{"Maria at one", maria, one}, {"Walter at two", walter, two}} {
+		go func() {
+			<-start
+			res, err := b.c.PostForm(b.base+"visits/book", url.Values{"slot": {slot}})
+			if err != nil {
+				answers <- answer{b.who, 0, err.Error()}
+				return
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			answers <- answer{b.who, res.StatusCode, string(body)}
+		}()
+	}
+	close(start)
+	won, taken := 0, 0
+	for range 2 {
+		a := <-answers
+		switch {
+		case a.status == 303:
+			won++
+		case a.status == 409 && strings.Contains(a.page, "Someone else just booked this time"):
+			taken++
+		default:
+			t.Errorf("%s: %d\n%s", a.who, a.status, a.page)
+		}
+	}
+	if won != 1 || taken != 1 {
+		t.Fatalf("%d bookings and %d refusals of one time through two instances; want 1 and 1", won, taken)
+	}
+	for _, c := range []struct {
+		c    *http.Client
+		base string
+	}{{maria, one}, {walter, two}} {
+		if _, page := get(c.c, c.base+"visits/book?clinician=demo-dr-nguyen&week=1"); strings.Contains(page, "slot="+slot+`"`) {
+			t.Errorf("the booked time is still offered at %s", c.base)
+		}
+	}
+
+	_, page = get(maria, one+"messages/new")
+	pm := regexp.MustCompile(`id="pool-([^"]+)"[^>]*>\s*<label[^>]*>Dr\. Patel&#39;s team`).FindStringSubmatch(page)
+	if pm == nil {
+		t.Fatalf("no Dr. Patel's team to write to:\n%s", page)
+	}
+	res, _ := post(maria, one+"messages/new", url.Values{"pool": {pm[1]}, "subject": {"Two instances"}, "text": {"Is my A1c back?"}})
+	if res.StatusCode != 303 {
+		t.Fatalf("sending at one: %d", res.StatusCode)
+	}
+	thread := strings.TrimSuffix(strings.TrimPrefix(res.Header.Get("Location"), "/messages/"), "?done=sent")
+	signIn(patel, two, "clinician@demo.carefront.example")
+	if s, page := get(patel, two+"staff/inbox"); s != 200 || !strings.Contains(page, "/staff/inbox/"+thread) {
+		t.Fatalf("Dr. Patel's inbox at two: %d, the thread is not there", s)
+	}
+	if res, _ := post(patel, two+"staff/inbox/"+thread, url.Values{"text": {"Yes, it is 6.8: well done."}}); res.StatusCode != 303 {
+		t.Fatalf("answering at two: %d", res.StatusCode)
+	}
+	if _, page := get(maria, one+"messages/"+thread); !strings.Contains(page, "Yes, it is 6.8: well done.") || !strings.Contains(page, "Anika Patel") {
+		t.Errorf("the answer from two is not in Maria's conversation at one")
+	}
+}
