@@ -112,3 +112,46 @@ func HTTPStatus(err error) int {
 	}
 	return http.StatusInternalServerError
 }
+
+// FieldError is input a person gave that cannot be acted on, with where
+// the form shows why: Field names the form field it belongs beside (""
+// for the form as a whole), Key is the message catalogue id of what the
+// page says there ("book.slot-taken"), and Bound is a number that message
+// names (a maximum, a length), or "". It wraps an *Error, so CodeOf and
+// the status table see its code, and its message is as safe to show.
+type FieldError struct {
+	Field, Key, Bound string
+	err               *Error
+}
+
+// NewField returns a FieldError of code with a user-safe message.
+func NewField(code Code, field, key, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Key: key, err: New(code, format, args...)}
+}
+
+func (e *FieldError) Error() string { return e.err.Error() }
+func (e *FieldError) Unwrap() error { return e.err }
+
+// WithBound sets the number the message names and returns e.
+func (e *FieldError) WithBound(bound string) *FieldError {
+	e.Bound = bound
+	return e
+}
+
+// Fields returns every FieldError in err's tree (errors joined with
+// errors.Join, wrapped with %w), in order.
+func Fields(err error) []*FieldError {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case *FieldError:
+		return []*FieldError{e}
+	case interface{ Unwrap() []error }:
+		var out []*FieldError
+		for _, inner := range e.Unwrap() {
+			out = append(out, Fields(inner)...)
+		}
+		return out
+	}
+	return Fields(errors.Unwrap(err))
+}

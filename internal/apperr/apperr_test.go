@@ -52,3 +52,26 @@ func TestCodesStatusesAndMessages(t *testing.T) {
 		t.Error("Wrap lost its cause")
 	}
 }
+
+// TestFieldErrors: a field error carries its code to CodeOf and the
+// status table; Fields finds each one in a joined or wrapped error, in
+// order, and nothing in an error that has none.
+func TestFieldErrors(t *testing.T) {
+	a := NewField(Conflict, "slot", "book.slot-taken", "that time was just booked")
+	b := NewField(Invalid, "reason", "book.reason-long", "say it in up to %d characters", 500).WithBound("500")
+	if CodeOf(a) != Conflict || CodeOf(fmt.Errorf("x: %w", b)) != Invalid || !strings.Contains(b.Error(), "500 characters") {
+		t.Errorf("codes: %s %s %q", CodeOf(a), CodeOf(b), b.Error())
+	}
+	for _, err := range []error{
+		errors.Join(a, errors.New("plain"), fmt.Errorf("wrapped: %w", b)),
+		fmt.Errorf("booking: %w", errors.Join(a, errors.New("plain"), b)),
+	} {
+		got := Fields(err)
+		if len(got) != 2 || got[0] != a || got[1] != b || got[1].Bound != "500" {
+			t.Errorf("Fields(%v) = %v", err, got)
+		}
+	}
+	if Fields(nil) != nil || Fields(New(Invalid, "x")) != nil || Fields(errors.New("plain")) != nil {
+		t.Error("Fields found field errors where there are none")
+	}
+}

@@ -169,27 +169,14 @@ func (a *Appointment) Changeable(now time.Time) bool {
 	return a.Status == "booked" && now.Before(a.ChangeUntil)
 }
 
-// InputError is a choice that cannot be acted on, with the field it
-// belongs beside ("" for the form as a whole).
-type InputError struct {
-	Field, Code string
-	// Bound is the number the message names (the most visits ahead), or "".
-	Bound string
-	err   error
+// inputError is a choice that cannot be acted on, beside its field (""
+// for the form as a whole), with the page's message "book."+key.
+func inputError(code apperr.Code, field, key, format string, args ...any) *apperr.FieldError {
+	return apperr.NewField(code, field, "book."+key, format, args...)
 }
 
-func (e *InputError) Error() string { return e.err.Error() }
-func (e *InputError) Unwrap() error { return e.err }
-
-// Input names the field and the message key, for the form.
-func (e *InputError) Input() (field, key string) { return e.Field, "book." + e.Code }
-
-// Bounded is the number the message names.
-func (e *InputError) Bounded() string { return e.Bound }
-
-func inputError(code apperr.Code, field, key, format string, args ...any) error {
-	return &InputError{Field: field, Code: key, err: apperr.New(code, format, args...)}
-}
+// KeyTooMany is the message key of a refusal for holding MaxUpcoming visits ahead.
+const KeyTooMany = "book.too-many"
 
 // ErrSlotTaken: someone else booked the time first, or it has passed.
 var ErrSlotTaken = inputError(apperr.Conflict, "slot", "slot-taken", "that time was just booked by someone else, or has passed; choose another")
@@ -344,8 +331,8 @@ func (s *Store) Book(ctx context.Context, d Decider, req clinical.Request, who A
 		}
 		return s.remind(ctx, tx, a, now)
 	})
-	var many *InputError
-	if errors.As(err, &many) && many.Code == "too-many" {
+	var many *apperr.FieldError
+	if errors.As(err, &many) && many.Key == KeyTooMany {
 		return nil, s.refuse(ctx, rec, "too-many-visits", err)
 	}
 	if errors.Is(err, ErrSlotTaken) || sqldb.IsUniqueViolation(err) {
@@ -375,10 +362,8 @@ func (s *Store) underCap(ctx context.Context, tx *sqldb.Tx, patient string, now 
 		return err
 	}
 	if most := s.maxUpcoming(); n >= most {
-		e := inputError(apperr.Conflict, "", "too-many",
-			"you already have %d visits booked ahead, the most that can be booked online; cancel one or call the clinic to book another", most).(*InputError)
-		e.Bound = strconv.Itoa(most)
-		return e
+		return inputError(apperr.Conflict, "", "too-many",
+			"you already have %d visits booked ahead, the most that can be booked online; cancel one or call the clinic to book another", most).WithBound(strconv.Itoa(most))
 	}
 	return nil
 }

@@ -246,7 +246,7 @@ func TestBookingRefusesBadInput(t *testing.T) {
 		} {
 			before := claims()
 			err := tc.do()
-			var ie *appointments.InputError
+			var ie *apperr.FieldError
 			if apperr.CodeOf(err) != tc.code || (tc.field != "-" && (!errors.As(err, &ie) || ie.Field != tc.field)) {
 				t.Errorf("%s: err = %v (%s), want %s beside %q", name, err, apperr.CodeOf(err), tc.code, tc.field)
 			}
@@ -332,8 +332,8 @@ func TestUpcomingVisitCap(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = f.s.Book(ctx, f.gw, f.maria, maria, slots[6].ID, "")
-		var ie *appointments.InputError
-		if !errors.As(err, &ie) || ie.Code != "too-many" || ie.Bounded() != "2" || apperr.CodeOf(err) != apperr.Conflict {
+		var ie *apperr.FieldError
+		if !errors.As(err, &ie) || ie.Key != appointments.KeyTooMany || ie.Bound != "2" || apperr.CodeOf(err) != apperr.Conflict {
 			t.Fatalf("a third visit ahead: %v, want too-many naming 2", err)
 		}
 		if outcome, patient, event := audittest.Last(t, db); outcome != "4" || patient != "Patient/"+demo.Maria || !strings.Contains(event, "too-many-visits") {
@@ -383,11 +383,11 @@ func TestUpcomingVisitCap(t *testing.T) {
 				_, err := f.s.Book(ctx, f.gw, sam, appointments.Author{Account: "acct-sam"}, later[1+i].ID, "")
 				mu.Lock()
 				defer mu.Unlock()
-				var ie *appointments.InputError
+				var ie *apperr.FieldError
 				switch {
 				case err == nil:
 					won++
-				case errors.As(err, &ie) && ie.Code == "too-many":
+				case errors.As(err, &ie) && ie.Key == appointments.KeyTooMany:
 					many++
 				default:
 					t.Errorf("Sam's booking %d: %v", i, err)

@@ -105,24 +105,10 @@ type Sheet struct {
 	Done time.Time
 }
 
-// InputError is a problem beside one field of the check-in (a
+// inputError is a problem beside one field of the check-in (a
 // questionnaire item's is "q-" and its linkId).
-type InputError struct {
-	Field, Code, Bound string
-	err                error
-}
-
-func (e *InputError) Error() string { return e.err.Error() }
-func (e *InputError) Unwrap() error { return e.err }
-
-// Input names the field and the message key, for the form.
-func (e *InputError) Input() (field, key string) { return e.Field, "checkin." + e.Code }
-
-// Bounded is the limit the answer passed (a maximum, a length), or "".
-func (e *InputError) Bounded() string { return e.Bound }
-
 func inputError(field, code, bound string) error {
-	return &InputError{Field: field, Code: code, Bound: bound, err: apperr.New(apperr.Invalid, "%s: %s %s", field, code, bound)}
+	return apperr.NewField(apperr.Invalid, field, "checkin."+code, "%s: %s %s", field, code, bound).WithBound(bound)
 }
 
 // ErrNotOpen: check-in opens seven days before a booked visit and closes

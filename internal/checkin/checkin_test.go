@@ -160,9 +160,9 @@ func TestCheckInRefusesBadInput(t *testing.T) {
 		}
 		got := map[string]string{}
 		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-			var ie *checkin.InputError
+			var ie *apperr.FieldError
 			if errors.As(e, &ie) {
-				got[ie.Field] = ie.Code
+				got[ie.Field] = strings.TrimPrefix(ie.Key, "checkin.")
 			}
 		}
 		for field, code := range map[string]string{"contact-ok": "choose", "coverage-changes": "say-what", "q-pain-level": "not-integer", "q-sugar": "above-max", "q-topics": "required"} {

@@ -105,21 +105,10 @@ func (p NoticePrefs) QuietFor(kind NoticeKind, now time.Time, loc *time.Location
 	return 0
 }
 
-// PrefsError is a setting that cannot be saved, with the field it
+// prefsError is a setting that cannot be saved, with the field it
 // belongs beside.
-type PrefsError struct {
-	Field, Code string
-	err         error
-}
-
-func (e *PrefsError) Error() string { return e.err.Error() }
-func (e *PrefsError) Unwrap() error { return e.err }
-
-// Input names the field and the message key, for the form.
-func (e *PrefsError) Input() (field, key string) { return e.Field, "notices." + e.Code }
-
 func prefsError(field, code, msg string) error {
-	return &PrefsError{Field: field, Code: code, err: apperr.New(apperr.Invalid, "%s", msg)}
+	return apperr.NewField(apperr.Invalid, field, "notices."+code, "%s", msg)
 }
 
 // ParsePhone reads a mobile number as people write it, with spaces,

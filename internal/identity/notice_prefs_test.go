@@ -168,9 +168,9 @@ func TestNoticePrefsRefuseBadInput(t *testing.T) {
 			p := identity.DefaultNoticePrefs()
 			tc.change(&p)
 			err := auth.SetNoticePrefs(ctx, maria, p, "192.0.2.1", "")
-			var pe *identity.PrefsError
+			var pe *apperr.FieldError
 			if !errors.As(err, &pe) || pe.Field != tc.field || apperr.CodeOf(err) != apperr.Invalid {
-				t.Errorf("%s: err = %v, want a PrefsError for %s", name, err, tc.field)
+				t.Errorf("%s: err = %v, want a field error for %s", name, err, tc.field)
 			}
 		}
 		var n int

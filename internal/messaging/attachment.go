@@ -55,7 +55,7 @@ type Attachment struct {
 }
 
 // CheckAttachment checks an upload and returns what is kept of it, or an
-// InputError (field "attachment") saying what is wrong.
+// apperr.FieldError (field "attachment") saying what is wrong.
 func CheckAttachment(ctx context.Context, u Upload) (*Attachment, error) {
 	switch {
 	case len(u.Data) == 0:

@@ -198,8 +198,8 @@ func TestAttachmentsAreCheckedByContent(t *testing.T) {
 			"<< /Type /Filespec /F (a.exe) /EF << /F 5 0 R >> >>", "<< /Type /EmbeddedFile /Length 2 >>\nstream\nMZ\nendstream"), "attachment-pdf-active"},
 	} {
 		_, err := messaging.CheckAttachment(ctx, messaging.Upload{Name: "photo.jpg", Data: bad.data})
-		var ie *messaging.InputError
-		if !asInput(err, &ie) || ie.Code != bad.code || ie.Field != "attachment" || apperr.CodeOf(err) != apperr.Invalid {
+		var ie *apperr.FieldError
+		if !asInput(err, &ie) || ie.Key != "messages."+bad.code || ie.Field != "attachment" || apperr.CodeOf(err) != apperr.Invalid {
 			t.Errorf("%s: %v, want %s", bad.name, err, bad.code)
 		}
 	}
@@ -217,8 +217,8 @@ func pngHeader(w, h uint32) []byte {
 	return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(ihdr))
 }
 
-func asInput(err error, target **messaging.InputError) bool {
-	ie, ok := err.(*messaging.InputError)
+func asInput(err error, target **apperr.FieldError) bool {
+	ie, ok := err.(*apperr.FieldError)
 	if ok {
 		*target = ie
 	}
@@ -236,7 +236,7 @@ func FuzzCheckAttachment(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := messaging.CheckAttachment(context.Background(), messaging.Upload{Name: "f", Data: data})
 		if err != nil {
-			var ie *messaging.InputError
+			var ie *apperr.FieldError
 			if !asInput(err, &ie) {
 				t.Fatalf("not an input error: %v", err)
 			}

@@ -117,21 +117,10 @@ type Decider interface {
 // see: the two answer alike.
 var ErrNoThread = apperr.New(apperr.NotFound, "there is no such conversation")
 
-// InputError is bad input: an Invalid apperr naming the form field it is
+// inputError is bad input: an Invalid apperr naming the form field it is
 // about and a code for the message shown beside it.
-type InputError struct {
-	Field, Code string
-	err         error
-}
-
-func (e *InputError) Error() string { return e.err.Error() }
-func (e *InputError) Unwrap() error { return e.err }
-
-// Input names the field and the message key, for the form.
-func (e *InputError) Input() (field, key string) { return e.Field, "messages." + e.Code }
-
 func inputError(field, code, format string, args ...any) error {
-	return &InputError{Field: field, Code: code, err: apperr.New(apperr.Invalid, format, args...)}
+	return apperr.NewField(apperr.Invalid, field, "messages."+code, format, args...)
 }
 
 // checkText trims a message and checks its length.

@@ -107,20 +107,9 @@ type Pharmacy struct {
 	ID, Name, Address string
 }
 
-// InputError is a choice that cannot be acted on, with its field.
-type InputError struct {
-	Field, Code string
-	err         error
-}
-
-func (e *InputError) Error() string { return e.err.Error() }
-func (e *InputError) Unwrap() error { return e.err }
-
-// Input names the field and the message key, for the form.
-func (e *InputError) Input() (field, key string) { return e.Field, "requests." + e.Code }
-
+// inputError is a choice that cannot be acted on, with its field.
 func inputError(code apperr.Code, field, key, msg string) error {
-	return &InputError{Field: field, Code: key, err: apperr.New(code, "%s", msg)}
+	return apperr.NewField(code, field, "requests."+key, "%s", msg)
 }
 
 // ErrNoRequest is a request that does not exist or is not the person's.

@@ -420,33 +420,17 @@ func (s *Server) sendAllowed(w http.ResponseWriter, r *http.Request, u *signedIn
 	return ok
 }
 
-// fieldError is an input error that belongs beside one field of a form
-// (messaging.InputError, identity.PrefsError): its field and the
-// catalogue id of its message.
-type fieldError interface {
-	error
-	Input() (field, key string)
-}
-
-// inputErr puts input errors beside their fields, reporting whether there
-// were any.
+// inputErr puts input errors (apperr.FieldError, alone or joined) beside
+// their fields, reporting whether there were any.
 func inputErr(f *form, err error) bool {
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	found := false
-	for _, e := range errs {
-		var fe fieldError
-		if errors.As(e, &fe) {
-			field, key := fe.Input()
-			f.Errors[field], found = key, true
-			if b, ok := fe.(interface{ Bounded() string }); ok {
-				f.Extra["Bound:"+field] = b.Bounded()
-			}
+	fields := apperr.Fields(err)
+	for _, fe := range fields {
+		f.Errors[fe.Field] = fe.Key
+		if fe.Bound != "" {
+			f.Extra["Bound:"+fe.Field] = fe.Bound
 		}
 	}
-	return found
+	return len(fields) > 0
 }
 
 // urlPattern finds web addresses in a message's text.

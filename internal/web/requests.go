@@ -65,9 +65,9 @@ func (s *Server) showRefill(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) showRefillForm(w http.ResponseWriter, r *http.Request, req *clinical.Request, f *form, status int) error {
 	m, err := s.opts.Requests.Medicine(r.Context(), s.opts.Clinical, *req, r.PathValue("id"))
-	var ie *requests.InputError
+	var ie *apperr.FieldError
 	if errors.As(err, &ie) && m != nil {
-		f.Errors["medicine"] = "requests." + ie.Code
+		f.Errors["medicine"] = ie.Key
 		status = http.StatusConflict
 	} else if err != nil {
 		return err
