@@ -102,41 +102,13 @@ func TestTwoInstancesRevokeCaregiver(t *testing.T) {
 	env := dialectEnv(t, "postgres")
 	one, _, _ := serve(t, []string{"--demo"}, env)
 	two, _, _ := serve(t, []string{"--demo"}, env)
-	client := func() *http.Client {
-		jar, _ := cookiejar.New(nil)
-		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
-	signIn := func(c *http.Client, base, email string) {
-		t.Helper()
-		res, err := c.PostForm(base+"signin", url.Values{"email": {email}, "password": {demo.DemoPassword}})
-		if err != nil || res.StatusCode != 303 {
-			t.Fatalf("sign-in %s: %v %v", email, res, err)
-		}
-		res.Body.Close()
-		code, _ := totp.GenerateCode(demo.DemoTOTPSecret, time.Now())
-		res, err = c.PostForm(base+"signin/verify", url.Values{"code": {code}})
-		if err != nil || res.StatusCode != 303 {
-			t.Fatalf("second step %s: %v %v", email, res, err)
-		}
-		res.Body.Close()
-	}
-	get := func(c *http.Client, u string) (int, string) {
-		t.Helper()
-		res, err := c.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
-	linda, walter := client(), client()
-	signIn(linda, one, "linda@demo.carefront.example")
-	if s, body := get(linda, one+"api/views/medications?for=demo-walter"); s != 200 || !strings.Contains(body, "apixaban") {
+	linda, walter := newBrowser(t), newBrowser(t)
+	linda.signIn(one, "linda@demo.carefront.example")
+	if s, body := linda.get(one + "api/views/medications?for=demo-walter"); s != 200 || !strings.Contains(body, "apixaban") {
 		t.Fatalf("Linda's view of Walter's medicines at one: %d", s)
 	}
-	signIn(walter, two, "walter@demo.carefront.example")
-	_, page := get(walter, two+"sharing")
+	walter.signIn(two, "walter@demo.carefront.example")
+	_, page := walter.get(two + "sharing")
 	i := strings.Index(page, `name="grant" value="`)
 	if i < 0 {
 		t.Fatal("no grant on Walter's sharing page")
@@ -144,16 +116,16 @@ func TestTwoInstancesRevokeCaregiver(t *testing.T) {
 	id := page[i+len(`name="grant" value="`):]
 	id = id[:strings.IndexByte(id, '"')]
 	start := time.Now()
-	res, err := walter.PostForm(two+"sharing/caregivers/revoke", url.Values{"grant": {id}})
+	res, err := walter.c.PostForm(two+"sharing/caregivers/revoke", url.Values{"grant": {id}})
 	if err != nil || res.StatusCode != 303 {
 		t.Fatalf("revoke at two: %v %v", res, err)
 	}
 	res.Body.Close()
-	if s, body := get(linda, one+"api/views/medications?for=demo-walter"); s != 403 || strings.Contains(body, "apixaban") {
+	if s, body := linda.get(one + "api/views/medications?for=demo-walter"); s != 403 || strings.Contains(body, "apixaban") {
 		t.Errorf("Linda's next request at one after the revocation at two: %d", s)
 	}
 	t.Logf("revoked at two, refused at one's next request %v later", time.Since(start))
-	if s, _ := get(linda, one+"account/security"); s != 200 {
+	if s, _ := linda.get(one + "account/security"); s != 200 {
 		t.Errorf("Linda's own session ended: %d", s)
 	}
 }
@@ -272,49 +244,11 @@ func TestTwoInstancesBookAndMessage(t *testing.T) {
 	env := dialectEnv(t, "postgres")
 	one, _, _ := serve(t, []string{"--demo"}, env)
 	two, _, _ := serve(t, []string{"--demo"}, env)
-	client := func() *http.Client {
-		jar, _ := cookiejar.New(nil)
-		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
-	signIn := func(c *http.Client, base, email string) {
-		t.Helper()
-		res, err := c.PostForm(base+"signin", url.Values{"email": {email}, "password": {demo.DemoPassword}})
-		if err != nil || res.StatusCode != 303 {
-			t.Fatalf("sign-in %s: %v %v", email, res, err)
-		}
-		res.Body.Close()
-		code, _ := totp.GenerateCode(demo.DemoTOTPSecret, time.Now())
-		res, err = c.PostForm(base+"signin/verify", url.Values{"code": {code}})
-		if err != nil || res.StatusCode != 303 {
-			t.Fatalf("second step %s: %v %v", email, res, err)
-		}
-		res.Body.Close()
-	}
-	get := func(c *http.Client, u string) (int, string) {
-		t.Helper()
-		res, err := c.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
-	post := func(c *http.Client, u string, form url.Values) (*http.Response, string) {
-		t.Helper()
-		res, err := c.PostForm(u, form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res, string(b)
-	}
-	maria, walter, patel := client(), client(), client()
-	signIn(maria, one, "maria@demo.carefront.example")
-	signIn(walter, two, "walter@demo.carefront.example")
+	maria, walter, patel := newBrowser(t), newBrowser(t), newBrowser(t)
+	maria.signIn(one, "maria@demo.carefront.example")
+	walter.signIn(two, "walter@demo.carefront.example")
 
-	_, page := get(maria, one+"visits/book?clinician=demo-dr-nguyen&week=1")
+	_, page := maria.get(one + "visits/book?clinician=demo-dr-nguyen&week=1")
 	m := regexp.MustCompile(`href="/visits/book\?slot=(demo-slot-[a-z0-9-]+)"`).FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("no free time offered at one:\n%s", page)
@@ -329,12 +263,12 @@ func TestTwoInstancesBookAndMessage(t *testing.T) {
 	start := make(chan struct{})
 	for _, b := range []struct {
 		who  string
-		c    *http.Client
+		c    *browser
 		base string
 	}{{"Maria at one", maria, one}, {"Walter at two", walter, two}} {
 		go func() {
 			<-start
-			res, err := b.c.PostForm(b.base+"visits/book", url.Values{"slot": {slot}})
+			res, err := b.c.c.PostForm(b.base+"visits/book", url.Values{"slot": {slot}})
 			if err != nil {
 				answers <- answer{b.who, 0, err.Error()}
 				return
@@ -361,32 +295,78 @@ func TestTwoInstancesBookAndMessage(t *testing.T) {
 		t.Fatalf("%d bookings and %d refusals of one time through two instances; want 1 and 1", won, taken)
 	}
 	for _, c := range []struct {
-		c    *http.Client
+		c    *browser
 		base string
 	}{{maria, one}, {walter, two}} {
-		if _, page := get(c.c, c.base+"visits/book?clinician=demo-dr-nguyen&week=1"); strings.Contains(page, "slot="+slot+`"`) {
+		if _, page := c.c.get(c.base + "visits/book?clinician=demo-dr-nguyen&week=1"); strings.Contains(page, "slot="+slot+`"`) {
 			t.Errorf("the booked time is still offered at %s", c.base)
 		}
 	}
 
-	_, page = get(maria, one+"messages/new")
+	_, page = maria.get(one + "messages/new")
 	pm := regexp.MustCompile(`id="pool-([^"]+)"[^>]*>\s*<label[^>]*>Dr\. Patel&#39;s team`).FindStringSubmatch(page)
 	if pm == nil {
 		t.Fatalf("no Dr. Patel's team to write to:\n%s", page)
 	}
-	res, _ := post(maria, one+"messages/new", url.Values{"pool": {pm[1]}, "subject": {"Two instances"}, "text": {"Is my A1c back?"}})
+	res, _ := maria.post(one+"messages/new", url.Values{"pool": {pm[1]}, "subject": {"Two instances"}, "text": {"Is my A1c back?"}})
 	if res.StatusCode != 303 {
 		t.Fatalf("sending at one: %d", res.StatusCode)
 	}
 	thread := strings.TrimSuffix(strings.TrimPrefix(res.Header.Get("Location"), "/messages/"), "?done=sent")
-	signIn(patel, two, "clinician@demo.carefront.example")
-	if s, page := get(patel, two+"staff/inbox"); s != 200 || !strings.Contains(page, "/staff/inbox/"+thread) {
+	patel.signIn(two, "clinician@demo.carefront.example")
+	if s, page := patel.get(two + "staff/inbox"); s != 200 || !strings.Contains(page, "/staff/inbox/"+thread) {
 		t.Fatalf("Dr. Patel's inbox at two: %d, the thread is not there", s)
 	}
-	if res, _ := post(patel, two+"staff/inbox/"+thread, url.Values{"text": {"Yes, it is 6.8: well done."}}); res.StatusCode != 303 {
+	if res, _ := patel.post(two+"staff/inbox/"+thread, url.Values{"text": {"Yes, it is 6.8: well done."}}); res.StatusCode != 303 {
 		t.Fatalf("answering at two: %d", res.StatusCode)
 	}
-	if _, page := get(maria, one+"messages/"+thread); !strings.Contains(page, "Yes, it is 6.8: well done.") || !strings.Contains(page, "Anika Patel") {
+	if _, page := maria.get(one + "messages/" + thread); !strings.Contains(page, "Yes, it is 6.8: well done.") || !strings.Contains(page, "Anika Patel") {
 		t.Errorf("the answer from two is not in Maria's conversation at one")
 	}
+}
+
+// browser is one person's cookies and requests against the instances
+// (cookies are per host, so each instance gets them).
+type browser struct {
+	t *testing.T
+	c *http.Client
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t, &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// signIn signs in with the demo password and authenticator code.
+func (b *browser) signIn(base, email string) {
+	b.t.Helper()
+	if res, _ := b.post(base+"signin", url.Values{"email": {email}, "password": {demo.DemoPassword}}); res.StatusCode != 303 {
+		b.t.Fatalf("sign-in %s: %d", email, res.StatusCode)
+	}
+	code, _ := totp.GenerateCode(demo.DemoTOTPSecret, time.Now())
+	if res, _ := b.post(base+"signin/verify", url.Values{"code": {code}}); res.StatusCode != 303 {
+		b.t.Fatalf("second step %s: %d", email, res.StatusCode)
+	}
+}
+
+func (b *browser) get(u string) (int, string) {
+	b.t.Helper()
+	res, err := b.c.Get(u)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}
+
+func (b *browser) post(u string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	res, err := b.c.PostForm(u, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
 }
