@@ -641,21 +641,5 @@ func checkReason(reason string) (string, error) {
 	return reason, nil
 }
 
-// MayBook reports whether the person may book and change visits for
-// their patient (a caregiver needs "visits" in their grant); a refusal is
-// audited.
-func (s *Store) MayBook(ctx context.Context, d Decider, req clinical.Request) (bool, error) {
-	patient := req.Principal.Patient
-	dec, req, err := d.Decide(ctx, req, access.Write, access.Target{Type: "Appointment", Patients: []string{patient}})
-	if err != nil || dec.Permit {
-		return dec.Permit, err
-	}
-	rec := d.AuditRecord(req, audit.SubtypeCreate, audit.Create)
-	if patient != "" {
-		rec.Patient = "Patient/" + patient
-	}
-	return false, s.refuse(ctx, rec, dec.Reason, nil)
-}
-
 // Clock is the store's time, by which the policy is kept.
 func (s *Store) Clock() time.Time { return s.now() }

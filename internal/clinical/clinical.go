@@ -169,6 +169,24 @@ func (g *Gateway) Decide(ctx context.Context, req Request, a access.Action, t ac
 	return access.Decide(ctx, req.Principal, a, t), req, nil
 }
 
+// MayWrite reports whether the principal may write resources of typ to
+// the record they act for (a caregiver needs the kind in their grant;
+// apps and share links never write), before a form is offered. A refusal
+// is audited with its reason.
+func (g *Gateway) MayWrite(ctx context.Context, req Request, typ string) (bool, error) {
+	patient := req.Principal.Patient
+	dec, req, err := g.Decide(ctx, req, access.Write, access.Target{Type: typ, Patients: []string{patient}})
+	if err != nil || dec.Permit {
+		return dec.Permit, err
+	}
+	rec := g.record(req, audit.SubtypeCreate, audit.Create)
+	rec.Outcome, rec.Reason = audit.MinorFailure, dec.Reason
+	if patient != "" {
+		rec.Patient = "Patient/" + patient
+	}
+	return false, g.Audit.Append(ctx, rec)
+}
+
 // Read returns one resource if the principal may see it. A resource they
 // may not see is reported exactly as a missing one, so its existence does
 // not leak; the audit record keeps the true reason. A result held for

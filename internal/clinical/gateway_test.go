@@ -330,3 +330,44 @@ func TestTeenagersSensitiveRecordsAreLeftOutOfSearches(t *testing.T) {
 		}
 	})
 }
+
+// TestMayWrite: a patient may write to their own record; a caregiver
+// whose grant has messages only may write messages but not book, and an
+// app may write nothing; each refusal is audited with its reason and the
+// patient.
+func TestMayWrite(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := setup(t, db)
+		ctx := context.Background()
+		caregiver := clinical.Request{Principal: access.Principal{User: "RelatedPerson/rp", Patient: "pa", Caregiver: true,
+			Proxy: &access.Proxy{GrantID: "g", Kinds: []string{"Communication"}, Until: time.Now().Add(time.Hour)}}}
+		app := clinical.Request{Principal: access.Principal{User: "Patient/pa", Patient: "pa", Client: "app-1"}}
+		for _, tc := range []struct {
+			name string
+			req  clinical.Request
+			typ  string
+			want bool
+		}{
+			{"the patient books", patientA, "Appointment", true},
+			{"the patient writes a message", patientA, "Communication", true},
+			{"a messages-only caregiver writes a message", caregiver, "Communication", true},
+			{"a messages-only caregiver books", caregiver, "Appointment", false},
+			{"an app writes a message", app, "Communication", false},
+		} {
+			before := audittest.Count(t, db)
+			ok, err := f.gw.MayWrite(ctx, tc.req, tc.typ)
+			if err != nil || ok != tc.want {
+				t.Errorf("%s: %v, %v; want %v", tc.name, ok, err, tc.want)
+			}
+			switch after := audittest.Count(t, db); {
+			case tc.want && after != before:
+				t.Errorf("%s: a permitted check was audited", tc.name)
+			case !tc.want:
+				outcome, patient, _ := audittest.Last(t, db)
+				if after != before+1 || outcome != string(audit.MinorFailure) || patient != "Patient/pa" {
+					t.Errorf("%s: refusal audited as %s %s (%d records added)", tc.name, outcome, patient, after-before)
+				}
+			}
+		}
+	})
+}

@@ -208,22 +208,6 @@ func (s *Store) Start(ctx context.Context, d Decider, req clinical.Request, who 
 	return th, s.Audit.Chain(ctx)
 }
 
-// MayWrite reports whether req's principal may write messages for the
-// record they act for (a caregiver only with messages in their grant),
-// before a form is offered; a refusal is audited with its reason.
-func (s *Store) MayWrite(ctx context.Context, d Decider, req clinical.Request) (bool, error) {
-	patient := req.Principal.Patient
-	dec, req, err := d.Decide(ctx, req, access.Write, access.Target{Type: "Communication", Patients: []string{patient}})
-	if err != nil || dec.Permit {
-		return dec.Permit, err
-	}
-	rec := d.AuditRecord(req, audit.SubtypeCreate, audit.Create)
-	if patient != "" {
-		rec.Patient = "Patient/" + patient
-	}
-	return false, s.refuse(ctx, rec, dec.Reason, nil)
-}
-
 // Send adds a message to a thread: from the patient's side, or from a
 // member of the thread's pool. A thread the person may not write to is
 // ErrNoThread, as a missing one; a thread marked done opens again.

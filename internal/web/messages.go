@@ -193,7 +193,7 @@ func (s *Server) showNewMessage(w http.ResponseWriter, r *http.Request) error {
 	if req == nil {
 		return nil
 	}
-	if ok, err := s.opts.Messages.MayWrite(r.Context(), s.opts.Clinical, *req); err != nil || !ok {
+	if ok, err := s.opts.Clinical.MayWrite(r.Context(), *req, "Communication"); err != nil || !ok {
 		if err == nil {
 			err = apperr.New(apperr.Forbidden, "You cannot send messages for this record.")
 		}

@@ -67,7 +67,7 @@ func (s *Server) bookingPatient(w http.ResponseWriter, r *http.Request) (*signed
 		s.renderError(w, r, apperr.New(apperr.Forbidden, "Staff book visits in the clinic's scheduling system."))
 		return nil, nil
 	}
-	ok, err := s.opts.Appointments.MayBook(r.Context(), s.opts.Clinical, *req)
+	ok, err := s.opts.Clinical.MayWrite(r.Context(), *req, "Appointment")
 	if err != nil {
 		s.renderError(w, r, err)
 		return nil, nil
