@@ -129,7 +129,7 @@ func serve(t *testing.T, args []string, env map[string]string) (string, *syncBuf
 	go func() {
 		done <- run(ctx, append([]string{"carefront", "serve", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}, args...), envOf(env), out)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // a start under -race beside other packages' tests can be slow
 	for time.Now().Before(deadline) {
 		if m := urlLine.FindStringSubmatch(out.String()); m != nil {
 			var once sync.Once

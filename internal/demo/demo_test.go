@@ -134,3 +134,35 @@ func TestBundleIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedSlotsKeepsAMonthAhead: a start writes a month of slots; the
+// next start the same day writes none and leaves a booked slot busy; a
+// start a week later adds only the days that came into the month.
+func TestSeedSlotsKeepsAMonthAhead(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		st := store.New(db)
+		n, err := demo.SeedSlots(ctx, st, today, time.UTC)
+		if err != nil || n < 200 || count(t, st, "Slot", "status=free") != n {
+			t.Fatalf("first start: %d slots, %v", n, err)
+		}
+		r, err := st.Read(ctx, "Slot", "demo-slot-patel-clinic-20261124-0900")
+		if err != nil {
+			t.Fatal(err)
+		}
+		busy := strings.Replace(string(r.Raw), `"status":"free"`, `"status":"busy"`, 1)
+		if _, err := st.Update(ctx, "Slot", r.ID, []byte(busy), ""); err != nil {
+			t.Fatal(err)
+		}
+		if again, err := demo.SeedSlots(ctx, st, today.Add(time.Hour), time.UTC); err != nil || again != 0 {
+			t.Errorf("second start the same day wrote %d slots, %v", again, err)
+		}
+		if count(t, st, "Slot", "status=busy") != 1 {
+			t.Error("the second start freed the booked slot")
+		}
+		later, err := demo.SeedSlots(ctx, st, today.AddDate(0, 0, 7), time.UTC)
+		if err != nil || later == 0 || later > n/3 {
+			t.Errorf("a week later %d new slots (of %d), %v", later, n, err)
+		}
+	})
+}

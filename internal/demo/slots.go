@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"time"
 
-	"carefront/internal/apperr"
 	"carefront/internal/appointments"
 	"carefront/internal/clinical/store"
 	"carefront/internal/fhir"
@@ -56,6 +56,26 @@ func SeedSlots(ctx context.Context, st *store.Store, now time.Time, zone *time.L
 	}
 	today := now.In(zone)
 	today = time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, zone)
+	// The Slots written at an earlier start, booked or not, stay as they
+	// are: one search finds them all.
+	have := map[string]bool{}
+	q, err := fhir.ParseQuery("Slot", url.Values{"start": {"ge" + today.UTC().Format(time.RFC3339)}, "_count": {"500"}}, false)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		page, err := st.Search(ctx, q)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range page.Matches {
+			have[r.ID] = true
+		}
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
 	added := 0
 	for d := 0; d < SlotDays; d++ {
 		day := today.AddDate(0, 0, d)
@@ -66,12 +86,8 @@ func SeedSlots(ctx context.Context, st *store.Store, now time.Time, zone *time.L
 			for start := time.Date(day.Year(), day.Month(), day.Day(), sc.from, 0, 0, 0, zone); start.Hour() < sc.until; start = start.Add(30 * time.Minute) {
 				id := fmt.Sprintf("%s-%s", sc.id[len("demo-sched-"):], start.Format("20060102-1504"))
 				id = "demo-slot-" + id
-				_, err := st.Read(ctx, "Slot", id)
-				if err == nil {
+				if have[id] {
 					continue
-				}
-				if c := apperr.CodeOf(err); c != apperr.NotFound && c != apperr.Gone {
-					return 0, err
 				}
 				typ := sc.types[start.Format("15:04")]
 				if typ == "" {
