@@ -255,9 +255,13 @@ func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
 // decidePool is the messaging rule for staff: a clinician or support
 // staff member reads and writes the messages of the threads of the pools
 // they answer, whatever their care relationships (the patient wrote to
-// the pool). It applies (ok) to staff and messages of a pool only.
+// the pool), and reads the Patient resource of the patient who wrote (the
+// name and birth date that tell one patient from another), nothing else
+// of the record. It applies (ok) to staff, and to the messages and the
+// Patient reached through a pool only.
 func decidePool(p Principal, a Action, t Target) (Decision, bool) {
-	if t.Type != "Communication" || t.Pool == "" || (p.Role != RoleClinician && p.Role != RoleSupport) || a == Search {
+	pooled := t.Type == "Communication" || (t.Type == "Patient" && a == Read)
+	if !pooled || t.Pool == "" || (p.Role != RoleClinician && p.Role != RoleSupport) || a == Search {
 		return Decision{}, false
 	}
 	if !slices.Contains(p.Pools, t.Pool) {

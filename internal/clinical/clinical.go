@@ -78,6 +78,11 @@ type Request struct {
 	// Token is the id of the access token an app's request came with
 	// (oauth.TokenInfo.ID), for the audit record; "" otherwise.
 	Token string
+	// Pool is the messaging pool through which a staff member reaches the
+	// patient: the pool of a thread, set by messaging, never from input.
+	// With it a member of that pool may read the Patient resource (access
+	// decidePool), nothing more.
+	Pool string
 }
 
 // HeldError is returned for a result the patient chose to see only after
@@ -231,6 +236,9 @@ func (g *Gateway) judge(ctx context.Context, req Request, r *fhir.Resource, rec 
 		if t.Patients, err = g.binaryPatients(ctx, r); err != nil {
 			return g.fail(ctx, *rec, err, out)
 		}
+	}
+	if r.Type == "Patient" {
+		t.Pool = req.Pool
 	}
 	d := access.Decide(ctx, req.Principal, access.Read, t)
 	rec.Reason = d.Reason

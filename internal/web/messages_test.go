@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"carefront/internal/access"
 	"context"
 	"image"
 	"image/jpeg"
@@ -237,6 +238,42 @@ func TestInbox(t *testing.T) {
 		}
 		if opened < 2 {
 			t.Errorf("%d audited openings by Dr. Patel, want at least 2", opened)
+		}
+	})
+}
+
+// TestStaffSeeWhoWrote: a support staff member of the Billing pool, who
+// has no care relationship, sees the name and birth date of the patient
+// who wrote to the pool, in the inbox and the thread; each read of the
+// Patient is audited with them and the pool-member reason; the rest of
+// the record stays closed to them.
+func TestStaffSeeWhoWrote(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, _, pools := messagesHarness(t, db)
+		h.signIn(t, "maria@example.com")
+		res, _ := h.post(t, "/messages/new", url.Values{"pool": {pools["Billing"]}, "subject": {"My bill"}, "text": {"Is the March visit covered?"}})
+		id := strings.TrimPrefix(strings.TrimSuffix(res.Header.Get("Location"), "?done=sent"), "/messages/")
+		h.post(t, "/signout", nil)
+
+		h.signIn(t, "billing@clinic.example")
+		_, inbox := h.get(t, "/staff/inbox")
+		_, thread := h.get(t, "/staff/inbox/"+id)
+		for name, page := range map[string]string{"inbox": inbox, "thread": thread} {
+			if !strings.Contains(page, "Maria Ortega-Demo, born ") || !strings.Contains(page, "(record "+demo.Maria+")") {
+				t.Errorf("the %s does not name the patient:\n%s", name, grep(page, "Patient"))
+			}
+		}
+		reads := 0
+		for _, e := range audittest.Events(t, db) {
+			if strings.Contains(e, `"Patient/`+demo.Maria+`"`) && strings.Contains(e, "Jordan Lee") && strings.Contains(e, access.ReasonPoolMember) && strings.Contains(e, `"code":"read"`) {
+				reads++
+			}
+		}
+		if reads < 2 {
+			t.Errorf("%d audited reads of Maria's name by Jordan Lee, want 2", reads)
+		}
+		if res, _ := h.get(t, "/?for="+demo.Maria); res.StatusCode == 200 {
+			t.Errorf("the billing pool's member opens Maria's record: %d", res.StatusCode)
 		}
 	})
 }

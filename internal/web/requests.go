@@ -126,6 +126,8 @@ func (s *Server) requestsStaff(w http.ResponseWriter, r *http.Request) (*signedI
 type staffRequestsPage struct {
 	*form
 	Requests []requests.Request
+	// Patients names each request's patient.
+	Patients map[string]staffPatient
 	Done     bool
 	Now      time.Time
 }
@@ -145,8 +147,16 @@ func (s *Server) showStaffRequestsForm(w http.ResponseWriter, r *http.Request, r
 	if err != nil {
 		return err
 	}
+	ids := make([]string, len(list))
+	for i, rq := range list {
+		ids[i] = rq.Patient
+	}
+	who, err := s.staffPatients(r.Context(), *req, ids, nil)
+	if err != nil {
+		return err
+	}
 	p := s.newPage(w, r, "requests.queue.title")
-	p.Data = staffRequestsPage{form: f, Requests: list, Done: r.FormValue("done") == "1", Now: s.now()}
+	p.Data = staffRequestsPage{form: f, Requests: list, Patients: who, Done: r.FormValue("done") == "1", Now: s.now()}
 	p.Status = status
 	return s.render(w, r, "staff_requests", p)
 }

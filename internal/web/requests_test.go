@@ -68,7 +68,7 @@ func TestRefillRequestPages(t *testing.T) {
 		staff := h.fresh()
 		staff.signIn(t, "patel@clinic.example")
 		_, page = staff.get(t, "/staff/requests")
-		if !strings.Contains(page, "Refill: lisinopril 10 mg tablet") {
+		if !strings.Contains(page, "Refill: lisinopril 10 mg tablet") || !strings.Contains(page, ">Maria Ortega-Demo</a>, born ") {
 			t.Fatalf("the queue:\n%s", page)
 		}
 		id := strings.Split(strings.Split(page, `action="/staff/requests/`)[1], `"`)[0]

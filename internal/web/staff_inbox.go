@@ -19,7 +19,9 @@ import (
 
 type inboxPage struct {
 	Threads []messaging.Thread
-	Now     time.Time
+	// Patients names each thread's patient.
+	Patients map[string]staffPatient
+	Now      time.Time
 	// Closed says a thread was just set aside as done.
 	Closed bool
 }
@@ -27,6 +29,7 @@ type inboxPage struct {
 type staffThreadPage struct {
 	*form
 	Thread   *messaging.Thread
+	Patient  staffPatient
 	Messages []messageView
 	Account  string
 	Done     string
@@ -66,8 +69,16 @@ func (s *Server) showInbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	ids, pools := make([]string, len(ths)), make([]string, len(ths))
+	for i, th := range ths {
+		ids[i], pools[i] = th.Patient, th.Pool
+	}
+	who, err := s.staffPatients(r.Context(), *req, ids, pools)
+	if err != nil {
+		return err
+	}
 	p := s.newPage(w, r, "inbox.title")
-	p.Data = inboxPage{Threads: ths, Now: s.now(), Closed: r.FormValue("done") == "closed"}
+	p.Data = inboxPage{Threads: ths, Patients: who, Now: s.now(), Closed: r.FormValue("done") == "closed"}
 	return s.render(w, r, "staff_inbox", p)
 }
 
@@ -95,13 +106,17 @@ func (s *Server) showInboxThreadForm(w http.ResponseWriter, r *http.Request, u *
 	if err != nil {
 		return err
 	}
+	who, err := s.staffPatients(r.Context(), *req, []string{th.Patient}, []string{th.Pool})
+	if err != nil {
+		return err
+	}
 	p := s.newPage(w, r, "inbox.thread.title")
 	p.Status = status
 	done := r.FormValue("done")
 	if done != "sent" && done != "assigned" && done != "closed" && done != "draft" {
 		done = ""
 	}
-	p.Data = staffThreadPage{form: f, Thread: th, Messages: staffMessageViews(p, th), Account: u.account.ID, Done: done}
+	p.Data = staffThreadPage{form: f, Thread: th, Patient: who[th.Patient], Messages: staffMessageViews(p, th), Account: u.account.ID, Done: done}
 	return s.render(w, r, "staff_thread", p)
 }
 
