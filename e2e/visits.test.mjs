@@ -136,8 +136,17 @@ test('Maria checks in for a visit with the keyboard on a phone', async () => {
   }
   await page.getByLabel('What would you like to talk about at this visit?').focus();
   await page.keyboard.type('My sugar after lunch');
+  // Questions that depend on an answer show once it is given.
+  assert.equal(await page.getByLabel(/How bad is the pain/).isVisible(), false, 'the pain scale shows before "in pain"');
+  assert.equal(await page.getByLabel('When was that reading?').isVisible(), false, 'the reading date shows before a reading');
+  await page.getByLabel(/Your last blood sugar reading/).focus();
+  await page.keyboard.type('142');
+  await page.getByLabel('When was that reading?').waitFor({ state: 'visible' });
+  await page.getByLabel(/Your last blood sugar reading/).fill('');
+  await page.getByLabel('When was that reading?').waitFor({ state: 'hidden' });
   await page.locator('input[name="q-pain"][value=true]').focus();
   await page.keyboard.press('Space');
+  await page.getByLabel(/How bad is the pain/).waitFor({ state: 'visible' });
   await page.getByLabel(/How bad is the pain/).focus();
   await page.keyboard.type('12');
   await page.getByRole('button', { name: 'Check in' }).focus();

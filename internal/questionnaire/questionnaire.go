@@ -65,9 +65,12 @@ type Option struct {
 
 // EnableWhen shows an item only when another item's answer compares so.
 type EnableWhen struct {
-	Question string
-	Operator string // exists = != > < >= <=
-	Answer   string // the answer compared with, as a form value
+	Question string `json:"q"`
+	Operator string `json:"op"` // exists = != > < >= <=
+	Answer   string `json:"v"`  // the answer compared with, as a form value
+	// Type is the type of the question named, by which answers compare
+	// (numbers as numbers, the rest as text).
+	Type string `json:"t"`
 }
 
 var supported = []string{"group", "display", "string", "text", "boolean", "date", "integer", "decimal", "choice", "open-choice"}
@@ -137,10 +140,12 @@ func Parse(raw []byte) (*Questionnaire, error) {
 	var check func([]*Item) error
 	check = func(items []*Item) error {
 		for _, it := range items {
-			for _, ew := range it.EnableWhen {
-				if _, ok := q.byLink[ew.Question]; !ok {
+			for i, ew := range it.EnableWhen {
+				other, ok := q.byLink[ew.Question]
+				if !ok {
 					return apperr.New(apperr.Invalid, "item %s: enableWhen names no item %q", it.LinkID, ew.Question)
 				}
+				it.EnableWhen[i].Type = other.Type
 			}
 			if err := check(it.Items); err != nil {
 				return err

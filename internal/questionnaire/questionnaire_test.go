@@ -96,6 +96,11 @@ func TestEnableWhen(t *testing.T) {
 		{"heavy", answers("weight", "heavy"), false},
 		{"topic", answers(), true},
 	} {
+		for _, ew := range q.Item(tc.item).EnableWhen {
+			if ew.Type != q.Item(ew.Question).Type {
+				t.Errorf("%s: a condition on %s compares as %q, want %q", tc.item, ew.Question, ew.Type, q.Item(ew.Question).Type)
+			}
+		}
 		if got := q.Enabled(q.Item(tc.item), tc.a); got != tc.want {
 			t.Errorf("%s with %v: enabled %v, want %v", tc.item, tc.a.Values, got, tc.want)
 		}

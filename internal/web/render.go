@@ -18,6 +18,7 @@ import (
 	"carefront/internal/apperr"
 	"carefront/internal/identity"
 	"carefront/internal/locale"
+	"carefront/internal/questionnaire"
 	"carefront/internal/telemetry"
 	"carefront/internal/views"
 )
@@ -44,6 +45,15 @@ var funcs = template.FuncMap{
 		return strconv.FormatFloat(*f, 'f', -1, 64)
 	},
 	"keyPath": views.KeyPath,
+	// when is a check-in question's enableWhen for checkin.js, as JSON:
+	// {"any": enableBehavior any, "c": [{"q", "op", "v", "t"}]}.
+	"when": func(it *questionnaire.Item) (string, error) {
+		b, err := json.Marshal(struct {
+			Any bool                       `json:"any"`
+			C   []questionnaire.EnableWhen `json:"c"`
+		}{it.EnableAny, it.EnableWhen})
+		return string(b), err
+	},
 	// pair hands a sub-template the page and one item.
 	"pair": func(a, b any) []any { return []any{a, b} },
 	// minutes is the length of a span, in minutes.

@@ -240,7 +240,10 @@ func TestCheckInPages(t *testing.T) {
 		}
 		_, page = h.get(t, visit+"/checkin")
 		for _, want := range []string{"Are you still taking", "Are you still allergic to penicillin G", "Blue Valley Health Plan (demo) (Gold PPO)",
-			"Before your follow-up visit", `name="q-pain-level"`, `type="date"`} {
+			"Before your follow-up visit", `name="q-pain-level"`, `type="date"`,
+			// checkin.js shows the pain scale only after "in pain": yes.
+			`data-when="{&#34;any&#34;:false,&#34;c&#34;:[{&#34;q&#34;:&#34;pain&#34;,&#34;op&#34;:&#34;=&#34;,&#34;v&#34;:&#34;true&#34;,&#34;t&#34;:&#34;boolean&#34;}]}"`,
+			`data-when="{&#34;any&#34;:false,&#34;c&#34;:[{&#34;q&#34;:&#34;sugar&#34;,&#34;op&#34;:&#34;exists&#34;,&#34;v&#34;:&#34;true&#34;,&#34;t&#34;:&#34;decimal&#34;}]}"`} {
 			if !strings.Contains(page, want) {
 				t.Errorf("the check-in form lacks %q", want)
 			}
