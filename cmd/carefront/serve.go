@@ -285,6 +285,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	gateway := &clinical.Gateway{Source: &messaging.Source{Clinical: source, Store: messages}, Audit: aw, Policies: policies,
 		Labeler: labeler, CareMonths: cfg.CareMonths}
 	caresFor = gateway.CaresFor
+	// A visit's reminders also go to the caregivers who may see it.
+	visits.Gateway = gateway
+	visits.Caregivers = func(ctx context.Context, patient string) ([]string, error) {
+		pol, err := policies.Policy(ctx, patient)
+		if err != nil {
+			return nil, err
+		}
+		users := make([]string, len(pol.Proxies))
+		for i, p := range pol.Proxies {
+			users[i] = p.Account
+		}
+		return users, nil
+	}
 	if mode != "embedded" {
 		gateway.Consents = &consent.EHRConsents{EHR: source} // the EHR's privacy Consents bind the portal too
 	}

@@ -68,6 +68,12 @@ type Store struct {
 	// Reminders queues the PHI-free reminder notice to the patient in tx;
 	// nil sends none.
 	Reminders Reminder
+	// Caregivers lists the accounts ("Person/ID") holding an accepted
+	// grant to the patient's record (access.Store's policy); with Gateway
+	// it lets a reminder also go to each caregiver who may see the visit
+	// at the time it is sent. Nil reminds the patient only.
+	Caregivers func(ctx context.Context, patient string) ([]string, error)
+	Gateway    Decider
 	// Policy: a visit can be cancelled or moved online until this long
 	// before it starts (DefaultPolicy when 0).
 	Policy time.Duration
@@ -89,6 +95,7 @@ type Enqueuer interface {
 // (identity.Auth.QueueVisitReminder).
 type Reminder interface {
 	QueueVisitReminder(ctx context.Context, tx *sqldb.Tx, patientID string, at time.Time, clinic string) error
+	QueueVisitReminderTo(ctx context.Context, tx *sqldb.Tx, accountID string, at time.Time, clinic string) error
 }
 
 // Decider decides and audits for a person (clinical.Gateway).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +55,13 @@ func (q *queued) take() []queuedJob {
 type reminded struct {
 	mu   sync.Mutex
 	sent []string
+}
+
+func (r *reminded) QueueVisitReminderTo(_ context.Context, _ *sqldb.Tx, account string, at time.Time, clinic string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, fmt.Sprintf("to:%s %s %s", account, at.UTC().Format(time.RFC3339), clinic))
+	return nil
 }
 
 func (r *reminded) QueueVisitReminder(_ context.Context, _ *sqldb.Tx, patient string, at time.Time, clinic string) error {
@@ -441,6 +449,64 @@ func TestRemindersFollowTheVisit(t *testing.T) {
 		f.s.SendReminder(ctx, moved[0].args.(appointments.ReminderArgs))
 		if len(f.sent.sent) != 1 {
 			t.Errorf("a reminder of a cancelled visit was sent: %q", f.sent.sent)
+		}
+	})
+}
+
+// TestRemindersReachCaregivers: a visit's reminder also goes to each
+// caregiver whose grant lets them see the visit when it is sent, named by
+// account; not to one whose grant has no visits, nor to one whose grant
+// has ended. The disclosure is on the trail with the caregiver.
+func TestRemindersReachCaregivers(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		now := f.clock.Now()
+		proxies := []access.Proxy{
+			{GrantID: "g1", Account: "Person/acct-linda", Kinds: access.DataKinds["visits"], Until: now.AddDate(0, 1, 0), Granted: now},
+			{GrantID: "g2", Account: "Person/acct-bob", Kinds: access.DataKinds["medications"], Until: now.AddDate(0, 1, 0), Granted: now},
+			{GrantID: "g3", Account: "Person/acct-carl", Until: now.AddDate(0, 0, 2), Granted: now},
+		}
+		f.gw.Policies = &access.Store{DB: db, Loaders: []access.Loader{func(_ context.Context, _ *sqldb.Tx, patient string, p *access.Policy) error {
+			if patient == demo.Walter {
+				p.Proxies = append(p.Proxies, proxies...)
+			}
+			return nil
+		}}}
+		f.s.Gateway = f.gw
+		f.s.Caregivers = func(_ context.Context, patient string) ([]string, error) {
+			if patient != demo.Walter {
+				return nil, nil
+			}
+			return []string{"Person/acct-linda", "Person/acct-bob", "Person/acct-carl"}, nil
+		}
+		slot := f.slotOn(t, "demo-dr-patel", 5)
+		if _, err := f.s.Book(ctx, f.gw, f.walter, appointments.Author{Account: "acct-walter"}, slot.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Add(3 * 24 * time.Hour) // Carl's grant has ended
+		for _, j := range f.jobs.take() {
+			if err := f.s.SendReminder(ctx, j.args.(appointments.ReminderArgs)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		at := slot.Start.UTC().Format(time.RFC3339)
+		want := []string{demo.Walter + " " + at + " Riverside Family Health (demo)", "to:acct-linda " + at + " Riverside Family Health (demo)"}
+		want = append(want, want...) // a day and an hour before
+		slices.Sort(want)
+		got := slices.Clone(f.sent.sent)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("reminders %q, want %q", got, want)
+		}
+		read := 0
+		for _, e := range audittest.Events(t, db) {
+			if strings.Contains(e, "Person/acct-linda") && strings.Contains(e, "visit-reminder") && strings.Contains(e, "Patient/"+demo.Walter) {
+				read++
+			}
+		}
+		if read == 0 {
+			t.Error("the reminder's disclosure to Linda is not on the trail")
 		}
 	})
 }

@@ -2,10 +2,14 @@ package appointments
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
+	"carefront/internal/access"
 	"carefront/internal/apperr"
 	"carefront/internal/audit"
+	"carefront/internal/clinical"
 	"carefront/internal/jobs"
 	"carefront/internal/sqldb"
 )
@@ -44,6 +48,39 @@ func (s *Store) remind(ctx context.Context, tx *sqldb.Tx, a *Appointment, now ti
 	return nil
 }
 
+// caregiversOf returns the accounts of the caregivers who may see the
+// visit now: each holder of a grant to the patient's record, asked
+// through the gateway as that caregiver (their grant's kinds, its end,
+// the age policy and sensitivity labels all apply, and the read is
+// audited with them, as the reminder discloses the visit to them).
+func (s *Store) caregiversOf(ctx context.Context, a *Appointment) ([]string, error) {
+	if s.Caregivers == nil || s.Gateway == nil {
+		return nil, nil
+	}
+	users, err := s.Caregivers(ctx, a.Patient)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, user := range users {
+		acct, ok := strings.CutPrefix(user, "Person/")
+		if !ok || slices.Contains(out, acct) {
+			continue
+		}
+		req := clinical.Request{Principal: access.Principal{User: user, Patient: a.Patient, Caregiver: true}, RequestID: "visit-reminder"}
+		_, err := s.Gateway.Read(ctx, req, "Appointment", a.ID)
+		switch apperr.CodeOf(err) {
+		case "":
+			out = append(out, acct)
+		case apperr.NotFound, apperr.Forbidden, apperr.Gone:
+			// not theirs to see (any more)
+		default:
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // ReminderHandler is the job handler that sends the reminders.
 func (s *Store) ReminderHandler() jobs.Handler { return jobs.Handle(s.sendReminder) }
 
@@ -69,9 +106,18 @@ func (s *Store) sendReminder(ctx context.Context, _ jobs.Job, args ReminderArgs)
 	if clinic == "" {
 		clinic = a.Place
 	}
+	caregivers, err := s.caregiversOf(ctx, a)
+	if err != nil {
+		return err
+	}
 	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		if err := s.Reminders.QueueVisitReminder(ctx, tx, a.Patient, a.Start, clinic); err != nil {
 			return err
+		}
+		for _, acct := range caregivers {
+			if err := s.Reminders.QueueVisitReminderTo(ctx, tx, acct, a.Start, clinic); err != nil {
+				return err
+			}
 		}
 		// The reminder read the visit for the patient: on their trail.
 		return s.Audit.Stage(ctx, tx, audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{audit.SubtypeRead},

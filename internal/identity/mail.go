@@ -211,6 +211,10 @@ func compose(template string, s mailSecret) (notify.Message, bool) {
 		return notify.Message{Subject: "Reminder: your visit on " + s.WhenEN + " / Recordatorio: su cita el " + s.WhenES,
 			Text: "You have a visit at " + s.Place + " on " + s.WhenEN + ". Sign in to carefront to see it, check in, or change it.\n\n" +
 				"Tiene una cita en " + s.Place + " el " + s.WhenES + ". Inicie sesión en carefront para verla, registrar su llegada o cambiarla."}, true
+	case "visit-reminder-caregiver":
+		return notify.Message{Subject: "Reminder: a visit on " + s.WhenEN + " / Recordatorio: una cita el " + s.WhenES,
+			Text: "A visit you help with in carefront is at " + s.Place + " on " + s.WhenEN + ". Sign in to carefront to see it, check in, or change it.\n\n" +
+				"Una cita con la que usted ayuda en carefront es en " + s.Place + " el " + s.WhenES + ". Inicie sesión en carefront para verla, registrar la llegada o cambiarla."}, true
 	case "email-change-code":
 		return notify.Message{Subject: "Confirm your new carefront email address / Confirme su nuevo correo",
 			Text: "To use this address for your carefront account, enter this code on the page where you asked: " + s.Code + "\nIt works for 15 minutes. If you did not ask for this, ignore this email.\n\n" +

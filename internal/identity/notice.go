@@ -130,11 +130,22 @@ func (a *Auth) QueueVisitReminder(ctx context.Context, tx *sqldb.Tx, patientID s
 	if err != nil {
 		return err
 	}
+	return a.queueVisitReminder(ctx, tx, "visit-reminder", id, at, clinic)
+}
+
+// QueueVisitReminderTo queues, in tx, a reminder to a caregiver who helps
+// with the patient's visits: the date, time and clinic of a visit they
+// help with, naming no patient.
+func (a *Auth) QueueVisitReminderTo(ctx context.Context, tx *sqldb.Tx, accountID string, at time.Time, clinic string) error {
+	return a.queueVisitReminder(ctx, tx, "visit-reminder-caregiver", accountID, at, clinic)
+}
+
+func (a *Auth) queueVisitReminder(ctx context.Context, tx *sqldb.Tx, template, accountID string, at time.Time, clinic string) error {
 	zone := a.Zone
 	if zone == nil {
 		zone = time.UTC
 	}
-	return a.queueMail(ctx, tx, "visit-reminder", id, &mailSecret{WhenEN: When(at, zone, "en"), WhenES: When(at, zone, "es"), Place: clinic})
+	return a.queueMail(ctx, tx, template, accountID, &mailSecret{WhenEN: When(at, zone, "en"), WhenES: When(at, zone, "es"), Place: clinic})
 }
 
 var (
