@@ -70,8 +70,9 @@ func (s *Server) showInbox(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ids, pools := make([]string, len(ths)), make([]string, len(ths))
-	for i, th := range ths {
-		ids[i], pools[i] = th.Patient, th.Pool
+	for i := range ths {
+		ids[i], pools[i] = ths[i].Patient, ths[i].Pool
+		ths[i].Waiting = ths[i].Waiting.In(s.zone()) // shown in the clinic's time zone
 	}
 	who, err := s.staffPatients(r.Context(), *req, ids, pools)
 	if err != nil {
@@ -106,6 +107,7 @@ func (s *Server) showInboxThreadForm(w http.ResponseWriter, r *http.Request, u *
 	if err != nil {
 		return err
 	}
+	th.Waiting = th.Waiting.In(s.zone())
 	who, err := s.staffPatients(r.Context(), *req, []string{th.Patient}, []string{th.Pool})
 	if err != nil {
 		return err
