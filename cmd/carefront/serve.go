@@ -282,7 +282,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return &config.Error{Setting: "CAREFRONT_OFFICE_HOURS (--office-hours)", Problem: err.Error()}
 	}
 	messages := &messaging.Store{DB: db, Keys: k, Audit: aw, Notices: auth, Hours: hours}
-	gateway := &clinical.Gateway{Source: &messaging.Source{Clinical: source, Store: messages}, Audit: aw, Policies: policies,
+	record := source
+	if mode != "embedded" {
+		// What carefront writes itself (bookings, check-in answers,
+		// requests) stays in its own store, read before the EHR's.
+		record = &clinical.Overlay{Own: fhirStore, Upstream: source, Types: clinical.OwnTypes}
+	}
+	gateway := &clinical.Gateway{Source: &messaging.Source{Clinical: record, Store: messages}, Audit: aw, Policies: policies,
 		Labeler: labeler, CareMonths: cfg.CareMonths}
 	caresFor = gateway.CaresFor
 	// A visit's reminders also go to the caregivers who may see it.
