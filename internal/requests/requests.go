@@ -369,9 +369,30 @@ func (s *Store) scan(ctx context.Context, rows *sql.Rows) ([]Request, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// What each is about, from its Task (focus display).
+	// What each is about, from its Task (focus display): one search for a
+	// hundred at a time.
+	byID := map[string]int{}
 	for i := range out {
-		if t, err := s.FHIR.Read(ctx, "Task", out[i].ID); err == nil {
+		byID[out[i].ID] = i
+	}
+	for from := 0; from < len(out); from += 100 {
+		ids := make([]string, 0, 100)
+		for _, r := range out[from:min(from+100, len(out))] {
+			ids = append(ids, r.ID)
+		}
+		q, err := fhir.ParseQuery("Task", url.Values{"_id": {strings.Join(ids, ",")}, "_count": {"100"}}, false)
+		if err != nil {
+			return nil, err
+		}
+		page, err := s.FHIR.Search(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range page.Matches {
+			i, ok := byID[t.ID]
+			if !ok {
+				continue
+			}
 			var body struct {
 				Focus struct{ Display string } `json:"focus"`
 				Input []struct {
