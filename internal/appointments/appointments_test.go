@@ -434,6 +434,11 @@ func TestRemindersFollowTheVisit(t *testing.T) {
 		if len(f.sent.sent) != 1 || f.sent.sent[0] != want {
 			t.Fatalf("sent %q, want %q", f.sent.sent, want)
 		}
+		// The job run again (a crash after its emails were queued, before
+		// it was marked done) queues nothing more.
+		if err := f.s.SendReminder(ctx, first[0].args.(appointments.ReminderArgs)); err != nil || len(f.sent.sent) != 1 {
+			t.Errorf("the same reminder run twice sent %q, %v", f.sent.sent, err)
+		}
 		next := f.slotOn(t, "demo-dr-patel", 6)
 		if _, err := f.s.Move(ctx, f.gw, f.maria, maria, a.ID, next.ID); err != nil {
 			t.Fatal(err)

@@ -102,15 +102,20 @@ func (s *Store) sendReminder(ctx context.Context, _ jobs.Job, args ReminderArgs)
 	if a.Status != "booked" || a.Start.Unix() != args.Start || a.Patient == "" {
 		return nil // cancelled or moved: this reminder is for a time no longer booked
 	}
-	clinic := a.Clinic
-	if clinic == "" {
-		clinic = a.Place
-	}
+	clinic := a.Clinic // "" when unknown: the notice says "your clinic" (a place's name can be a department's)
 	caregivers, err := s.caregiversOf(ctx, a)
 	if err != nil {
 		return err
 	}
 	err = s.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.Exec(ctx, "INSERT INTO visit_reminder_sent (appointment_id, starts, lead, sent) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+			a.ID, args.Start, args.Lead, s.now().UnixMicro())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err // queued by an earlier run of this job
+		}
 		if err := s.Reminders.QueueVisitReminder(ctx, tx, a.Patient, a.Start, clinic); err != nil {
 			return err
 		}

@@ -186,6 +186,10 @@ func inLanguage(m notify.Message, lang string) notify.Message {
 
 // compose writes a template's subject and text.
 func compose(template string, s mailSecret) (notify.Message, bool) {
+	placeES := s.Place
+	if s.Place == "" { // a visit whose clinic has no name on record
+		s.Place, placeES = "your clinic", "su clínica"
+	}
 	switch template {
 	case "email-code":
 		return notify.Message{Subject: "Your carefront sign-in code / Su código de carefront",
@@ -210,11 +214,11 @@ func compose(template string, s mailSecret) (notify.Message, bool) {
 	case "visit-reminder":
 		return notify.Message{Subject: "Reminder: your visit on " + s.WhenEN + " / Recordatorio: su cita el " + s.WhenES,
 			Text: "You have a visit at " + s.Place + " on " + s.WhenEN + ". Sign in to carefront to see it, check in, or change it.\n\n" +
-				"Tiene una cita en " + s.Place + " el " + s.WhenES + ". Inicie sesión en carefront para verla, registrar su llegada o cambiarla."}, true
+				"Tiene una cita en " + placeES + " el " + s.WhenES + ". Inicie sesión en carefront para verla, registrar su llegada o cambiarla."}, true
 	case "visit-reminder-caregiver":
 		return notify.Message{Subject: "Reminder: a visit on " + s.WhenEN + " / Recordatorio: una cita el " + s.WhenES,
 			Text: "A visit you help with in carefront is at " + s.Place + " on " + s.WhenEN + ". Sign in to carefront to see it, check in, or change it.\n\n" +
-				"Una cita con la que usted ayuda en carefront es en " + s.Place + " el " + s.WhenES + ". Inicie sesión en carefront para verla, registrar la llegada o cambiarla."}, true
+				"Una cita con la que usted ayuda en carefront es en " + placeES + " el " + s.WhenES + ". Inicie sesión en carefront para verla, registrar la llegada o cambiarla."}, true
 	case "email-change-code":
 		return notify.Message{Subject: "Confirm your new carefront email address / Confirme su nuevo correo",
 			Text: "To use this address for your carefront account, enter this code on the page where you asked: " + s.Code + "\nIt works for 15 minutes. If you did not ask for this, ignore this email.\n\n" +
