@@ -242,6 +242,46 @@ func TestInbox(t *testing.T) {
 	})
 }
 
+// TestInboxNeedsTheSecondFactor: a staff member who has given only their
+// password is sent to the second step from every inbox page and action,
+// and nothing of the thread is shown or changed.
+func TestInboxNeedsTheSecondFactor(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, _, pools := messagesHarness(t, db)
+		h.signIn(t, "maria@example.com")
+		res, _ := h.post(t, "/messages/new", url.Values{"pool": {pools["Billing"]}, "subject": {"My bill"}, "text": {"Is the March visit covered?"}})
+		id := strings.TrimPrefix(strings.TrimSuffix(res.Header.Get("Location"), "?done=sent"), "/messages/")
+		h.post(t, "/signout", nil)
+
+		staff := h.fresh()
+		if res, _ := staff.post(t, "/signin", url.Values{"email": {"billing@clinic.example"}, "password": {"a long enough passphrase"}}); res.StatusCode != 303 {
+			t.Fatalf("password step: %d", res.StatusCode)
+		}
+		for _, step := range []struct{ method, path string }{
+			{"GET", "/staff/inbox"}, {"GET", "/staff/inbox/" + id},
+			{"POST", "/staff/inbox/" + id}, {"POST", "/staff/inbox/" + id + "/assign"}, {"POST", "/staff/inbox/" + id + "/done"},
+		} {
+			var res *http.Response
+			var page string
+			if step.method == "GET" {
+				res, page = staff.get(t, step.path)
+			} else {
+				res, page = staff.post(t, step.path, url.Values{"text": {"Answered on one factor"}})
+			}
+			if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/signin/verify" || strings.Contains(page, "March visit") {
+				t.Errorf("%s %s on one factor: %d to %q", step.method, step.path, res.StatusCode, res.Header.Get("Location"))
+			}
+		}
+		var n int
+		db.ReadOne(context.Background(), func(tx *sqldb.Tx) error {
+			return tx.QueryRow(context.Background(), "SELECT COUNT(*) FROM message WHERE thread_id = ?", id).Scan(&n)
+		})
+		if n != 1 {
+			t.Errorf("%d messages in the thread, want Maria's one", n)
+		}
+	})
+}
+
 // TestStaffSeeWhoWrote: a support staff member of the Billing pool, who
 // has no care relationship, sees the name and birth date of the patient
 // who wrote to the pool, in the inbox and the thread; each read of the
