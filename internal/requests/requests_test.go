@@ -2,6 +2,7 @@ package requests_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"carefront/internal/clinical"
 	"carefront/internal/clinical/store"
 	"carefront/internal/demo"
+	"carefront/internal/fhir"
 	"carefront/internal/requests"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
@@ -332,6 +334,44 @@ func TestCorrectionDeadlineReminders(t *testing.T) {
 		}
 		if r := run(clinic); r.Corrections != 0 || len(clinic.take()) != 0 {
 			t.Errorf("reminded again after the deadline: %+v", r)
+		}
+	})
+}
+
+// TestRenewalWhenNoRefillsAreLeft: a medicine whose refills are all used
+// (one repeat allowed, filled twice) is offered as a renewal, and asking
+// makes a renewal request; one with a refill left is a refill.
+func TestRenewalWhenNoRefillsAreLeft(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		b := &fhir.Bundle{ResourceType: "Bundle", Type: "transaction"}
+		for _, raw := range []string{
+			`{"resourceType":"MedicationRequest","id":"rx-used-up","status":"active","intent":"order","subject":{"reference":"Patient/` + demo.Maria + `"},
+				"medicationCodeableConcept":{"text":"amlodipine 5 mg tablet"},"dispenseRequest":{"numberOfRepeatsAllowed":1}}`,
+			`{"resourceType":"MedicationDispense","id":"fill-1","status":"completed","subject":{"reference":"Patient/` + demo.Maria + `"},
+				"medicationCodeableConcept":{"text":"amlodipine 5 mg tablet"},"authorizingPrescription":[{"reference":"MedicationRequest/rx-used-up"}]}`,
+			`{"resourceType":"MedicationDispense","id":"fill-2","status":"completed","subject":{"reference":"Patient/` + demo.Maria + `"},
+				"medicationCodeableConcept":{"text":"amlodipine 5 mg tablet"},"authorizingPrescription":[{"reference":"MedicationRequest/rx-used-up"}]}`,
+		} {
+			var head struct{ ResourceType, ID string }
+			json.Unmarshal([]byte(raw), &head)
+			b.Entry = append(b.Entry, &fhir.Entry{Resource: json.RawMessage(raw), Request: &fhir.EntryRequest{Method: "PUT", URL: head.ResourceType + "/" + head.ID}})
+		}
+		if _, err := f.st.Process(ctx, b, store.BundleOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := f.s.Medicine(ctx, f.gw, f.maria, "rx-used-up")
+		if err != nil || m.Kind != requests.Renewal || m.RefillsLeft != 0 {
+			t.Fatalf("the used-up medicine: %+v, %v; want a renewal with no refills left", m, err)
+		}
+		if m, err := f.s.Medicine(ctx, f.gw, f.maria, "demo-maria-rx-lisinopril"); err != nil || m.Kind != requests.Refill {
+			t.Errorf("lisinopril: %+v, %v; want a refill", m, err)
+		}
+		phs, _ := f.s.Pharmacies(ctx)
+		r, err := f.s.Ask(ctx, f.gw, f.maria, "acct-maria", "rx-used-up", phs[0].ID)
+		if err != nil || r.Kind != requests.Renewal {
+			t.Fatalf("asking: %+v, %v; want a renewal request", r, err)
 		}
 	})
 }
