@@ -43,9 +43,12 @@ test('Maria writes to her care team with the keyboard, reads the conversation, a
   await page.keyboard.type('Knee after the new dose');
   await page.keyboard.press('Tab');
   await page.keyboard.type('My knee still hurts after the new dose.\nShould I keep taking it? See https://example.org/knee.');
-  await page.keyboard.press('Tab'); // the file field: no file this time
+  await page.keyboard.press('Tab'); // the file field
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'Send message');
+  // A photo of the swollen knee, as the phone's file chooser gives it.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+  await page.setInputFiles('#attachment', { name: 'knee.png', mimeType: 'image/png', buffer: png });
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/messages\/[0-9a-f]{32}\?done=sent$/);
 
@@ -53,6 +56,7 @@ test('Maria writes to her care team with the keyboard, reads the conversation, a
   const threadPath = new URL(page.url()).pathname;
   await assert.doesNotReject(main.getByText('Your message was sent.').waitFor());
   assert.match(await main.textContent(), /Knee after the new dose[\s\S]*With Dr\. Patel's team\.[\s\S]*Not read by the team yet\./);
+  await main.getByRole('link', { name: 'knee.png' }).waitFor();
   assert.equal(await main.getByRole('link', { name: 'https://example.org/knee' }).getAttribute('href'), 'https://example.org/knee');
   // The text keeps its line break and fits the phone's width.
   const box = await main.locator('.cf-message__text').first().boundingBox();
@@ -75,12 +79,24 @@ test('Maria writes to her care team with the keyboard, reads the conversation, a
   await staff.waitForURL(/\/staff\/inbox$/);
   assert.match(await staff.locator('main').textContent(), /Waiting for an answer since/);
   await staff.getByRole('link', { name: 'Knee after the new dose' }).click();
+  // The photo came with the message, and opens.
+  const photo = await staff.getByRole('link', { name: 'knee.png' }).getAttribute('href');
+  const got = await staff.request.get(new URL(photo, server.url).href);
+  assert.equal(got.status(), 200);
+  assert.equal(got.headers()['content-type'], 'image/png');
+  const staffThread = new URL(staff.url()).pathname;
   await staff.getByLabel('Message', { exact: true }).fill('Keep taking it, and come in on Friday.');
   await staff.getByRole('button', { name: 'Send message' }).click();
   await staff.waitForURL(/\?done=sent$/);
   assert.deepEqual(await axeViolations(staff), [], 'the staff thread: axe-core violations');
   await staff.goto(`${server.url}staff/inbox`);
   assert.deepEqual(await axeViolations(staff), [], 'the inbox: axe-core violations');
+  for (const lang of ['es', 'en']) {
+    for (const path of ['staff/inbox', staffThread.slice(1)]) {
+      await staff.goto(`${server.url}${path}?lang=${lang}`);
+      assert.deepEqual(await axeViolations(staff), [], `${path} (${lang}): axe-core violations`);
+    }
+  }
   assert.deepEqual(staffProblems, []);
   await staffContext.close();
 

@@ -36,7 +36,10 @@ test('Maria asks for a refill with the keyboard; Dr. Patel answers from her queu
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/medications\/demo-maria-rx-lisinopril\/refill$/);
   await noSideScroll(page, 'the refill form');
-  assert.deepEqual(await axeViolations(page), [], 'refill form: axe-core violations');
+  for (const lang of ['es', 'en']) {
+    await page.goto(`${server.url}medications/demo-maria-rx-lisinopril/refill?lang=${lang}`);
+    assert.deepEqual(await axeViolations(page), [], `refill form (${lang}): axe-core violations`);
+  }
   await page.locator('#pharmacy-demo-pharmacy-3').focus();
   await page.keyboard.press('Space');
   await page.getByRole('button', { name: 'Ask for the refill' }).focus();
@@ -49,7 +52,11 @@ test('Maria asks for a refill with the keyboard; Dr. Patel answers from her queu
   await signInAs(staff, server, 'clinician@demo.carefront.example');
   await staff.getByRole('link', { name: "Patients' requests" }).click();
   await staff.waitForURL(/\/staff\/requests$/);
-  assert.deepEqual(await axeViolations(staff), [], 'staff requests: axe-core violations');
+  for (const lang of ['es', 'en']) {
+    await staff.goto(`${server.url}staff/requests?lang=${lang}`);
+    assert.deepEqual(await axeViolations(staff), [], `staff requests (${lang}): axe-core violations`);
+  }
+  assert.match(await staff.locator('main').textContent(), /Maria Ortega-Demo, born /);
   const card = staff.locator('li.cf-card', { hasText: 'lisinopril' });
   await card.getByLabel('New status').selectOption('completed');
   await card.getByRole('button', { name: 'Save' }).click();
@@ -78,7 +85,11 @@ test('Maria asks to correct a result, is answered, and adds a statement of disag
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/corrections\/new\?item=/);
   await noSideScroll(page, 'the correction form');
-  assert.deepEqual(await axeViolations(page), [], 'correction form: axe-core violations');
+  const form = page.url();
+  for (const lang of ['es', 'en']) {
+    await page.goto(`${form}&lang=${lang}`);
+    assert.deepEqual(await axeViolations(page), [], `correction form (${lang}): axe-core violations`);
+  }
   await page.getByLabel('What is wrong?').focus();
   await page.keyboard.type('This A1c is not from my sample');
   await page.getByRole('button', { name: 'Send the request' }).focus();
