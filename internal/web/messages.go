@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html"
@@ -78,7 +79,7 @@ func links(m messaging.Message, href func(id string) string) []fileLink {
 // messageViews labels a thread's messages for the reader: their own ("You",
 // "You, on NAME's behalf"), the patient's, a caregiver's, a staff member's
 // by the name they signed with, or the team's automatic reply.
-func messageViews(p page, th *messaging.Thread, account string) []messageView {
+func messageViews(p page, th *messaging.Thread, account string, caregivers map[string]string) []messageView {
 	name := ""
 	if p.Viewing != nil && !p.Viewing.Self {
 		name = p.Viewing.Name
@@ -97,6 +98,8 @@ func messageViews(p page, th *messaging.Thread, account string) []messageView {
 			v.From = p.T("messages.from.you.behalf", "Name", name)
 		case m.Author == account:
 			v.From = p.T("messages.from.you")
+		case m.AuthorKind == messaging.ByCaregiver && caregivers[m.Author] != "":
+			v.From = p.T("messages.from.caregiver.named", "Name", caregivers[m.Author])
 		case m.AuthorKind == messaging.ByCaregiver:
 			v.From = p.T("messages.from.caregiver")
 		case name != "":
@@ -107,6 +110,26 @@ func messageViews(p page, th *messaging.Thread, account string) []messageView {
 		out[i] = v
 	}
 	return out
+}
+
+// caregiverLabels names the caregivers of a patient's record by account,
+// as the patient invited them: by their email address. Ended grants count
+// (their messages stay).
+func (s *Server) caregiverLabels(ctx context.Context, patient string) (map[string]string, error) {
+	if s.opts.Grants == nil {
+		return nil, nil
+	}
+	gs, err := s.opts.Grants.List(ctx, patient)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, g := range gs {
+		if g.Account != "" {
+			out[g.Account] = g.Email
+		}
+	}
+	return out, nil
 }
 
 // FileKind names a file's type for people.
@@ -285,7 +308,15 @@ func (s *Server) showThreadForm(w http.ResponseWriter, r *http.Request, u *signe
 		done = d
 	}
 	p := s.recordPage(w, r, "messages.thread.title", nil)
-	p.Data = threadPage{form: f, Thread: th, Messages: messageViews(p, th, u.account.ID), Done: done}
+	var caregivers map[string]string
+	if p.Viewing == nil || p.Viewing.Self {
+		// The patient sees which of their caregivers wrote; a caregiver is
+		// not shown the others' addresses.
+		if caregivers, err = s.caregiverLabels(r.Context(), th.Patient); err != nil {
+			return err
+		}
+	}
+	p.Data = threadPage{form: f, Thread: th, Messages: messageViews(p, th, u.account.ID, caregivers), Done: done}
 	p.Status = status
 	return s.render(w, r, "message_thread", p)
 }

@@ -363,8 +363,14 @@ func TestCaregiverMessages(t *testing.T) {
 		h.signIn(t, "walter@example.com")
 		thread := strings.Split(strings.TrimPrefix(loc, "/messages/"), "?")[0]
 		_, page = h.get(t, "/messages/"+thread)
-		if !strings.Contains(page, "A caregiver, on your behalf") || !strings.Contains(page, "Why two charges?") {
-			t.Errorf("Walter's view does not show the caregiver's message as theirs on his behalf")
+		if !strings.Contains(page, "dana@example.com, your caregiver, on your behalf") || !strings.Contains(page, "Why two charges?") {
+			t.Errorf("Walter's view does not name the caregiver who wrote on his behalf")
+		}
+		h.post(t, "/signout", nil)
+
+		h.signIn(t, "billing@clinic.example")
+		if _, page := h.get(t, "/staff/inbox/"+thread); !strings.Contains(page, "dana@example.com, a caregiver, on the patient&#39;s behalf") {
+			t.Errorf("the billing team's view does not name the caregiver:\n%s", grep(page, "behalf"))
 		}
 	})
 }

@@ -118,7 +118,11 @@ func (s *Server) showInboxThreadForm(w http.ResponseWriter, r *http.Request, u *
 	if done != "sent" && done != "assigned" && done != "closed" && done != "draft" {
 		done = ""
 	}
-	p.Data = staffThreadPage{form: f, Thread: th, Patient: who[th.Patient], Messages: staffMessageViews(p, th), Account: u.account.ID, Done: done}
+	caregivers, err := s.caregiverLabels(r.Context(), th.Patient)
+	if err != nil {
+		return err
+	}
+	p.Data = staffThreadPage{form: f, Thread: th, Patient: who[th.Patient], Messages: staffMessageViews(p, th, caregivers), Account: u.account.ID, Done: done}
 	return s.render(w, r, "staff_thread", p)
 }
 
@@ -188,7 +192,7 @@ func (s *Server) showInboxFile(w http.ResponseWriter, r *http.Request) error {
 // staffMessageViews labels a thread's messages for the team: the patient,
 // a caregiver on their behalf, a colleague by name, or the automatic
 // reply.
-func staffMessageViews(p page, th *messaging.Thread) []messageView {
+func staffMessageViews(p page, th *messaging.Thread, caregivers map[string]string) []messageView {
 	out := make([]messageView, len(th.Messages))
 	for i, m := range th.Messages {
 		v := messageView{Message: m, Files: links(m, func(id string) string { return "/staff/inbox/" + th.ID + "/files/" + id })}
@@ -199,6 +203,9 @@ func staffMessageViews(p page, th *messaging.Thread) []messageView {
 			v.From = p.T("messages.from.auto", "Team", th.PoolName)
 		case messaging.ByCaregiver:
 			v.From = p.T("inbox.from.caregiver")
+			if c := caregivers[m.Author]; c != "" {
+				v.From = p.T("inbox.from.caregiver.named", "Name", c)
+			}
 		default:
 			v.From = p.T("inbox.from.patient")
 			v.Ours = true
