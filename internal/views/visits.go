@@ -36,6 +36,9 @@ type Visit struct {
 	// Appointment is the id of an upcoming visit's Appointment, for its
 	// page (details, calendar file, changes).
 	Appointment string `json:"appointment,omitempty"`
+	// Ref is a past visit's Encounter ("Encounter/ID"), which the patient
+	// can ask to correct.
+	Ref string `json:"ref,omitempty"`
 }
 
 // visitModeExt is the extension the demo and carefront's own bookings use
@@ -100,6 +103,7 @@ func (s *session) visits(ctx context.Context) (*Visits, error) {
 			continue
 		}
 		v.Summary = summaries[idOf(e)]
+		v.Ref = "Encounter/" + idOf(e)
 		out.Past = append(out.Past, v)
 	}
 	return out, nil

@@ -106,6 +106,18 @@ func TestCorrectionPages(t *testing.T) {
 		if _, page := h.get(t, "/results"); !strings.Contains(page, `href="`+item+`"`) {
 			t.Fatal("no correction link on the results page")
 		}
+		// A past visit and a document can be asked to be corrected too.
+		for page, link := range map[string]string{
+			"/visits":                               "/corrections/new?item=Encounter/demo-maria-visit-6",
+			"/documents/demo-maria-visit-6-summary": "/corrections/new?item=DocumentReference/demo-maria-visit-6-summary",
+		} {
+			if _, body := h.get(t, page); !strings.Contains(body, `href="`+link+`"`) {
+				t.Errorf("no correction link to %s on %s", link, page)
+			}
+			if res, body := h.get(t, link); res.StatusCode != 200 || !strings.Contains(body, "What is wrong?") {
+				t.Errorf("GET %s: %d", link, res.StatusCode)
+			}
+		}
 		_, page := h.get(t, item)
 		if !strings.Contains(page, "Hemoglobin A1c") || !strings.Contains(page, "What is wrong?") {
 			t.Fatalf("correction form:\n%s", page)
