@@ -242,16 +242,26 @@ func TestInbox(t *testing.T) {
 	})
 }
 
+// mariaWritesToBilling signs Maria in, sends a message to the Billing
+// pool, signs her out and returns the thread's id.
+func mariaWritesToBilling(t *testing.T, h *authHarness, pools map[string]string) string {
+	t.Helper()
+	h.signIn(t, "maria@example.com")
+	res, _ := h.post(t, "/messages/new", url.Values{"pool": {pools["Billing"]}, "subject": {"My bill"}, "text": {"Is the March visit covered?"}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("Maria writes to Billing: %d", res.StatusCode)
+	}
+	h.post(t, "/signout", nil)
+	return strings.TrimPrefix(strings.TrimSuffix(res.Header.Get("Location"), "?done=sent"), "/messages/")
+}
+
 // TestInboxNeedsTheSecondFactor: a staff member who has given only their
 // password is sent to the second step from every inbox page and action,
 // and nothing of the thread is shown or changed.
 func TestInboxNeedsTheSecondFactor(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		h, _, pools := messagesHarness(t, db)
-		h.signIn(t, "maria@example.com")
-		res, _ := h.post(t, "/messages/new", url.Values{"pool": {pools["Billing"]}, "subject": {"My bill"}, "text": {"Is the March visit covered?"}})
-		id := strings.TrimPrefix(strings.TrimSuffix(res.Header.Get("Location"), "?done=sent"), "/messages/")
-		h.post(t, "/signout", nil)
+		id := mariaWritesToBilling(t, h, pools)
 
 		staff := h.fresh()
 		if res, _ := staff.post(t, "/signin", url.Values{"email": {"billing@clinic.example"}, "password": {"a long enough passphrase"}}); res.StatusCode != 303 {
@@ -290,10 +300,7 @@ func TestInboxNeedsTheSecondFactor(t *testing.T) {
 func TestStaffSeeWhoWrote(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
 		h, _, pools := messagesHarness(t, db)
-		h.signIn(t, "maria@example.com")
-		res, _ := h.post(t, "/messages/new", url.Values{"pool": {pools["Billing"]}, "subject": {"My bill"}, "text": {"Is the March visit covered?"}})
-		id := strings.TrimPrefix(strings.TrimSuffix(res.Header.Get("Location"), "?done=sent"), "/messages/")
-		h.post(t, "/signout", nil)
+		id := mariaWritesToBilling(t, h, pools)
 
 		h.signIn(t, "billing@clinic.example")
 		_, inbox := h.get(t, "/staff/inbox")
