@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 
 	"carefront/internal/access"
 	"carefront/internal/clinical"
@@ -25,7 +26,18 @@ func (s *Server) showVisits(w http.ResponseWriter, r *http.Request) error {
 	if v == nil {
 		return err
 	}
-	d := visitsPage{Visits: v}
+	// Booked visits (an Appointment's start is an instant) are shown in
+	// the clinic's time zone, as on their own page and in reminders; an
+	// Encounter's time may be a date alone, and stays as the record gives
+	// it. The view may be cached: change a copy.
+	local := *v
+	local.Upcoming = slices.Clone(v.Upcoming)
+	for i := range local.Upcoming {
+		if local.Upcoming[i].Appointment != "" {
+			local.Upcoming[i].Start, local.Upcoming[i].End = local.Upcoming[i].Start.In(s.zone()), local.Upcoming[i].End.In(s.zone())
+		}
+	}
+	d := visitsPage{Visits: &local}
 	if u := currentUser(r.Context()); s.opts.Appointments != nil && u.account.Kind != identity.Staff {
 		dec, _, err := s.opts.Clinical.Decide(r.Context(), *req, access.Write, access.Target{Type: "Appointment", Patients: []string{req.Principal.Patient}})
 		if err != nil {

@@ -180,6 +180,32 @@ func TestBookingLimits(t *testing.T) {
 	})
 }
 
+// TestVisitTimesInTheClinicZone: with the clinic in Chicago, a booked
+// visit's time on the visits list is the clinic's, as on its own page.
+func TestVisitTimesInTheClinicZone(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		chicago, err := time.LoadLocation("America/Chicago")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := bookingHarness(t, db, func(o *Options) { o.Auth.Zone = chicago })
+		h.signIn(t, "maria@example.com")
+		_, page := h.get(t, "/visits/book?clinician=demo-dr-nguyen&week=1")
+		m := slotLink.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatal("no time offered")
+		}
+		res, _ := h.post(t, "/visits/book", url.Values{"slot": {m[1]}})
+		visit := strings.TrimSuffix(res.Header.Get("Location"), "?done=booked")
+		_, one := h.get(t, visit)
+		_, list := h.get(t, "/visits")
+		when := regexp.MustCompile(`\d{1,2}:\d{2} [AP]M CST`).FindString(one)
+		if when == "" || !strings.Contains(list, when) {
+			t.Errorf("the visit's page says %q; the list does not say it too", when)
+		}
+	})
+}
+
 // TestCaregiverBookingFollowsTheGrant: a caregiver with "messages" only
 // is not offered booking and is refused every booking page and action;
 // one with visits books for the patient.
