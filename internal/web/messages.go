@@ -54,9 +54,12 @@ type messageView struct {
 	From string
 	// Ours is the patient's side (the patient or a caregiver).
 	Ours bool
-	// ReadState says to show whether the team has read it (on the
-	// patient's pages, for the patient's side's messages).
-	ReadState bool
+	// ReadState says to show whether the other side has read it: the team
+	// (on the patient's pages, for the patient's side's messages) or the
+	// patient's side (in the inbox, for the team's); Read and NotRead are
+	// the catalogue ids that say so.
+	ReadState     bool
+	Read, NotRead string
 	// Files link the files sent with it.
 	Files []fileLink
 }
@@ -79,7 +82,7 @@ func links(m messaging.Message, href func(id string) string) []fileLink {
 // messageViews labels a thread's messages for the reader: their own ("You",
 // "You, on NAME's behalf"), the patient's, a caregiver's, a staff member's
 // by the name they signed with, or the team's automatic reply.
-func messageViews(p page, th *messaging.Thread, account string, caregivers map[string]string) []messageView {
+func messageViews(p page, th *messaging.Thread, account string, caregivers map[string]string, zone *time.Location) []messageView {
 	name := ""
 	if p.Viewing != nil && !p.Viewing.Self {
 		name = p.Viewing.Name
@@ -88,7 +91,8 @@ func messageViews(p page, th *messaging.Thread, account string, caregivers map[s
 	for i, m := range th.Messages {
 		v := messageView{Message: m, Ours: m.AuthorKind == messaging.ByPatient || m.AuthorKind == messaging.ByCaregiver,
 			Files: links(m, func(id string) string { return p.R("/messages/" + th.ID + "/files/" + id) })}
-		v.ReadState = v.Ours
+		v.ReadState, v.Read, v.NotRead = v.Ours, "messages.read", "messages.notread"
+		v.Sent, v.ReadAt = v.Sent.In(zone), v.ReadAt.In(zone)
 		switch {
 		case m.AuthorKind == messaging.ByStaff:
 			v.From = p.T("messages.from.staff", "Name", m.AuthorName, "Team", th.PoolName)
@@ -316,7 +320,7 @@ func (s *Server) showThreadForm(w http.ResponseWriter, r *http.Request, u *signe
 			return err
 		}
 	}
-	p.Data = threadPage{form: f, Thread: th, Messages: messageViews(p, th, u.account.ID, caregivers), Done: done}
+	p.Data = threadPage{form: f, Thread: th, Messages: messageViews(p, th, u.account.ID, caregivers, s.zone()), Done: done}
 	p.Status = status
 	return s.render(w, r, "message_thread", p)
 }

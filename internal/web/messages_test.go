@@ -239,6 +239,12 @@ func TestInbox(t *testing.T) {
 		if opened < 2 {
 			t.Errorf("%d audited openings by Dr. Patel, want at least 2", opened)
 		}
+		// The team sees that Maria read the answer.
+		h.post(t, "/signout", nil)
+		h.signIn(t, "patel@clinic.example")
+		if _, page := h.get(t, "/staff/inbox/"+id); !strings.Contains(page, "Read by the patient&#39;s side on") {
+			t.Errorf("the team's view does not say Maria read the answer:\n%s", grep(page, "Read"))
+		}
 	})
 }
 

@@ -122,7 +122,7 @@ func (s *Server) showInboxThreadForm(w http.ResponseWriter, r *http.Request, u *
 	if err != nil {
 		return err
 	}
-	p.Data = staffThreadPage{form: f, Thread: th, Patient: who[th.Patient], Messages: staffMessageViews(p, th, caregivers), Account: u.account.ID, Done: done}
+	p.Data = staffThreadPage{form: f, Thread: th, Patient: who[th.Patient], Messages: staffMessageViews(p, th, caregivers, s.zone()), Account: u.account.ID, Done: done}
 	return s.render(w, r, "staff_thread", p)
 }
 
@@ -192,10 +192,12 @@ func (s *Server) showInboxFile(w http.ResponseWriter, r *http.Request) error {
 // staffMessageViews labels a thread's messages for the team: the patient,
 // a caregiver on their behalf, a colleague by name, or the automatic
 // reply.
-func staffMessageViews(p page, th *messaging.Thread, caregivers map[string]string) []messageView {
+func staffMessageViews(p page, th *messaging.Thread, caregivers map[string]string, zone *time.Location) []messageView {
 	out := make([]messageView, len(th.Messages))
 	for i, m := range th.Messages {
 		v := messageView{Message: m, Files: links(m, func(id string) string { return "/staff/inbox/" + th.ID + "/files/" + id })}
+		v.Sent, v.ReadAt = v.Sent.In(zone), v.ReadAt.In(zone)
+		v.ReadState, v.Read, v.NotRead = m.AuthorKind == messaging.ByStaff, "inbox.read", "inbox.notread"
 		switch m.AuthorKind {
 		case messaging.ByStaff:
 			v.From = m.AuthorName
