@@ -63,9 +63,10 @@ type fileMail struct {
 	path string
 }
 
-func (f *fileMail) Send(_ context.Context, m notify.Message) error {
+func (f *fileMail) Send(ctx context.Context, m notify.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	notify.NewOutbox(1).Send(ctx, m) // a copy to the suite's notification sink, for the PHI scan
 	file, err := os.OpenFile(f.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err

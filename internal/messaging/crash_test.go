@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,25 +66,6 @@ func sendAsChild(spec string) int {
 	return 3 // the failpoint should have killed the process
 }
 
-// outbox is a mail relay in memory.
-type outbox struct {
-	mu   sync.Mutex
-	sent []notify.Message
-}
-
-func (o *outbox) Send(_ context.Context, m notify.Message) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.sent = append(o.sent, m)
-	return nil
-}
-
-func (o *outbox) all() []notify.Message {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]notify.Message(nil), o.sent...)
-}
-
 // TestNoticeSurvivesAKillAfterTheMessage: a process killed right after a
 // message's commit, before anything else ran, loses neither the message nor
 // its notice: the next instance sends the pool's member exactly one notice,
@@ -110,7 +90,7 @@ func TestNoticeSurvivesAKillAfterTheMessage(t *testing.T) {
 				t.Fatalf("%d messages after the kill (%v), want 1", n, err)
 			}
 			// The next instance runs the queued notice.
-			mail := &outbox{}
+			mail := notify.NewOutbox(100) // copies to the suite's notification sink too
 			auth := &identity.Auth{Store: identity.NewStore(db, f.s.Keys), Keys: f.s.Keys, Mail: mail, Audit: f.s.Audit}
 			q, err := jobs.New(db, jobs.Options{PollInterval: 20 * time.Millisecond}, auth.MailHandler())
 			if err != nil {
@@ -121,11 +101,11 @@ func TestNoticeSurvivesAKillAfterTheMessage(t *testing.T) {
 			}
 			t.Cleanup(func() { q.Stop(context.Background()) })
 			deadline := time.Now().Add(20 * time.Second)
-			for len(mail.all()) == 0 && time.Now().Before(deadline) {
+			for len(mail.Messages()) == 0 && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			time.Sleep(500 * time.Millisecond) // a second delivery would show by now
-			sent := mail.all()
+			sent := mail.Messages()
 			if len(sent) != 1 || sent[0].To != "rivera@clinic.example" || !strings.Contains(sent[0].Subject, "A new message is waiting") {
 				t.Fatalf("notices after the restart = %+v, want one to Dr. Rivera", sent)
 			}
