@@ -17,6 +17,9 @@ type correctionsPage struct {
 type correctionNewPage struct {
 	*form
 	Item *requests.Item
+	// Earlier are the corrections asked before of this item, with the
+	// care team's answers and any statement of disagreement: kept with it.
+	Earlier []requests.Request
 }
 
 // showCorrections lists the record's correction requests: status, the
@@ -58,7 +61,17 @@ func (s *Server) showNewCorrectionForm(w http.ResponseWriter, r *http.Request, r
 	if err != nil {
 		return err
 	}
-	p := s.recordPage(w, r, "corrections.new.title", correctionNewPage{form: f, Item: it})
+	all, err := s.opts.Requests.Corrections(r.Context(), s.opts.Clinical, *req)
+	if err != nil {
+		return err
+	}
+	var earlier []requests.Request
+	for _, c := range all {
+		if c.Focus == it.Ref {
+			earlier = append(earlier, c)
+		}
+	}
+	p := s.recordPage(w, r, "corrections.new.title", correctionNewPage{form: f, Item: it, Earlier: earlier})
 	p.Status = status
 	return s.render(w, r, "correction_new", p)
 }

@@ -164,5 +164,11 @@ func TestCorrectionPages(t *testing.T) {
 		if _, page := h.get(t, "/corrections"); !strings.Contains(page, "Your statement of disagreement:</span> I gave no sample that day.") {
 			t.Error("the statement is not shown")
 		}
+		// Kept with the item: asking about it again shows the earlier
+		// answer and the statement.
+		if _, page := h.get(t, item); !strings.Contains(page, "Asked before about this item") || !strings.Contains(page, "The lab confirmed") ||
+			!strings.Contains(page, "I gave no sample that day.") {
+			t.Error("the item's correction page does not show the earlier answer and statement")
+		}
 	})
 }
