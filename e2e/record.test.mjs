@@ -91,7 +91,9 @@ test('Maria: her A1c trend from home, a visit summary, the choice to wait for re
   await page.waitForURL(/\/results$/);
   assert.equal(await page.getByText('You asked to see it after').count(), 0, 'shown after Show it now');
 
-  // Download: past the step-up age, the file asks for a fresh code first.
+  // Download: past the step-up age (10 s since the sign-in, however fast
+  // the steps above ran), the file asks for a fresh code first.
+  await page.waitForTimeout(10500);
   await nextStep(page);
   await page.goto(`${server.url}record/download`);
   await page.getByRole('link', { name: 'Download the file' }).click();
