@@ -221,7 +221,9 @@ test('a Synthea patient activates an account, reaches their results and a trend,
     assert.equal(res.status(), 200, p);
     await accessible(page, `Synthea patient /${p}`);
   }
-  // The download after step-up: their own record, all of it.
+  // The download after step-up (10 s past the sign-in): their own record,
+  // all of it.
+  await page.waitForTimeout(10500);
   await nextStep(page);
   await page.goto(`${server.url}record/download`);
   await page.getByRole('link', { name: 'Download the file' }).click();
