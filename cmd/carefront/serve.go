@@ -41,6 +41,7 @@ import (
 	"carefront/internal/seal"
 	"carefront/internal/session"
 	"carefront/internal/shl"
+	"carefront/internal/telehealth"
 	"carefront/internal/sqldb"
 	"carefront/internal/telemetry"
 	"carefront/internal/views"
@@ -49,7 +50,7 @@ import (
 
 // sealedColumns lists every column holding sealed values, for background
 // re-encryption after "keys rotate". Features that seal a column add it here.
-var sealedColumns = slices.Concat(identity.SealedColumns, shl.SealedColumns, oauth.SealedColumns, messaging.SealedColumns)
+var sealedColumns = slices.Concat(identity.SealedColumns, shl.SealedColumns, oauth.SealedColumns, messaging.SealedColumns, telehealth.SealedColumns)
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, _, err := parseFlags("serve", "Runs the portal until SIGTERM or SIGINT, then finishes in-flight requests and\ncommits pending audit records before it exits.", args, getenv, stdout, nil)
