@@ -31,6 +31,11 @@ import (
 // TokenTTL is how long a visit token can be redeemed after it is issued.
 const TokenTTL = 2 * time.Minute
 
+// clockSkew is how far apart two instances' clocks may be: a token issued
+// by one is redeemed by another (behind a load balancer) this much before
+// its start or after its end.
+const clockSkew = 5 * time.Second
+
 // Participant roles.
 const (
 	RolePatient   = "patient"
@@ -158,7 +163,7 @@ func (t *Tokens) check(ctx context.Context, token, appointment string) (*Claim, 
 	if appointment == "" {
 		return nil, refused("other-visit")
 	}
-	err = std.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{audiencePre + appointment}, Time: t.DB.Now()}, 0)
+	err = std.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{audiencePre + appointment}, Time: t.DB.Now()}, clockSkew)
 	switch {
 	case errors.Is(err, jwt.ErrExpired), errors.Is(err, jwt.ErrNotValidYet):
 		return nil, refused("expired")

@@ -64,11 +64,18 @@ func TestVisitTokens(t *testing.T) {
 			}
 			return s
 		}
+		// Redeemed by an instance whose clock is 3 seconds behind the issuer's.
+		early := fresh()
+		clock.Add(-3 * time.Second)
+		if _, err := two.Redeem(ctx, early, "appt-1"); err != nil {
+			t.Errorf("a token redeemed by an instance 3 seconds behind: %v", err)
+		}
+		clock.Add(3 * time.Second)
 		if _, err := one.Redeem(ctx, fresh(), "appt-2"); reason(err) != "other-visit" {
 			t.Errorf("another visit's token: %v", err)
 		}
 		late := fresh()
-		clock.Add(telehealth.TokenTTL + time.Second)
+		clock.Add(telehealth.TokenTTL + 6*time.Second) // past the end and the 5 seconds allowed for instances' clocks
 		if _, err := one.Redeem(ctx, late, "appt-1"); reason(err) != "expired" {
 			t.Errorf("an expired token: %v", err)
 		}
