@@ -436,8 +436,12 @@ func TestRemindersFollowTheVisit(t *testing.T) {
 		}
 		// The job run again (a crash after its emails were queued, before
 		// it was marked done) queues nothing more.
+		before := audittest.Count(t, db)
 		if err := f.s.SendReminder(ctx, first[0].args.(appointments.ReminderArgs)); err != nil || len(f.sent.sent) != 1 {
 			t.Errorf("the same reminder run twice sent %q, %v", f.sent.sent, err)
+		}
+		if n := audittest.Count(t, db); n != before {
+			t.Errorf("the second run of a sent reminder wrote %d audit records", n-before)
 		}
 		next := f.slotOn(t, "demo-dr-patel", 6)
 		if _, err := f.s.Move(ctx, f.gw, f.maria, maria, a.ID, next.ID); err != nil {

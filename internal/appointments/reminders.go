@@ -103,6 +103,16 @@ func (s *Store) sendReminder(ctx context.Context, _ jobs.Job, args ReminderArgs)
 		return nil // cancelled or moved: this reminder is for a time no longer booked
 	}
 	clinic := a.Clinic // "" when unknown: the notice says "your clinic" (a place's name can be a department's)
+	// A run after the reminder was queued (a crash before the job was
+	// marked done) stops here, before asking, and auditing, as each
+	// caregiver; the guard in the transaction below settles a race.
+	var sent int
+	if err := s.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT COUNT(*) FROM visit_reminder_sent WHERE appointment_id = ? AND starts = ? AND lead = ?",
+			a.ID, args.Start, args.Lead).Scan(&sent)
+	}); err != nil || sent > 0 {
+		return err
+	}
 	caregivers, err := s.caregiversOf(ctx, a)
 	if err != nil {
 		return err
