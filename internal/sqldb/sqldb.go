@@ -98,6 +98,12 @@ type DB struct {
 	// reads and writes, on SQLite, cache the reader and writer pools'
 	// prepared statements.
 	reads, writes *stmtCache
+
+	// listen, on PostgreSQL, is how Listen connects (a connection of
+	// its own, outside the pools); channelPre tells this database's
+	// channels from another schema's (channels are per database).
+	listen     *pgx.ConnConfig
+	channelPre string
 }
 
 // Open opens and pings the database. It does not migrate; call Migrate.
@@ -271,7 +277,8 @@ func openPostgres(ctx context.Context, o Options, now func() time.Time) (*DB, er
 	}
 	var b [2]byte
 	rand.Read(b[:])
-	db := &DB{Dialect: Postgres, Now: now, write: pool, read: read, async: async, durable: o.Durable, flushID: int(b[0])<<8 | int(b[1])}
+	db := &DB{Dialect: Postgres, Now: now, write: pool, read: read, async: async, durable: o.Durable, flushID: int(b[0])<<8 | int(b[1]),
+		listen: pc.Copy(), channelPre: "carefront_" + o.Schema + "_"}
 	return db, db.newProvider()
 }
 

@@ -54,10 +54,6 @@ const (
 	keyID       = "visit-1"
 )
 
-// SealedColumns are the columns this package seals, for re-encryption
-// after a rotation of the encryption keyset.
-var SealedColumns = []seal.Column{{Table: "visit_token_key", IDColumn: "id", Column: "private_sealed"}}
-
 // Claim is what a visit token says.
 type Claim struct {
 	Appointment string // the Appointment id

@@ -1,0 +1,372 @@
+package telehealth
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"carefront/internal/audit"
+	"carefront/internal/seal"
+	"carefront/internal/sqldb"
+)
+
+// Participant states. The server enforces the waiting room: a waiting
+// participant's signalling is not relayed and nobody's reaches them.
+const (
+	StateWaiting  = "waiting"
+	StateAdmitted = "admitted"
+)
+
+// DefaultMaxAdmitted is the size of the embedded provider's mesh: each
+// browser sends its media to every other one, which a phone's uplink
+// bears for four people.
+const DefaultMaxAdmitted = 4
+
+// live is how long a connection counts as present after its instance
+// last vouched for it (every heartbeat): a crashed instance's people
+// drop out of the room after this.
+const (
+	live      = 20 * time.Second
+	heartbeat = 5 * time.Second
+)
+
+// notifyChannel is the PostgreSQL channel that wakes the instance holding
+// a connection (the payload is the connection's id).
+const notifyChannel = "visit_signal"
+
+// Rooms holds the video visits' rooms: who waits, who is admitted, and
+// the relay of messages between their connections, which may be on any
+// instance. Every state lives in the database; each instance keeps only
+// its own open connections.
+type Rooms struct {
+	DB     *sqldb.DB
+	Seal   *seal.Keys
+	Tokens *Tokens
+	Audit  *audit.Writer
+	// CheckedIn reports when the patient checked in for the visit (zero
+	// if not), for the clinician's waiting list; nil shows none.
+	CheckedIn func(ctx context.Context, appointment string) (time.Time, error)
+	// MaxAdmitted is how many may be admitted at once (DefaultMaxAdmitted
+	// when 0).
+	MaxAdmitted int
+	Log         *slog.Logger
+
+	mu    sync.Mutex
+	local map[string]*peer // connection id -> this instance's connection
+}
+
+// SealedColumns lists the columns this package seals, for re-encryption
+// after a rotation of the encryption keyset.
+var SealedColumns = []seal.Column{
+	{Table: "visit_token_key", IDColumn: "id", Column: "private_sealed"},
+	{Table: "visit_participant", IDColumn: "id", Column: "name_sealed"},
+}
+
+// peer is one open connection on this instance.
+type peer struct {
+	id, appointment, participant, role string
+	out                                chan []byte
+	gone                               chan string // why the server ends it
+	once                               sync.Once
+}
+
+func (p *peer) send(msg []byte) {
+	select {
+	case p.out <- msg:
+	default:
+		// A connection that cannot keep up is ended rather than let
+		// the instance's memory grow; the browser reconnects.
+		p.end("slow")
+	}
+}
+
+func (p *peer) end(reason string) {
+	p.once.Do(func() { p.gone <- reason })
+}
+
+func (r *Rooms) logger() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.Default()
+}
+
+func (r *Rooms) maxAdmitted() int {
+	if r.MaxAdmitted > 0 {
+		return r.MaxAdmitted
+	}
+	return DefaultMaxAdmitted
+}
+
+// Run relays messages to this instance's connections from the others,
+// and keeps its connections marked as present, until ctx ends.
+func (r *Rooms) Run(ctx context.Context) {
+	go func() {
+		if err := r.DB.Listen(ctx, notifyChannel, func(conn string) {
+			if conn == "" {
+				r.drainAll(ctx)
+				return
+			}
+			r.drain(ctx, conn)
+		}); err != nil {
+			r.logger().Error("telehealth: listen", "err", err)
+		}
+	}()
+	t := time.NewTicker(heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.beat(ctx)
+		// A wake-up can be lost (the listener reconnecting): look anyway.
+		r.drainAll(ctx)
+	}
+}
+
+// beat marks this instance's connections present and lets go of the
+// messages nobody took.
+func (r *Rooms) beat(ctx context.Context) {
+	now := r.DB.Now()
+	err := r.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		for _, id := range r.localIDs() {
+			if _, err := tx.Exec(ctx, "UPDATE visit_participant SET seen = ? WHERE conn = ?", now.UnixMicro(), id); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM visit_signal WHERE created < ?", now.Add(-time.Minute).UnixMicro())
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		r.logger().Error("telehealth: heartbeat", "err", err)
+	}
+}
+
+func (r *Rooms) localIDs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]string, 0, len(r.local))
+	for id := range r.local {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (r *Rooms) drainAll(ctx context.Context) {
+	for _, id := range r.localIDs() {
+		r.drain(ctx, id)
+	}
+}
+
+// drain hands a local connection the messages waiting for it.
+func (r *Rooms) drain(ctx context.Context, conn string) {
+	r.mu.Lock()
+	p := r.local[conn]
+	r.mu.Unlock()
+	if p == nil {
+		return
+	}
+	var bodies []string
+	err := r.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		bodies = bodies[:0]
+		rows, err := tx.Query(ctx, "SELECT id, body FROM visit_signal WHERE conn = ? ORDER BY id", conn)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var last int64
+		for rows.Next() {
+			var b string
+			if err := rows.Scan(&last, &b); err != nil {
+				return err
+			}
+			bodies = append(bodies, b)
+		}
+		if err := rows.Err(); err != nil || len(bodies) == 0 {
+			return err
+		}
+		rows.Close()
+		_, err = tx.Exec(ctx, "DELETE FROM visit_signal WHERE conn = ? AND id <= ?", conn, last)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			r.logger().Error("telehealth: relay", "err", err)
+		}
+		return
+	}
+	for _, b := range bodies {
+		r.handOver(p, []byte(b))
+	}
+}
+
+// handOver gives a message to a local connection, acting on the ones
+// that end it.
+func (r *Rooms) handOver(p *peer, msg []byte) {
+	var head struct {
+		Type string `json:"type"`
+	}
+	json.Unmarshal(msg, &head)
+	p.send(msg)
+	switch head.Type {
+	case "moved", "ended":
+		p.end(head.Type)
+	}
+}
+
+// deliver sends msg to the connection conn, wherever it is: at once when
+// it is on this instance, else through the table and a wake-up.
+func (r *Rooms) deliver(ctx context.Context, conn string, msg any) error {
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	p := r.local[conn]
+	r.mu.Unlock()
+	if p != nil {
+		r.handOver(p, b)
+		return nil
+	}
+	if r.DB.Dialect != sqldb.Postgres {
+		return nil // one process: a connection not here is gone
+	}
+	return r.DB.Write(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, "INSERT INTO visit_signal (conn, body, created) VALUES (?, ?, ?)", conn, string(b), r.DB.Now().UnixMicro()); err != nil {
+			return err
+		}
+		return tx.Notify(ctx, r.DB, notifyChannel, conn)
+	})
+}
+
+// member is one participant of a room as stored.
+type member struct {
+	Participant string
+	Role        string
+	Name        string
+	State       string
+	Conn        string
+	Arrived     time.Time
+	Joined      time.Time
+	Left        time.Time
+}
+
+func memberID(appointment, participant string) string { return appointment + " " + participant }
+
+func (r *Rooms) nameBinding(appointment, participant string) seal.Binding {
+	return seal.Binding{Table: "visit_participant", Column: "name_sealed", Row: memberID(appointment, participant)}
+}
+
+// members lists a room's participants; present only those on a live
+// connection.
+func (r *Rooms) members(ctx context.Context, appointment string, present bool) ([]member, error) {
+	var out []member
+	since := r.DB.Now().Add(-live).UnixMicro()
+	err := r.DB.Read(ctx, func(tx *sqldb.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT participant, role, name_sealed, state, conn, seen, arrived, joined, left_at
+			FROM visit_participant WHERE appointment = ? ORDER BY arrived, participant`, appointment)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m member
+			var sealed []byte
+			var seen, arrived, joined, left int64
+			if err := rows.Scan(&m.Participant, &m.Role, &sealed, &m.State, &m.Conn, &seen, &arrived, &joined, &left); err != nil {
+				return err
+			}
+			if m.Conn != "" && seen < since {
+				m.Conn = "" // its instance stopped vouching for it
+			}
+			if present && m.Conn == "" {
+				continue
+			}
+			name, err := r.Seal.Open(sealed, r.nameBinding(appointment, m.Participant))
+			if err != nil {
+				return err
+			}
+			m.Name = string(name)
+			m.Arrived, m.Joined, m.Left = micros(arrived), micros(joined), micros(left)
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+func micros(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+func newConnID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// room is a visit's row.
+type room struct {
+	Patient string
+	Ended   time.Time
+	Notice  string
+}
+
+func (r *Rooms) room(ctx context.Context, appointment string) (*room, error) {
+	var rm room
+	var ended int64
+	err := r.DB.ReadOne(ctx, func(tx *sqldb.Tx) error {
+		return tx.QueryRow(ctx, "SELECT patient, ended, notice FROM visit_room WHERE appointment = ?", appointment).Scan(&rm.Patient, &ended, &rm.Notice)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return &room{}, nil
+	}
+	rm.Ended = micros(ended)
+	return &rm, err
+}
+
+// Ended reports when the visit was ended by the clinician (zero if not).
+func (r *Rooms) Ended(ctx context.Context, appointment string) (time.Time, error) {
+	rm, err := r.room(ctx, appointment)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return rm.Ended, nil
+}
+
+// Times reports when the visit really began (the first join of a
+// participant admitted with the clinician there) and ended (the end, or
+// the last leave), for the write-back of the Encounter.
+func (r *Rooms) Times(ctx context.Context, appointment string) (start, end time.Time, err error) {
+	ms, err := r.members(ctx, appointment, false)
+	if err != nil {
+		return start, end, err
+	}
+	rm, err := r.room(ctx, appointment)
+	if err != nil {
+		return start, end, err
+	}
+	for _, m := range ms {
+		if !m.Joined.IsZero() && (start.IsZero() || m.Joined.Before(start)) {
+			start = m.Joined
+		}
+		if m.Left.After(end) {
+			end = m.Left
+		}
+	}
+	if !rm.Ended.IsZero() {
+		end = rm.Ended
+	}
+	return start, end, nil
+}
