@@ -49,14 +49,18 @@ export async function startServer(extraArgs = [], dataDir = newDataDir()) {
   };
 }
 
-export async function launchBrowser() {
+// launchBrowser starts headless Chromium; with media, its fake camera and
+// microphone answer getUserMedia without asking, and WebRTC may use
+// loopback with plain (not mDNS) local addresses, for video visits.
+export async function launchBrowser({ media = false } = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}; install Debian's chromium package`);
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'];
+  if (media) {
+    args.push('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection',
+      '--disable-features=WebRtcHideLocalIpsWithMdns', '--autoplay-policy=no-user-gesture-required');
+  }
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
 }
 
 // watchConsole collects console errors and page errors, which is where

@@ -328,6 +328,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			// Per app and record connection, in each instance's memory: a
 			// shared budget would add a database write to every read.
 			Limiter: ratelimit.New(20, 200, 100_000)}}
+	// Video visits: rooms shared by every instance through the database.
+	rooms := &telehealth.Rooms{DB: db, Seal: k, Tokens: &telehealth.Tokens{DB: db, Seal: k}, Audit: aw, Log: log.With("component", "telehealth"),
+		CheckedIn: func(ctx context.Context, appt string) (time.Time, error) {
+			at, err := checkins.CheckedIn(ctx, []string{appt})
+			return at[appt], err
+		}}
+	video := &web.Video{Rooms: rooms, Consents: &telehealth.Consents{Store: fhirStore, Audit: aw},
+		Window: telehealth.Window{Early: cfg.VisitJoinEarly, Grace: cfg.VisitJoinGrace}}
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
@@ -339,7 +347,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Views: builder,
 		// Share links: passcodes hashed on a budget of their own, so a
 		// flood of guesses cannot slow sign-in.
-		Messages: messages, Appointments: visits, CheckIn: checkins, Requests: asks,
+		Messages: messages, Appointments: visits, CheckIn: checkins, Requests: asks, Video: video,
 		Links: &shl.Links{DB: db, Audit: aw, Keys: k, Views: builder, BaseURL: base,
 			Hasher: identity.NewHasher(identity.DefaultParams, 2)},
 		ShareLimiter:    limiter("share-link", 0.2, 10), // per address: 10 at once, then one every 5 s
@@ -407,6 +415,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		return fmt.Errorf("job queue: %w", err)
 	}
+	go rooms.Run(bg)
 	go reencrypt(bg, log, db, k)
 	go relabel(bg, log, fhirStore)
 	if cfg.AuditVerifyInterval > 0 {

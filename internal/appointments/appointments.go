@@ -650,3 +650,35 @@ func checkReason(reason string) (string, error) {
 
 // Clock is the store's time, by which the policy is kept.
 func (s *Store) Clock() time.Time { return s.now() }
+
+// ForClinician lists the booked visits of a clinician (a Practitioner
+// id) starting from from until to, earliest first: their own schedule,
+// read from carefront's store. The patients' records are not read here;
+// a page naming them reads each through the gateway.
+func (s *Store) ForClinician(ctx context.Context, practitioner string, from, to time.Time) ([]Appointment, error) {
+	q, err := fhir.ParseQuery("Appointment", url.Values{"practitioner": {"Practitioner/" + practitioner}, "status": {"booked"},
+		"date": {"ge" + from.UTC().Format(time.RFC3339), "lt" + to.UTC().Format(time.RFC3339)}, "_count": {"200"}}, false)
+	if err != nil {
+		return nil, err
+	}
+	var out []Appointment
+	for {
+		page, err := s.FHIR.Search(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range page.Matches {
+			a, err := s.appointment(ctx, r)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, *a)
+		}
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	slices.SortFunc(out, func(a, b Appointment) int { return a.Start.Compare(b.Start) })
+	return out, nil
+}

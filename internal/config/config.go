@@ -57,6 +57,8 @@ type Config struct {
 	OfficeHours             string         // when the care teams read messages, in the clinic's time zone ("Mon-Fri 08:00-17:00", or "always")
 	VisitChangeBefore       time.Duration  // visits can be cancelled or moved online until this long before they start
 	VisitMaxUpcoming        int            // visits ahead a patient may hold booked online at once
+	VisitJoinEarly          time.Duration  // a video visit can be joined this long before it starts
+	VisitJoinGrace          time.Duration  // ... until this long after its planned end
 	CheckInForms            string         // kind of visit -> pre-visit Questionnaire id ("follow-up=previsit-1, new-concern=previsit-2")
 	TeenAge, AdultAge       int            // a parent's access: sensitive records hidden from TeenAge, ended at AdultAge
 	Part2Sources            []string       // record sources under 42 CFR Part 2
@@ -322,6 +324,26 @@ func Settings() []Setting {
 					return errors.New("must be a number from 1 to 50")
 				}
 				c.VisitMaxUpcoming = n
+				return nil
+			}},
+		{Flag: "visit-join-early", Env: "CAREFRONT_VISIT_JOIN_EARLY", Default: "15m",
+			Usage: "a video visit can be joined (into its waiting room) from this long before it starts",
+			parse: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 0 || d > 24*time.Hour {
+					return errors.New("must be a duration from 0s to 24h, like 15m")
+				}
+				c.VisitJoinEarly = d
+				return nil
+			}},
+		{Flag: "visit-join-grace", Env: "CAREFRONT_VISIT_JOIN_GRACE", Default: "30m",
+			Usage: "a video visit can be joined until this long after its planned end (a visit running over)",
+			parse: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 0 || d > 24*time.Hour {
+					return errors.New("must be a duration from 0s to 24h, like 30m")
+				}
+				c.VisitJoinGrace = d
 				return nil
 			}},
 		{Flag: "checkin-questionnaires", Env: "CAREFRONT_CHECKIN_QUESTIONNAIRES", Default: "",

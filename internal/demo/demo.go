@@ -77,8 +77,9 @@ func ref(typ, id string) obj { return obj{"reference": typ + "/" + id} }
 // builder collects the Bundle's entries.
 type builder struct {
 	today time.Time
-	// soon is a time later today (within two hours of the build), for a
-	// video visit about to happen.
+	// soon is 5 to 10 minutes after the build, for a video visit about
+	// to happen: its waiting room (open from 15 minutes before) is open
+	// at once, and it is still ahead on the home page.
 	soon    time.Time
 	entries []*fhir.Entry
 	err     error
@@ -101,11 +102,12 @@ func dateTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // Bundle returns the demo population as a transaction Bundle of PUTs,
 // with dates placed around now's day, and a video visit starting within
-// two hours of now. Two builds in the same hour are the same.
+// ten minutes of now (its waiting room already open). Two builds in the
+// same five minutes are the same.
 func Bundle(now time.Time) (*fhir.Bundle, error) {
 	now = now.UTC()
 	b := &builder{today: time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC),
-		soon: now.Truncate(time.Hour).Add(2 * time.Hour)}
+		soon: now.Truncate(5 * time.Minute).Add(10 * time.Minute)}
 	b.directory()
 	b.maria()
 	b.walter()

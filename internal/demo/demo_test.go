@@ -93,13 +93,13 @@ func TestSeedWritesThePopulationOnce(t *testing.T) {
 				t.Errorf("%s: %v %s", id, err, p.Raw)
 			}
 		}
-		// A second start in the same hour changes nothing.
-		seeded, err = demo.Seed(ctx, st, aw, today.Add(30*time.Minute))
+		// A second start in the same five minutes changes nothing.
+		seeded, err = demo.Seed(ctx, st, aw, today.Add(50*time.Second))
 		if err != nil || seeded || imports() != 4 {
-			t.Errorf("second Seed in the same hour: %v %v, %d Import records", seeded, err, imports())
+			t.Errorf("second Seed in the same five minutes: %v %v, %d Import records", seeded, err, imports())
 		}
 		// A start a week later moves the records that depend on the date:
-		// the video visit is still later that day, the newest results
+		// the video visit is still minutes ahead, the newest results
 		// still three days old, and nothing is duplicated.
 		later := today.AddDate(0, 0, 7).Add(9 * time.Hour)
 		seeded, err = demo.Seed(ctx, st, aw, later)
@@ -107,7 +107,7 @@ func TestSeedWritesThePopulationOnce(t *testing.T) {
 			t.Fatalf("Seed a week later: %v %v", seeded, err)
 		}
 		video, err := st.Read(ctx, "Appointment", "demo-maria-appt-video")
-		if err != nil || !strings.Contains(string(video.Raw), `"start":"`+later.Truncate(time.Hour).Add(2*time.Hour).Format(time.RFC3339)) {
+		if err != nil || !strings.Contains(string(video.Raw), `"start":"`+later.Truncate(5*time.Minute).Add(10*time.Minute).Format(time.RFC3339)) {
 			t.Errorf("video visit after a week: %v %s", err, video.Raw)
 		}
 		if got := count(t, st, "Observation", "patient=demo-maria&code=http://loinc.org|4548-4&date=ge"+later.AddDate(0, 0, -4).Format("2006-01-02")); got != 1 {
@@ -124,13 +124,13 @@ func TestBundleIsDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := demo.Bundle(today.Add(40 * time.Minute))
+	b, _ := demo.Bundle(today.Add(50 * time.Second))
 	if len(a.Entry) != len(b.Entry) {
 		t.Fatalf("%d vs %d entries", len(a.Entry), len(b.Entry))
 	}
 	for i := range a.Entry {
 		if string(a.Entry[i].Resource) != string(b.Entry[i].Resource) {
-			t.Fatalf("entry %d differs between two runs in the same hour", i)
+			t.Fatalf("entry %d differs between two runs in the same five minutes", i)
 		}
 	}
 }

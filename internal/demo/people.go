@@ -191,7 +191,8 @@ func (b *builder) maria() {
 			"Follow-up for diabetes and blood pressure. A1c and blood pressure reviewed; medicines continued. Keep walking 30 minutes a day. Next labs in 3 months.", nil)
 	}
 	b.appointment("demo-maria-appt-clinic", p, "demo-dr-patel", "demo-loc-clinic", "in-person", 10, 9, 30, "Diabetes follow-up")
-	b.appointmentAt("demo-maria-appt-video", p, "demo-dr-nguyen", "demo-loc-video", "video", b.soon, "Endocrinology video visit")
+	// The demo clinician (Dr. Patel) is on it, so both sides can be tried.
+	b.appointmentAt("demo-maria-appt-video", p, "demo-dr-patel", "demo-loc-video", "video", b.soon, "Diabetes video check-in")
 
 	b.add(obj{"resourceType": "CareTeam", "id": "demo-maria-careteam", "status": "active", "name": "Maria's care team",
 		"subject": ref("Patient", p),

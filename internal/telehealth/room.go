@@ -370,3 +370,33 @@ func (r *Rooms) Times(ctx context.Context, appointment string) (start, end time.
 	}
 	return start, end, nil
 }
+
+// Status is a visit's room as the clinician's list shows it.
+type Status struct {
+	Waiting      int       // people in the waiting room now
+	WaitingSince time.Time // the longest wait began then
+	InVisit      int       // admitted and connected
+	Ended        time.Time
+}
+
+// Status reports who waits and who is in a visit's room.
+func (r *Rooms) Status(ctx context.Context, appointment string) (Status, error) {
+	var st Status
+	ms, err := r.members(ctx, appointment, true)
+	if err != nil {
+		return st, err
+	}
+	for _, m := range ms {
+		switch m.State {
+		case StateWaiting:
+			st.Waiting++
+			if st.WaitingSince.IsZero() || m.Arrived.Before(st.WaitingSince) {
+				st.WaitingSince = m.Arrived
+			}
+		case StateAdmitted:
+			st.InVisit++
+		}
+	}
+	st.Ended, err = r.Ended(ctx, appointment)
+	return st, err
+}

@@ -74,6 +74,8 @@ type Options struct {
 	Appointments *appointments.Store
 	// CheckIn is eCheck-in before visits; nil offers none.
 	CheckIn *checkin.Store
+	// Video runs video visits; nil offers none.
+	Video *Video
 	// Requests are refill and renewal requests and the clinicians' queue
 	// of patients' requests; nil offers none.
 	Requests *requests.Store

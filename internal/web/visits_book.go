@@ -274,6 +274,11 @@ type visitPage struct {
 	// when it was done.
 	CheckInOpen bool
 	CheckedIn   time.Time
+	// Join: a video visit, joinable from JoinOpens (JoinOpen: now) until
+	// the window closes.
+	Join      bool
+	JoinOpen  bool
+	JoinOpens time.Time
 }
 
 // showVisit shows one of the person's visits with what they can do.
@@ -305,6 +310,12 @@ func (s *Server) showVisitForm(w http.ResponseWriter, r *http.Request, req *clin
 		title = "visit.cancel.title"
 	}
 	vp := visitPage{form: f, Visit: a, Changeable: changeable, Done: done, Policy: int(policy.Hours()), Zone: s.zoneName()}
+	if v := s.opts.Video; v != nil && a.Video && a.Status == "booked" {
+		now := s.opts.Appointments.Clock()
+		vp.Join = now.Before(v.Window.Closes(a.End))
+		vp.JoinOpen = v.Window.Open(a.Start, a.End, now)
+		vp.JoinOpens = v.Window.Opens(a.Start).In(s.zone())
+	}
 	if s.opts.CheckIn != nil && a.Status == "booked" {
 		now := s.opts.Appointments.Clock()
 		vp.CheckInOpen = !now.Before(a.Start.Add(-checkin.Window)) && now.Before(a.Start)

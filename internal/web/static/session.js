@@ -31,5 +31,7 @@
     }
     window.location.assign('/signin');
   });
+  // A connected video visit keeps the session alive (visit.js).
+  document.addEventListener('carefront:active', arm);
   arm();
 })();
