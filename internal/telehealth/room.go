@@ -126,15 +126,15 @@ func (r *Rooms) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		r.beat(ctx)
+		r.Beat(ctx)
 		// A wake-up can be lost (the listener reconnecting): look anyway.
 		r.drainAll(ctx)
 	}
 }
 
-// beat marks this instance's connections present and lets go of the
-// messages nobody took.
-func (r *Rooms) beat(ctx context.Context) {
+// Beat marks this instance's connections present and lets go of the
+// messages nobody took; Run calls it every few seconds.
+func (r *Rooms) Beat(ctx context.Context) {
 	now := r.DB.Now()
 	err := r.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		for _, id := range r.localIDs() {

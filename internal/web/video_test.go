@@ -1,0 +1,227 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"carefront/internal/audit/audittest"
+	"carefront/internal/clinical/store"
+	"carefront/internal/demo"
+	"carefront/internal/identity"
+	"carefront/internal/sqldb"
+	"carefront/internal/sqldb/sqldbtest"
+	"carefront/internal/telehealth"
+)
+
+// videoHarness is the booking harness with video visits on. The
+// harness's clock (2026-11-23 10:00 UTC) puts Maria's demo video visit
+// at 10:10, with Dr. Patel: its waiting room is open.
+func videoHarness(t *testing.T, db *sqldb.DB) (*authHarness, *telehealth.Rooms) {
+	t.Helper()
+	var rooms *telehealth.Rooms
+	h, _ := bookingHarness(t, db, func(o *Options) {
+		rooms = &telehealth.Rooms{DB: db, Seal: o.Auth.Keys, Tokens: &telehealth.Tokens{DB: db, Seal: o.Auth.Keys}, Audit: o.Auth.Audit}
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		go rooms.Run(ctx)
+		o.Video = &Video{Rooms: rooms, Consents: &telehealth.Consents{Store: store.New(db), Audit: o.Auth.Audit},
+			Window: telehealth.Window{Early: telehealth.DefaultJoinEarly, Grace: telehealth.DefaultJoinGrace}}
+	})
+	return h, rooms
+}
+
+const videoPath = "/visits/demo-maria-appt-video/video"
+
+var visitConfig = regexp.MustCompile(`data-config="([^"]+)"`)
+
+// visitToken reads the visit token from the visit page.
+func visitToken(t *testing.T, page string) string {
+	t.Helper()
+	m := visitConfig.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no visit on the page:\n%s", page)
+	}
+	var cfg struct{ Token, WS, Role string }
+	if err := json.Unmarshal([]byte(html.UnescapeString(m[1])), &cfg); err != nil || cfg.Token == "" {
+		t.Fatalf("config %q: %v", m[1], err)
+	}
+	return cfg.Token
+}
+
+// dialVisit opens the visit's WebSocket with the harness's session and
+// the given Origin ("" sends none).
+func (h *authHarness) dialVisit(t *testing.T, path, origin string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	hdr := http.Header{}
+	if origin != "" {
+		hdr.Set("Origin", origin)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, res, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(h.srv.URL, "https")+path, &websocket.DialOptions{HTTPClient: h.client, HTTPHeader: hdr})
+	if ws != nil {
+		t.Cleanup(func() { ws.CloseNow() })
+	}
+	return ws, res, err
+}
+
+func readType(t *testing.T, ws *websocket.Conn) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, b, err := ws.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return m
+}
+
+func hello(t *testing.T, ws *websocket.Conn, token string) {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"type": "hello", "token": token})
+	if err := ws.Write(context.Background(), websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestJoinAVideoVisit: Maria joins her video visit after agreeing to
+// video visits once; the page alone may use the camera. Another patient,
+// a caregiver without visits, a clinician not on the visit, a WebSocket
+// from another origin or none, a replayed token and a join outside the
+// window are each refused, and audited; nothing of the visit is shown.
+func TestJoinAVideoVisit(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, rooms := videoHarness(t, db)
+		h.account(t, "linda@example.com", identity.Person, "", "")
+		h.grant(t, demo.Maria, "linda@example.com", "messages")
+		h.staff(t, "patel@example.org", "clinician", "Anika Patel", "demo-dr-patel")
+		h.staff(t, "nguyen@example.org", "clinician", "Thao Nguyen", "demo-dr-nguyen")
+
+		h.signIn(t, "maria@example.com")
+		if _, page := h.get(t, "/visits/demo-maria-appt-video"); !strings.Contains(page, `href="`+videoPath+`"`) || !strings.Contains(page, "Join video visit") {
+			t.Fatalf("the visit card offers no join:\n%s", page)
+		}
+		res, page := h.get(t, videoPath)
+		if res.StatusCode != 200 || !strings.Contains(page, "I agree to have visits by video") || strings.Contains(page, "data-config") {
+			t.Fatalf("first join asks for consent, and nothing else: %d\n%s", res.StatusCode, page)
+		}
+		res, _ = h.post(t, videoPath+"/consent", url.Values{})
+		if res.StatusCode != 422 {
+			t.Errorf("consent without the box: %d, want 422", res.StatusCode)
+		}
+		if res, _ = h.post(t, videoPath+"/consent", url.Values{"agree": {"yes"}}); res.StatusCode != 303 {
+			t.Fatalf("consent: %d", res.StatusCode)
+		}
+		if _, err := store.New(db).Read(context.Background(), "Consent", ""); err == nil {
+			t.Fatal("a Consent with no id")
+		}
+		res, page = h.get(t, videoPath)
+		if res.StatusCode != 200 || !strings.Contains(page, "not recorded") {
+			t.Fatalf("the visit page: %d\n%s", res.StatusCode, page)
+		}
+		if pp := res.Header.Get("Permissions-Policy"); !strings.Contains(pp, "camera=(self)") || !strings.Contains(pp, "microphone=(self)") {
+			t.Errorf("the visit page's Permissions-Policy: %q", pp)
+		}
+		if res, _ := h.get(t, "/visits"); !strings.Contains(res.Header.Get("Permissions-Policy"), "camera=()") {
+			t.Error("another page allows the camera")
+		}
+		token := visitToken(t, page)
+
+		// Cross-origin and origin-less connections are refused before
+		// anything else.
+		for _, origin := range []string{"https://evil.example", ""} {
+			_, res, err := h.dialVisit(t, videoPath+"/ws", origin)
+			if err == nil || res == nil || res.StatusCode != 403 {
+				t.Errorf("a WebSocket from origin %q: %v", origin, err)
+			}
+		}
+		base := h.srv.URL
+		ws, _, err := h.dialVisit(t, videoPath+"/ws", base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hello(t, ws, token)
+		if m := readType(t, ws); m["type"] != "welcome" || m["state"] != telehealth.StateWaiting || m["role"] != telehealth.RolePatient {
+			t.Fatalf("Maria's welcome: %v", m)
+		}
+		// The same token again, from a second connection: refused.
+		again, _, err := h.dialVisit(t, videoPath+"/ws", base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hello(t, again, token)
+		if m := readType(t, again); m["type"] != "error" || m["code"] != "token" {
+			t.Fatalf("a replayed token: %v", m)
+		}
+
+		// Dr. Patel is on the visit; Dr. Nguyen (on Maria's care team)
+		// is not.
+		patel := h.fresh()
+		patel.signIn(t, "patel@example.org")
+		rooms.Beat(context.Background()) // the heartbeat, after the sign-in moved the test clock
+		if _, page := patel.get(t, "/staff/visits"); !strings.Contains(page, "1 waiting") || !strings.Contains(page, videoPath+"?for=demo-maria") {
+			t.Fatalf("today's video visits:\n%s", page)
+		}
+		res, page = patel.get(t, videoPath+"?for=demo-maria")
+		if res.StatusCode != 200 || !strings.Contains(page, "End visit for everyone") {
+			t.Fatalf("the clinician's visit page: %d\n%s", res.StatusCode, page)
+		}
+		pws, _, err := patel.dialVisit(t, videoPath+"/ws?for=demo-maria", base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hello(t, pws, visitToken(t, page))
+		if m := readType(t, pws); m["type"] != "welcome" || m["role"] != telehealth.RoleClinician {
+			t.Fatalf("Dr. Patel's welcome: %v", m)
+		}
+
+		refused := func(hh *authHarness, path string, want int, what string) {
+			t.Helper()
+			res, page := hh.get(t, path)
+			if res.StatusCode != want || strings.Contains(page, "data-config") {
+				t.Errorf("%s: %d, want %d", what, res.StatusCode, want)
+			}
+			_, wres, err := hh.dialVisit(t, strings.Replace(path, "/video", "/video/ws", 1), base)
+			if err == nil || wres == nil || wres.StatusCode < 400 {
+				t.Errorf("%s: the WebSocket opened", what)
+			}
+		}
+		nguyen := h.fresh()
+		nguyen.signIn(t, "nguyen@example.org")
+		refused(nguyen, videoPath+"?for=demo-maria", 403, "a clinician not on the visit")
+		walter := h.fresh()
+		walter.signIn(t, "walter@example.com")
+		refused(walter, videoPath, 404, "another patient")
+		linda := h.fresh()
+		linda.signIn(t, "linda@example.com")
+		refused(linda, videoPath+"?for=demo-maria", 404, "a caregiver whose grant has no visits")
+
+		// Outside the window: before it opens and after it closes.
+		h.clock.Add(-time.Hour)
+		res, page = h.get(t, videoPath)
+		if res.StatusCode != 200 || !strings.Contains(page, "The waiting room opens at") || strings.Contains(page, "data-config") {
+			t.Errorf("an hour early: %d", res.StatusCode)
+		}
+		h.clock.Add(3 * time.Hour)
+		h.signIn(t, "maria@example.com") // the session ended meanwhile
+		refused(h, videoPath, 410, "two hours late")
+
+		events := strings.Join(audittest.Events(t, db), "\n")
+		for _, want := range []string{`"cross-origin"`, `"token-replayed"`, `"join-not-on-visit"`, `"join-over"`, `"telehealth-consent"`, `"code":"join"`} {
+			if !strings.Contains(events, want) {
+				t.Errorf("the audit has no %s", want)
+			}
+		}
+	})
+}
