@@ -12,16 +12,19 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launchBrowser, watchConsole, axeViolations, signInAs } from './harness.mjs';
 
-let server, browser;
+let server, relayServer, browser;
 
 before(async () => {
   server = await startServer(['--demo']);
+  // A second carefront with the embedded TURN server on loopback.
+  relayServer = await startServer(['--demo', '--turn-listen', '127.0.0.1:0', '--turn-public-ip', '127.0.0.1']);
   browser = await launchBrowser({ media: true });
 });
 
 after(async () => {
   await browser?.close();
   await server?.stop();
+  await relayServer?.stop();
 });
 
 // inbound sums what a page receives from its peers (getStats).
@@ -147,6 +150,51 @@ test('Maria waits, the clinician lets her in, they see and hear each other, and 
   // The one 422 is the consent sent unticked, on purpose.
   assert.deepEqual(mariaProblems.filter((p) => !p.includes('favicon') && !p.includes('422')), [], "Maria's console");
   assert.deepEqual(clinicianProblems.filter((p) => !p.includes('favicon')), [], "the clinician's console");
+  await mctx.close();
+  await cctx.close();
+});
+
+// candidateTypes names the local candidate type of each connection's
+// selected pair ("host", "srflx", "relay").
+async function candidateTypes(page) {
+  return page.evaluate(async () => {
+    const out = [];
+    for (const p of window.carefrontVisit.peers.values()) {
+      const stats = await p.pc.getStats();
+      let pair;
+      stats.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId); });
+      if (pair) out.push(stats.get(pair.localCandidateId).candidateType);
+    }
+    return out;
+  });
+}
+
+test('with relay only, the media goes through the embedded TURN server', async () => {
+  const mctx = await browser.newContext({ viewport: { width: 375, height: 800 } });
+  const maria = await mctx.newPage();
+  await signInAs(maria, relayServer, 'maria@demo.carefront.example');
+  await maria.goto(`${relayServer.url}visits/demo-maria-appt-video/video`);
+  await maria.locator('label[for=agree]').click(); // USWDS hides the box itself
+  await maria.getByRole('button', { name: 'Continue' }).click();
+  await maria.getByText('You are in the waiting room.').waitFor();
+  await maria.goto(`${relayServer.url}visits/demo-maria-appt-video/video?relay=1`);
+  await maria.getByText('You are in the waiting room.').waitFor();
+
+  const cctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const clinician = await cctx.newPage();
+  await signInAs(clinician, relayServer, 'clinician@demo.carefront.example');
+  await clinician.goto(`${relayServer.url}visits/demo-maria-appt-video/video?for=demo-maria&relay=1`);
+  const config = JSON.parse(await clinician.locator('#visit').getAttribute('data-config'));
+  assert.equal(config.ice.length, 1, 'the page is given the TURN server');
+  assert.match(config.ice[0].urls[0], /^turn:127\.0\.0\.1:\d+\?transport=udp$/);
+  assert.match(config.ice[0].username, /^\d+:[0-9a-f]{16}$/, 'the TURN username names nobody');
+  await clinician.getByRole('button', { name: /Let in: Maria/ }).click();
+
+  await waitFor(async () => (await inbound(maria)).frames > 0, 'a decoded frame through the relay');
+  const first = await inbound(maria);
+  await waitFor(async () => (await inbound(maria)).frames > first.frames + 10, 'frames still arriving through the relay');
+  assert.deepEqual(await candidateTypes(maria), ['relay'], "Maria's media path");
+  assert.deepEqual(await candidateTypes(clinician), ['relay'], "the clinician's media path");
   await mctx.close();
   await cctx.close();
 });

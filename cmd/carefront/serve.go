@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -336,6 +339,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}}
 	video := &web.Video{Rooms: rooms, Consents: &telehealth.Consents{Store: fhirStore, Audit: aw},
 		Window: telehealth.Window{Early: cfg.VisitJoinEarly, Grace: cfg.VisitJoinGrace}}
+	turnServer, err := startTURN(cfg, video)
+	if err != nil {
+		closeListeners()
+		return err
+	}
+	if turnServer != nil {
+		defer turnServer.Close()
+	}
 	srv, err := web.New(web.Options{
 		Logger: log, Metrics: metrics, Catalog: catalog, Ready: db.Ready,
 		MaxBodyBytes: cfg.MaxBodyBytes, TLS: cfg.TLS() || len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://",
@@ -697,4 +708,48 @@ func (n staffNotices) Clinicians(ctx context.Context) ([]requests.Clinician, err
 
 func (n staffNotices) QueueNotice(ctx context.Context, tx *sqldb.Tx, accountID, event string) error {
 	return n.auth.QueueNotice(ctx, tx, accountID, event)
+}
+
+// startTURN starts the embedded TURN server when --turn-listen is set,
+// and gives visit pages time-limited credentials for it and for the
+// clinic's own TURN servers (--turn-url).
+func startTURN(cfg config.Config, video *web.Video) (*telehealth.TURN, error) {
+	var secret []byte
+	switch {
+	case cfg.TURNSecretFile != "":
+		b, err := os.ReadFile(cfg.TURNSecretFile)
+		if err != nil {
+			return nil, &config.Error{Setting: "CAREFRONT_TURN_SECRET_FILE (--turn-secret-file)", Problem: "cannot read it: " + err.Error()}
+		}
+		secret = bytes.TrimSpace(b)
+		if len(secret) < 16 {
+			return nil, &config.Error{Setting: "CAREFRONT_TURN_SECRET_FILE (--turn-secret-file)", Problem: "the secret must be at least 16 bytes"}
+		}
+	case len(cfg.TURNURLs) > 0:
+		return nil, &config.Error{Setting: "CAREFRONT_TURN_URL (--turn-url)", Problem: "needs the TURN server's shared secret in --turn-secret-file"}
+	case cfg.TURNListen != "":
+		// One instance: a secret of its own for this run.
+		secret = make([]byte, 32)
+		rand.Read(secret)
+		secret = []byte(hex.EncodeToString(secret))
+	}
+	urls := slices.Clone(cfg.TURNURLs)
+	var srv *telehealth.TURN
+	if cfg.TURNListen != "" {
+		if !cfg.TURNPublicIP.IsValid() {
+			return nil, &config.Error{Setting: "CAREFRONT_TURN_PUBLIC_IP (--turn-public-ip)", Problem: "the embedded TURN server needs the address browsers reach it at"}
+		}
+		srv = &telehealth.TURN{Listen: cfg.TURNListen, PublicIP: net.IP(cfg.TURNPublicIP.AsSlice()), Realm: cfg.TURNRealm, Secret: secret}
+		if err := srv.Start(); err != nil {
+			return nil, &config.Error{Setting: "CAREFRONT_TURN_LISTEN (--turn-listen)", Problem: err.Error()}
+		}
+		urls = append([]string{srv.URL()}, urls...)
+	}
+	if len(urls) > 0 {
+		video.ICE = func(user string) []telehealth.ICEServer {
+			u, p := telehealth.TURNCredentials(secret, user, time.Now(), telehealth.CredentialTTL)
+			return []telehealth.ICEServer{{URLs: urls, Username: u, Credential: p}}
+		}
+	}
+	return srv, nil
 }

@@ -59,6 +59,14 @@ type Config struct {
 	VisitMaxUpcoming        int            // visits ahead a patient may hold booked online at once
 	VisitJoinEarly          time.Duration  // a video visit can be joined this long before it starts
 	VisitJoinGrace          time.Duration  // ... until this long after its planned end
+	// TURN for video visits: the embedded server (TURNListen, empty
+	// disables it) and/or a clinic's own coturn (TURNURLs), both with
+	// time-limited credentials from the shared secret in TURNSecretFile.
+	TURNListen     string
+	TURNPublicIP   netip.Addr
+	TURNRealm      string
+	TURNSecretFile string
+	TURNURLs       []string
 	CheckInForms            string         // kind of visit -> pre-visit Questionnaire id ("follow-up=previsit-1, new-concern=previsit-2")
 	TeenAge, AdultAge       int            // a parent's access: sensitive records hidden from TeenAge, ended at AdultAge
 	Part2Sources            []string       // record sources under 42 CFR Part 2
@@ -344,6 +352,61 @@ func Settings() []Setting {
 					return errors.New("must be a duration from 0s to 24h, like 30m")
 				}
 				c.VisitJoinGrace = d
+				return nil
+			}},
+		{Flag: "turn-listen", Env: "CAREFRONT_TURN_LISTEN", Default: "",
+			Usage: "UDP address of the embedded TURN server that relays video visits' media when browsers cannot reach each other directly, like 0.0.0.0:3478; empty runs none",
+			parse: func(c *Config, v string) error {
+				if v == "" {
+					c.TURNListen = ""
+					return nil
+				}
+				if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+					return errors.New("must be host:port, like 0.0.0.0:3478")
+				}
+				c.TURNListen = v
+				return nil
+			}},
+		{Flag: "turn-public-ip", Env: "CAREFRONT_TURN_PUBLIC_IP", Default: "",
+			Usage: "the IP address browsers reach the embedded TURN server at (its relay address); needed with --turn-listen",
+			parse: func(c *Config, v string) error {
+				if v == "" {
+					c.TURNPublicIP = netip.Addr{}
+					return nil
+				}
+				a, err := netip.ParseAddr(v)
+				if err != nil {
+					return errors.New("must be an IP address")
+				}
+				c.TURNPublicIP = a
+				return nil
+			}},
+		{Flag: "turn-realm", Env: "CAREFRONT_TURN_REALM", Default: "carefront",
+			Usage: "the TURN realm of the embedded server",
+			parse: func(c *Config, v string) error {
+				if v == "" || strings.ContainsAny(v, " \t\"") {
+					return errors.New("must be a word, like carefront")
+				}
+				c.TURNRealm = v
+				return nil
+			}},
+		{Flag: "turn-secret-file", Env: "CAREFRONT_TURN_SECRET_FILE", Default: "",
+			Usage: "file holding the TURN REST shared secret (coturn's static-auth-secret), at least 16 bytes; needed with --turn-url and when several instances run TURN; empty with --turn-listen makes one at each start",
+			parse: func(c *Config, v string) error { c.TURNSecretFile = v; return nil }},
+		{Flag: "turn-url", Env: "CAREFRONT_TURN_URL", Default: "",
+			Usage: "TURN servers of the clinic's own (coturn with use-auth-secret), as turn: or turns: URLs separated by commas; browsers are given time-limited credentials for them",
+			parse: func(c *Config, v string) error {
+				c.TURNURLs = nil
+				for _, u := range strings.Split(v, ",") {
+					u = strings.TrimSpace(u)
+					if u == "" {
+						continue
+					}
+					if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+						return fmt.Errorf("%q is not a turn: or turns: URL", u)
+					}
+					c.TURNURLs = append(c.TURNURLs, u)
+				}
 				return nil
 			}},
 		{Flag: "checkin-questionnaires", Env: "CAREFRONT_CHECKIN_QUESTIONNAIRES", Default: "",
