@@ -62,14 +62,14 @@ type Config struct {
 	// TURN for video visits: the embedded server (TURNListen, empty
 	// disables it) and/or a clinic's own coturn (TURNURLs), both with
 	// time-limited credentials from the shared secret in TURNSecretFile.
-	TURNListen     string
-	TURNPublicIP   netip.Addr
-	TURNRealm      string
-	TURNSecretFile string
-	TURNURLs       []string
-	CheckInForms            string         // kind of visit -> pre-visit Questionnaire id ("follow-up=previsit-1, new-concern=previsit-2")
-	TeenAge, AdultAge       int            // a parent's access: sensitive records hidden from TeenAge, ended at AdultAge
-	Part2Sources            []string       // record sources under 42 CFR Part 2
+	TURNListen        string
+	TURNPublicIP      netip.Addr
+	TURNRealm         string
+	TURNSecretFile    string
+	TURNURLs          []string
+	CheckInForms      string   // kind of visit -> pre-visit Questionnaire id ("follow-up=previsit-1, new-concern=previsit-2")
+	TeenAge, AdultAge int      // a parent's access: sensitive records hidden from TeenAge, ended at AdultAge
+	Part2Sources      []string // record sources under 42 CFR Part 2
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	SMTPAddr       string // host:port of the mail server; empty keeps mail in a development outbox
