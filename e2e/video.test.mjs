@@ -136,6 +136,35 @@ test('Maria waits, the clinician lets her in, they see and hear each other, and 
   await maria.getByText('The visit has ended').waitFor();
   await clinician.getByText('You ended the visit.').waitFor();
 
+  // The clinician writes the visit back; Maria finds it after the visit.
+  await clinician.getByRole('link', { name: "Write the visit's summary" }).click();
+  await clinician.getByLabel('Summary and instructions for the patient').fill('We talked about your sugars. Keep the evening walk.\nTake metformin with dinner.');
+  await clinician.locator('label[for=task-get-labs]').click();
+  await clinician.getByLabel('Another task (optional)').fill('Check your feet every evening');
+  assert.deepEqual(await axeViolations(clinician), [], 'write-back form (en): axe-core violations');
+  await clinician.getByRole('button', { name: "Save to the patient's record" }).click();
+  await clinician.getByText("The visit's summary is in the patient's record.").waitFor();
+
+  await maria.goto(`${server.url}visits/demo-maria-appt-video`);
+  await maria.getByRole('heading', { name: 'After your visit' }).waitFor();
+  assert.ok(await maria.getByText('Take metformin with dinner.').isVisible(), 'the summary');
+  assert.ok(await maria.getByText('Get the lab tests your clinician ordered').isVisible(), 'a follow-up task');
+  assert.ok(await maria.getByText('Check your feet every evening').isVisible(), "the clinician's own task");
+  for (const lang of ['es', 'en']) {
+    await maria.goto(`${server.url}visits/demo-maria-appt-video?lang=${lang}`);
+    assert.deepEqual(await axeViolations(maria), [], `after your visit (${lang}): axe-core violations`);
+  }
+  // The three questions, by keyboard: focus a radio, then Space.
+  await maria.locator('#see-hear-5').focus();
+  await maria.keyboard.press('Space');
+  await maria.locator('#needs-met-yes').focus();
+  await maria.keyboard.press('Space');
+  await maria.locator('#again-yes').focus();
+  await maria.keyboard.press('Space');
+  await maria.getByRole('button', { name: 'Send my answers' }).focus();
+  await maria.keyboard.press('Enter');
+  await maria.getByText('Your answers help the clinic improve video visits').waitFor();
+
   for (const lang of ['es', 'en']) {
     await maria.goto(`${server.url}visits/device-check?lang=${lang}`);
     assert.deepEqual(await axeViolations(maria), [], `device check (${lang}): axe-core violations`);

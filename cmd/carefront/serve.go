@@ -338,6 +338,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return at[appt], err
 		}}
 	video := &web.Video{Rooms: rooms, Consents: &telehealth.Consents{Store: fhirStore, Audit: aw},
+		Records: &telehealth.Records{Store: fhirStore, Audit: aw, Rooms: rooms},
 		Window: telehealth.Window{Early: cfg.VisitJoinEarly, Grace: cfg.VisitJoinGrace}}
 	turnServer, err := startTURN(cfg, video)
 	if err != nil {

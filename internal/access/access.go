@@ -178,7 +178,8 @@ var directoryTypes = []string{
 
 // Decide answers whether p may take action a on t.
 func Decide(_ context.Context, p Principal, a Action, t Target) Decision {
-	if a == Write && (!slices.Contains(writeTypes, t.Type) || p.Link != nil || p.Client != "") {
+	writable := slices.Contains(writeTypes, t.Type) || p.Role == RoleClinician && slices.Contains(clinicianWrites, t.Type)
+	if a == Write && (!writable || p.Link != nil || p.Client != "") {
 		// Share links and apps only read.
 		return Decision{Reason: ReasonNotPatientData}
 	}
@@ -277,6 +278,10 @@ func decidePool(p Principal, a Action, t Target) (Decision, bool) {
 // compartment of a patient they have a care relationship with, whole (the
 // patient's release choice is about what the patient sees first, not
 // what their clinicians see), and directory resources.
+// clinicianWrites are the types a clinician with a care relationship
+// writes through the portal; everything else they change in the EHR.
+var clinicianWrites = []string{"Task", "Encounter", "DocumentReference"}
+
 func decideClinician(p Principal, a Action, t Target) Decision {
 	switch {
 	case p.Patient == "":
@@ -290,8 +295,11 @@ func decideClinician(p Principal, a Action, t Target) Decision {
 	directory := slices.Contains(directoryTypes, t.Type)
 	switch a {
 	case Write:
-		if t.Type == "Task" && slices.Contains(t.Patients, p.Patient) {
-			return Decision{Permit: true, Reason: ReasonCare} // answering the patient's requests
+		// Answering the patient's requests (Task), and writing back a
+		// video visit they held: its Encounter, its summary
+		// (DocumentReference) and its follow-up Tasks.
+		if slices.Contains(clinicianWrites, t.Type) && slices.Contains(t.Patients, p.Patient) {
+			return Decision{Permit: true, Reason: ReasonCare}
 		}
 	case Read:
 		if slices.Contains(t.Patients, p.Patient) {

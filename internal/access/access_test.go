@@ -160,6 +160,17 @@ func TestMessageDecisions(t *testing.T) {
 			p.Patient, p.Practitioner = "p", "Practitioner/x"
 			return p
 		}(), Write, Target{Type: "Task", Patients: []string{"p"}}, false, ReasonNoCare},
+		{"clinician with care writes back a visit's Encounter", func() Principal {
+			p := staff(RoleClinician)
+			p.Patient, p.CareRelationship, p.Practitioner = "p", true, "Practitioner/x"
+			return p
+		}(), Write, Target{Type: "Encounter", Patients: []string{"p"}}, true, ReasonCare},
+		{"clinician with care writes another patient's visit summary", func() Principal {
+			p := staff(RoleClinician)
+			p.Patient, p.CareRelationship, p.Practitioner = "p", true, "Practitioner/x"
+			return p
+		}(), Write, Target{Type: "DocumentReference", Patients: []string{"q"}}, false, ReasonNotPatientData},
+		{"a patient writes an Encounter", pat, Write, Target{Type: "Encounter", Patients: []string{"p"}}, false, ReasonNotPatientData},
 		{"clinician writes an Appointment", func() Principal {
 			p := staff(RoleClinician)
 			p.Patient, p.CareRelationship, p.Practitioner = "p", true, "Practitioner/x"

@@ -12,9 +12,10 @@ import (
 // OwnTypes are the types carefront writes itself in upstream mode: the
 // visits patients book (Appointment, with the clinic's Schedule and Slot),
 // their check-in answers (QuestionnaireResponse) and their requests
-// (Task). They stay in carefront's own store until writing them back to
-// the EHR is built.
-var OwnTypes = []string{"Appointment", "Schedule", "Slot", "QuestionnaireResponse", "Task"}
+// (Task), and what a clinician writes back after a video visit
+// (Encounter, DocumentReference, follow-up Tasks). They stay in
+// carefront's own store until writing them back to the EHR is built.
+var OwnTypes = []string{"Appointment", "Schedule", "Slot", "QuestionnaireResponse", "Task", "Encounter", "DocumentReference"}
 
 // Overlay puts carefront's own store in front of an upstream EHR for the
 // Types carefront writes: a read finds carefront's resource first, else

@@ -27,6 +27,9 @@ import (
 type Video struct {
 	Rooms    *telehealth.Rooms
 	Consents *telehealth.Consents
+	// Records writes a visit back and reads it for the After-your-visit
+	// card; nil offers neither.
+	Records *telehealth.Records
 	Window   telehealth.Window
 	// ICE lists the STUN and TURN servers a participant's browser may
 	// use, with credentials for user; nil offers none (the browsers then
@@ -326,7 +329,8 @@ func (s *Server) showStaffVisits(w http.ResponseWriter, r *http.Request) error {
 		Visits []staffVisit
 		Now    time.Time
 		Zone   string
-	}{rows, now, s.zoneName()}
+		Done   bool
+	}{rows, now, s.zoneName(), r.FormValue("done") == "wrapup"}
 	return s.render(w, r, "staff_visits", p)
 }
 

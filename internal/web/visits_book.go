@@ -15,6 +15,7 @@ import (
 	"carefront/internal/clinical"
 	"carefront/internal/identity"
 	"carefront/internal/questionnaire"
+	"carefront/internal/telehealth"
 )
 
 // option is one choice of a filter.
@@ -279,6 +280,10 @@ type visitPage struct {
 	Join      bool
 	JoinOpen  bool
 	JoinOpens time.Time
+	// After is a video visit's write-back (summary, tasks, survey).
+	After *telehealth.After
+	// Survey lists the after-visit questions with their answers.
+	Survey []telehealth.SurveyQuestion
 }
 
 // showVisit shows one of the person's visits with what they can do.
@@ -301,7 +306,7 @@ func (s *Server) showVisitForm(w http.ResponseWriter, r *http.Request, req *clin
 	changeable := a.Changeable(s.opts.Appointments.Clock())
 	a.Start, a.End = a.Start.In(s.zone()), a.End.In(s.zone())
 	done := r.FormValue("done")
-	if !slices.Contains([]string{"booked", "moved", "cancelled", "checkedin"}, done) {
+	if !slices.Contains([]string{"booked", "moved", "cancelled", "checkedin", "survey"}, done) {
 		done = ""
 	}
 	policy := s.opts.Appointments.Limits().Policy
@@ -310,6 +315,13 @@ func (s *Server) showVisitForm(w http.ResponseWriter, r *http.Request, req *clin
 		title = "visit.cancel.title"
 	}
 	vp := visitPage{form: f, Visit: a, Changeable: changeable, Done: done, Policy: int(policy.Hours()), Zone: s.zoneName()}
+	if v := s.opts.Video; v != nil && v.Records != nil && a.Video && a.Status == "fulfilled" {
+		after, err := v.Records.After(r.Context(), s.opts.Clinical, *req, a.ID)
+		if err != nil {
+			return err
+		}
+		vp.After, vp.Survey = after, telehealth.Survey
+	}
 	if v := s.opts.Video; v != nil && a.Video && a.Status == "booked" {
 		now := s.opts.Appointments.Clock()
 		vp.Join = now.Before(v.Window.Closes(a.End))

@@ -161,6 +161,7 @@
         break;
       case 'ended':
         finish(cfg.role === 'clinician' ? t['video.host.ended'] : t['video.ended']);
+        if ($('visit-wrapup')) $('visit-wrapup').hidden = false;
         break;
       case 'error':
         if (msg.code === 'token' || msg.code === 'ended' || msg.code === 'no-hello') finish(msg.message);
