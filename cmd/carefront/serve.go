@@ -339,7 +339,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}}
 	video := &web.Video{Rooms: rooms, Consents: &telehealth.Consents{Store: fhirStore, Audit: aw},
 		Records: &telehealth.Records{Store: fhirStore, Audit: aw, Rooms: rooms},
-		Window: telehealth.Window{Early: cfg.VisitJoinEarly, Grace: cfg.VisitJoinGrace}}
+		Window:  telehealth.Window{Early: cfg.VisitJoinEarly, Grace: cfg.VisitJoinGrace}}
 	turnServer, err := startTURN(cfg, video)
 	if err != nil {
 		closeListeners()

@@ -30,7 +30,7 @@ type Video struct {
 	// Records writes a visit back and reads it for the After-your-visit
 	// card; nil offers neither.
 	Records *telehealth.Records
-	Window   telehealth.Window
+	Window  telehealth.Window
 	// ICE lists the STUN and TURN servers a participant's browser may
 	// use, with credentials for user; nil offers none (the browsers then
 	// connect directly, as on one network).
