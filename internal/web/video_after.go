@@ -117,7 +117,11 @@ func (s *Server) submitSurvey(w http.ResponseWriter, r *http.Request) error {
 	err = s.opts.Video.Records.Answer(r.Context(), s.opts.Clinical, *req, a.ID, a.Patient, answers)
 	f := newForm()
 	if inputErr(f, err) {
-		return s.showVisitForm(w, r, req, "visit", f, http.StatusUnprocessableEntity)
+		status := http.StatusUnprocessableEntity
+		if apperr.CodeOf(err) == apperr.Conflict {
+			status = http.StatusConflict
+		}
+		return s.showVisitForm(w, r, req, "visit", f, status)
 	}
 	if err != nil {
 		return err

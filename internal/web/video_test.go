@@ -34,6 +34,7 @@ func videoHarness(t *testing.T, db *sqldb.DB) (*authHarness, *telehealth.Rooms) 
 		t.Cleanup(cancel)
 		go rooms.Run(ctx)
 		o.Video = &Video{Rooms: rooms, Consents: &telehealth.Consents{Store: store.New(db), Audit: o.Auth.Audit},
+			Records: &telehealth.Records{Store: store.New(db), Audit: o.Auth.Audit, Rooms: rooms},
 			Window: telehealth.Window{Early: telehealth.DefaultJoinEarly, Grace: telehealth.DefaultJoinGrace}}
 	})
 	return h, rooms
@@ -222,6 +223,94 @@ func TestJoinAVideoVisit(t *testing.T) {
 			if !strings.Contains(events, want) {
 				t.Errorf("the audit has no %s", want)
 			}
+		}
+	})
+}
+
+// TestWriteBackAVideoVisit: only the clinician on the visit writes it
+// back, once, after it ended; bad input changes nothing. Maria then
+// reads the summary and tasks and answers the survey once; Walter sees
+// none of it.
+func TestWriteBackAVideoVisit(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, _ := videoHarness(t, db)
+		h.staff(t, "patel@example.org", "clinician", "Anika Patel", "demo-dr-patel")
+		h.staff(t, "nguyen@example.org", "clinician", "Thao Nguyen", "demo-dr-nguyen")
+		wrap := "/staff/visits/demo-maria-appt-video/wrapup?for=demo-maria"
+		good := url.Values{"summary": {"Keep walking.\nTake metformin with dinner."}, "task": {"get-labs"}, "other": {"Check your feet"}}
+
+		patel := h.fresh()
+		patel.signIn(t, "patel@example.org")
+		if res, _ := patel.post(t, wrap, good); res.StatusCode != 409 {
+			t.Errorf("before the visit ended: %d, want 409", res.StatusCode)
+		}
+		_, page := patel.get(t, videoPath+"?for=demo-maria")
+		ws, _, err := patel.dialVisit(t, videoPath+"/ws?for=demo-maria", h.srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hello(t, ws, visitToken(t, page))
+		readType(t, ws) // welcome
+		b, _ := json.Marshal(map[string]string{"type": "end"})
+		ws.Write(context.Background(), websocket.MessageText, b)
+		for m := readType(t, ws); m["type"] != "ended"; m = readType(t, ws) {
+		}
+
+		nguyen := h.fresh()
+		nguyen.signIn(t, "nguyen@example.org")
+		if res, _ := nguyen.post(t, wrap, good); res.StatusCode != 403 {
+			t.Errorf("a clinician not on the visit: %d, want 403", res.StatusCode)
+		}
+		h.signIn(t, "maria@example.com")
+		if res, _ := h.post(t, wrap, good); res.StatusCode != 403 {
+			t.Errorf("the patient writing back: %d", res.StatusCode)
+		}
+		for what, form := range map[string]url.Values{
+			"no summary":   {"summary": {"  "}},
+			"unknown task": {"summary": {"ok"}, "task": {"prescribe-opioids"}},
+			"long task":    {"summary": {"ok"}, "other": {strings.Repeat("x", 201)}},
+		} {
+			if res, _ := patel.post(t, wrap, form); res.StatusCode != 422 {
+				t.Errorf("%s: %d, want 422", what, res.StatusCode)
+			}
+		}
+		if _, err := store.New(db).Read(context.Background(), "Encounter", telehealth.EncounterID("demo-maria-appt-video")); err == nil {
+			t.Fatal("bad input wrote an Encounter")
+		}
+		if res, _ := patel.post(t, wrap, good); res.StatusCode != 303 {
+			t.Fatalf("write-back: %d", res.StatusCode)
+		}
+		if res, _ := patel.post(t, wrap, good); res.StatusCode != 409 {
+			t.Errorf("a second write-back: %d, want 409", res.StatusCode)
+		}
+		enc, err := store.New(db).Read(context.Background(), "Encounter", telehealth.EncounterID("demo-maria-appt-video"))
+		if err != nil || !strings.Contains(string(enc.Raw), `"status":"finished"`) || !strings.Contains(string(enc.Raw), `"code":"VR"`) {
+			t.Fatalf("the Encounter: %v %s", err, enc.Raw)
+		}
+
+		_, page = h.get(t, "/visits/demo-maria-appt-video")
+		for _, want := range []string{"After your visit", "Take metformin with dinner.", "Get the lab tests your clinician ordered", "Check your feet", "Done"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("Maria's visit page lacks %q", want)
+			}
+		}
+		if res, _ := h.post(t, "/visits/demo-maria-appt-video/survey", url.Values{"see-hear": {"9"}}); res.StatusCode != 422 {
+			t.Errorf("an answer not offered: %d, want 422", res.StatusCode)
+		}
+		if res, _ := h.post(t, "/visits/demo-maria-appt-video/survey", url.Values{"see-hear": {"4"}, "again": {"yes"}}); res.StatusCode != 303 {
+			t.Errorf("the survey: %d", res.StatusCode)
+		}
+		if res, _ := h.post(t, "/visits/demo-maria-appt-video/survey", url.Values{"see-hear": {"1"}}); res.StatusCode != 409 {
+			t.Errorf("the survey again: %d, want 409", res.StatusCode)
+		}
+
+		walter := h.fresh()
+		walter.signIn(t, "walter@example.com")
+		if res, page := walter.get(t, "/visits/demo-maria-appt-video"); res.StatusCode != 404 || strings.Contains(page, "metformin") {
+			t.Errorf("Walter and Maria's visit: %d", res.StatusCode)
+		}
+		if res, _ := walter.post(t, "/visits/demo-maria-appt-video/survey", url.Values{"see-hear": {"1"}}); res.StatusCode != 404 {
+			t.Errorf("Walter answering Maria's survey: %d, want 404", res.StatusCode)
 		}
 	})
 }
