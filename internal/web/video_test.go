@@ -35,7 +35,7 @@ func videoHarness(t *testing.T, db *sqldb.DB) (*authHarness, *telehealth.Rooms) 
 		go rooms.Run(ctx)
 		o.Video = &Video{Rooms: rooms, Consents: &telehealth.Consents{Store: store.New(db), Audit: o.Auth.Audit},
 			Records: &telehealth.Records{Store: store.New(db), Audit: o.Auth.Audit, Rooms: rooms},
-			Window: telehealth.Window{Early: telehealth.DefaultJoinEarly, Grace: telehealth.DefaultJoinGrace}}
+			Window:  telehealth.Window{Early: telehealth.DefaultJoinEarly, Grace: telehealth.DefaultJoinGrace}}
 	})
 	return h, rooms
 }
