@@ -340,6 +340,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	video := &web.Video{Rooms: rooms, Consents: &telehealth.Consents{Store: fhirStore, Audit: aw},
 		Records: &telehealth.Records{Store: fhirStore, Audit: aw, Rooms: rooms},
 		Window:  telehealth.Window{Early: cfg.VisitJoinEarly, Grace: cfg.VisitJoinGrace}}
+	if cfg.VideoProvider == "livekit" {
+		lk, err := liveKit(cfg)
+		if err != nil {
+			closeListeners()
+			return err
+		}
+		rooms.Provider, video.Provider = lk, "livekit"
+		// The visit page's browser connects to LiveKit itself.
+		if u, err := url.Parse(cfg.LiveKitURL); err == nil {
+			video.ConnectTo = []string{"wss://" + u.Host, "https://" + u.Host}
+			if u.Scheme == "http" || u.Scheme == "ws" {
+				video.ConnectTo = []string{"ws://" + u.Host, "http://" + u.Host}
+			}
+		}
+	}
 	turnServer, err := startTURN(cfg, video)
 	if err != nil {
 		closeListeners()
@@ -753,4 +768,26 @@ func startTURN(cfg config.Config, video *web.Video) (*telehealth.TURN, error) {
 		}
 	}
 	return srv, nil
+}
+
+// liveKit is the LiveKit media engine named by --livekit-url,
+// --livekit-api-key and --livekit-api-secret-file.
+func liveKit(cfg config.Config) (*telehealth.LiveKit, error) {
+	switch {
+	case cfg.LiveKitURL == "":
+		return nil, &config.Error{Setting: "CAREFRONT_LIVEKIT_URL (--livekit-url)", Problem: "--video-provider livekit needs the LiveKit server's URL"}
+	case cfg.LiveKitAPIKey == "":
+		return nil, &config.Error{Setting: "CAREFRONT_LIVEKIT_API_KEY (--livekit-api-key)", Problem: "--video-provider livekit needs an API key"}
+	case cfg.LiveKitAPISecretFile == "":
+		return nil, &config.Error{Setting: "CAREFRONT_LIVEKIT_API_SECRET_FILE (--livekit-api-secret-file)", Problem: "--video-provider livekit needs the API key's secret"}
+	}
+	b, err := os.ReadFile(cfg.LiveKitAPISecretFile)
+	if err != nil {
+		return nil, &config.Error{Setting: "CAREFRONT_LIVEKIT_API_SECRET_FILE (--livekit-api-secret-file)", Problem: "cannot read it: " + err.Error()}
+	}
+	secret := string(bytes.TrimSpace(b))
+	if len(secret) < 32 {
+		return nil, &config.Error{Setting: "CAREFRONT_LIVEKIT_API_SECRET_FILE (--livekit-api-secret-file)", Problem: "the secret must be at least 32 bytes"}
+	}
+	return &telehealth.LiveKit{URL: cfg.LiveKitURL, APIKey: cfg.LiveKitAPIKey, APISecret: secret}, nil
 }

@@ -62,14 +62,20 @@ type Config struct {
 	// TURN for video visits: the embedded server (TURNListen, empty
 	// disables it) and/or a clinic's own coturn (TURNURLs), both with
 	// time-limited credentials from the shared secret in TURNSecretFile.
-	TURNListen        string
-	TURNPublicIP      netip.Addr
-	TURNRealm         string
-	TURNSecretFile    string
-	TURNURLs          []string
-	CheckInForms      string   // kind of visit -> pre-visit Questionnaire id ("follow-up=previsit-1, new-concern=previsit-2")
-	TeenAge, AdultAge int      // a parent's access: sensitive records hidden from TeenAge, ended at AdultAge
-	Part2Sources      []string // record sources under 42 CFR Part 2
+	TURNListen     string
+	TURNPublicIP   netip.Addr
+	TURNRealm      string
+	TURNSecretFile string
+	TURNURLs       []string
+	// VideoProvider carries video visits' media: "embedded" (browser
+	// to browser) or "livekit" (a LiveKit server at LiveKitURL).
+	VideoProvider        string
+	LiveKitURL           string
+	LiveKitAPIKey        string
+	LiveKitAPISecretFile string
+	CheckInForms         string   // kind of visit -> pre-visit Questionnaire id ("follow-up=previsit-1, new-concern=previsit-2")
+	TeenAge, AdultAge    int      // a parent's access: sensitive records hidden from TeenAge, ended at AdultAge
+	Part2Sources         []string // record sources under 42 CFR Part 2
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	SMTPAddr       string // host:port of the mail server; empty keeps mail in a development outbox
@@ -409,6 +415,30 @@ func Settings() []Setting {
 				}
 				return nil
 			}},
+		{Flag: "video-provider", Env: "CAREFRONT_VIDEO_PROVIDER", Default: "embedded",
+			Usage: "what carries video visits' media: embedded (browser to browser, up to 4 people, in the one binary) or livekit (a LiveKit server beside carefront, for clinics that outgrow one machine; needs --livekit-url, --livekit-api-key and --livekit-api-secret-file)",
+			parse: func(c *Config, v string) error {
+				if v != "embedded" && v != "livekit" {
+					return errors.New("must be embedded or livekit")
+				}
+				c.VideoProvider = v
+				return nil
+			}},
+		{Flag: "livekit-url", Env: "CAREFRONT_LIVEKIT_URL", Default: "",
+			Usage: "the LiveKit server's URL as browsers reach it (https:// or wss://); carefront calls its server API there too",
+			parse: func(c *Config, v string) error {
+				if v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "wss://") && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "ws://") {
+					return errors.New("must be an https:// or wss:// URL")
+				}
+				c.LiveKitURL = v
+				return nil
+			}},
+		{Flag: "livekit-api-key", Env: "CAREFRONT_LIVEKIT_API_KEY", Default: "",
+			Usage: "the LiveKit API key carefront mints tokens and calls the server API with",
+			parse: func(c *Config, v string) error { c.LiveKitAPIKey = v; return nil }},
+		{Flag: "livekit-api-secret-file", Env: "CAREFRONT_LIVEKIT_API_SECRET_FILE", Default: "",
+			Usage: "file holding that API key's secret (32 bytes or more)",
+			parse: func(c *Config, v string) error { c.LiveKitAPISecretFile = v; return nil }},
 		{Flag: "checkin-questionnaires", Env: "CAREFRONT_CHECKIN_QUESTIONNAIRES", Default: "",
 			Usage: "the Questionnaire filled in at check-in for each kind of visit (the Appointment's service type code), as KIND=QUESTIONNAIRE-ID pairs separated by commas; a kind not named has none (--demo has its own)",
 			parse: func(c *Config, v string) error { c.CheckInForms = v; return nil }},

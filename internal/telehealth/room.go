@@ -55,6 +55,9 @@ type Rooms struct {
 	// MaxAdmitted is how many may be admitted at once (DefaultMaxAdmitted
 	// when 0).
 	MaxAdmitted int
+	// Provider carries the media; nil is the embedded mesh, whose
+	// signalling these rooms relay.
+	Provider VideoProvider
 	Log         *slog.Logger
 
 	mu    sync.Mutex

@@ -348,6 +348,11 @@ func (r *Rooms) join(ctx context.Context, a Arrival, p *peer) error {
 		if err := r.deliver(ctx, old, map[string]string{"type": "moved", "message": "You joined this visit on another device or tab, so it continues there."}); err != nil {
 			return err
 		}
+		if r.Provider != nil {
+			if err := r.Provider.Remove(ctx, a.Appointment, a.Participant); err != nil {
+				return err
+			}
+		}
 		if state == StateAdmitted {
 			if err := r.toAdmitted(ctx, a.Appointment, p.id, map[string]string{"type": "peer-left", "id": old}); err != nil {
 				return err
@@ -371,6 +376,7 @@ func (r *Rooms) announce(ctx context.Context, appointment, conn string) error {
 		return err
 	}
 	var self *Peer
+	var who MediaParticipant
 	peers := []Peer{}
 	for _, m := range ms {
 		if m.State != StateAdmitted {
@@ -378,7 +384,7 @@ func (r *Rooms) announce(ctx context.Context, appointment, conn string) error {
 		}
 		pe := Peer{ID: m.Conn, Name: m.Name, Role: m.Role}
 		if m.Conn == conn {
-			self = &pe
+			self, who = &pe, MediaParticipant{Participant: m.Participant, Name: m.Name, Role: m.Role}
 			continue
 		}
 		peers = append(peers, pe)
@@ -386,15 +392,22 @@ func (r *Rooms) announce(ctx context.Context, appointment, conn string) error {
 	if self == nil {
 		return nil // gone meanwhile
 	}
-	if err := r.deliver(ctx, conn, map[string]any{"type": "admitted", "peers": peers}); err != nil {
-		return err
+	msg := map[string]any{"type": "admitted", "peers": peers}
+	if r.Provider != nil {
+		// A media engine's token, minted now that they are admitted.
+		media, err := r.Provider.Join(ctx, appointment, who)
+		if err != nil {
+			return err
+		}
+		msg["media"] = media
 	}
+	// The others first: the newcomer's offers may follow at once.
 	for _, pe := range peers {
 		if err := r.deliver(ctx, pe.ID, map[string]any{"type": "peer-joined", "peer": self}); err != nil {
 			return err
 		}
 	}
-	return nil
+	return r.deliver(ctx, conn, msg)
 }
 
 // toAdmitted sends msg to every admitted connection but except.
@@ -658,6 +671,11 @@ func (r *Rooms) end(ctx context.Context, a Arrival, p *peer) error {
 		return err
 	}
 	r.auditEvent(ctx, a, EventEnd, "")
+	if r.Provider != nil {
+		if err := r.Provider.End(ctx, a.Appointment); err != nil {
+			return err
+		}
+	}
 	ms, err := r.members(ctx, a.Appointment, true)
 	if err != nil {
 		return err

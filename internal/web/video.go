@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -35,6 +36,12 @@ type Video struct {
 	// use, with credentials for user; nil offers none (the browsers then
 	// connect directly, as on one network).
 	ICE func(user string) []telehealth.ICEServer
+	// Provider names the media engine for the page: "" or "embedded",
+	// or "livekit".
+	Provider string
+	// ConnectTo are the origins the visit page may connect to besides
+	// its own (the LiveKit server's wss:// and https://).
+	ConnectTo []string
 }
 
 // videoPage is the video visit page in one of its states.
@@ -47,10 +54,11 @@ type videoPage struct {
 	Role  string
 	// Config is what visit.js needs, as JSON: the WebSocket path, the
 	// token, the ICE servers and the role.
-	Config  string
-	Phone   string
-	Zone    string
-	Consent bool // the consent was just recorded
+	Config   string
+	Phone    string
+	Zone     string
+	Provider string
+	Consent  bool // the consent was just recorded
 }
 
 // videoJoin resolves who opens a video visit and whether they may join:
@@ -182,8 +190,9 @@ func (s *Server) showVideo(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		vp.Provider = s.opts.Video.Provider
 		cfg := map[string]any{"ws": p.R("/visits/" + arr.Appointment + "/video/ws"), "token": tok, "role": arr.Role,
-			"ice": []telehealth.ICEServer{}, "keepalive": "/session/keepalive"}
+			"ice": []telehealth.ICEServer{}, "keepalive": "/session/keepalive", "provider": vp.Provider}
 		if s.opts.Video.ICE != nil {
 			cfg["ice"] = s.opts.Video.ICE(arr.Participant)
 		}
@@ -193,6 +202,11 @@ func (s *Server) showVideo(w http.ResponseWriter, r *http.Request) error {
 		}
 		vp.Config = string(b)
 		mediaAllowed(w)
+		if len(s.opts.Video.ConnectTo) > 0 {
+			h := w.Header()
+			h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"), "connect-src 'self'",
+				"connect-src 'self' "+strings.Join(s.opts.Video.ConnectTo, " "), 1))
+		}
 	}
 	switch vp.State {
 	case "not-video", "not-on-visit", "no-visits":

@@ -25,7 +25,7 @@ import (
 // videoHarness is the booking harness with video visits on. The
 // harness's clock (2026-11-23 10:00 UTC) puts Maria's demo video visit
 // at 10:10, with Dr. Patel: its waiting room is open.
-func videoHarness(t *testing.T, db *sqldb.DB) (*authHarness, *telehealth.Rooms) {
+func videoHarness(t *testing.T, db *sqldb.DB, more ...func(*Video)) (*authHarness, *telehealth.Rooms) {
 	t.Helper()
 	var rooms *telehealth.Rooms
 	h, _ := bookingHarness(t, db, func(o *Options) {
@@ -36,6 +36,9 @@ func videoHarness(t *testing.T, db *sqldb.DB) (*authHarness, *telehealth.Rooms) 
 		o.Video = &Video{Rooms: rooms, Consents: &telehealth.Consents{Store: store.New(db), Audit: o.Auth.Audit},
 			Records: &telehealth.Records{Store: store.New(db), Audit: o.Auth.Audit, Rooms: rooms},
 			Window:  telehealth.Window{Early: telehealth.DefaultJoinEarly, Grace: telehealth.DefaultJoinGrace}}
+		for _, f := range more {
+			f(o.Video)
+		}
 	})
 	return h, rooms
 }
@@ -313,4 +316,29 @@ func TestWriteBackAVideoVisit(t *testing.T) {
 			t.Errorf("Walter answering Maria's survey: %d, want 404", res.StatusCode)
 		}
 	})
+}
+
+// TestVideoPageWithLiveKit: with LiveKit as the media engine the visit
+// page loads the vendored LiveKit client and may connect to the LiveKit
+// server, and only there; other pages may not.
+func TestVideoPageWithLiveKit(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	h, _ := videoHarness(t, db, func(v *Video) {
+		v.Provider, v.ConnectTo = "livekit", []string{"wss://livekit.clinic.example", "https://livekit.clinic.example"}
+	})
+	h.signIn(t, "maria@example.com")
+	h.post(t, videoPath+"/consent", url.Values{"agree": {"yes"}})
+	res, page := h.get(t, videoPath)
+	if !strings.Contains(page, "livekit/livekit-client.umd.js") || !strings.Contains(html.UnescapeString(page), `"provider":"livekit"`) {
+		t.Fatalf("the visit page does not use LiveKit:\n%s", page)
+	}
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' wss://livekit.clinic.example https://livekit.clinic.example;") {
+		t.Errorf("the visit page's CSP: %q", csp)
+	}
+	if res, _ := h.get(t, "/visits"); strings.Contains(res.Header.Get("Content-Security-Policy"), "livekit") {
+		t.Error("another page may connect to LiveKit")
+	}
+	if res, _ := h.get(t, "/static/x/livekit/livekit-client.umd.js"); res.StatusCode != 200 {
+		t.Errorf("the LiveKit client: %d", res.StatusCode)
+	}
 }

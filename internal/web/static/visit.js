@@ -26,6 +26,12 @@
     $('visit-problem').hidden = !msg;
   };
   const relayOnly = new URLSearchParams(location.search).get('relay') === '1';
+  // With --video-provider livekit the media go through a LiveKit server
+  // (its client, LivekitClient, is loaded before this script); carefront
+  // still runs the waiting room and hands over a LiveKit token only on
+  // admission.
+  const liveKit = cfg.provider === 'livekit';
+  let lkRoom = null;
 
   const peers = new Map(); // connection id -> {id, name, role, pc, initiator, el, restarting, pending}
   let ws;
@@ -119,10 +125,15 @@
         $('visit-call').hidden = false;
         status.textContent = t['video.in.status'];
         if (cfg.role !== 'clinician') announce(t['video.admitted']);
-        for (const p of msg.peers) addPeer(p, true);
+        if (msg.media && msg.media.provider === 'livekit') await joinLiveKit(msg.media);
+        else for (const p of msg.peers) addPeer(p, true);
         startKeepAlive();
         break;
       case 'peer-joined':
+        if (liveKit) {
+          announce(fill(t['video.joined'], { name: msg.peer.name }));
+          break;
+        }
         if (!peers.has(msg.peer.id)) addPeer(msg.peer, false);
         else Object.assign(peers.get(msg.peer.id), { name: msg.peer.name, role: msg.peer.role });
         labelPeer(peers.get(msg.peer.id));
@@ -351,6 +362,8 @@
 
   function setDataLevel(level, auto) {
     dataLevel = level;
+    // LiveKit adapts the resolution itself; sound only pauses the video.
+    if (lkRoom && videoTrack) videoTrack.enabled = level < 2;
     peers.forEach(applyDataLevel);
     const text = [t['video.data.normal'], t['video.data.low'], t['video.data.audio']][level];
     $('visit-data-now').textContent = auto ? `${t['video.data.auto']} ${text}` : text;
@@ -417,8 +430,66 @@
     }, 60000);
   }
 
+  // joinLiveKit connects to the visit's LiveKit room with the token the
+  // admission brought, publishes the camera and microphone, and shows
+  // each other participant's tracks.
+  async function joinLiveKit(media) {
+    const LK = window.LivekitClient;
+    if (!LK) {
+      problem(t['video.problem.connection']);
+      return;
+    }
+    const room = new LK.Room({ adaptiveStream: true, dynacast: true });
+    lkRoom = room;
+    const figures = new Map();
+    const figureOf = (participant) => {
+      let fig = figures.get(participant.identity);
+      if (!fig) {
+        fig = document.createElement('figure');
+        fig.className = 'cf-remote';
+        const video = document.createElement('video');
+        video.autoplay = true;
+        video.playsInline = true;
+        video.setAttribute('aria-label', fill(t['video.peer.video'], { name: participant.name }));
+        const cap = document.createElement('figcaption');
+        const role = participant.attributes && participant.attributes.role;
+        cap.textContent = role ? `${participant.name} (${roleName(role)})` : participant.name;
+        fig.append(video, cap);
+        $('visit-remotes').append(fig);
+        figures.set(participant.identity, fig);
+      }
+      return fig;
+    };
+    room.on(LK.RoomEvent.TrackSubscribed, (track, pub, participant) => {
+      const fig = figureOf(participant);
+      if (track.kind === 'video') track.attach(fig.querySelector('video'));
+      else fig.append(track.attach());
+    });
+    room.on(LK.RoomEvent.ParticipantDisconnected, (participant) => {
+      const fig = figures.get(participant.identity);
+      if (fig) fig.remove();
+      figures.delete(participant.identity);
+    });
+    room.on(LK.RoomEvent.Reconnecting, () => showReconnecting(true));
+    room.on(LK.RoomEvent.Reconnected, () => showReconnecting(false));
+    room.on(LK.RoomEvent.ConnectionQualityChanged, (quality, participant) => {
+      if (!participant.isLocal) return;
+      const level = { excellent: 'good', good: 'good', poor: 'poor', lost: 'poor' }[quality] || 'unknown';
+      $('visit-quality').dataset.quality = level;
+      $('visit-quality').textContent = t[`video.quality.${level}`];
+    });
+    room.on(LK.RoomEvent.Disconnected, () => {
+      if (!finished) finish(t['video.ended']);
+    });
+    await room.connect(media.url, media.token);
+    if (stream) {
+      for (const track of stream.getTracks()) await room.localParticipant.publishTrack(track);
+    }
+  }
+
   function finish(message) {
     finished = true;
+    if (lkRoom) lkRoom.disconnect();
     state.admitted = false;
     peers.forEach(removePeer);
     if (stream) stream.getTracks().forEach((tr) => tr.stop());
