@@ -58,7 +58,7 @@ type Rooms struct {
 	// Provider carries the media; nil is the embedded mesh, whose
 	// signalling these rooms relay.
 	Provider VideoProvider
-	Log         *slog.Logger
+	Log      *slog.Logger
 
 	mu    sync.Mutex
 	local map[string]*peer // connection id -> this instance's connection
