@@ -339,7 +339,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}}
 	video := &web.Video{Rooms: rooms, Consents: &telehealth.Consents{Store: fhirStore, Audit: aw},
 		Records: &telehealth.Records{Store: fhirStore, Audit: aw, Rooms: rooms},
-		Window:  telehealth.Window{Early: cfg.VisitJoinEarly, Grace: cfg.VisitJoinGrace}}
+		Guests: &telehealth.Guests{DB: db, Seal: k, Audit: aw, Mail: auth,
+			Link: func(code string) string { return base + "/visit-guest?code=" + url.QueryEscape(code) }},
+		Window: telehealth.Window{Early: cfg.VisitJoinEarly, Grace: cfg.VisitJoinGrace}}
 	if cfg.VideoProvider == "livekit" {
 		lk, err := liveKit(cfg)
 		if err != nil {

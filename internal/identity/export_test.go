@@ -8,7 +8,7 @@ import (
 
 // MailTemplates names every template compose knows.
 func MailTemplates() []string {
-	ts := []string{"email-code", "reset-link", "email-verify-code", "caregiver-invite", "email-change-code", "visit-reminder", "visit-reminder-caregiver"}
+	ts := []string{"email-code", "reset-link", "email-verify-code", "caregiver-invite", "email-change-code", "visit-reminder", "visit-reminder-caregiver", "visit-guest"}
 	for n := range notices {
 		ts = append(ts, n)
 	}

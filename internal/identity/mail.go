@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"carefront/internal/failpoint"
 	"carefront/internal/jobs"
@@ -93,6 +94,17 @@ func (a *Auth) queueMail(ctx context.Context, tx *sqldb.Tx, template, accountID 
 // nothing of whose record it is.
 func (a *Auth) QueueInvitation(ctx context.Context, tx *sqldb.Tx, to, link string) error {
 	return a.queueMail(ctx, tx, "caregiver-invite", "", &mailSecret{Link: link, To: to})
+}
+
+// QueueVisitGuest queues, in tx, a guest's invitation to a video visit:
+// the one-time link (sealed in the job) and the visit's date and time,
+// naming neither the patient nor the clinician.
+func (a *Auth) QueueVisitGuest(ctx context.Context, tx *sqldb.Tx, to, link string, at time.Time) error {
+	zone := a.Zone
+	if zone == nil {
+		zone = time.UTC
+	}
+	return a.queueMail(ctx, tx, "visit-guest", "", &mailSecret{Link: link, To: to, WhenEN: When(at, zone, "en"), WhenES: When(at, zone, "es")})
 }
 
 // MailHandler is the job handler that sends the mail queueMail enqueued.
@@ -211,6 +223,12 @@ func compose(template string, s mailSecret) (notify.Message, bool) {
 				s.Link + "\nIf you were not expecting this, ignore this email: nothing is shared until you accept.\n\n" +
 				"Una persona que usa carefront, el portal de pacientes de su clínica, le invitó a ver partes de su expediente de salud y ayudar con su cuidado. Para aceptar, abra este enlace antes de 14 días e inicie sesión con su propia cuenta de carefront, o cree una:\n" +
 				s.Link + "\nSi no lo esperaba, ignore este correo: no se comparte nada hasta que usted acepte."}, true
+	case "visit-guest":
+		return notify.Message{Subject: "You are invited to a video visit on " + s.WhenEN + " / Invitación a una visita por video el " + s.WhenES,
+			Text: "You are invited to join a video visit on " + s.WhenEN + ", for example as an interpreter or a family member. At that time, open this link on a phone or computer with a camera and microphone:\n" +
+				s.Link + "\nThe link works once, until the visit ends. You will wait until the clinician lets you in. You will not see any health record. Visits are not recorded.\n\n" +
+				"Le invitaron a unirse a una visita por video el " + s.WhenES + ", por ejemplo como intérprete o familiar. A esa hora, abra este enlace en un teléfono o computadora con cámara y micrófono:\n" +
+				s.Link + "\nEl enlace sirve una vez, hasta que termine la visita. Esperará hasta que el médico le deje entrar. No verá ningún expediente de salud. Las visitas no se graban."}, true
 	case "visit-reminder":
 		return notify.Message{Subject: "Reminder: your visit on " + s.WhenEN + " / Recordatorio: su cita el " + s.WhenES,
 			Text: "You have a visit at " + s.Place + " on " + s.WhenEN + ". Sign in to carefront to see it, check in, or change it.\n\n" +

@@ -69,6 +69,7 @@ type Rooms struct {
 var SealedColumns = []seal.Column{
 	{Table: "visit_token_key", IDColumn: "id", Column: "private_sealed"},
 	{Table: "visit_participant", IDColumn: "id", Column: "name_sealed"},
+	{Table: "visit_guest", IDColumn: "id", Column: "name_sealed"},
 }
 
 // peer is one open connection on this instance.

@@ -39,6 +39,9 @@ type Video struct {
 	// Provider names the media engine for the page: "" or "embedded",
 	// or "livekit".
 	Provider string
+	// Guests invites people without an account to a visit; nil offers
+	// none.
+	Guests *telehealth.Guests
 	// ConnectTo are the origins the visit page may connect to besides
 	// its own (the LiveKit server's wss:// and https://).
 	ConnectTo []string
@@ -58,7 +61,12 @@ type videoPage struct {
 	Phone    string
 	Zone     string
 	Provider string
-	Consent  bool // the consent was just recorded
+	// Guest is the invite-a-guest form (with its errors); GuestSent says
+	// an invitation just went out.
+	Guest     *form
+	GuestSent bool
+	Invite    bool // guests can be invited from this page
+	Consent   bool // the consent was just recorded
 }
 
 // videoJoin resolves who opens a video visit and whether they may join:
@@ -202,11 +210,7 @@ func (s *Server) showVideo(w http.ResponseWriter, r *http.Request) error {
 		}
 		vp.Config = string(b)
 		mediaAllowed(w)
-		if len(s.opts.Video.ConnectTo) > 0 {
-			h := w.Header()
-			h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"), "connect-src 'self'",
-				"connect-src 'self' "+strings.Join(s.opts.Video.ConnectTo, " "), 1))
-		}
+		s.allowMediaServer(w)
 	}
 	switch vp.State {
 	case "not-video", "not-on-visit", "no-visits":
@@ -218,6 +222,8 @@ func (s *Server) showVideo(w http.ResponseWriter, r *http.Request) error {
 		p.Status = http.StatusGone
 	}
 	vp.Consent = r.FormValue("done") == "consent"
+	vp.GuestSent = r.FormValue("done") == "guest"
+	vp.Invite = s.opts.Video.Guests != nil && (vp.State == "ready" || vp.State == "early")
 	return s.render(w, r, "video", p)
 }
 
@@ -248,19 +254,7 @@ func (s *Server) submitVideoConsent(w http.ResponseWriter, r *http.Request) erro
 // checks as the page, from the portal's own origin only; the first
 // message must carry the visit token the page was given.
 func (s *Server) videoSocket(w http.ResponseWriter, r *http.Request) error {
-	origin := r.Header.Get("Origin")
-	base, err := url.Parse(s.opts.BaseURL)
-	if err != nil || origin == "" || origin != base.Scheme+"://"+base.Host {
-		if s.opts.Video != nil && s.opts.Video.Rooms.Audit != nil {
-			rec := audit.Record{Type: audit.TypeSecurityAlert, Subtype: []audit.Coding{telehealth.SubtypeVideoVisit, telehealth.EventCoding(telehealth.EventRefused)},
-				Action: audit.Execute, Outcome: audit.MinorFailure, Reason: "cross-origin", Address: clientAddr(r)}
-			if u := currentUser(r.Context()); u != nil {
-				rec.User = "Person/" + u.account.ID
-			}
-			if err := s.opts.Video.Rooms.Audit.Append(r.Context(), rec); err != nil {
-				return err
-			}
-		}
+	if !s.sameOrigin(w, r) {
 		return apperr.New(apperr.Forbidden, "video visits connect from the portal's own pages only")
 	}
 	_, _, vp, arr := s.videoJoin(w, r)
@@ -275,7 +269,7 @@ func (s *Server) videoSocket(w http.ResponseWriter, r *http.Request) error {
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Time{})
 	rc.SetWriteDeadline(time.Time{})
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: []string{base.Host}})
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: []string{r.Host}})
 	if err != nil {
 		return nil // Accept answered the request
 	}
@@ -391,4 +385,37 @@ func (p page) strings(keys []string) map[string]string {
 		out[k] = p.T(k)
 	}
 	return out
+}
+
+// sameOrigin reports whether a WebSocket request comes from the portal's
+// own pages (its Origin is the base URL's); one with another Origin, or
+// none, is audited as refused.
+func (s *Server) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	base, err := url.Parse(s.opts.BaseURL)
+	if err == nil && origin != "" && origin == base.Scheme+"://"+base.Host {
+		return true
+	}
+	if s.opts.Video != nil && s.opts.Video.Rooms.Audit != nil {
+		rec := audit.Record{Type: audit.TypeSecurityAlert, Subtype: []audit.Coding{telehealth.SubtypeVideoVisit, telehealth.EventCoding(telehealth.EventRefused)},
+			Action: audit.Execute, Outcome: audit.MinorFailure, Reason: "cross-origin", Address: clientAddr(r)}
+		if u := currentUser(r.Context()); u != nil {
+			rec.User = "Person/" + u.account.ID
+		}
+		if err := s.opts.Video.Rooms.Audit.Append(r.Context(), rec); err != nil {
+			s.log.ErrorContext(r.Context(), "audit cross-origin", "err", err)
+		}
+	}
+	return false
+}
+
+// allowMediaServer lets the visit page connect to the media engine
+// (Video.ConnectTo) besides its own origin.
+func (s *Server) allowMediaServer(w http.ResponseWriter) {
+	if len(s.opts.Video.ConnectTo) == 0 {
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", strings.Replace(h.Get("Content-Security-Policy"), "connect-src 'self'",
+		"connect-src 'self' "+strings.Join(s.opts.Video.ConnectTo, " "), 1))
 }

@@ -35,7 +35,9 @@ func videoHarness(t *testing.T, db *sqldb.DB, more ...func(*Video)) (*authHarnes
 		go rooms.Run(ctx)
 		o.Video = &Video{Rooms: rooms, Consents: &telehealth.Consents{Store: store.New(db), Audit: o.Auth.Audit},
 			Records: &telehealth.Records{Store: store.New(db), Audit: o.Auth.Audit, Rooms: rooms},
-			Window:  telehealth.Window{Early: telehealth.DefaultJoinEarly, Grace: telehealth.DefaultJoinGrace}}
+			Guests: &telehealth.Guests{DB: db, Seal: o.Auth.Keys, Audit: o.Auth.Audit, Mail: o.Auth,
+				Link: func(code string) string { return o.BaseURL + "/visit-guest?code=" + url.QueryEscape(code) }},
+			Window: telehealth.Window{Early: telehealth.DefaultJoinEarly, Grace: telehealth.DefaultJoinGrace}}
 		for _, f := range more {
 			f(o.Video)
 		}
@@ -341,4 +343,89 @@ func TestVideoPageWithLiveKit(t *testing.T) {
 	if res, _ := h.get(t, "/static/x/livekit/livekit-client.umd.js"); res.StatusCode != 200 {
 		t.Errorf("the LiveKit client: %d", res.StatusCode)
 	}
+}
+
+var guestLink = regexp.MustCompile(`https://[^\s]+/visit-guest\?code=([A-Za-z0-9_%-]+)`)
+
+// TestVideoGuests: Maria invites an interpreter by email; the mail names
+// nobody; the link opens a page that does not spend it (a mail scanner
+// may fetch it); joining spends it once and gives that browser the
+// visit alone, in the waiting room, with nothing of the record. A second
+// use, a bad address, a third guest, another patient's invitation and a
+// guest after the visit are refused.
+func TestVideoGuests(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		h, rooms := videoHarness(t, db)
+		h.signIn(t, "maria@example.com")
+		h.post(t, videoPath+"/consent", url.Values{"agree": {"yes"}})
+		if res, _ := h.post(t, videoPath+"/guests", url.Values{"guest-name": {"Ana"}, "guest-email": {"not an address"}}); res.StatusCode != 422 {
+			t.Errorf("a bad address: %d, want 422", res.StatusCode)
+		}
+		res, _ := h.post(t, videoPath+"/guests", url.Values{"guest-name": {"Ana (interpreter)"}, "guest-email": {"ana@example.org"}})
+		if res.StatusCode != 303 {
+			t.Fatalf("invite: %d", res.StatusCode)
+		}
+		m := h.mailWith(t, "video visit")
+		if !strings.Contains(m.To, "ana@example.org") || strings.Contains(m.Text, "Maria") || strings.Contains(m.Text, "Ortega") || strings.Contains(m.Text, "Patel") {
+			t.Errorf("the invitation: to %q\n%s", m.To, m.Text)
+		}
+		code := guestLink.FindStringSubmatch(m.Text)
+		if code == nil {
+			t.Fatalf("no link in:\n%s", m.Text)
+		}
+		h.post(t, videoPath+"/guests", url.Values{"guest-name": {"Luis"}, "guest-email": {"luis@example.org"}})
+		if res, _ := h.post(t, videoPath+"/guests", url.Values{"guest-name": {"Third"}, "guest-email": {"third@example.org"}}); res.StatusCode != 422 {
+			t.Errorf("a third guest: %d, want 422", res.StatusCode)
+		}
+		walter := h.fresh()
+		walter.signIn(t, "walter@example.com")
+		if res, _ := walter.post(t, videoPath+"/guests", url.Values{"guest-name": {"X"}, "guest-email": {"x@example.org"}}); res.StatusCode != 404 {
+			t.Errorf("Walter inviting to Maria's visit: %d, want 404", res.StatusCode)
+		}
+
+		guest := h.fresh() // the interpreter's browser, with no account
+		c, _ := url.QueryUnescape(code[1])
+		if res, page := guest.get(t, "/visit-guest?code="+url.QueryEscape(c)); res.StatusCode != 200 || !strings.Contains(page, "Join the visit") {
+			t.Fatalf("the landing page: %d", res.StatusCode)
+		}
+		res, _ = guest.post(t, "/visit-guest", url.Values{"code": {c}})
+		if res.StatusCode != 303 {
+			t.Fatalf("joining as a guest: %d", res.StatusCode)
+		}
+		res, page := guest.get(t, "/visit-guest/visit")
+		if res.StatusCode != 200 || strings.Contains(page, "Maria") || strings.Contains(page, "Ortega") || strings.Contains(page, `href="/results"`) {
+			t.Fatalf("the guest's page: %d\n%s\n%v", res.StatusCode, page, res.Header)
+		}
+		tok := visitToken(t, page)
+		ws, _, err := guest.dialVisit(t, "/visit-guest/ws", h.srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hello(t, ws, tok)
+		if m := readType(t, ws); m["type"] != "welcome" || m["state"] != telehealth.StateWaiting || m["role"] != telehealth.RoleGuest {
+			t.Fatalf("the guest's welcome: %v", m)
+		}
+		if _, _, err := guest.dialVisit(t, "/visit-guest/ws", "https://evil.example"); err == nil {
+			t.Error("a guest WebSocket from another origin opened")
+		}
+
+		again := h.fresh()
+		if res, _ := again.post(t, "/visit-guest", url.Values{"code": {c}}); res.StatusCode != 410 {
+			t.Errorf("the link used twice: %d, want 410", res.StatusCode)
+		}
+		if res, _ := again.get(t, "/visit-guest/visit"); res.StatusCode != 410 {
+			t.Errorf("a browser without the guest's session: %d, want 410", res.StatusCode)
+		}
+		h.clock.Add(2 * time.Hour)
+		rooms.Beat(context.Background())
+		if res, _ := guest.get(t, "/visit-guest/visit"); res.StatusCode != 410 {
+			t.Errorf("the guest after the visit: %d, want 410", res.StatusCode)
+		}
+		events := strings.Join(audittest.Events(t, db), "\n")
+		for _, want := range []string{`"code":"guest-invite"`, `"guest-link-used"`, `"Guest/`} {
+			if !strings.Contains(events, want) {
+				t.Errorf("the audit has no %s", want)
+			}
+		}
+	})
 }

@@ -421,7 +421,7 @@
   // A connected visit keeps the portal session alive (the idle timeout
   // is paused while the visit lasts).
   function startKeepAlive() {
-    if (keepAlive) return;
+    if (keepAlive || !cfg.keepalive) return;
     keepAlive = setInterval(() => {
       if (!state.admitted || finished) return;
       fetch(cfg.keepalive, { method: 'POST', credentials: 'same-origin' }).then(() => {
