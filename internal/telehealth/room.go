@@ -179,7 +179,8 @@ func (r *Rooms) drain(ctx context.Context, conn string) {
 		return
 	}
 	var bodies []string
-	err := r.DB.Write(ctx, func(tx *sqldb.Tx) error {
+	// Signalling need not survive a power cut: no wait for the disk.
+	err := r.DB.WriteNoWait(ctx, func(tx *sqldb.Tx) error {
 		bodies = bodies[:0]
 		rows, err := tx.Query(ctx, "SELECT id, body FROM visit_signal WHERE conn = ? ORDER BY id", conn)
 		if err != nil {
@@ -243,7 +244,8 @@ func (r *Rooms) deliver(ctx context.Context, conn string, msg any) error {
 	if r.DB.Dialect != sqldb.Postgres {
 		return nil // one process: a connection not here is gone
 	}
-	return r.DB.Write(ctx, func(tx *sqldb.Tx) error {
+	// Signalling need not survive a power cut: no wait for the disk.
+	return r.DB.WriteNoWait(ctx, func(tx *sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, "INSERT INTO visit_signal (conn, body, created) VALUES (?, ?, ?)", conn, string(b), r.DB.Now().UnixMicro()); err != nil {
 			return err
 		}
