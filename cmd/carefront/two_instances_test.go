@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/pquerna/otp/totp"
 
 	"carefront/internal/demo"
@@ -369,4 +371,109 @@ func (b *browser) post(u string, form url.Values) (*http.Response, string) {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	return res, string(body)
+}
+
+// TestTwoInstancesVideoVisit: Maria waits in her video visit's waiting
+// room through one carefront process while Dr. Patel opens it through
+// another, on one PostgreSQL: he sees her waiting, lets her in, and
+// their signalling crosses between the processes both ways until he
+// ends the visit.
+func TestTwoInstancesVideoVisit(t *testing.T) {
+	env := dialectEnv(t, "postgres")
+	one, _, _ := serve(t, []string{"--demo"}, env)
+	two, _, _ := serve(t, []string{"--demo"}, env)
+	maria, patel := newBrowser(t), newBrowser(t)
+	maria.signIn(one, "maria@demo.carefront.example")
+	patel.signIn(two, "clinician@demo.carefront.example")
+	const visit = "visits/demo-maria-appt-video/video"
+	if res, _ := maria.post(one+visit+"/consent", url.Values{"agree": {"yes"}}); res.StatusCode != 303 {
+		t.Fatalf("consent: %d", res.StatusCode)
+	}
+	token := func(b *browser, u string) string {
+		t.Helper()
+		_, page := b.get(u)
+		m := regexp.MustCompile(`data-config="([^"]+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no visit at %s:\n%s", u, page)
+		}
+		var cfg struct{ Token string }
+		json.Unmarshal([]byte(html.UnescapeString(m[1])), &cfg)
+		return cfg.Token
+	}
+	dial := func(b *browser, base, path, tok string) *videoConn {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+path,
+			&websocket.DialOptions{HTTPClient: b.c, HTTPHeader: http.Header{"Origin": {strings.TrimSuffix(base, "/")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.CloseNow() })
+		c := &videoConn{t: t, ws: ws}
+		c.send(map[string]any{"type": "hello", "token": tok})
+		return c
+	}
+	m := dial(maria, one, visit+"/ws", token(maria, one+visit))
+	if w := m.next("welcome"); w["state"] != "waiting" {
+		t.Fatalf("Maria's welcome at one: %v", w)
+	}
+	p := dial(patel, two, visit+"/ws?for=demo-maria", token(patel, two+visit+"?for=demo-maria"))
+	p.next("welcome")
+	var waiting []any
+	for len(waiting) == 0 {
+		waiting = p.next("waiting")["list"].([]any)
+	}
+	p.send(map[string]any{"type": "admit", "who": waiting[0].(map[string]any)["id"]})
+	peers := m.next("admitted")["peers"].([]any)
+	if len(peers) != 1 {
+		t.Fatalf("Maria is told of %v", peers)
+	}
+	patelID := peers[0].(map[string]any)["id"].(string)
+	m.send(map[string]any{"type": "signal", "to": patelID, "data": map[string]any{"sdp": "offer from one"}})
+	got := p.next("signal")
+	if got["data"].(map[string]any)["sdp"] != "offer from one" {
+		t.Fatalf("at two: %v", got)
+	}
+	p.send(map[string]any{"type": "signal", "to": got["from"], "data": map[string]any{"sdp": "answer from two"}})
+	if got := m.next("signal"); got["data"].(map[string]any)["sdp"] != "answer from two" {
+		t.Fatalf("at one: %v", got)
+	}
+	p.send(map[string]any{"type": "end"})
+	m.next("ended")
+}
+
+// videoConn is one side of a visit's signalling in a test.
+type videoConn struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func (c *videoConn) send(v any) {
+	c.t.Helper()
+	b, _ := json.Marshal(v)
+	if err := c.ws.Write(context.Background(), websocket.MessageText, b); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// next reads until a message of type typ, within 15 seconds.
+func (c *videoConn) next(typ string) map[string]any {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	for {
+		_, b, err := c.ws.Read(ctx)
+		if err != nil {
+			c.t.Fatalf("waiting for %s: %v", typ, err)
+		}
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		if m["type"] == typ {
+			return m
+		}
+		if m["type"] == "error" {
+			c.t.Fatalf("waiting for %s: %v", typ, m)
+		}
+	}
 }
