@@ -163,6 +163,7 @@ type Appointment struct {
 	Place         string
 	Video         bool
 	Clinic        string
+	Phone         string // the place's or clinic's phone number
 	Reason        string
 	Slot          string
 	Version       string
@@ -624,7 +625,7 @@ func (s *Store) appointment(ctx context.Context, r *fhir.Resource) (*Appointment
 		case "Location":
 			a.Location = id
 			loc := d.location(ctx, id)
-			a.Place, a.Video, a.Clinic = loc.name, loc.video, loc.clinic
+			a.Place, a.Video, a.Clinic, a.Phone = loc.name, loc.video, loc.clinic, loc.phone
 			if a.Place == "" {
 				a.Place = p.Actor.Display
 			}

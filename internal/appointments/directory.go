@@ -51,6 +51,23 @@ func (c concept) name() string {
 type place struct {
 	name, clinic string
 	video        bool
+	// phone is the place's phone number, else its clinic's.
+	phone string
+}
+
+// telecom is a FHIR ContactPoint list.
+type telecom []struct {
+	System string `json:"system"`
+	Value  string `json:"value"`
+}
+
+func (t telecom) phone() string {
+	for _, c := range t {
+		if c.System == "phone" && c.Value != "" {
+			return c.Value
+		}
+	}
+	return ""
 }
 
 type schedule struct {
@@ -121,14 +138,15 @@ func (d *directory) location(ctx context.Context, id string) place {
 		return p
 	}
 	var body struct {
-		Name string    `json:"name"`
-		Mode string    `json:"mode"`
-		Type []concept `json:"type"`
-		Org  ref       `json:"managingOrganization"`
+		Name    string    `json:"name"`
+		Mode    string    `json:"mode"`
+		Type    []concept `json:"type"`
+		Org     ref       `json:"managingOrganization"`
+		Telecom telecom   `json:"telecom"`
 	}
 	var p place
 	if d.read(ctx, "Location", id, &body) {
-		p.name = body.Name
+		p.name, p.phone = body.Name, body.Telecom.phone()
 		for _, t := range body.Type {
 			if t.code("http://terminology.hl7.org/CodeSystem/v3-RoleCode") == "VI" {
 				p.video = true
@@ -136,6 +154,12 @@ func (d *directory) location(ctx context.Context, id string) place {
 		}
 		if typ, oid, ok := fhir.ParseRef(body.Org.Reference); ok && typ == "Organization" {
 			p.clinic = d.name(ctx, typ, oid, "")
+			var org struct {
+				Telecom telecom `json:"telecom"`
+			}
+			if p.phone == "" && d.read(ctx, typ, oid, &org) {
+				p.phone = org.Telecom.phone()
+			}
 		}
 	}
 	d.places[id] = p

@@ -66,6 +66,7 @@ type videoPage struct {
 	Guest     *form
 	GuestSent bool
 	Invite    bool // guests can be invited from this page
+	CheckedIn bool // the patient checked in for it (no reminder then)
 	Consent   bool // the consent was just recorded
 }
 
@@ -89,7 +90,7 @@ func (s *Server) videoJoin(w http.ResponseWriter, r *http.Request) (*signedIn, *
 		s.renderError(w, r, err)
 		return nil, nil, nil, nil
 	}
-	vp := &videoPage{Visit: a, Zone: s.zoneName()}
+	vp := &videoPage{Visit: a, Zone: s.zoneName(), Phone: a.Phone}
 	arr := &telehealth.Arrival{Appointment: a.ID, Patient: a.Patient, Participant: "Person/" + u.account.ID,
 		Address: clientAddr(r), Session: sessionHash(u.token)}
 	now := s.opts.Appointments.Clock()
@@ -223,6 +224,13 @@ func (s *Server) showVideo(w http.ResponseWriter, r *http.Request) error {
 	}
 	vp.Consent = r.FormValue("done") == "consent"
 	vp.GuestSent = r.FormValue("done") == "guest"
+	if s.opts.CheckIn != nil && vp.State == "ready" && vp.Role != telehealth.RoleClinician {
+		at, err := s.opts.CheckIn.CheckedIn(r.Context(), []string{vp.Visit.ID})
+		if err != nil {
+			return err
+		}
+		vp.CheckedIn = !at[vp.Visit.ID].IsZero()
+	}
 	vp.Invite = s.opts.Video.Guests != nil && (vp.State == "ready" || vp.State == "early")
 	return s.render(w, r, "video", p)
 }

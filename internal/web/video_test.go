@@ -133,7 +133,7 @@ func TestJoinAVideoVisit(t *testing.T) {
 			t.Fatal("a Consent with no id")
 		}
 		res, page = h.get(t, videoPath)
-		if res.StatusCode != 200 || !strings.Contains(page, "not recorded") {
+		if res.StatusCode != 200 || !strings.Contains(page, "not recorded") || !strings.Contains(page, "The clinic&#39;s number is 555-0100.") {
 			t.Fatalf("the visit page: %d\n%s", res.StatusCode, page)
 		}
 		if pp := res.Header.Get("Permissions-Policy"); !strings.Contains(pp, "camera=(self)") || !strings.Contains(pp, "microphone=(self)") {
