@@ -495,6 +495,7 @@
     if (stream) stream.getTracks().forEach((tr) => tr.stop());
     $('visit-call').hidden = true;
     $('visit-waiting').hidden = true;
+    $('visit-self').hidden = true;
     const host = $('visit-host');
     if (host) host.hidden = true;
     status.textContent = message;
