@@ -10,6 +10,7 @@
 // English and Spanish.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { startServer, launchBrowser, watchConsole, axeViolations, signInAs } from './harness.mjs';
 
 let server, relayServer, browser;
@@ -130,6 +131,26 @@ test('Maria waits, the clinician lets her in, they see and hear each other, and 
   await maria.locator('#visit-reconnecting').waitFor({ state: 'hidden', timeout: 30000 });
   const after = await inbound(maria);
   await waitFor(async () => (await inbound(maria)).frames > after.frames + 10, 'frames after the ICE restart');
+
+  // With CAREFRONT_TEST_IPTABLES (.ci/run sets it when it runs as root
+  // and may change firewall rules): loopback UDP (v4 and v6), which carries the
+  // media, is dropped until Maria's page shows the banner and a few
+  // seconds more; the call recovers by itself.
+  if (process.env.CAREFRONT_TEST_IPTABLES) {
+    // Both families: Chromium prefers an IPv6 host pair when it has one.
+    const rule = ['INPUT', '-i', 'lo', '-p', 'udp', '-j', 'DROP'];
+    const firewall = (op) => { for (const cmd of ['iptables', 'ip6tables']) execFileSync(cmd, ['-w', op, ...rule]); };
+    firewall('-I');
+    try {
+      await maria.locator('#visit-reconnecting').waitFor({ state: 'visible', timeout: 30000 });
+      await new Promise((r) => setTimeout(r, 4000));
+    } finally {
+      firewall('-D');
+    }
+    await maria.locator('#visit-reconnecting').waitFor({ state: 'hidden', timeout: 60000 });
+    const back = await inbound(maria);
+    await waitFor(async () => (await inbound(maria)).frames > back.frames + 10, 'frames after the network came back');
+  }
 
   // The clinician ends the visit.
   await clinician.getByRole('button', { name: 'End visit for everyone' }).click();
