@@ -13,9 +13,11 @@ import (
 
 	"github.com/coder/websocket"
 
+	"carefront/internal/appointments"
 	"carefront/internal/audit/audittest"
 	"carefront/internal/clinical/store"
 	"carefront/internal/demo"
+	"carefront/internal/fhir"
 	"carefront/internal/identity"
 	"carefront/internal/sqldb"
 	"carefront/internal/sqldb/sqldbtest"
@@ -428,4 +430,44 @@ func TestVideoGuests(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestParentAndATeensSensitiveVisit: Dana holds full access to her son
+// Sam's record (he is 15). She may join his ordinary video visit, but a
+// video visit labelled sexual and reproductive health is hidden from
+// her (the age policy), so its page and WebSocket answer as for a visit
+// that does not exist.
+func TestParentAndATeensSensitiveVisit(t *testing.T) {
+	db := sqldbtest.Open(t, sqldb.SQLite)
+	h, _ := videoHarness(t, db)
+	st := store.New(db)
+	start := h.clock.Now().Add(5 * time.Minute).UTC().Format(time.RFC3339)
+	end := h.clock.Now().Add(35 * time.Minute).UTC().Format(time.RFC3339)
+	for id, meta := range map[string]string{
+		"sam-video-plain":     ``,
+		"sam-video-sensitive": `"meta":{"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"SEX"},{"system":"http://terminology.hl7.org/CodeSystem/v3-Confidentiality","code":"R"}]},`,
+	} {
+		raw := `{"resourceType":"Appointment","id":"` + id + `",` + meta + `"status":"booked","start":"` + start + `","end":"` + end + `",
+			"extension":[{"url":"` + appointments.VisitModeExt + `","valueCode":"video"}],
+			"participant":[{"actor":{"reference":"Patient/` + demo.Sam + `"},"status":"accepted"},{"actor":{"reference":"Practitioner/demo-dr-okafor"},"status":"accepted"},
+			{"actor":{"reference":"Location/demo-loc-video"},"status":"accepted"}]}`
+		b := &fhir.Bundle{ResourceType: "Bundle", Type: "transaction", Entry: []*fhir.Entry{{Resource: []byte(raw),
+			Request: &fhir.EntryRequest{Method: "PUT", URL: "Appointment/" + id}}}}
+		if _, err := st.Process(context.Background(), b, store.BundleOptions{Import: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.account(t, "dana@example.com", identity.Person, "", "")
+	h.grant(t, demo.Sam, "dana@example.com", "full")
+	h.signIn(t, "dana@example.com")
+	if res, page := h.get(t, "/visits/sam-video-plain/video?for="+demo.Sam); res.StatusCode != 200 || !strings.Contains(page, "I agree to have visits by video") {
+		t.Fatalf("Dana and Sam's ordinary video visit: %d", res.StatusCode)
+	}
+	res, page := h.get(t, "/visits/sam-video-sensitive/video?for="+demo.Sam)
+	if res.StatusCode != 404 || strings.Contains(page, "data-config") || strings.Contains(page, "agree") {
+		t.Errorf("Dana and Sam's sensitive video visit: %d", res.StatusCode)
+	}
+	if _, wres, err := h.dialVisit(t, "/visits/sam-video-sensitive/video/ws?for="+demo.Sam, h.srv.URL); err == nil || wres == nil || wres.StatusCode != 404 {
+		t.Errorf("Dana's WebSocket to the sensitive visit: %v", err)
+	}
 }
