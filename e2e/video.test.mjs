@@ -78,6 +78,12 @@ test('Maria waits, the clinician lets her in, they see and hear each other, and 
   assert.ok(await maria.getByText('Video visits are not recorded').isVisible());
   assert.equal(await maria.evaluate(() => document.documentElement.scrollWidth), 375, 'the waiting room scrolls sideways at 375 px');
   assert.deepEqual(await axeViolations(maria), [], 'waiting room (en): axe-core violations');
+  // The same waiting room in Spanish (a reload rejoins with a fresh token).
+  await maria.goto(`${server.url}visits/demo-maria-appt-video/video?lang=es`);
+  await maria.getByText('Está en la sala de espera.').waitFor();
+  assert.deepEqual(await axeViolations(maria), [], 'waiting room (es): axe-core violations');
+  await maria.goto(`${server.url}visits/demo-maria-appt-video/video?lang=en`);
+  await maria.getByText('You are in the waiting room.').waitFor();
 
   // The clinician's list and the visit.
   const cctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -118,6 +124,11 @@ test('Maria waits, the clinician lets her in, they see and hear each other, and 
   await waitFor(async () => (await inbound(clinician)).frames > c1.frames + 10 && c1.audioPackets >= 0, 'frames arriving at the clinician');
   assert.ok((await inbound(clinician)).audioPackets > 0, 'audio arrives at the clinician');
   assert.deepEqual(await axeViolations(maria), [], 'visit in progress (en): axe-core violations');
+  for (const lang of ['es', 'en']) {
+    await clinician.goto(`${server.url}visits/demo-maria-appt-video/video?for=demo-maria&lang=${lang}`);
+    await waitFor(() => connected(clinician), `the clinician back in the visit (${lang})`);
+    assert.deepEqual(await axeViolations(clinician), [], `clinician's visit in progress (${lang}): axe-core violations`);
+  }
 
   // Mute and camera by keyboard; the state is in words, not colour alone.
   await maria.getByRole('button', { name: 'Mute' }).focus();

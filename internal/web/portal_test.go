@@ -126,7 +126,7 @@ func TestRecordPagesAndViews(t *testing.T) {
 			}
 		}
 		_, home := h.get(t, "/")
-		for _, want := range []string{"Your next visit", "Video visit", "Thao Nguyen", "Hemoglobin A1c", "metformin", "Keep hemoglobin A1c below 7%", "Add a passkey", `href="/results/4548-4"`} {
+		for _, want := range []string{"Your next visit", "Video visit", "Anika Patel", "Hemoglobin A1c", "metformin", "Keep hemoglobin A1c below 7%", "Add a passkey", `href="/results/4548-4"`} {
 			if !strings.Contains(home, want) {
 				t.Errorf("home lacks %q", want)
 			}

@@ -370,7 +370,7 @@ func TestEveryUIStringIsTranslated(t *testing.T) {
 	}
 	// Spanish text must differ from English, save names and the words
 	// both languages write alike.
-	same := map[string]bool{"site.name": true, "checkin.no": true}
+	same := map[string]bool{"site.name": true, "checkin.no": true, "survey.again.no": true, "survey.needs-met.no": true, "video.host.waiting.item": true}
 	enT, esT := cat.Translator(locale.Supported[0]), cat.Translator(locale.Supported[1])
 	for _, id := range en {
 		if !same[id] && enT.T(id) == esT.T(id) {
