@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"carefront/internal/access"
@@ -153,7 +154,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// none idles between requests), the rest told to retry (429) at once.
 	// Hashes run on low-priority threads, and Go gets twice the cores'
 	// worth of Ps, so requests (and fast 429s) are not stuck behind them.
-	cores := runtime.GOMAXPROCS(0)
+	cores := machineProcs()
 	hasher := identity.NewHasher(identity.DefaultParams, cores)
 	runtime.GOMAXPROCS(2 * cores)
 	sessions := session.NewManager(db)
@@ -727,6 +728,13 @@ func (n staffNotices) Clinicians(ctx context.Context) ([]requests.Clinician, err
 func (n staffNotices) QueueNotice(ctx context.Context, tx *sqldb.Tx, accountID, event string) error {
 	return n.auth.QueueNotice(ctx, tx, accountID, event)
 }
+
+// machineProcs is GOMAXPROCS as the process started with (the cores it
+// may use), read once: serve doubles it, and a second serve in the same
+// process (the tests run many) must not double it again. Before this,
+// every in-process serve doubled it, and the tests' twentieth server ran
+// with 65,536 Ps and died of thread exhaustion.
+var machineProcs = sync.OnceValue(func() int { return runtime.GOMAXPROCS(0) })
 
 // startTURN starts the embedded TURN server when --turn-listen is set,
 // and gives visit pages time-limited credentials for it and for the
