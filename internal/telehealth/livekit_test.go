@@ -143,6 +143,7 @@ func TestLiveKitProvider(t *testing.T) {
 		maria2.expect("admitted")
 		patel.send(map[string]any{"type": "end"})
 		maria2.expect("ended", "peer-joined", "peer-left")
+		patel.expect("ended", "peer-joined", "peer-left", "waiting") // told last, after the room is closed
 
 		calls := strings.Join(fake.taken(), "\n")
 		for _, want := range []string{"create visit-appt-1", "remove " + mg.Identity + " visit-appt-1", "delete visit-appt-1"} {

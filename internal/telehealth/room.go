@@ -1,6 +1,7 @@
 package telehealth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -8,8 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"carefront/internal/audit"
 	"carefront/internal/seal"
@@ -78,6 +82,11 @@ type peer struct {
 	out                                chan []byte
 	gone                               chan string // why the server ends it
 	once                               sync.Once
+	// draining lets one drain at a time take this connection's rows, so
+	// two wake-ups never hand over the same message twice.
+	draining sync.Mutex
+	// limit caps the messages a connection sends.
+	limit *rate.Limiter
 }
 
 func (p *peer) send(msg []byte) {
@@ -178,35 +187,43 @@ func (r *Rooms) drain(ctx context.Context, conn string) {
 	if p == nil {
 		return
 	}
-	var bodies []string
-	// Signalling need not survive a power cut: no wait for the disk.
+	p.draining.Lock()
+	defer p.draining.Unlock()
+	type row struct {
+		id   int64
+		body string
+	}
+	var got []row
+	// Taken and deleted in one statement: a row committed later (ids are
+	// given at insert, not at commit) is not deleted unseen, and comes
+	// with its own wake-up. Signalling need not survive a power cut: no
+	// wait for the disk.
 	err := r.DB.WriteNoWait(ctx, func(tx *sqldb.Tx) error {
-		bodies = bodies[:0]
-		rows, err := tx.Query(ctx, "SELECT id, body FROM visit_signal WHERE conn = ? ORDER BY id", conn)
+		got = got[:0]
+		rows, err := tx.Query(ctx, "DELETE FROM visit_signal WHERE conn = ? RETURNING id, body", conn)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		var last int64
 		for rows.Next() {
-			var b string
-			if err := rows.Scan(&last, &b); err != nil {
+			var w row
+			if err := rows.Scan(&w.id, &w.body); err != nil {
 				return err
 			}
-			bodies = append(bodies, b)
+			got = append(got, w)
 		}
-		if err := rows.Err(); err != nil || len(bodies) == 0 {
-			return err
-		}
-		rows.Close()
-		_, err = tx.Exec(ctx, "DELETE FROM visit_signal WHERE conn = ? AND id <= ?", conn, last)
-		return err
+		return rows.Err()
 	})
 	if err != nil {
 		if ctx.Err() == nil {
 			r.logger().Error("telehealth: relay", "err", err)
 		}
 		return
+	}
+	slices.SortFunc(got, func(a, b row) int { return cmp.Compare(a.id, b.id) })
+	bodies := make([]string, len(got))
+	for i, w := range got {
+		bodies[i] = w.body
 	}
 	for _, b := range bodies {
 		r.handOver(p, []byte(b))
@@ -351,9 +368,10 @@ func (r *Rooms) Ended(ctx context.Context, appointment string) (time.Time, error
 	return rm.Ended, nil
 }
 
-// Times reports when the visit really began (the first join of a
-// participant admitted with the clinician there) and ended (the end, or
-// the last leave), for the write-back of the Encounter.
+// Times reports when the visit really began (the first time someone
+// other than the clinician was let in: a clinician alone is no visit;
+// zero when nobody was) and ended (the end, or the last leave), for the
+// write-back of the Encounter.
 func (r *Rooms) Times(ctx context.Context, appointment string) (start, end time.Time, err error) {
 	ms, err := r.members(ctx, appointment, false)
 	if err != nil {
@@ -364,7 +382,7 @@ func (r *Rooms) Times(ctx context.Context, appointment string) (start, end time.
 		return start, end, err
 	}
 	for _, m := range ms {
-		if !m.Joined.IsZero() && (start.IsZero() || m.Joined.Before(start)) {
+		if m.Role != RoleClinician && !m.Joined.IsZero() && (start.IsZero() || m.Joined.Before(start)) {
 			start = m.Joined
 		}
 		if m.Left.After(end) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,14 +41,19 @@ func newInstance(t *testing.T, db *sqldb.DB, keys *seal.Keys, aw *audit.Writer) 
 	in := &instance{rooms: &telehealth.Rooms{DB: db, Seal: keys, Tokens: &telehealth.Tokens{DB: db, Seal: keys}, Audit: aw}}
 	done := make(chan struct{})
 	go func() { in.rooms.Run(ctx); close(done) }()
+	var serving sync.WaitGroup
 	in.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		serving.Add(1)
+		defer serving.Done()
 		ws, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
 		}
 		in.rooms.Serve(r.Context(), ws, arrivals[r.URL.Query().Get("as")])
 	}))
-	t.Cleanup(func() { in.srv.Close(); cancel(); <-done })
+	// The clients close first (their cleanups run before this one);
+	// every connection's leave is written before the database goes.
+	t.Cleanup(func() { serving.Wait(); in.srv.Close(); cancel(); <-done })
 	return in
 }
 
@@ -315,6 +321,61 @@ func TestWaitingRoom(t *testing.T) {
 			`"not-admitted"`, `"forbidden"`, `"malformed"`, `"too-large"`, `"no-such-peer"`, `"token-replayed"`, `"token-other-visit"`} {
 			if !strings.Contains(events, want) {
 				t.Errorf("audit has no %s", want)
+			}
+		}
+	})
+}
+
+// TestRejoinOverTheCapWaits: with room for two, Maria (let in) reloads;
+// meanwhile the clinician lets Linda in, so Maria comes back to the
+// waiting room rather than making three.
+func TestRejoinOverTheCapWaits(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, db *sqldb.DB) {
+		keys, _ := seal.Generate()
+		sig, _ := audit.NewSigner(make([]byte, 32))
+		aw := audit.NewWriter(db, audit.Options{Signer: sig, Observer: "test"})
+		t.Cleanup(func() { aw.Close(context.Background()) })
+		in := newInstance(t, db, keys, aw)
+		in.rooms.MaxAdmitted = 2
+
+		patel := in.connect(t, "patel")
+		patel.expect("welcome")
+		admitNext := func(name string) {
+			t.Helper()
+			for {
+				for _, w := range patel.expect("waiting", "admitted", "peer-joined", "peer-left")["list"].([]any) {
+					if w := w.(map[string]any); w["name"] == name {
+						patel.send(map[string]any{"type": "admit", "who": w["id"]})
+						return
+					}
+				}
+			}
+		}
+		maria := in.connect(t, "maria")
+		maria.expect("welcome")
+		admitNext("Maria")
+		maria.expect("admitted")
+		maria.ws.CloseNow() // her page reloads
+		patel.expect("peer-left", "waiting", "peer-joined")
+		linda := in.connect(t, "linda")
+		linda.expect("welcome")
+		admitNext("Linda")
+		linda.expect("admitted")
+		again := in.connect(t, "maria")
+		if w := again.expect("welcome"); w["state"] != telehealth.StateWaiting {
+			t.Fatalf("Maria back over the cap: %v", w)
+		}
+		// Everyone leaves before the database goes.
+		for _, c := range []*client{patel, linda, again} {
+			c.ws.CloseNow()
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var n int
+			db.Read(context.Background(), func(tx *sqldb.Tx) error {
+				return tx.QueryRow(context.Background(), "SELECT COUNT(*) FROM visit_participant WHERE conn <> ''").Scan(&n)
+			})
+			if n == 0 || time.Now().After(deadline) {
+				break
 			}
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"carefront/internal/audit"
 	"carefront/internal/sqldb"
@@ -29,8 +30,13 @@ const (
 	helloWait = 10 * time.Second
 	// maxRefusals ends a connection that keeps sending what is refused.
 	maxRefusals = 50
-	writeWait   = 10 * time.Second
-	pingEvery   = 15 * time.Second
+	// A connection may send this many messages a second, with bursts
+	// (an offer comes with a few dozen candidates): more is refused, so
+	// one participant cannot flood another's queue.
+	messagesPerSecond = 50
+	messageBurst      = 200
+	writeWait         = 10 * time.Second
+	pingEvery         = 15 * time.Second
 )
 
 // Arrival is who opens a connection to a visit, as the portal session
@@ -115,6 +121,7 @@ var (
 	errEnded       = &refusal{"ended", "This visit has ended."}
 	errNotWaiting  = &refusal{"not-waiting", "That person is not waiting any more."}
 	errUnknown     = &refusal{"unknown-type", "That message is not understood."}
+	errTooFast     = &refusal{"too-fast", "Too many messages; slow down."}
 )
 
 // Serve runs one participant's connection until it closes. The first
@@ -126,7 +133,7 @@ func (r *Rooms) Serve(ctx context.Context, ws *websocket.Conn, a Arrival) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p := &peer{id: newConnID(), appointment: a.Appointment, participant: a.Participant, role: a.Role,
-		out: make(chan []byte, 256), gone: make(chan string, 1)}
+		out: make(chan []byte, 256), gone: make(chan string, 1), limit: rate.NewLimiter(messagesPerSecond, messageBurst)}
 
 	if err := r.hello(ctx, ws, a); err != nil {
 		var re *refusal
@@ -200,7 +207,11 @@ func (r *Rooms) Serve(ctx context.Context, ws *websocket.Conn, a Arrival) {
 		if err != nil {
 			return
 		}
-		err = r.handle(ctx, a, p, typ, b)
+		if p.limit.Allow() {
+			err = r.handle(ctx, a, p, typ, b)
+		} else {
+			err = errTooFast
+		}
 		var re *refusal
 		switch {
 		case errors.As(err, &re):
@@ -293,14 +304,20 @@ func (r *Rooms) join(ctx context.Context, a Arrival, p *peer) error {
 	}
 	var (
 		state, old, notice string
-		joinedBefore       bool
+		joinedBefore, live bool
 	)
 	err = r.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		if _, err := tx.Exec(ctx, "INSERT INTO visit_room (appointment, patient) VALUES (?, ?) ON CONFLICT DO NOTHING", a.Appointment, a.Patient); err != nil {
 			return err
 		}
+		lock := ""
+		if tx.Dialect() == sqldb.Postgres {
+			// Joins and admissions of one visit, one at a time: the
+			// count of those admitted holds until commit.
+			lock = " FOR UPDATE"
+		}
 		var ended int64
-		if err := tx.QueryRow(ctx, "SELECT ended, notice FROM visit_room WHERE appointment = ?", a.Appointment).Scan(&ended, &notice); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT ended, notice FROM visit_room WHERE appointment = ?"+lock, a.Appointment).Scan(&ended, &notice); err != nil {
 			return err
 		}
 		if ended != 0 {
@@ -314,19 +331,24 @@ func (r *Rooms) join(ctx context.Context, a Arrival, p *peer) error {
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, id, a.Appointment, a.Participant, a.Role, sealedName, state, now.UnixMicro()); err != nil {
 			return err
 		}
-		lock := ""
-		if tx.Dialect() == sqldb.Postgres {
-			lock = " FOR UPDATE"
-		}
 		var seen, joined int64
 		if err := tx.QueryRow(ctx, "SELECT state, conn, seen, joined FROM visit_participant WHERE id = ?"+lock, id).Scan(&state, &old, &seen, &joined); err != nil {
 			return err
 		}
-		if old != "" && seen < since {
-			old = ""
-		}
+		live = old != "" && seen >= since
 		if a.Role == RoleClinician {
 			state = StateAdmitted
+		} else if state == StateAdmitted && !live {
+			// Back after a reload: in again, unless the visit filled
+			// up meanwhile; then they wait to be let in.
+			var n int
+			if err := tx.QueryRow(ctx, "SELECT COUNT(*) FROM visit_participant WHERE appointment = ? AND id <> ? AND state = ? AND conn <> '' AND seen >= ?",
+				a.Appointment, id, StateAdmitted, since).Scan(&n); err != nil {
+				return err
+			}
+			if n >= r.maxAdmitted() {
+				state = StateWaiting
+			}
 		}
 		joinedBefore = joined != 0
 		if state == StateAdmitted && joined == 0 {
@@ -340,23 +362,25 @@ func (r *Rooms) join(ctx context.Context, a Arrival, p *peer) error {
 		return err
 	}
 	event := EventJoin
-	if joinedBefore || old != "" {
+	if joinedBefore || live {
 		event = EventReconnect
 	}
 	r.auditEvent(ctx, a, event, "")
 	if old != "" {
-		if err := r.deliver(ctx, old, map[string]string{"type": "moved", "message": "You joined this visit on another device or tab, so it continues there."}); err != nil {
+		if live {
+			if err := r.deliver(ctx, old, map[string]string{"type": "moved", "message": "You joined this visit on another device or tab, so it continues there."}); err != nil {
+				return err
+			}
+			if r.Provider != nil {
+				if err := r.Provider.Remove(ctx, a.Appointment, a.Participant); err != nil {
+					return err
+				}
+			}
+		}
+		// The others drop the old connection, live or gone stale (its
+		// instance stopped).
+		if err := r.toAdmitted(ctx, a.Appointment, p.id, map[string]string{"type": "peer-left", "id": old}); err != nil {
 			return err
-		}
-		if r.Provider != nil {
-			if err := r.Provider.Remove(ctx, a.Appointment, a.Participant); err != nil {
-				return err
-			}
-		}
-		if state == StateAdmitted {
-			if err := r.toAdmitted(ctx, a.Appointment, p.id, map[string]string{"type": "peer-left", "id": old}); err != nil {
-				return err
-			}
 		}
 	}
 	p.send(mustJSON(map[string]any{"type": "welcome", "you": p.id, "role": a.Role, "state": state, "notice": notice}))
@@ -563,6 +587,7 @@ func (r *Rooms) admit(ctx context.Context, a Arrival, p *peer, who string) error
 	}
 	now := r.DB.Now()
 	since := now.Add(-live).UnixMicro()
+	var admitted string
 	err := r.DB.Write(ctx, func(tx *sqldb.Tx) error {
 		if tx.Dialect() == sqldb.Postgres {
 			// One admission at a time per visit, so two clinicians
@@ -587,14 +612,23 @@ func (r *Rooms) admit(ctx context.Context, a Arrival, p *peer, who string) error
 		if n >= r.maxAdmitted() {
 			return errFull
 		}
-		_, err = tx.Exec(ctx, "UPDATE visit_participant SET state = ?, admitted = ?, joined = CASE WHEN joined = 0 THEN ? ELSE joined END WHERE appointment = ? AND conn = ?",
-			StateAdmitted, now.UnixMicro(), now.UnixMicro(), a.Appointment, who)
-		return err
+		if err := tx.QueryRow(ctx, "SELECT participant FROM visit_participant WHERE appointment = ? AND conn = ?", a.Appointment, who).Scan(&admitted); err != nil {
+			return err
+		}
+		res, err := tx.Exec(ctx, "UPDATE visit_participant SET state = ?, admitted = ?, joined = CASE WHEN joined = 0 THEN ? ELSE joined END WHERE appointment = ? AND conn = ? AND state = ?",
+			StateAdmitted, now.UnixMicro(), now.UnixMicro(), a.Appointment, who, StateWaiting)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(err, errNotWaiting)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	r.auditEvent(ctx, a, EventAdmit, "")
+	r.auditEvent(ctx, a, EventAdmit, "", admitted)
 	if err := r.announce(ctx, a.Appointment, who); err != nil {
 		return err
 	}
@@ -671,21 +705,23 @@ func (r *Rooms) end(ctx context.Context, a Arrival, p *peer) error {
 		return err
 	}
 	r.auditEvent(ctx, a, EventEnd, "")
-	if r.Provider != nil {
-		if err := r.Provider.End(ctx, a.Appointment); err != nil {
-			return err
-		}
-	}
 	ms, err := r.members(ctx, a.Appointment, true)
 	if err != nil {
 		return err
 	}
+	// Everyone is told, whatever fails on the way; then the media
+	// engine closes the room.
 	for _, m := range ms {
 		if m.Conn == p.id {
 			continue
 		}
 		if err := r.deliver(ctx, m.Conn, map[string]string{"type": "ended"}); err != nil {
-			return err
+			r.logger().Error("telehealth: tell of the end", "err", err)
+		}
+	}
+	if r.Provider != nil {
+		if err := r.Provider.End(ctx, a.Appointment); err != nil {
+			r.logger().Error("telehealth: close the media room", "err", err)
 		}
 	}
 	return r.deliver(ctx, p.id, map[string]string{"type": "ended"})
@@ -713,12 +749,15 @@ func (r *Rooms) leave(ctx context.Context, a Arrival, p *peer) {
 }
 
 // auditEvent writes one visit event with the appointment as its entity.
-func (r *Rooms) auditEvent(ctx context.Context, a Arrival, event, reason string) {
+func (r *Rooms) auditEvent(ctx context.Context, a Arrival, event, reason string, also ...string) {
 	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{SubtypeVideoVisit, EventCoding(event)},
 		Action: audit.Execute, Outcome: audit.Success, User: a.Participant, UserName: a.UserName, UserRole: a.UserRole,
 		OnBehalf: a.OnBehalf, Address: a.Address, Session: a.Session, Entities: []audit.Entity{{What: "Appointment/" + a.Appointment}}}
 	if a.Patient != "" {
 		rec.Patient = "Patient/" + a.Patient
+	}
+	for _, e := range also {
+		rec.Entities = append(rec.Entities, audit.Entity{What: e}) // e.g. who was admitted
 	}
 	if reason != "" {
 		rec.Outcome, rec.Reason = audit.MinorFailure, reason

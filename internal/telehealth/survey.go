@@ -110,6 +110,12 @@ func (rs *Records) Answer(ctx context.Context, gw *clinical.Gateway, req clinica
 	if len(items) == 0 {
 		return wrapError("", "survey-empty", "answer at least one question")
 	}
+	if req.Principal.Role != "" {
+		return apperr.New(apperr.Forbidden, "the survey is for the patient's side")
+	}
+	if _, err := rs.Store.Read(ctx, "Encounter", EncounterID(appointment)); err != nil {
+		return apperr.New(apperr.NotFound, "this visit has no survey: it was not held by video, or not written back yet")
+	}
 	dec, req, err := gw.Decide(ctx, req, access.Write, access.Target{Type: "QuestionnaireResponse", ID: SurveyID(appointment), Patients: []string{patient}})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -139,11 +140,38 @@ func (t *TURN) authenticate(ra *turn.RequestAttributes) (string, []byte, bool) {
 
 // permit lets a relay send to public addresses and to the server's own
 // relay address (two relayed browsers), never to loopback, private,
-// link-local or other special addresses: a TURN server must not become
-// a way into the clinic's network.
+// shared (CGNAT), link-local, multicast, reserved or translated
+// addresses: a TURN server must not become a way into the clinic's (or
+// its cloud's) network.
 func (t *TURN) permit(_ net.Addr, peer net.IP) bool {
 	if peer.Equal(t.PublicIP) {
 		return true
 	}
-	return peer.IsGlobalUnicast() && !peer.IsPrivate()
+	a, ok := netip.AddrFromSlice(peer)
+	if !ok {
+		return false
+	}
+	a = a.Unmap()
+	if !a.IsGlobalUnicast() || a.IsPrivate() {
+		return false
+	}
+	for _, p := range notRelayed {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
 }
+
+// notRelayed are special-use ranges that pass IsGlobalUnicast and
+// IsPrivate yet are no public peer (RFC 6890 and friends).
+var notRelayed = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range []string{
+		"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24",
+		"203.0.113.0/24", "240.0.0.0/4", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "2002::/16",
+	} {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}()

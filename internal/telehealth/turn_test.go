@@ -69,12 +69,12 @@ func TestTURN(t *testing.T) {
 	if err := c.CreatePermission(other.LocalAddr()); err != nil {
 		t.Errorf("permission to the server's own relay address: %v", err)
 	}
-	for _, ip := range []string{"10.0.0.5", "192.168.1.10", "169.254.169.254", "172.16.0.1"} {
+	for _, ip := range []string{"10.0.0.5", "192.168.1.10", "169.254.169.254", "172.16.0.1", "100.100.100.200", "198.18.0.1", "64:ff9b::a00:5", "2002:a00:5::1", "fd00::1", "::1"} {
 		if err := c.CreatePermission(&net.UDPAddr{IP: net.ParseIP(ip), Port: 5000}); err == nil {
 			t.Errorf("permission to %s was given", ip)
 		}
 	}
-	if err := c.CreatePermission(&net.UDPAddr{IP: net.ParseIP("203.0.113.7"), Port: 5000}); err != nil {
+	if err := c.CreatePermission(&net.UDPAddr{IP: net.ParseIP("8.8.4.4"), Port: 5000}); err != nil {
 		t.Errorf("permission to a public address: %v", err)
 	}
 	_ = relay

@@ -121,8 +121,11 @@ func (rs *Records) WriteBack(ctx context.Context, gw *clinical.Gateway, req clin
 	if err != nil {
 		return err
 	}
-	if ended.IsZero() || start.IsZero() {
-		return apperr.NewField(apperr.Conflict, "", "wrapup.not-ended", "end the visit first; a visit nobody joined has nothing to write back")
+	if ended.IsZero() {
+		return apperr.NewField(apperr.Conflict, "", "wrapup.not-ended", "end the visit first")
+	}
+	if start.IsZero() {
+		return apperr.NewField(apperr.Conflict, "", "wrapup.nobody", "the patient never joined this visit; there is nothing to write back")
 	}
 	dec, req, err := gw.Decide(ctx, req, access.Write, access.Target{Type: "Encounter", ID: EncounterID(v.ID), Patients: []string{v.Patient}})
 	if err != nil {

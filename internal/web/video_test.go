@@ -251,14 +251,33 @@ func TestWriteBackAVideoVisit(t *testing.T) {
 		if res, _ := patel.post(t, wrap, good); res.StatusCode != 409 {
 			t.Errorf("before the visit ended: %d, want 409", res.StatusCode)
 		}
-		_, page := patel.get(t, videoPath+"?for=demo-maria")
+		// The visit: Maria waits, Dr. Patel lets her in, then ends it.
+		h.signIn(t, "maria@example.com")
+		h.post(t, videoPath+"/consent", url.Values{"agree": {"yes"}})
+		_, page := h.get(t, videoPath)
+		mws, _, err := h.dialVisit(t, videoPath+"/ws", h.srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hello(t, mws, visitToken(t, page))
+		readType(t, mws) // welcome: waiting
+		_, page = patel.get(t, videoPath+"?for=demo-maria")
 		ws, _, err := patel.dialVisit(t, videoPath+"/ws?for=demo-maria", h.srv.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
 		hello(t, ws, visitToken(t, page))
-		readType(t, ws) // welcome
-		b, _ := json.Marshal(map[string]string{"type": "end"})
+		var waiting []any
+		for len(waiting) == 0 {
+			if m := readType(t, ws); m["type"] == "waiting" {
+				waiting = m["list"].([]any)
+			}
+		}
+		b, _ := json.Marshal(map[string]any{"type": "admit", "who": waiting[0].(map[string]any)["id"]})
+		ws.Write(context.Background(), websocket.MessageText, b)
+		for m := readType(t, mws); m["type"] != "admitted"; m = readType(t, mws) {
+		}
+		b, _ = json.Marshal(map[string]string{"type": "end"})
 		ws.Write(context.Background(), websocket.MessageText, b)
 		for m := readType(t, ws); m["type"] != "ended"; m = readType(t, ws) {
 		}

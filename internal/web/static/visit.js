@@ -126,7 +126,7 @@
         status.textContent = t['video.in.status'];
         if (cfg.role !== 'clinician') announce(t['video.admitted']);
         if (msg.media && msg.media.provider === 'livekit') await joinLiveKit(msg.media);
-        else for (const p of msg.peers) addPeer(p, true);
+        else for (const p of msg.peers) if (!peers.has(p.id)) addPeer(p, starts(p.id));
         startKeepAlive();
         break;
       case 'peer-joined':
@@ -134,7 +134,7 @@
           announce(fill(t['video.joined'], { name: msg.peer.name }));
           break;
         }
-        if (!peers.has(msg.peer.id)) addPeer(msg.peer, false);
+        if (!peers.has(msg.peer.id)) addPeer(msg.peer, starts(msg.peer.id));
         else Object.assign(peers.get(msg.peer.id), { name: msg.peer.name, role: msg.peer.role });
         labelPeer(peers.get(msg.peer.id));
         announce(fill(t['video.joined'], { name: msg.peer.name }));
@@ -221,6 +221,11 @@
     }
   }
 
+  // starts says whether this side makes the offers to a peer: the side
+  // with the smaller connection id, so two people let in at once never
+  // both offer (both sides apply the same rule).
+  const starts = (id) => me < id;
+
   function addPeer(p, initiator) {
     const pc = new RTCPeerConnection({ iceServers: cfg.ice, iceTransportPolicy: relayOnly ? 'relay' : 'all' });
     const entry = { ...p, pc, initiator, restarting: false, pending: [], el: null, disconnectedAt: 0 };
@@ -301,7 +306,12 @@
       return;
     }
     let entry = peers.get(from);
-    if (!entry) entry = addPeer({ id: from, name: '', role: '' }, false);
+    if (!entry) {
+      // Only an offer opens a connection; anything else from a peer
+      // not (or no longer) here is late, and dropped.
+      if (!data.sdp || data.sdp.type !== 'offer') return;
+      entry = addPeer({ id: from, name: '', role: '' }, starts(from));
+    }
     const { pc } = entry;
     if (data.sdp) {
       await pc.setRemoteDescription(data.sdp);
@@ -525,6 +535,10 @@
     const s = await navigator.mediaDevices.getUserMedia({ video: { deviceId: { exact: next.deviceId } } });
     const [track] = s.getVideoTracks();
     peers.forEach((p) => { if (p.videoSender && dataLevel < 2) p.videoSender.replaceTrack(track); });
+    if (lkRoom) {
+      if (videoTrack) await lkRoom.localParticipant.unpublishTrack(videoTrack);
+      await lkRoom.localParticipant.publishTrack(track);
+    }
     if (videoTrack) {
       stream.removeTrack(videoTrack);
       videoTrack.stop();
