@@ -478,6 +478,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ms.Shutdown(sctx)
 		ms.Close()
 	}
+	// Video visits' WebSockets are not requests Shutdown waits for: end
+	// them, and let their leave records be written, before the audit
+	// trail closes.
+	if err := rooms.Close(sctx); err != nil {
+		log.Warn("video visit connections still open at shutdown", "err", err)
+	}
 	// Jobs running now (a mail being sent) may finish; what does not is
 	// run again later, by this instance or another.
 	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -66,6 +66,28 @@ type Rooms struct {
 
 	mu    sync.Mutex
 	local map[string]*peer // connection id -> this instance's connection
+	// serving counts the connections being served, for Close.
+	serving sync.WaitGroup
+}
+
+// Close ends this instance's connections (each browser reconnects, to
+// another instance behind a load balancer) and waits until each one's
+// leave is written, or ctx ends. Call it before the audit writer
+// closes; no connection may start after it.
+func (r *Rooms) Close(ctx context.Context) error {
+	r.mu.Lock()
+	for _, p := range r.local {
+		p.end("restart")
+	}
+	r.mu.Unlock()
+	done := make(chan struct{})
+	go func() { r.serving.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // SealedColumns lists the columns this package seals, for re-encryption

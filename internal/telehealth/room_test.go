@@ -365,18 +365,22 @@ func TestRejoinOverTheCapWaits(t *testing.T) {
 		if w := again.expect("welcome"); w["state"] != telehealth.StateWaiting {
 			t.Fatalf("Maria back over the cap: %v", w)
 		}
-		// Everyone leaves before the database goes.
-		for _, c := range []*client{patel, linda, again} {
-			c.ws.CloseNow()
+		// A shutdown ends every connection here and writes each leave
+		// before returning (then the audit trail may close).
+		leaves := strings.Count(strings.Join(audittest.Events(t, db), "\n"), `"code":"leave"`)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := in.rooms.Close(ctx); err != nil {
+			t.Fatalf("Close: %v", err)
 		}
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			var n int
-			db.Read(context.Background(), func(tx *sqldb.Tx) error {
-				return tx.QueryRow(context.Background(), "SELECT COUNT(*) FROM visit_participant WHERE conn <> ''").Scan(&n)
-			})
-			if n == 0 || time.Now().After(deadline) {
-				break
-			}
+		again.closed()
+		var n int
+		db.Read(ctx, func(tx *sqldb.Tx) error {
+			return tx.QueryRow(ctx, "SELECT COUNT(*) FROM visit_participant WHERE conn <> ''").Scan(&n)
+		})
+		after := strings.Count(strings.Join(audittest.Events(t, db), "\n"), `"code":"leave"`)
+		if n != 0 || after != leaves+3 {
+			t.Errorf("after Close: %d connections still marked, %d leave records written, want 0 and 3", n, after-leaves)
 		}
 	})
 }

@@ -129,6 +129,8 @@ var (
 // a.Appointment issued to a's participant; until the clinician admits
 // them, nothing they send is relayed and nothing is relayed to them.
 func (r *Rooms) Serve(ctx context.Context, ws *websocket.Conn, a Arrival) {
+	r.serving.Add(1)
+	defer r.serving.Done()
 	ws.SetReadLimit(readLimit)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -354,18 +356,21 @@ func (r *Rooms) join(ctx context.Context, a Arrival, p *peer) error {
 		if state == StateAdmitted && joined == 0 {
 			joined = now.UnixMicro()
 		}
-		_, err := tx.Exec(ctx, `UPDATE visit_participant SET conn = ?, seen = ?, state = ?, name_sealed = ?, joined = ?, left_at = 0 WHERE id = ?`,
-			p.id, now.UnixMicro(), state, sealedName, joined, id)
-		return err
+		if _, err := tx.Exec(ctx, `UPDATE visit_participant SET conn = ?, seen = ?, state = ?, name_sealed = ?, joined = ?, left_at = 0 WHERE id = ?`,
+			p.id, now.UnixMicro(), state, sealedName, joined, id); err != nil {
+			return err
+		}
+		event := EventJoin
+		if joinedBefore || live {
+			event = EventReconnect
+		}
+		// The event commits with the change it records.
+		return r.Audit.Stage(ctx, tx, r.visitRecord(a, event, ""))
 	})
 	if err != nil {
 		return err
 	}
-	event := EventJoin
-	if joinedBefore || live {
-		event = EventReconnect
-	}
-	r.auditEvent(ctx, a, event, "")
+	r.Audit.Chain(ctx)
 	if old != "" {
 		if live {
 			if err := r.deliver(ctx, old, map[string]string{"type": "moved", "message": "You joined this visit on another device or tab, so it continues there."}); err != nil {
@@ -623,12 +628,12 @@ func (r *Rooms) admit(ctx context.Context, a Arrival, p *peer, who string) error
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return errors.Join(err, errNotWaiting)
 		}
-		return nil
+		return r.Audit.Stage(ctx, tx, r.visitRecord(a, EventAdmit, "", admitted))
 	})
 	if err != nil {
 		return err
 	}
-	r.auditEvent(ctx, a, EventAdmit, "", admitted)
+	r.Audit.Chain(ctx)
 	if err := r.announce(ctx, a.Appointment, who); err != nil {
 		return err
 	}
@@ -699,12 +704,14 @@ func (r *Rooms) end(ctx context.Context, a Arrival, p *peer) error {
 	}
 	now := r.DB.Now()
 	if err := r.DB.Write(ctx, func(tx *sqldb.Tx) error {
-		_, err := tx.Exec(ctx, "UPDATE visit_room SET ended = ? WHERE appointment = ? AND ended = 0", now.UnixMicro(), a.Appointment)
-		return err
+		if _, err := tx.Exec(ctx, "UPDATE visit_room SET ended = ? WHERE appointment = ? AND ended = 0", now.UnixMicro(), a.Appointment); err != nil {
+			return err
+		}
+		return r.Audit.Stage(ctx, tx, r.visitRecord(a, EventEnd, ""))
 	}); err != nil {
 		return err
 	}
-	r.auditEvent(ctx, a, EventEnd, "")
+	r.Audit.Chain(ctx)
 	ms, err := r.members(ctx, a.Appointment, true)
 	if err != nil {
 		return err
@@ -737,19 +744,34 @@ func (r *Rooms) leave(ctx context.Context, a Arrival, p *peer) {
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err // n == 0: moved to another connection
+		}
+		return r.Audit.Stage(ctx, tx, r.visitRecord(a, EventLeave, ""))
 	})
 	if err != nil || n == 0 {
-		return // moved to another connection, or the database is away
+		if err != nil {
+			r.logger().Error("telehealth: leave", "err", err)
+		}
+		return
 	}
-	r.auditEvent(ctx, a, EventLeave, "")
+	r.Audit.Chain(ctx)
 	r.toAdmitted(ctx, a.Appointment, p.id, map[string]string{"type": "peer-left", "id": p.id})
 	r.refreshWaiting(ctx, a.Appointment)
 }
 
-// auditEvent writes one visit event with the appointment as its entity.
+// auditEvent writes one visit event that changes nothing (a refusal, a
+// call-me) with the appointment as its entity; events that change the
+// room are staged in its transaction (visitRecord).
 func (r *Rooms) auditEvent(ctx context.Context, a Arrival, event, reason string, also ...string) {
+	if err := r.Audit.Append(context.WithoutCancel(ctx), r.visitRecord(a, event, reason, also...)); err != nil {
+		r.logger().Error("telehealth: audit", "event", event, "err", err)
+	}
+}
+
+// visitRecord is one visit event's audit record; also names more
+// entities (who was admitted).
+func (r *Rooms) visitRecord(a Arrival, event, reason string, also ...string) audit.Record {
 	rec := audit.Record{Type: audit.TypeApplicationActivity, Subtype: []audit.Coding{SubtypeVideoVisit, EventCoding(event)},
 		Action: audit.Execute, Outcome: audit.Success, User: a.Participant, UserName: a.UserName, UserRole: a.UserRole,
 		OnBehalf: a.OnBehalf, Address: a.Address, Session: a.Session, Entities: []audit.Entity{{What: "Appointment/" + a.Appointment}}}
@@ -762,7 +784,5 @@ func (r *Rooms) auditEvent(ctx context.Context, a Arrival, event, reason string,
 	if reason != "" {
 		rec.Outcome, rec.Reason = audit.MinorFailure, reason
 	}
-	if err := r.Audit.Append(context.WithoutCancel(ctx), rec); err != nil {
-		r.logger().Error("telehealth: audit", "event", event, "err", err)
-	}
+	return rec
 }
