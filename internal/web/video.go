@@ -195,23 +195,9 @@ func (s *Server) showVideo(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := s.recordPage(w, r, "video.title", vp)
 	if vp.State == "ready" {
-		tok, err := s.opts.Video.Rooms.Tokens.Issue(r.Context(), telehealth.Claim{Appointment: arr.Appointment, Participant: arr.Participant, Role: arr.Role})
-		if err != nil {
+		if err := s.readyVisit(w, r, vp, *arr, p.R("/visits/"+arr.Appointment+"/video/ws"), "/session/keepalive"); err != nil {
 			return err
 		}
-		vp.Provider = s.opts.Video.Provider
-		cfg := map[string]any{"ws": p.R("/visits/" + arr.Appointment + "/video/ws"), "token": tok, "role": arr.Role,
-			"ice": []telehealth.ICEServer{}, "keepalive": "/session/keepalive", "provider": vp.Provider}
-		if s.opts.Video.ICE != nil {
-			cfg["ice"] = s.opts.Video.ICE(arr.Participant)
-		}
-		b, err := json.Marshal(cfg)
-		if err != nil {
-			return err
-		}
-		vp.Config = string(b)
-		mediaAllowed(w)
-		s.allowMediaServer(w)
 	}
 	switch vp.State {
 	case "not-video", "not-on-visit", "no-visits":
@@ -393,6 +379,32 @@ func (p page) strings(keys []string) map[string]string {
 		out[k] = p.T(k)
 	}
 	return out
+}
+
+// readyVisit readies the page of a visit the person may join now: a
+// fresh visit token, the WebSocket path, ICE servers, the media engine
+// (as JSON for visit.js), and camera, microphone and the media server
+// allowed for this page alone. keepalive is "" for guests (no session).
+func (s *Server) readyVisit(w http.ResponseWriter, r *http.Request, vp *videoPage, arr telehealth.Arrival, ws, keepalive string) error {
+	tok, err := s.opts.Video.Rooms.Tokens.Issue(r.Context(), telehealth.Claim{Appointment: arr.Appointment, Participant: arr.Participant, Role: arr.Role})
+	if err != nil {
+		return err
+	}
+	cfg := map[string]any{"ws": ws, "token": tok, "role": arr.Role, "ice": []telehealth.ICEServer{}, "provider": s.opts.Video.Provider}
+	if keepalive != "" {
+		cfg["keepalive"] = keepalive
+	}
+	if s.opts.Video.ICE != nil {
+		cfg["ice"] = s.opts.Video.ICE(arr.Participant)
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	vp.Config, vp.Provider = string(b), s.opts.Video.Provider
+	mediaAllowed(w)
+	s.allowMediaServer(w)
+	return nil
 }
 
 // sameOrigin reports whether a WebSocket request comes from the portal's

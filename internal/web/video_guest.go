@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"time"
@@ -145,22 +144,9 @@ func (s *Server) showGuestVisit(w http.ResponseWriter, r *http.Request) error {
 	p := s.newPage(w, r, "video.title")
 	p.Data = vp
 	if vp.State == "ready" {
-		tok, err := s.opts.Video.Rooms.Tokens.Issue(r.Context(), telehealth.Claim{Appointment: g.Appointment, Participant: g.Participant(), Role: telehealth.RoleGuest})
-		if err != nil {
+		if err := s.readyVisit(w, r, vp, s.guestArrival(r, g), "/visit-guest/ws", ""); err != nil {
 			return err
 		}
-		cfg := map[string]any{"ws": "/visit-guest/ws", "token": tok, "role": telehealth.RoleGuest,
-			"ice": []telehealth.ICEServer{}, "provider": s.opts.Video.Provider}
-		if s.opts.Video.ICE != nil {
-			cfg["ice"] = s.opts.Video.ICE(g.Participant())
-		}
-		b, err := json.Marshal(cfg)
-		if err != nil {
-			return err
-		}
-		vp.Config, vp.Provider = string(b), s.opts.Video.Provider
-		mediaAllowed(w)
-		s.allowMediaServer(w)
 	} else if vp.State != "early" {
 		p.Status = http.StatusGone
 	}
